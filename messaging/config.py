@@ -1,0 +1,79 @@
+"""Configuration read from the environment, with safe defaults.
+
+One place reads the environment; everything else reads ``app.config``.
+Production (``APP_ENV=production``) refuses to start without a real SECRET_KEY.
+"""
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = ROOT / "instance"
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when the environment is unusable."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept Heroku-style ``postgres://`` URLs and pick the installed driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url[len("postgresql://") :]
+    return url
+
+
+def from_environment() -> dict:
+    """Build the config dict from the environment."""
+    env = os.environ.get("APP_ENV", "production").strip().lower()
+    default_db = f"sqlite:///{INSTANCE_DIR / 'messaging.sqlite3'}"
+    secret = os.environ.get("SECRET_KEY", "")
+    if not secret:
+        if env in {"development", "test"}:
+            secret = "dev-only-not-secret"
+        else:
+            raise ConfigError(
+                "SECRET_KEY is required when APP_ENV is not 'development' "
+                "(set APP_ENV=development for a local install)."
+            )
+    return {
+        "APP_ENV": env,
+        "DEBUG": False,
+        "TESTING": env == "test",
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(os.environ.get("DATABASE_URL") or default_db),
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "RQ_QUEUE_PREFIX": os.environ.get("RQ_QUEUE_PREFIX", ""),
+        "SMS_GATEWAY": os.environ.get("SMS_GATEWAY", "console"),
+        "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL", ""),
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").rstrip("/"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env == "production" and _bool(os.environ.get("SESSION_COOKIE_SECURE"), True),
+        "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
+        "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 100_000),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SMTP_HOST": os.environ.get("SMTP_HOST", ""),
+        "SMTP_PORT": _int("SMTP_PORT", 25),
+        "SMTP_USER": os.environ.get("SMTP_USER", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "messaging@localhost"),
+        "PROXY_FIX": _bool(os.environ.get("PROXY_FIX"), False),
+    }

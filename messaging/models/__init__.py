@@ -1,0 +1,19 @@
+"""All models, imported here so that Alembic and the app see every table.
+
+Later areas add their own module and import it below.
+"""
+
+from messaging.models.base import TenantScoped, new_id  # noqa: F401
+from messaging.models.core import (  # noqa: F401
+    ROLES,
+    ApiToken,
+    Application,
+    Case,
+    Form,
+    GroupMembership,
+    MobileWorker,
+    Project,
+    UserGroup,
+    WebUser,
+    hash_token,
+)

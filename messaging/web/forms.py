@@ -1,0 +1,29 @@
+"""WTForms classes (Flask-WTF adds the CSRF token to each)."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Email, Length
+
+from messaging.models import ROLES
+
+
+class LoginForm(FlaskForm):
+    email = StringField("Email", validators=[DataRequired(), Email(check_deliverability=False)])
+    password = PasswordField("Password", validators=[DataRequired()])
+    remember = BooleanField("Keep me logged in")
+
+
+class ApiTokenForm(FlaskForm):
+    name = StringField("Token name", validators=[DataRequired(), Length(max=100)])
+
+
+class WebUserForm(FlaskForm):
+    email = StringField("Email", validators=[DataRequired(), Email(check_deliverability=False)])
+    name = StringField("Name", validators=[Length(max=200)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=8)])
+    role = SelectField("Role", choices=[SelectChoice(r, r.title()) for r in ROLES], default="manager")
+
+
+class EmptyForm(FlaskForm):
+    """A form with only the CSRF token, for buttons that post."""

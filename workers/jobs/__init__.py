@@ -1,0 +1,5 @@
+"""Job modules. Importing this package registers every periodic task."""
+
+from workers import periodic
+
+periodic.register("heartbeat", 60, "workers.jobs.maintenance.heartbeat", "low")
