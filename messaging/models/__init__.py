@@ -17,3 +17,4 @@ from messaging.models.core import (  # noqa: F401
     WebUser,
     hash_token,
 )
+from messaging.models.imports import Import, ImportFile, ImportRow  # noqa: F401, E402
