@@ -37,3 +37,22 @@ FACTORIES = {
     "group_id": _group,
     "token_id": _token,
 }
+
+
+def _import(api):
+    import io
+
+    import openpyxl
+
+    from messaging import imports
+
+    if "echo" not in imports.HANDLERS:
+        imports.register(imports.ImportHandler("echo", "Echo", None, lambda imp, rows: []))
+    wb = openpyxl.Workbook()
+    wb.active.append(["case_identifier"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return imports.start_import("echo", buf.getvalue(), "x.xlsx").id
+
+
+FACTORIES["import_id"] = _import

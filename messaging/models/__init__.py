@@ -17,4 +17,5 @@ from messaging.models.core import (  # noqa: F401
     WebUser,
     hash_token,
 )
+from messaging.models.imports import Import, ImportFile, ImportRow  # noqa: F401, E402
 from messaging.models.cases import CaseTransaction  # noqa: F401

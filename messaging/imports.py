@@ -1,0 +1,375 @@
+"""Excel imports as background jobs, with progress and a per-row report.
+
+An area registers an ``ImportHandler`` for its ``kind`` (``case_group``,
+``cases``, ...). ``start_import`` checks the upload cheaply (size, file type,
+zip bomb: no XML is parsed in the web request), stores it in the database and
+enqueues ``workers.jobs.imports.run_import``. The job:
+
+1. claims the import atomically (a second run of the same job does nothing;
+   an import whose worker died is taken over after ``STALE_AFTER``);
+2. counts the rows (refusing a sheet over the row limit before changing
+   anything) and checks the header, failing the whole import with a clear
+   message when either is wrong;
+3. streams the rows in batches to ``handler.process_batch`` and records one
+   result per row, the counts and the progress, committing once per batch.
+   A batch that raises is retried row by row, so one bad row never stops
+   the good ones. A resumed import skips the rows already recorded;
+4. writes the .xlsx report into the database and deletes the upload.
+
+Handlers must honour ``imp.dry_run``: report what would happen, change nothing.
+"""
+
+import io
+import logging
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, insert, or_, select, update
+
+from messaging import clock, tenancy
+from messaging.errors import ApiError
+from messaging.extensions import db
+from messaging.models import Import, ImportFile, ImportRow
+from messaging.xlsx import SpreadsheetError, check_xlsx_bytes, count_rows, iter_rows, write_report
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+STALE_AFTER = timedelta(minutes=10)
+REPORT_HEADERS = ["row", "identifier", "result", "case_id", "message"]
+
+
+@dataclass
+class RowOutcome:
+    row_number: int
+    identifier: str | None
+    result: str
+    case_id: str | None = None
+    message: str = ""
+
+
+@dataclass
+class ImportHandler:
+    """What an area provides to import rows of one kind."""
+
+    kind: str
+    label: str
+    required_header: str | list[str] | None
+    # process_batch(imp, [(row_number, {header: value})]) -> [RowOutcome], one per row, in order.
+    process_batch: object
+    result_labels: dict = field(default_factory=dict)
+
+
+HANDLERS: dict[str, ImportHandler] = {}
+
+# How upload refusals map to HTTP statuses.
+_STATUS_FOR_CODE = {"too_large": 413, "not_xlsx": 415, "zip_bomb": 413, "unreadable": 400}
+
+
+def register(handler: ImportHandler) -> None:
+    HANDLERS[handler.kind] = handler
+
+
+def max_upload_bytes() -> int:
+    return int(current_app.config.get("MAX_CONTENT_LENGTH") or 20 * 1024 * 1024)
+
+
+def start_import(
+    kind: str,
+    data: bytes,
+    filename: str,
+    *,
+    target_id: str | None = None,
+    dry_run: bool = False,
+    options: dict | None = None,
+    user_id: int | None = None,
+) -> Import:
+    """Check the upload, store it and queue the job; commits. Raises ApiError on a refused file."""
+    if kind not in HANDLERS:
+        raise ValueError(f"no import handler for {kind!r}")
+    if not data:
+        raise ApiError(400, "empty_file", "The file is empty. Choose an .xlsx file to upload.")
+    try:
+        # Only the zip directory here: the full check and the parse run in the job.
+        check_xlsx_bytes(data, max_upload_bytes(), verify=False)
+    except SpreadsheetError as exc:
+        raise ApiError(_STATUS_FOR_CODE.get(exc.code, 400), exc.code, exc.message, exc.details) from None
+    imp = Import(
+        kind=kind,
+        target_id=target_id,
+        filename=(filename or "upload.xlsx")[:255],
+        dry_run=dry_run,
+        options=options or {},
+        created_by=user_id,
+        counts={},
+    )
+    db.session.add(imp)
+    db.session.flush()
+    db.session.add(ImportFile(import_id=imp.id, purpose="upload", data=data))
+    db.session.commit()
+    enqueue_import(imp.id)
+    log.info("import queued import_id=%s kind=%s dry_run=%s bytes=%d", imp.id, kind, dry_run, len(data))
+    return imp
+
+
+def enqueue_import(import_id: str) -> None:
+    from messaging.queues import queue
+
+    queue("default").enqueue(
+        "workers.jobs.imports.run_import",
+        import_id,
+        job_id=f"import-{import_id}",
+        job_timeout=3600,
+        result_ttl=600,
+        failure_ttl=86400,
+    )
+
+
+def _claim(import_id: str) -> bool:
+    now = clock.now()
+    result = db.session.execute(
+        update(Import)
+        .where(Import.id == import_id)
+        .where(
+            or_(
+                Import.status == "queued",
+                (Import.status == "running") & (Import.heartbeat_at < now - STALE_AFTER),
+            )
+        )
+        .values(status="running", started_at=func.coalesce(Import.started_at, now), heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def run_import(import_id: str) -> None:
+    """The job body (see the module docstring). Safe to run twice."""
+    imp = db.session.execute(
+        select(Import).where(Import.id == import_id).execution_options(all_projects=True)
+    ).scalar_one_or_none()
+    if imp is None:
+        log.warning("import job for unknown import_id=%s", import_id)
+        return
+    project_id = imp.project_id
+    if not _claim(import_id):
+        log.info("import import_id=%s already taken or finished; nothing to do", import_id)
+        return
+    with tenancy.project_scope(project_id):
+        _run_claimed(import_id)
+
+
+def _run_claimed(import_id: str) -> None:
+    imp = db.session.get(Import, import_id)
+    handler = HANDLERS[imp.kind]
+    upload = db.session.get(ImportFile, (import_id, "upload"))
+    if upload is None:
+        _fail(imp, "file_missing", "The uploaded file is no longer available. Upload it again.")
+        return
+    max_rows = int(current_app.config.get("IMPORT_MAX_ROWS", 100_000))
+    fd, path = tempfile.mkstemp(suffix=".xlsx")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(upload.data)
+        del upload
+        db.session.expire_all()
+        imp = db.session.get(Import, import_id)
+        try:
+            check_xlsx_bytes(path, max_upload_bytes())
+            with iter_rows(path, None, handler.required_header, check=False):
+                pass  # the header check, before anything is counted or changed
+            total = count_rows(path, check=False)
+            if total > max_rows:
+                raise SpreadsheetError(
+                    "too_many_rows",
+                    f"This file has {total:,} rows, more than the limit of {max_rows:,}. Split it into "
+                    f"files of at most {max_rows:,} rows and upload them one at a time.",
+                    {"rows": total, "max_rows": max_rows},
+                )
+            if total == 0:
+                raise SpreadsheetError("empty_sheet", "The sheet has a header row but no rows below it.")
+        except SpreadsheetError as exc:
+            _fail(imp, exc.code, exc.message)
+            return
+        imp.total = total
+        db.session.commit()
+        _process_rows(imp, handler, path, max_rows)
+    finally:
+        os.unlink(path)
+
+
+def _process_rows(imp: Import, handler: ImportHandler, path: str, max_rows: int) -> None:
+    import_id = imp.id
+    done_up_to = (
+        db.session.execute(
+            select(func.max(ImportRow.row_number)).where(ImportRow.import_id == import_id)
+        ).scalar()
+        or 0
+    )
+    batch: list = []
+    try:
+        with iter_rows(path, max_rows, handler.required_header, check=False) as reader:
+            for number, record in reader:
+                if number <= done_up_to:
+                    continue
+                batch.append((number, record))
+                if len(batch) >= BATCH_SIZE:
+                    _apply_batch(import_id, handler, batch)
+                    batch = []
+            if batch:
+                _apply_batch(import_id, handler, batch)
+    except SpreadsheetError as exc:
+        db.session.rollback()
+        _fail(db.session.get(Import, import_id), exc.code, exc.message)
+        return
+    imp = db.session.get(Import, import_id)
+    _write_report(imp)
+    imp.status = "done"
+    imp.finished_at = clock.now()
+    db.session.execute(
+        delete(ImportFile).where(ImportFile.import_id == import_id, ImportFile.purpose == "upload")
+    )
+    db.session.commit()
+    log.info("import done import_id=%s processed=%s counts=%s", import_id, imp.processed, imp.counts)
+
+
+def _apply_batch(import_id: str, handler: ImportHandler, batch: list) -> None:
+    imp = db.session.get(Import, import_id)
+    try:
+        outcomes = list(handler.process_batch(imp, batch))
+        if len(outcomes) != len(batch):
+            raise RuntimeError("handler returned a different number of outcomes than rows")
+    except Exception:
+        db.session.rollback()
+        log.exception(
+            "import batch failed import_id=%s rows=%s-%s; retrying row by row",
+            import_id,
+            batch[0][0],
+            batch[-1][0],
+        )
+        outcomes = [_single_row(import_id, handler, row) for row in batch]
+        imp = db.session.get(Import, import_id)
+    db.session.execute(
+        insert(ImportRow),
+        [
+            {
+                "import_id": import_id,
+                "row_number": o.row_number,
+                "identifier": None if o.identifier is None else str(o.identifier)[:255],
+                "result": o.result,
+                "case_id": o.case_id,
+                "message": o.message or "",
+            }
+            for o in outcomes
+        ],
+    )
+    counts = Counter(imp.counts or {})
+    counts.update(o.result for o in outcomes)
+    imp.counts = dict(counts)
+    imp.processed = (imp.processed or 0) + len(outcomes)
+    imp.heartbeat_at = clock.now()
+    db.session.commit()
+
+
+def _single_row(import_id: str, handler: ImportHandler, row) -> RowOutcome:
+    imp = db.session.get(Import, import_id)
+    try:
+        (outcome,) = handler.process_batch(imp, [row])
+        db.session.flush()
+        return outcome
+    except Exception as exc:
+        db.session.rollback()
+        log.warning("import row failed import_id=%s row=%s: %s", import_id, row[0], exc)
+        return RowOutcome(row[0], None, "error", message="This row could not be processed.")
+
+
+def _fail(imp: Import, code: str, message: str) -> None:
+    imp.status = "failed"
+    imp.error_code = code
+    imp.error_message = message
+    imp.finished_at = clock.now()
+    db.session.execute(delete(ImportFile).where(ImportFile.import_id == imp.id))
+    db.session.commit()
+    log.info("import failed import_id=%s code=%s", imp.id, code)
+
+
+def _write_report(imp: Import) -> None:
+    def rows():
+        stmt = (
+            select(
+                ImportRow.row_number,
+                ImportRow.identifier,
+                ImportRow.result,
+                ImportRow.case_id,
+                ImportRow.message,
+            )
+            .where(ImportRow.import_id == imp.id)
+            .order_by(ImportRow.row_number)
+            .execution_options(yield_per=2000)
+        )
+        for row in db.session.execute(stmt):
+            yield list(row)
+
+    buffer = io.BytesIO()
+    write_report(buffer, REPORT_HEADERS, rows(), sheet_title="Results")
+    db.session.merge(ImportFile(import_id=imp.id, purpose="report", data=buffer.getvalue()))
+
+
+def report_bytes(imp: Import) -> bytes | None:
+    stored = db.session.get(ImportFile, (imp.id, "report"))
+    return stored.data if stored else None
+
+
+def status_json(imp: Import, report_url: str | None) -> dict:
+    """The import as the API and the progress page show it."""
+    total = imp.total or 0
+    return {
+        "id": imp.id,
+        "kind": imp.kind,
+        "status": imp.status,
+        "dry_run": imp.dry_run,
+        "filename": imp.filename,
+        "target_id": imp.target_id,
+        "total": imp.total,
+        "processed": imp.processed,
+        "percent": 100 if imp.status == "done" else (int(imp.processed * 100 / total) if total else 0),
+        "counts": imp.counts or {},
+        "error": {"code": imp.error_code, "message": imp.error_message} if imp.status == "failed" else None,
+        "report_url": report_url if imp.status == "done" else None,
+        "created_at": clock.isoformat(imp.created_at),
+        "finished_at": clock.isoformat(imp.finished_at),
+    }
+
+
+def sweep_stale_imports() -> int:
+    """Re-queue imports whose job vanished (Redis lost it, or a worker died)."""
+    now = clock.now()
+    stale = (
+        db.session.execute(
+            select(Import.id)
+            .where(
+                or_(
+                    (Import.status == "queued") & (Import.created_at < now - timedelta(minutes=2)),
+                    (Import.status == "running") & (Import.heartbeat_at < now - STALE_AFTER),
+                )
+            )
+            .execution_options(all_projects=True)
+        )
+        .scalars()
+        .all()
+    )
+    from messaging.queues import queue
+
+    q = queue("default")
+    for import_id in stale:
+        job = q.fetch_job(f"import-{import_id}")
+        if job is None or job.get_status(refresh=True) in ("finished", "failed", "stopped", "canceled"):
+            if job is not None:
+                job.delete()
+            enqueue_import(import_id)
+            log.info("import re-queued by sweep import_id=%s", import_id)
+    return len(stale)

@@ -1,0 +1,200 @@
+"""The generic Excel import job: progress, per-row results, refusals, idempotence, resume."""
+
+import io
+
+import openpyxl
+import pytest
+from sqlalchemy import func, select
+
+from messaging import clock, imports
+from messaging.errors import ApiError
+
+calls: list[list[int]] = []
+
+
+def _echo_batch(imp, rows):
+    calls.append([n for n, _ in rows])
+    outcomes = []
+    for number, record in rows:
+        value = record.get("case_identifier")
+        if value == "boom":
+            raise RuntimeError("a bug in one row")
+        result = "error" if value == "bad" else ("would_add" if imp.dry_run else "added")
+        outcomes.append(
+            imports.RowOutcome(number, value, result, message="" if result != "error" else "Bad value.")
+        )
+    return outcomes
+
+
+imports.register(imports.ImportHandler("echo", "Echo import", "case_identifier", _echo_batch))
+
+
+def xlsx(rows, header=("case_identifier",)):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(list(header))
+    for r in rows:
+        ws.append(r if isinstance(r, (list, tuple)) else [r])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _start(project, data, **kw):
+    with project.scope():
+        return imports.start_import("echo", data, "people.xlsx", **kw).id
+
+
+def _status(project, import_id):
+    return project.api().get(f"/api/v1/imports/{import_id}").get_json()
+
+
+@pytest.fixture(autouse=True)
+def _reset_calls():
+    calls.clear()
+
+
+def test_import_runs_in_a_job_with_counts_rows_and_report(project, run_jobs):
+    import_id = _start(project, xlsx(["a", "bad", None, "c"]))
+    before = _status(project, import_id)
+    assert before["status"] == "queued" and before["report_url"] is None
+    assert run_jobs() == 1
+    status = _status(project, import_id)
+    assert status["status"] == "done"
+    assert status["total"] == 3 and status["processed"] == 3 and status["percent"] == 100
+    assert status["counts"] == {"added": 2, "error": 1}
+    rows = project.api().get(f"/api/v1/imports/{import_id}/rows").get_json()["results"]
+    assert [(r["row"], r["result"]) for r in rows] == [(2, "added"), (3, "error"), (5, "added")]
+    report = project.api().get(status["report_url"].replace("http://localhost", ""))
+    assert report.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(report.data)).active
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert values[0] == imports.REPORT_HEADERS
+    assert values[2][:3] == [3, "bad", "error"]
+
+
+def test_running_the_job_twice_records_each_row_once(app, project, run_jobs):
+    import_id = _start(project, xlsx(["a", "b"]))
+    run_jobs()
+    with app.app_context():
+        imports.run_import(import_id)  # a duplicate delivery of the same job
+    from messaging.extensions import db
+    from messaging.models import ImportRow
+
+    with project.scope():
+        count = db.session.execute(select(func.count()).select_from(ImportRow)).scalar_one()
+    assert count == 2
+    assert calls == [[2, 3]]
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "code"),
+    [
+        (b"case_identifier\n254712345678\n", 415, "not_xlsx"),
+        (b"%PDF-1.7\n...", 415, "not_xlsx"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, 415, "not_xlsx"),
+        (b"", 400, "empty_file"),
+    ],
+)
+def test_refused_uploads_change_nothing(app, project, data, status, code):
+    from messaging.extensions import db
+    from messaging.models import Import
+
+    with project.scope():
+        with pytest.raises(ApiError) as info:
+            imports.start_import("echo", data, "x.xlsx")
+        assert (info.value.status, info.value.code) == (status, code)
+        assert db.session.execute(select(func.count()).select_from(Import)).scalar_one() == 0
+
+
+def test_upload_over_the_size_limit_is_413(app, project):
+    app.config["MAX_CONTENT_LENGTH"], old = 1000, app.config["MAX_CONTENT_LENGTH"]
+    try:
+        with project.scope(), pytest.raises(ApiError) as info:
+            imports.start_import("echo", xlsx(["x" * 50] * 50), "big.xlsx")
+        assert info.value.status == 413
+    finally:
+        app.config["MAX_CONTENT_LENGTH"] = old
+
+
+def test_missing_header_fails_the_whole_import_and_names_the_headers_found(project, run_jobs):
+    import_id = _start(project, xlsx([["Amina", "254712345678"]], header=("name", "phone")))
+    run_jobs()
+    status = _status(project, import_id)
+    assert status["status"] == "failed"
+    assert status["error"]["code"] == "missing_header"
+    assert "Found: name, phone" in status["error"]["message"]
+    assert calls == []
+
+
+def test_more_rows_than_the_limit_is_refused_before_any_change(app, project, run_jobs):
+    app.config["IMPORT_MAX_ROWS"], old = 3, app.config["IMPORT_MAX_ROWS"]
+    try:
+        import_id = _start(project, xlsx(["a", "b", "c", "d"]))
+        run_jobs()
+    finally:
+        app.config["IMPORT_MAX_ROWS"] = old
+    status = _status(project, import_id)
+    assert status["status"] == "failed" and status["error"]["code"] == "too_many_rows"
+    assert calls == []
+
+
+def test_header_only_sheet_is_refused(project, run_jobs):
+    import_id = _start(project, xlsx([]))
+    run_jobs()
+    assert _status(project, import_id)["error"]["code"] == "empty_sheet"
+
+
+def test_a_row_that_raises_does_not_stop_the_good_rows(project, run_jobs):
+    import_id = _start(project, xlsx(["a", "boom", "c"]))
+    run_jobs()
+    status = _status(project, import_id)
+    assert status["status"] == "done"
+    assert status["counts"] == {"added": 2, "error": 1}
+
+
+def test_a_stale_running_import_is_resumed_without_redoing_rows(app, project, run_jobs):
+    from messaging.extensions import db
+    from messaging.models import Import, ImportRow
+
+    import_id = _start(project, xlsx(["a", "b", "c"]))
+    clock.set_now(clock.now())
+    with project.scope():
+        imp = db.session.get(Import, import_id)
+        imp.status, imp.heartbeat_at, imp.processed, imp.total = "running", clock.now(), 1, 3
+        imp.counts = {"added": 1}
+        db.session.add(ImportRow(import_id=import_id, row_number=2, identifier="a", result="added"))
+        db.session.commit()
+    assert run_jobs() == 1
+    assert _status(project, import_id)["status"] == "running"  # a live worker still owns it
+    clock.advance(minutes=11)
+    with app.app_context():
+        imports.run_import(import_id)
+    status = _status(project, import_id)
+    assert status["status"] == "done" and status["counts"] == {"added": 3}
+    assert calls == [[3, 4]]
+
+
+def test_sweep_requeues_an_import_whose_job_was_lost(app, project, run_jobs):
+    from messaging.queues import redis_conn
+
+    import_id = _start(project, xlsx(["a"]))
+    redis_conn(app).flushdb()  # Redis restarted empty
+    clock.set_now(clock.now())
+    clock.advance(minutes=3)
+    with app.app_context():
+        assert imports.sweep_stale_imports() == 1
+    run_jobs()
+    assert _status(project, import_id)["status"] == "done"
+
+
+def test_progress_page_and_status_json(project, web, run_jobs):
+    import_id = _start(project, xlsx(["a", "bad"]))
+    page = web.get(f"/imports/{import_id}").get_data(as_text=True)
+    assert "queued" in page and "Echo import" in page
+    run_jobs()
+    status = web.get(f"/imports/{import_id}/status.json").get_json()
+    assert status["percent"] == 100 and status["report_url"].endswith("report.xlsx")
+    page = web.get(f"/imports/{import_id}").get_data(as_text=True)
+    assert "Bad value." in page
+    assert web.get(status["report_url"]).status_code == 200
