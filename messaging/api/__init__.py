@@ -144,8 +144,4 @@ def openapi_document():
 
 def register_endpoints() -> None:
     """Import the endpoint modules so their routes attach to ``bp``."""
-<<<<<<< HEAD
-    from messaging.api import cases, people  # noqa: F401
-=======
-    from messaging.api import imports, people  # noqa: F401
->>>>>>> main
+    from messaging.api import cases, imports, people  # noqa: F401
