@@ -31,7 +31,26 @@ def _token(api):
     ).scalar_one()
 
 
+def _form(api):
+    app_id = _application(api)
+    import uuid
+
+    user_id = api.post("/api/v1/users", json={"username": f"former-{uuid.uuid4().hex[:8]}"}).get_json()["id"]
+    body = {
+        "app_id": app_id,
+        "user_id": user_id,
+        "cases": [{"create": {"case_type": "person", "case_name": "Walked"}}],
+    }
+    return api.post("/api/v1/forms", json=body).get_json()
+
+
+def _case(api):
+    return _form(api)["case_ids"][0]
+
+
 FACTORIES = {
+    "case_id": _case,
+    "form_id": lambda api: _form(api)["form_id"],
     "app_id": _application,
     "user_id": _user,
     "group_id": _group,

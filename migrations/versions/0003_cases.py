@@ -1,7 +1,7 @@
 """cases: case_transactions (case history)
 
 Revision ID: 0003_cases
-Revises: 0001_foundation
+Revises: 0002_imports
 Create Date: 2026-11-22 04:55:45.479194
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0003_cases'
-down_revision = '0001_foundation'
+down_revision = '0002_imports'
 branch_labels = None
 depends_on = None
 
