@@ -316,7 +316,9 @@ def owner_label(owner_id: str | None) -> str:
 
 def project_country(project_id: int | None = None) -> str:
     project_id = project_id or tenancy.current_project_id()
-    return db.session.execute(select(Project.default_country).where(Project.id == project_id)).scalar() or "US"
+    return (
+        db.session.execute(select(Project.default_country).where(Project.id == project_id)).scalar() or "US"
+    )
 
 
 def set_case_phone(case: Case, raw, default_region: str) -> None:

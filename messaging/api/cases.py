@@ -186,7 +186,10 @@ def _time_arg(name: str):
         return clock.parse_iso(request.args[name])
     except ValueError as exc:
         raise ApiError(
-            400, "validation_error", f"{name}: must be an ISO 8601 time, e.g. 2024-05-01T00:00:00Z.", {"field": name}
+            400,
+            "validation_error",
+            f"{name}: must be an ISO 8601 time, e.g. 2024-05-01T00:00:00Z.",
+            {"field": name},
         ) from exc
 
 

@@ -318,7 +318,13 @@ def test_create_for_existing_case_is_an_update(world):
     r = world.form(
         "shared",
         "maria",
-        [{"case_id": "c1", "create": {"case_type": "mother", "case_name": "Monica B."}, "update": {"x": "1"}}],
+        [
+            {
+                "case_id": "c1",
+                "create": {"case_type": "mother", "case_name": "Monica B."},
+                "update": {"x": "1"},
+            }
+        ],
     )
     assert r.status_code == 201, r.get_json()
     case = world.case("c1")
@@ -337,7 +343,11 @@ def test_create_for_existing_case_is_an_update(world):
         (lambda b, w: b.pop("app_id"), 400, "validation_error"),
         (lambda b, w: b.update(cases="x"), 400, "validation_error"),
         (lambda b, w: b.update(cases=[{"case_id": "a", "create": {}}]), 400, "validation_error"),
-        (lambda b, w: b.update(cases=[{"case_id": "a", "update": {"p": {"nested": 1}}}]), 400, "validation_error"),
+        (
+            lambda b, w: b.update(cases=[{"case_id": "a", "update": {"p": {"nested": 1}}}]),
+            400,
+            "validation_error",
+        ),
         (lambda b, w: b.update(cases=[{"case_id": "a", "close": "yes"}]), 400, "validation_error"),
         (lambda b, w: b.update(cases=[{"case_id": "a b"}]), 400, "validation_error"),
         (lambda b, w: b.update(answers=[1]), 400, "validation_error"),
@@ -370,5 +380,7 @@ def test_another_projects_app_and_user_are_unknown(world, other_project):
     user_id = other.post("/api/v1/users", json={"username": "them"}).get_json()["id"]
     r = world.api.post("/api/v1/forms", json={"app_id": app_id, "user_id": world.users["david"], "cases": []})
     assert r.get_json()["error"]["code"] == "unknown_application"
-    r = world.api.post("/api/v1/forms", json={"app_id": world.apps["shared"], "user_id": user_id, "cases": []})
+    r = world.api.post(
+        "/api/v1/forms", json={"app_id": world.apps["shared"], "user_id": user_id, "cases": []}
+    )
     assert r.get_json()["error"]["code"] == "unknown_user"
