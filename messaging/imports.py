@@ -62,6 +62,9 @@ class ImportHandler:
     # process_batch(imp, [(row_number, {header: value})]) -> [RowOutcome], one per row, in order.
     process_batch: object
     result_labels: dict = field(default_factory=dict)
+    # Optional check_headers([normalised header names]): raise SpreadsheetError to
+    # refuse the whole file (e.g. "one of these columns is required").
+    check_headers: object = None
 
 
 HANDLERS: dict[str, ImportHandler] = {}
@@ -180,8 +183,10 @@ def _run_claimed(import_id: str) -> None:
         imp = db.session.get(Import, import_id)
         try:
             check_xlsx_bytes(path, max_upload_bytes())
-            with iter_rows(path, None, handler.required_header, check=False):
-                pass  # the header check, before anything is counted or changed
+            with iter_rows(path, None, handler.required_header, check=False) as reader:
+                # the header check, before anything is counted or changed
+                if handler.check_headers is not None:
+                    handler.check_headers(list(reader.headers))
             total = count_rows(path, check=False)
             if total > max_rows:
                 raise SpreadsheetError(

@@ -10,9 +10,10 @@ body for a resubmitted ``form_id`` (nothing changes); 400 for a malformed form;
 from flask import jsonify, request
 from sqlalchemy import select
 
-from messaging import cases, clock
+from messaging import case_import, cases, clock, imports
 from messaging.api import bp, created, json_body, route  # noqa: F401
 from messaging.api.errors import ApiError
+from messaging.api.imports import IMPORT, accepted
 from messaging.api.openapi import list_of, schema
 from messaging.api.pagination import paginate
 from messaging.models import Case, Form, MobileWorker
@@ -289,3 +290,57 @@ def user_cases(user_id):
     if request.args.get("case_type"):
         stmt = stmt.where(Case.case_type == request.args["case_type"])
     return jsonify(paginate(stmt, [Case.modified_on, Case.id], case_json))
+
+
+@route(
+    "/cases/imports",
+    ["POST"],
+    summary="Bulk case upload: an .xlsx whose rows create or update cases (by case_id or external_id). "
+    "Runs as a job: 202 with the import; follow status_url.",
+    tag="cases",
+    request_schema={
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": ".xlsx"},
+            "dry_run": {"type": "boolean", "description": "report what would happen, change nothing"},
+        },
+    },
+    request_media="multipart/form-data",
+    responses={202: {"description": "Queued", "schema": IMPORT}},
+    errors=(400, 401, 403, 413, 415),
+)
+def import_cases():
+    upload = request.files.get("file")
+    if upload is None:
+        raise ApiError(
+            400, "validation_error", "file: send the .xlsx as multipart field 'file'.", {"field": "file"}
+        )
+    dry_run = (request.form.get("dry_run") or "").strip().lower() in {"1", "true", "yes", "on"}
+    from flask import g
+
+    imp = imports.start_import(
+        case_import.HANDLER.kind,
+        upload.read(),
+        upload.filename or "cases.xlsx",
+        dry_run=dry_run,
+        user_id=g.api_user.id,
+    )
+    return accepted(imp)
+
+
+@route(
+    "/cases/imports/example.xlsx",
+    summary="An example bulk case upload file",
+    tag="cases",
+    responses={200: {"description": "The example", "schema": {"type": "string", "format": "binary"}}},
+    errors=(401,),
+)
+def case_import_example():
+    from flask import Response
+
+    return Response(
+        case_import.example_workbook(),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": "attachment; filename=cases_upload_example.xlsx"},
+    )
