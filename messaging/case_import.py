@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 from messaging import cases as case_rules
 from messaging import clock, imports
 from messaging.extensions import db
-from messaging.models import Case, CaseTransaction, Form, MobileWorker, UserGroup
+from messaging.models import Case, CaseTransaction, Form, MobileWorker, UserGroup, new_id
 from messaging.xlsx import SpreadsheetError, make_example_workbook
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,14 @@ def process_batch(imp, rows):
         except RowError as exc:
             outcomes.append(imports.RowOutcome(number, identifier, "error", message=str(exc)))
             continue
+        except Exception:
+            # A bug must cost this row only, never the rows before it in the batch
+            # (the framework's retry would roll the whole batch back).
+            log.exception("case import row failed import_id=%s row=%s", imp.id, number)
+            outcomes.append(
+                imports.RowOutcome(number, identifier, "error", message="This row could not be processed.")
+            )
+            continue
         if imp.dry_run:
             result = "would_" + ("create" if result == "created" else "update")
         else:
@@ -268,6 +276,7 @@ def _apply_row(imp, record, by_id, by_ext, owners, region, now):
     if case is None:
         result = "created"
         case = Case(
+            case_id=new_id(),
             case_type=case_type[:100],
             name="",
             external_id=external_id[:255] if external_id else None,
@@ -276,9 +285,6 @@ def _apply_row(imp, record, by_id, by_ext, owners, region, now):
             modified_on=now,
             properties={},
         )
-        if not imp.dry_run:
-            case.project_id = imp.project_id
-            db.session.add(case)
         # a later row of this batch with the same external id updates this case
         if external_id:
             by_ext[external_id] = [case]
@@ -293,6 +299,9 @@ def _apply_row(imp, record, by_id, by_ext, owners, region, now):
         case.closed_on = now
         block["close"] = True
     case.modified_on = now
+    if result == "created":
+        case.project_id = imp.project_id
+        db.session.add(case)  # only once the row is fully applied
     message = (
         "phone number is not valid; kept as entered"
         if case.phone_invalid and "phone_number" in update
