@@ -28,8 +28,9 @@ once per batch.
 import logging
 import re
 from datetime import date, datetime
+from types import SimpleNamespace
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from messaging import cases as case_rules
 from messaging import clock, imports
@@ -194,30 +195,60 @@ def process_batch(imp, rows):
         outcomes.append(imports.RowOutcome(number, identifier, result, case_id=case.case_id, message=message))
 
     if touched and not imp.dry_run:
-        db.session.flush()
-        form = Form(
-            app_id=None,
-            user_id=None,
-            received_on=now,
-            answers={"import_id": imp.id, "filename": imp.filename, "rows": f"{rows[0][0]}-{rows[-1][0]}"},
-            case_ids=list(dict.fromkeys(c.case_id for c, _, _ in touched)),
-            source="import",
-        )
-        db.session.add(form)
-        db.session.flush()
-        db.session.add_all(
-            [
-                CaseTransaction(
-                    case_pk=case.id,
-                    form_pk=form.id,
-                    kind=",".join(k for k in ("create", "update", "close") if k in block) or "update",
-                    actions={"case_id": case.case_id, "row": number, **block},
-                    server_date=now,
-                )
-                for case, number, block in touched
-            ]
-        )
+        _write(imp, rows, touched, now)
     return outcomes
+
+
+class NewCase(SimpleNamespace):
+    """A case being created by this batch: a plain object (no ORM overhead per
+    row) with the Case attributes ``apply_update`` sets; inserted in bulk."""
+
+    COLUMNS = (
+        "case_id case_type name external_id phone_raw phone_number phone_invalid language owner_id "
+        "user_id closed closed_on deleted opened_on modified_on properties"
+    ).split()
+
+    def row(self, project_id: int) -> dict:
+        return {"project_id": project_id, **{c: getattr(self, c) for c in self.COLUMNS}}
+
+
+def _write(imp, rows, touched, now) -> None:
+    """Insert the batch's new cases in bulk, record the batch as one form with a
+    history row per case row. Changed existing cases are flushed by the ORM."""
+    new = {}
+    for case, _, _ in touched:
+        if isinstance(case, NewCase):
+            new[case.case_id] = case
+    pks: dict[str, int] = {}
+    if new:
+        result = db.session.execute(
+            insert(Case).returning(Case.id, Case.case_id), [c.row(imp.project_id) for c in new.values()]
+        )
+        pks = {case_id: pk for pk, case_id in result}
+    form = Form(
+        app_id=None,
+        user_id=None,
+        received_on=now,
+        answers={"import_id": imp.id, "filename": imp.filename, "rows": f"{rows[0][0]}-{rows[-1][0]}"},
+        case_ids=list(dict.fromkeys(c.case_id for c, _, _ in touched)),
+        source="import",
+    )
+    db.session.add(form)
+    db.session.flush()
+    db.session.execute(
+        insert(CaseTransaction),
+        [
+            {
+                "project_id": imp.project_id,
+                "case_pk": pks[case.case_id] if isinstance(case, NewCase) else case.id,
+                "form_pk": form.id,
+                "kind": ",".join(k for k in ("create", "update", "close") if k in block) or "update",
+                "actions": {"case_id": case.case_id, "row": number, **block},
+                "server_date": now,
+            }
+            for case, number, block in touched
+        ],
+    )
 
 
 def _apply_row(imp, record, by_id, by_ext, owners, region, now):
@@ -275,12 +306,20 @@ def _apply_row(imp, record, by_id, by_ext, owners, region, now):
     result = "updated"
     if case is None:
         result = "created"
-        case = Case(
+        case = NewCase(
             case_id=new_id(),
             case_type=case_type[:100],
             name="",
             external_id=external_id[:255] if external_id else None,
+            phone_raw=None,
+            phone_number=None,
+            phone_invalid=False,
+            language=None,
             owner_id=owner_id,
+            user_id=None,
+            closed=False,
+            closed_on=None,
+            deleted=False,
             opened_on=now,
             modified_on=now,
             properties={},
@@ -299,9 +338,6 @@ def _apply_row(imp, record, by_id, by_ext, owners, region, now):
         case.closed_on = now
         block["close"] = True
     case.modified_on = now
-    if result == "created":
-        case.project_id = imp.project_id
-        db.session.add(case)  # only once the row is fully applied
     message = (
         "phone number is not valid; kept as entered"
         if case.phone_invalid and "phone_number" in update

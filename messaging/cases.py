@@ -323,7 +323,7 @@ def project_country(project_id: int | None = None) -> str:
 
 def set_case_phone(case: Case, raw, default_region: str) -> None:
     """Store the number in E.164 beside the raw value; an invalid one is kept raw and flagged."""
-    from messaging.phones import parse_phone
+    from messaging.phones import normalize_phone
 
     text = "" if raw is None else str(raw).strip()
     if not text:
@@ -331,10 +331,10 @@ def set_case_phone(case: Case, raw, default_region: str) -> None:
         case.phone_number = None
         case.phone_invalid = False
         return
-    result = parse_phone(raw, default_region)
+    e164 = normalize_phone(raw, default_region)
     case.phone_raw = text[:64]
-    case.phone_number = result.e164 if result.valid else None
-    case.phone_invalid = not result.valid
+    case.phone_number = e164
+    case.phone_invalid = e164 is None
 
 
 # --- applying a case block ----------------------------------------------------------
