@@ -39,7 +39,16 @@ def make_workbook(rows: int) -> bytes:
     ws.append(["external_id", "case_type", "name", "phone_number", "village", "age"])
     villages = ["Kisumu", "Siaya", "Homa Bay", "Migori", "Busia"]
     for i in range(rows):
-        ws.append([f"EXT-{i:07d}", "mother", f"Mother {i}", f"07{i % 100_000_000:08d}", villages[i % 5], 18 + i % 30])
+        ws.append(
+            [
+                f"EXT-{i:07d}",
+                "mother",
+                f"Mother {i}",
+                f"07{i % 100_000_000:08d}",
+                villages[i % 5],
+                18 + i % 30,
+            ]
+        )
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -152,7 +161,9 @@ def bench_database(label: str, url: str, data: bytes, rows: int, parse_s: float)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--pg", help="PostgreSQL URL of a database to WIPE and use")
     parser.add_argument("--no-sqlite", action="store_true")
@@ -163,10 +174,14 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     t = time.perf_counter()
     data = make_workbook(args.rows)
-    print(f"workbook: {args.rows:,} rows x 6 columns, {len(data) / 2**20:.1f} MB (made in {time.perf_counter() - t:.1f} s)")
+    print(
+        f"workbook: {args.rows:,} rows x 6 columns, {len(data) / 2**20:.1f} MB (made in {time.perf_counter() - t:.1f} s)"
+    )
     parse_s, parsed = bare_parse(data)
     assert parsed == args.rows, parsed
-    print(f"openpyxl read-only bare parse: {parse_s:.2f} s ({args.rows / parse_s:,.0f} rows/s) -- the reference")
+    print(
+        f"openpyxl read-only bare parse: {parse_s:.2f} s ({args.rows / parse_s:,.0f} rows/s) -- the reference"
+    )
     logging.getLogger("messaging").setLevel(logging.WARNING)
     if not args.no_sqlite:
         tmp = tempfile.mkdtemp(prefix="bench-cases-")

@@ -59,6 +59,10 @@ def _configure_database_engine(app: Flask) -> None:
         options.setdefault("connect_args", {"timeout": 30})
     else:
         options.setdefault("pool_pre_ping", True)
+        if uri.startswith("postgresql+psycopg2"):
+            # Batched UPDATE/DELETE executemany (psycopg2's execute_batch) instead of one
+            # round trip per row: bulk imports update thousands of rows per commit.
+            options.setdefault("executemany_mode", "values_plus_batch")
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 

@@ -160,11 +160,11 @@ def process_batch(imp, rows):
         for case in db.session.execute(stmt.with_for_update()).scalars():
             by_id[case.case_id] = case
     if wanted_ext:
-        stmt = (
-            select(Case)
-            .where(Case.external_id.in_(wanted_ext), Case.deleted.is_(False))
-            .order_by(Case.case_id)
-        )
+        stmt = select(Case).where(Case.external_id.in_(wanted_ext), Case.deleted.is_(False))
+        if db.session.get_bind().dialect.name == "postgresql":
+            # lock in case-id order (as forms do) so an upload and a form never deadlock;
+            # not on SQLite, whose planner would then scan by case id instead of external id
+            stmt = stmt.order_by(Case.case_id)
         for case in db.session.execute(stmt.with_for_update()).scalars():
             by_ext.setdefault(case.external_id, []).append(case)
             by_id.setdefault(case.case_id, case)
