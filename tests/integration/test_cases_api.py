@@ -243,3 +243,36 @@ def test_same_form_id_racing_is_applied_once(project, api):
     with project.scope():
         assert db.session.execute(select(func.count()).select_from(Form)).scalar_one() == 1
         assert db.session.execute(select(func.count()).select_from(CaseTransaction)).scalar_one() == 1
+
+
+def test_apply_form_service_for_other_callers(project, api):
+    """SMS surveys and others call messaging.cases.apply_form directly."""
+    import pytest
+
+    from messaging import cases
+    from messaging.errors import ApiError
+
+    app_id, user_id = _setup(api)
+    seen = []
+    with project.scope():
+        body = {
+            "app_id": app_id,
+            "user_id": user_id,
+            "cases": [{"case_id": "s1", "create": {"case_type": "p"}}],
+        }
+        result = cases.apply_form(body, source="sms_survey", on_applied=lambda r: seen.append(r.form.form_id))
+        assert result.created_case_ids == ["s1"] and not result.duplicate
+        assert seen == [result.form.form_id]
+
+        def fail(_result):
+            raise ApiError(409, "session_changed", "The survey session changed.")
+
+        body2 = {
+            "app_id": app_id,
+            "user_id": user_id,
+            "cases": [{"case_id": "s2", "create": {"case_type": "p"}}],
+        }
+        with pytest.raises(ApiError):
+            cases.apply_form(body2, source="sms_survey", on_applied=fail)
+    assert api.get("/api/v1/forms/" + seen[0]).get_json()["source"] == "sms_survey"
+    assert api.get("/api/v1/cases/s2").status_code == 404  # the callback's refusal rolled it all back
