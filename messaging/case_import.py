@@ -145,6 +145,8 @@ class RowError(Exception):
 
 def process_batch(imp, rows):
     """Apply a batch of rows; one ``RowOutcome`` per row, in order. Does not commit."""
+    if not imp.dry_run:
+        case_rules.begin_write()  # SQLite: take the write lock before reading (see begin_write)
     region = case_rules.project_country(imp.project_id)
     owners = _Owners()
     now = clock.now()
