@@ -13,10 +13,11 @@ into one UTC instant needs two decisions, made here once for every caller:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["as_naive_utc", "get_zone", "local_to_utc", "utc_to_local"]
+__all__ = ["as_naive_utc", "get_zone", "local_to_utc", "offset_changes", "utc_to_local"]
 
 
 def get_zone(name: str) -> ZoneInfo:
@@ -51,6 +52,25 @@ def local_to_utc(day: date, wall: time, zone: ZoneInfo, fold: int = 0) -> dateti
     return _gap_end(local, zone)
 
 
+def offset_changes(zone: ZoneInfo, start: datetime, end: datetime) -> Iterator[datetime]:
+    """Naive UTC instants in ``(start, end]`` where ``zone`` changes its UTC offset, in order.
+
+    Scans hour by hour (real zones never change twice within an hour) and
+    bisects each change to the second.
+    """
+    step = timedelta(hours=1)
+    low = as_naive_utc(start).replace(tzinfo=UTC)
+    stop = as_naive_utc(end).replace(tzinfo=UTC)
+    offset = low.astimezone(zone).utcoffset()
+    while low < stop:
+        high = min(low + step, stop)
+        new_offset = high.astimezone(zone).utcoffset()
+        if new_offset != offset:
+            yield _first_with_offset(low, high, new_offset, zone).replace(tzinfo=None)
+            offset = new_offset
+        low = high
+
+
 def _gap_end(local: datetime, zone: ZoneInfo) -> datetime:
     """First valid instant after the gap that swallowed the wall time ``local``.
 
@@ -61,11 +81,15 @@ def _gap_end(local: datetime, zone: ZoneInfo) -> datetime:
     a = local.replace(fold=0).astimezone(UTC)
     b = local.replace(fold=1).astimezone(UTC)
     low, high = min(a, b), max(a, b)  # offset(low) = before, offset(high) = after
-    after = high.astimezone(zone).utcoffset()
+    return _first_with_offset(low, high, high.astimezone(zone).utcoffset(), zone).replace(tzinfo=None)
+
+
+def _first_with_offset(low: datetime, high: datetime, after: timedelta, zone: ZoneInfo) -> datetime:
+    """Bisect aware UTC ``(low, high]`` to the first second whose offset is ``after``."""
     while high - low > timedelta(seconds=1):
         mid = low + timedelta(seconds=(high - low).total_seconds() // 2)
         if mid.astimezone(zone).utcoffset() == after:
             high = mid
         else:
             low = mid
-    return high.replace(tzinfo=None)
+    return high
