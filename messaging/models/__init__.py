@@ -18,3 +18,4 @@ from messaging.models.core import (  # noqa: F401
     hash_token,
 )
 from messaging.models.imports import Import, ImportFile, ImportRow  # noqa: F401, E402
+from messaging.models.case_groups import CaseGroup, CaseGroupMember  # noqa: F401, E402
