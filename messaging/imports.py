@@ -62,6 +62,8 @@ class ImportHandler:
     # process_batch(imp, [(row_number, {header: value})]) -> [RowOutcome], one per row, in order.
     process_batch: object
     result_labels: dict = field(default_factory=dict)
+    # target_link(imp) -> (label, url) or None: where the progress page links back to.
+    target_link: object = None
 
 
 HANDLERS: dict[str, ImportHandler] = {}

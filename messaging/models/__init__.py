@@ -4,6 +4,7 @@ Later areas add their own module and import it below.
 """
 
 from messaging.models.base import TenantScoped, new_id  # noqa: F401
+from messaging.models.case_groups import CaseGroup, CaseGroupMember  # noqa: F401, E402
 from messaging.models.core import (  # noqa: F401
     ROLES,
     ApiToken,
@@ -18,4 +19,3 @@ from messaging.models.core import (  # noqa: F401
     hash_token,
 )
 from messaging.models.imports import Import, ImportFile, ImportRow  # noqa: F401, E402
-from messaging.models.case_groups import CaseGroup, CaseGroupMember  # noqa: F401, E402

@@ -3,11 +3,11 @@
 from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from messaging.extensions import db
 from messaging.models.base import TenantScoped, public_id_column, utcnow
-from messaging.models.core import BigIntPK
+from messaging.models.core import BigIntPK, Case
 
 
 class CaseGroup(db.Model, TenantScoped):
@@ -44,3 +44,6 @@ class CaseGroupMember(db.Model):
     )
     added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     added_by: Mapped[int | None] = mapped_column(Integer)
+
+    # Loaded with contains_eager() by the member queries; never lazily one by one.
+    case: Mapped[Case] = relationship(Case, lazy="raise")
