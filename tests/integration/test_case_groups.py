@@ -262,8 +262,9 @@ def test_resolution_is_set_based(app, project):
 
         few = run(identifiers[:2])
         many = run(identifiers[2:])
-        # reload the group and the project, find the cases, their memberships, insert
-        assert len(many) == len(few) <= 5, many
+        # reload the group and the project; cases by phone, external ID and case ID;
+        # their memberships; one insert. The same for 2 rows as for 498.
+        assert len(many) == len(few) <= 8, many
 
 
 # --- adding and removing by API -----------------------------------------------------------
