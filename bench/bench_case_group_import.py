@@ -12,8 +12,11 @@ compare the two sizes).
     .venv/bin/python bench/bench_case_group_import.py            # 20,000 rows, both databases
     .venv/bin/python bench/bench_case_group_import.py --full     # 100,000 rows
     .venv/bin/python bench/bench_case_group_import.py --rows 5000 --db sqlite
+    .venv/bin/python bench/bench_case_group_import.py --columns 5  # a case-export-like sheet
 
-The PostgreSQL database given by --pg-url is wiped (schema dropped) first.
+The PostgreSQL database given by --pg-url (or BENCH_PG_URL, or TEST_DATABASE_URL
+when it is PostgreSQL) is wiped (schema dropped) first, as the tests do.
+Both databases are ANALYZEd after the cases are loaded, as a live one would be.
 """
 
 import argparse
@@ -86,14 +89,20 @@ def spelled(i: int, kind: int, case_id: str):
     return case_id
 
 
-def make_workbook(path: Path, case_ids: list[str]) -> None:
+EXTRA_COLUMNS = ["name", "village", "visit date", "notes"]
+
+
+def make_workbook(path: Path, case_ids: list[str], columns: int = 1) -> None:
+    """One ``case_identifier`` column, or (``columns`` > 1) a case-export-like sheet."""
     from openpyxl import Workbook
 
+    extra = EXTRA_COLUMNS[: max(columns - 1, 0)]
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Sheet1")
-    sheet.append(["case_identifier"])
+    sheet.append(["case_identifier", *extra])
     for i, case_id in enumerate(case_ids):
-        sheet.append([spelled(i, i % 6, case_id)])
+        values = [f"Person {i}", f"Village {i % 300}", f"2026-0{1 + i % 9}-1{i % 10}", "follow up"]
+        sheet.append([spelled(i, i % 6, case_id), *values[: len(extra)]])
     workbook.save(path)
 
 
@@ -192,7 +201,7 @@ def seed_cases(app, project_id: int, rows: int) -> list[str]:
     return case_ids
 
 
-def run_one(label: str, database_url: str, rows: int, path: Path, case_ids: list[str] | None = None) -> dict:
+def run_one(label: str, database_url: str, rows: int, path: Path, columns: int = 1) -> dict:
     from sqlalchemy import func, select
 
     from messaging import case_groups, imports, tenancy
@@ -202,19 +211,20 @@ def run_one(label: str, database_url: str, rows: int, path: Path, case_ids: list
 
     app = build_app(database_url)
     with app.app_context():
-        project, _admin, _key = create_project("bench", "bench@example.org", "bench password 1", None, "KE", "UTC")
+        project, *_ = create_project("bench", "bench@example.org", "bench password 1", None, "KE", "UTC")
         db.session.commit()
         project_id = project.id
         db.session.remove()
     t0 = time.perf_counter()
-    case_ids = seed_cases(app, project_id, rows) if case_ids is None else case_ids
+    case_ids = seed_cases(app, project_id, rows)
     seed_seconds = time.perf_counter() - t0
-    make_workbook(path, case_ids)
+    make_workbook(path, case_ids, columns)
     data = path.read_bytes()
 
     with app.app_context(), tenancy.project_scope(project_id):
         group = case_groups.create_group("Bench")
-        imp = Import(kind=case_groups.IMPORT_KIND, target_id=group.id, filename=path.name, counts={}, options={})
+        imp = Import(kind=case_groups.IMPORT_KIND, target_id=group.id, filename=path.name)
+        imp.counts, imp.options = {}, {}
         db.session.add(imp)
         db.session.flush()
         db.session.add(ImportFile(import_id=imp.id, purpose="upload", data=data))
@@ -250,12 +260,27 @@ def run_one(label: str, database_url: str, rows: int, path: Path, case_ids: list
     }
 
 
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _postgres(url: str | None) -> str | None:
+    return url if url and url.startswith("postgres") else None
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
     parser.add_argument("--full", action="store_true", help=f"{FULL_ROWS:,} rows")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1/test_h4"))
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("BENCH_PG_URL")
+        or _postgres(os.environ.get("TEST_DATABASE_URL"))
+        or PG_DEFAULT,
+        help=f"a PostgreSQL database to wipe and use (BENCH_PG_URL; default {PG_DEFAULT})",
+    )
+    parser.add_argument("--columns", type=int, default=1, help="columns in the sheet (1 to 5)")
     args = parser.parse_args()
     rows = FULL_ROWS if args.full else args.rows
 
@@ -269,18 +294,19 @@ def main() -> None:
     if args.db in ("postgres", "both"):
         targets.append(("PostgreSQL", args.pg_url))
 
-    print(f"case group import: {rows:,} rows against {rows:,} cases")
+    print(f"case group import: {rows:,} rows ({args.columns} column(s)) against {rows:,} cases")
     results = []
     for label, url in targets:
         path = tmp / f"upload-{label}.xlsx"
-        result = run_one(label, url, rows, path)
+        result = run_one(label, url, rows, path, args.columns)
         result["openpyxl"] = min(bare_openpyxl(path) for _ in range(2))
         result["calamine"] = min(bare_calamine(path) for _ in range(2))
         results.append(result)
         r = result
         print(
             f"  {label:<10} import {r['seconds']:6.2f} s = {r['rows'] / r['seconds']:8,.0f} rows/s | "
-            f"bare parse openpyxl {r['openpyxl']:5.2f} s (import/parse = {r['seconds'] / r['openpyxl']:4.2f}x), "
+            f"bare parse openpyxl {r['openpyxl']:5.2f} s "
+            f"(import/parse = {r['seconds'] / r['openpyxl']:4.2f}x), "
             f"calamine {r['calamine']:5.2f} s ({r['seconds'] / r['calamine']:5.1f}x) | "
             f"peak RSS growth {r['rss_growth']:5.1f} MB | file {r['size_mb']:.1f} MB",
             flush=True,

@@ -12,9 +12,11 @@ def test_periodic_tick_enqueues_once_per_slot_across_processes(app, run_jobs):
     first = periodic.tick(redis, now=now)
     second = periodic.tick(redis, now=now)  # another worker, same second
     assert "heartbeat" in first
-    assert "heartbeat" not in second
-    assert queue("low", app).count == 1
-    assert run_jobs() == 1
+    assert second == []
+    # every task once (heartbeat, and sweep-imports since the import job), none twice
+    on_low = [n for n in first if periodic.PERIODIC_TASKS[n][2] == "low"]
+    assert queue("low", app).count == len(on_low) >= 1
+    assert run_jobs() == len(first)
     assert redis.get("messaging:heartbeat").decode().startswith("periodic-heartbeat-")
 
 
