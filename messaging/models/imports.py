@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -55,7 +56,13 @@ class ImportFile(db.Model):
 
 class ImportRow(db.Model):
     __tablename__ = "import_rows"
-    __table_args__ = (UniqueConstraint("import_id", "row_number"),)
+    __table_args__ = (
+        UniqueConstraint("import_id", "row_number"),
+        # Handlers look up earlier rows of the same import by case or by identifier
+        # (duplicates in a file) once per batch: keep that O(batch), not O(rows so far).
+        Index("ix_import_rows_import_case", "import_id", "case_id"),
+        Index("ix_import_rows_import_identifier", "import_id", "identifier"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     import_id: Mapped[str] = mapped_column(ForeignKey("imports.id", ondelete="CASCADE"), index=True)

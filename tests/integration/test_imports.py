@@ -198,3 +198,27 @@ def test_progress_page_and_status_json(project, web, run_jobs):
     page = web.get(f"/imports/{import_id}").get_data(as_text=True)
     assert "Bad value." in page
     assert web.get(status["report_url"]).status_code == 200
+
+
+def test_progress_page_uses_the_handlers_labels_and_back_link(project, web, run_jobs):
+    imports.register(
+        imports.ImportHandler(
+            "labelled",
+            "Labelled import",
+            "case_identifier",
+            _echo_batch,
+            result_labels={"added": "Put in the list"},
+            target_link=lambda imp: ("Back to the list", "/somewhere"),
+        )
+    )
+    try:
+        with project.scope():
+            import_id = imports.start_import("labelled", xlsx(["a"]), "x.xlsx").id
+        queued = web.get(f"/imports/{import_id}").get_data(as_text=True)
+        assert '"added": "Put in the list"' in queued  # the live counts use the labels too
+        run_jobs()
+        page = web.get(f"/imports/{import_id}").get_data(as_text=True)
+        assert '<a id="import-back" href="/somewhere">← Back to the list</a>' in page
+        assert 'data-result="added"' in page and "Put in the list" in page
+    finally:
+        imports.HANDLERS.pop("labelled", None)

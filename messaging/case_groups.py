@@ -1,0 +1,806 @@
+"""Case groups: named lists of cases, filled by identifier or from Excel (seed 003).
+
+Views (web and API) call these functions; they raise ``ApiError`` for a
+refusal and leave the commit to the caller.
+
+How an identifier finds a case
+------------------------------
+CommCare looks an identifier up as a phone number, then an external ID, then a
+case ID, and takes the first case it finds. Here:
+
+1. The identifier is trimmed. Blank, or longer than ``MAX_IDENTIFIER``
+   characters: ``invalid``. A date or true/false cell is ``invalid`` too.
+2. If it looks like a phone number (:func:`messaging.phones.looks_like_phone`:
+   digits with ``+``, spaces, dashes, brackets, ``00``, Excel's ``254712345678.0``
+   or ``2.54712345678E+11``), it is normalised to E.164 with the project's
+   default country for national spellings (``0712 345 678`` in a Kenyan
+   project) and matched against ``cases.phone_number``.
+3. The same trimmed text is *also* matched exactly against ``external_id``
+   and ``case_id`` (``case_id`` also in lower case). A number typed as an
+   external ID therefore still finds its case.
+4. All the cases found by any of the three are put together (a case found
+   twice, e.g. by its phone and by its external ID, counts once). Deleted
+   cases are set aside. Then:
+
+   - exactly one case: that case (``match``);
+   - several cases: ``ambiguous``. This includes a family phone shared by
+     several cases, an external ID reused by several cases, and an identifier
+     that is one case's phone number and *another* case's external ID. Nothing
+     is added; the candidates are listed so the manager can add the one they
+     mean by its case ID (:func:`add_by_identifier` with ``by="case_id"``
+     matches the case ID only, so that always resolves);
+   - none, but some deleted case matched: ``deleted``;
+   - none at all: ``not_found``.
+
+What happens to a matched case, in this order: already in the group:
+``already_member`` (even if it is closed since); closed: ``closed``
+(refused); otherwise ``added`` (``would_add`` in a dry run).
+
+Excel imports add one more result, ``duplicate_in_file``: a row that resolves
+to the same case as an earlier row of the file (whatever the spelling: the
+phone in row 2 and the case ID in row 9), or that repeats an earlier row's
+unresolved identifier. It is reported with the first row's number and never
+added twice. A dry run gives the same per-row results as the real run would,
+with ``would_add`` in place of ``added``, and changes nothing.
+
+Resolution is set-based: one query finds the cases of a whole batch (up to
+``imports.BATCH_SIZE`` identifiers), one finds their memberships, one the
+earlier rows of the same import, and one multi-row ``INSERT ... ON CONFLICT
+DO NOTHING RETURNING`` adds them, so two imports (or a click and an import)
+racing on the same case add it once and each reports truthfully.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import NamedTuple
+
+import phonenumbers
+from sqlalchemy import delete, func, null, or_, select, union_all
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager
+
+from messaging import clock, imports
+from messaging.errors import ApiError
+from messaging.extensions import db
+from messaging.models import Case, CaseGroup, CaseGroupMember, ImportRow, Project
+from messaging.phones import looks_like_phone, normalize_phone
+from messaging.xlsx import make_example_workbook
+
+log = logging.getLogger(__name__)
+
+MAX_NAME = 200
+MAX_IDENTIFIER = 255
+MAX_CANDIDATES = 20
+# resolve_identifiers() queries in chunks of this many identifiers.
+CHUNK = 500
+IMPORT_KIND = "case_group"
+IMPORT_HEADER = "case_identifier"
+EXAMPLE_FILENAME = "cases_bulk_example.xlsx"
+EXAMPLE_ROWS = [["254712345678"], ["PATIENT-0042"]]
+
+# Results of adding one identifier (per import row, and in the API answer).
+ADDED = "added"
+WOULD_ADD = "would_add"
+ALREADY_MEMBER = "already_member"
+NOT_FOUND = "not_found"
+AMBIGUOUS = "ambiguous"
+INVALID = "invalid"
+CLOSED = "closed"
+DELETED = "deleted"
+DUPLICATE_IN_FILE = "duplicate_in_file"
+ERROR = "error"
+
+RESULT_LABELS = {
+    ADDED: "Added",
+    WOULD_ADD: "Would be added",
+    ALREADY_MEMBER: "Already in this group",
+    NOT_FOUND: "Not found",
+    AMBIGUOUS: "Several cases match",
+    INVALID: "Not an identifier",
+    CLOSED: "Case closed",
+    DELETED: "Case deleted",
+    DUPLICATE_IN_FILE: "Repeated in the file",
+    ERROR: "Error",
+}
+
+# How the API answers each result of a single add: (status, error code or None).
+API_STATUS = {
+    ADDED: (201, None),
+    ALREADY_MEMBER: (200, None),
+    NOT_FOUND: (404, "not_found"),
+    AMBIGUOUS: (409, "ambiguous"),
+    CLOSED: (422, "case_closed"),
+    DELETED: (422, "case_deleted"),
+    INVALID: (400, "invalid_identifier"),
+}
+
+
+# --- results ---------------------------------------------------------------------
+
+
+class CaseRef(NamedTuple):
+    """The few columns of a case that identifier look-ups need (a tuple: cheap to build)."""
+
+    pk: int
+    case_id: str
+    name: str
+    phone_number: str | None
+    external_id: str | None
+    closed: bool
+    deleted: bool
+
+    def as_dict(self) -> dict:
+        return {
+            "case_id": self.case_id,
+            "name": self.name,
+            "phone_number": self.phone_number,
+            "external_id": self.external_id,
+            "closed": self.closed,
+        }
+
+
+@dataclass
+class Resolution:
+    """What one identifier resolved to.
+
+    ``result`` is ``match``, ``ambiguous``, ``deleted``, ``not_found`` or
+    ``invalid``; ``case`` is set for ``match`` (and for ``deleted`` when one
+    deleted case matched); ``candidates`` lists ``(case, matched_by)`` for
+    ``ambiguous`` (at most ``MAX_CANDIDATES``; ``candidate_count`` has them all).
+    ``key`` is the same for two identifiers that mean the same thing.
+    """
+
+    result: str
+    key: str
+    case: CaseRef | None = None
+    candidates: list[tuple[CaseRef, tuple[str, ...]]] = field(default_factory=list)
+    candidate_count: int = 0
+    phone: str | None = None
+    message: str = ""
+
+
+@dataclass
+class AddOutcome:
+    identifier: str | None
+    result: str
+    message: str
+    case: CaseRef | None = None
+    candidates: list[tuple[CaseRef, tuple[str, ...]]] = field(default_factory=list)
+    candidate_count: int = 0
+
+    def candidates_json(self) -> list[dict]:
+        return [{**c.as_dict(), "matched_by": list(by)} for c, by in self.candidates]
+
+
+# --- groups ----------------------------------------------------------------------
+
+
+def _check_name(name: str | None, exclude_id: str | None = None) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ApiError(400, "validation_error", "name: is required.", {"field": "name"})
+    if len(name) > MAX_NAME:
+        raise ApiError(
+            400, "validation_error", f"name: must be at most {MAX_NAME} characters.", {"field": "name"}
+        )
+    stmt = select(CaseGroup.id).where(func.lower(CaseGroup.name) == name.lower())
+    if exclude_id:
+        stmt = stmt.where(CaseGroup.id != exclude_id)
+    if db.session.execute(stmt).first():
+        raise _duplicate(name)
+    return name
+
+
+def _duplicate(name: str) -> ApiError:
+    return ApiError(
+        409,
+        "duplicate_name",
+        f"A case group named '{name}' already exists. Choose another name.",
+        {"name": name},
+    )
+
+
+def _flush_unique(name: str) -> None:
+    """Flush; a concurrent request that took the name first makes this a 409."""
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise _duplicate(name) from None
+
+
+def create_group(name: str, user_id: int | None = None) -> CaseGroup:
+    """A new, empty group. A name already used in the project (any case) is a 409."""
+    name = _check_name(name)
+    now = clock.now()
+    group = CaseGroup(name=name, created_by=user_id, created_at=now, modified_at=now)
+    db.session.add(group)
+    _flush_unique(name)
+    log.info("case group created group_id=%s user_id=%s", group.id, user_id)
+    return group
+
+
+def rename_group(group: CaseGroup, name: str) -> CaseGroup:
+    name = _check_name(name, exclude_id=group.id)
+    group.name = name
+    group.modified_at = clock.now()
+    _flush_unique(name)
+    return group
+
+
+def delete_group(group: CaseGroup) -> int:
+    """Delete the group and its member links; the cases stay. Returns the member count."""
+    removed = db.session.execute(delete(CaseGroupMember).where(CaseGroupMember.group_id == group.id)).rowcount
+    db.session.delete(group)
+    db.session.flush()
+    log.info("case group deleted group_id=%s members=%s", group.id, removed)
+    return removed
+
+
+def member_counts(group_ids: Iterable[str]) -> dict[str, int]:
+    ids = list(group_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(CaseGroupMember.group_id, func.count())
+        .where(CaseGroupMember.group_id.in_(ids))
+        .group_by(CaseGroupMember.group_id)
+    )
+    counts = dict.fromkeys(ids, 0)
+    counts.update({group_id: n for group_id, n in rows})
+    return counts
+
+
+def list_groups() -> list[tuple[CaseGroup, int]]:
+    """Every group of the project by name, with its member count (one query)."""
+    count = (
+        select(func.count())
+        .select_from(CaseGroupMember)
+        .where(CaseGroupMember.group_id == CaseGroup.id)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(select(CaseGroup, count).order_by(func.lower(CaseGroup.name), CaseGroup.id))
+    return [(group, n) for group, n in rows]
+
+
+# --- members ---------------------------------------------------------------------
+
+
+def members_query(group: CaseGroup, q: str | None = None):
+    """A select of the group's ``CaseGroupMember`` rows with their ``case`` loaded.
+
+    ``q`` searches the case name and external ID (contains, any case), the
+    case ID (starts with), and the phone number (the same number in any
+    spelling, or a run of at least 3 digits anywhere in it).
+    """
+    stmt = (
+        select(CaseGroupMember)
+        .join(Case, Case.id == CaseGroupMember.case_pk)
+        .where(CaseGroupMember.group_id == group.id)
+        .options(contains_eager(CaseGroupMember.case))
+    )
+    q = (q or "").strip()[:MAX_IDENTIFIER]
+    if q:
+        conditions = [
+            Case.name.ilike(f"%{_escape_like(q)}%", escape="\\"),
+            Case.external_id.ilike(f"%{_escape_like(q)}%", escape="\\"),
+            Case.case_id.startswith(q.lower(), autoescape=True),
+        ]
+        digits = "".join(ch for ch in q if ch.isdigit())
+        if looks_like_phone(q):
+            e164 = normalize_phone(q, _project(group).default_country)
+            if e164:
+                conditions.append(Case.phone_number == e164)
+        if len(digits) >= 3 and all(ch.isdigit() or ch in "+ -()." for ch in q):
+            conditions.append(Case.phone_number.contains(digits, autoescape=True))
+        stmt = stmt.where(or_(*conditions))
+    return stmt
+
+
+def member_order():
+    """Key columns for the member list: newest first, unique (ends with the case)."""
+    return [CaseGroupMember.added_at, CaseGroupMember.case_pk]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def remove_case(group: CaseGroup, case_id: str) -> bool:
+    """Take the case (by its public ``case_id``) out of the group.
+
+    Raises 404 when the project has no such case; returns False when the case
+    was not a member.
+    """
+    pk = db.session.execute(select(Case.id).where(Case.case_id == case_id)).scalar_one_or_none()
+    if pk is None:
+        raise ApiError(404, "not_found", "There is no case with this case ID.", {"case_id": case_id})
+    removed = db.session.execute(
+        delete(CaseGroupMember).where(CaseGroupMember.group_id == group.id, CaseGroupMember.case_pk == pk)
+    ).rowcount
+    if removed:
+        log.info("case removed from group group_id=%s case_id=%s", group.id, case_id)
+    return bool(removed)
+
+
+# --- resolving identifiers --------------------------------------------------------
+
+
+def identifier_text(value: object) -> str | None:
+    """A cell or JSON value as identifier text (``None`` when it cannot be one).
+
+    Whole numbers (Excel's numeric cells) become their digits; text is trimmed.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        if isinstance(value, float) and value.is_integer():
+            return str(int(Decimal(value)))
+        return str(value)
+    if isinstance(value, datetime | date | time):
+        return None
+    return str(value).strip()
+
+
+def resolve_identifiers(project: Project, identifiers: Sequence[str]) -> dict[str, Resolution]:
+    """Resolve each identifier as the module docstring says, a chunk of 500 per query.
+
+    Returns a dict keyed by each identifier exactly as given.
+    """
+    region = project.default_country
+    out: dict[str, Resolution] = {}
+    pending: list[tuple[str, str]] = []  # (identifier, trimmed text)
+    for identifier in dict.fromkeys(identifiers):
+        text = identifier.strip() if isinstance(identifier, str) else None
+        if not text:
+            out[identifier] = Resolution(
+                INVALID, f"invalid:{identifier!r}", message=_message_blank(identifier)
+            )
+            continue
+        if len(text) > MAX_IDENTIFIER:
+            out[identifier] = Resolution(
+                INVALID,
+                f"invalid:{text}",
+                message=f"Too long for a phone number, external ID or case ID (over {MAX_IDENTIFIER} "
+                "characters).",
+            )
+            continue
+        pending.append((identifier, text))
+    for start in range(0, len(pending), CHUNK):
+        out.update(_resolve_chunk(pending[start : start + CHUNK], region))
+    return out
+
+
+def phone_e164(text: str, region: str | None) -> str | None:
+    """``normalize_phone(text, region)`` if ``text`` looks like a phone number, else ``None``.
+
+    The same answers, faster for plain digit strings (the seed's
+    ``254712345678``, national ``0712345678``, Excel's numeric cells): the
+    normaliser parses such a number both as international and as national and
+    then picks one by its country code; here the reading that would win is
+    tried first and the other only when it is not valid (about twice as fast;
+    ``tests/unit/test_case_group_phones.py`` checks the two agree).
+    """
+    if not (text.isascii() and text.isdigit()):
+        return normalize_phone(text, region) if looks_like_phone(text) else None
+    if not 7 <= len(text) <= 18:
+        return None
+    if text.startswith("00") or text.startswith("011") or region not in _COUNTRY_CODES:
+        return normalize_phone(text, region)
+    if len(text) >= 10 and text.startswith(_COUNTRY_CODES[region]):
+        return _valid_phone("+" + text, None) or _valid_phone(text, region)
+    return _valid_phone(text, region) or (_valid_phone("+" + text, None) if len(text) >= 10 else None)
+
+
+_COUNTRY_CODES = {r: str(phonenumbers.country_code_for_region(r)) for r in phonenumbers.SUPPORTED_REGIONS}
+
+
+def _valid_phone(text: str, region: str | None) -> str | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _message_blank(identifier: object) -> str:
+    if identifier is None or (isinstance(identifier, str) and not identifier.strip()):
+        return "The identifier is blank."
+    return "This is not a phone number, external ID or case ID."
+
+
+_CASE_COLUMNS = (
+    Case.id,
+    Case.case_id,
+    Case.name,
+    Case.phone_number,
+    Case.external_id,
+    Case.closed,
+    Case.deleted,
+)
+
+
+def _ref(row) -> CaseRef:
+    pk, case_id, name, phone_number, external_id, closed, deleted = row
+    return CaseRef(pk, case_id, name or "", phone_number, external_id, closed, deleted)
+
+
+_PLUS_DIGITS = re.compile(r"\+\d[\d \-]*")
+
+
+def _quick_e164(text: str, region: str | None) -> str | None:
+    """A phone candidate found without phonenumbers, for the common spellings.
+
+    ``+254 712 345 678`` and, in a project whose country code they start with,
+    ``254712345678`` (text or a numeric cell) normalise to ``+`` and their
+    digits whenever that is a valid number. Phone numbers in the database are
+    stored normalised (canonical E.164), so when the candidate equals a stored
+    number it *is* the normalised identifier; only candidates that match no
+    case go through the full normaliser.
+    """
+    if text[0] == "+":
+        if not _PLUS_DIGITS.fullmatch(text):
+            return None
+        digits = text[1:].replace(" ", "").replace("-", "")
+    elif text.isascii() and text.isdigit() and region in _COUNTRY_CODES:
+        if len(text) < 10 or not text.startswith(_COUNTRY_CODES[region]) or text.startswith("00"):
+            return None
+        digits = text
+    else:
+        return None
+    return "+" + digits if 8 <= len(digits) <= 15 else None
+
+
+def _resolve_chunk(chunk: list[tuple[str, str]], region: str | None) -> dict[str, Resolution]:
+    """At most four indexed queries for a chunk (separate, not OR-ed: SQLite would
+    scan every case of the project for an OR over three indexes)."""
+    quick = {identifier: _quick_e164(text, region) for identifier, text in chunk}
+    texts = {text for _, text in chunk}
+    case_ids = texts | {t.lower() for t in texts}
+    rows: dict[int, CaseRef] = {}
+
+    def fetch(condition) -> None:
+        for row in db.session.execute(select(*_CASE_COLUMNS).where(condition)):
+            rows.setdefault(row.id, _ref(row))
+
+    candidates = {q for q in quick.values() if q}
+    if candidates:
+        fetch(Case.phone_number.in_(list(candidates)))
+    stored = {ref.phone_number for ref in rows.values()}
+    phones: dict[str, str | None] = {}
+    for identifier, text in chunk:
+        q = quick[identifier]
+        phones[identifier] = q if q in stored else phone_e164(text, region)
+    missing = {p for p in phones.values() if p and p not in stored}
+    if missing:
+        fetch(Case.phone_number.in_(list(missing)))
+    fetch(Case.external_id.in_(list(texts)))
+    fetch(Case.case_id.in_(list(case_ids)))
+
+    by_phone: dict[str, list[str]] = {}
+    by_text: dict[str, list[str]] = {}
+    by_case_id: dict[str, list[str]] = {}
+    for identifier, text in chunk:
+        if phones[identifier]:
+            by_phone.setdefault(phones[identifier], []).append(identifier)
+        by_text.setdefault(text, []).append(identifier)
+        by_case_id.setdefault(text, []).append(identifier)
+        if text.lower() != text:
+            by_case_id.setdefault(text.lower(), []).append(identifier)
+    found: dict[str, dict[int, tuple[CaseRef, set[str]]]] = {}
+
+    def note(identifiers: list[str] | None, ref: CaseRef, how: str) -> None:
+        for identifier in identifiers or ():
+            entry = found.setdefault(identifier, {}).setdefault(ref.pk, (ref, set()))
+            entry[1].add(how)
+
+    for ref in rows.values():
+        if ref.phone_number:
+            note(by_phone.get(ref.phone_number), ref, "phone_number")
+        if ref.external_id is not None:
+            note(by_text.get(ref.external_id), ref, "external_id")
+        note(by_case_id.get(ref.case_id), ref, "case_id")
+
+    return {
+        identifier: _decide(found.get(identifier, {}), text, phones[identifier]) for identifier, text in chunk
+    }
+
+
+_HOW_ORDER = {"phone_number": 0, "external_id": 1, "case_id": 2}
+
+
+def _decide(matches: dict[int, tuple[CaseRef, set[str]]], text: str, e164: str | None) -> Resolution:
+    unresolved_key = f"phone:{e164}" if e164 else f"text:{text}"
+    live = [(ref, how) for ref, how in matches.values() if not ref.deleted]
+    if len(live) == 1:
+        ref = live[0][0]
+        return Resolution("match", f"case:{ref.pk}", case=ref, phone=e164)
+    if len(live) > 1:
+        live.sort(key=lambda m: (m[0].closed, m[0].name.lower(), m[0].case_id))
+        candidates = [(ref, tuple(sorted(how, key=_HOW_ORDER.get))) for ref, how in live[:MAX_CANDIDATES]]
+        listed = ", ".join(f"{ref.case_id} ({ref.name or 'no name'})" for ref, _ in candidates[:5])
+        more = f" and {len(live) - 5} more" if len(live) > 5 else ""
+        return Resolution(
+            AMBIGUOUS,
+            unresolved_key,
+            candidates=candidates,
+            candidate_count=len(live),
+            phone=e164,
+            message=f"{len(live)} cases match: {listed}{more}. Nothing was added: add the one you "
+            "mean by its case ID.",
+        )
+    if matches:
+        ref = next(iter(matches.values()))[0]
+        return Resolution(
+            DELETED, unresolved_key, case=ref, phone=e164, message="This case has been deleted."
+        )
+    return Resolution(
+        NOT_FOUND,
+        unresolved_key,
+        phone=e164,
+        message="No case has this phone number, external ID or case ID.",
+    )
+
+
+def _resolve_case_ids(identifiers: Sequence[str]) -> dict[str, Resolution]:
+    """Exact case ID look-up, for picking one of several candidates."""
+    texts = {i: (i.strip().lower() if isinstance(i, str) else "") for i in identifiers}
+    wanted = {t for t in texts.values() if t and len(t) <= MAX_IDENTIFIER}
+    refs = {}
+    if wanted:
+        for row in db.session.execute(select(*_CASE_COLUMNS).where(Case.case_id.in_(wanted))):
+            refs[row.case_id] = _ref(row)
+    out = {}
+    for identifier, text in texts.items():
+        if not text:
+            out[identifier] = Resolution(INVALID, "invalid:", message="The case ID is blank.")
+        elif text not in refs:
+            out[identifier] = Resolution(NOT_FOUND, f"text:{text}", message="No case has this case ID.")
+        elif refs[text].deleted:
+            out[identifier] = Resolution(
+                DELETED, f"text:{text}", case=refs[text], message="This case has been deleted."
+            )
+        else:
+            out[identifier] = Resolution("match", f"case:{refs[text].pk}", case=refs[text])
+    return out
+
+
+# --- adding ------------------------------------------------------------------------
+
+
+def _project(group: CaseGroup) -> Project:
+    return db.session.get(Project, group.project_id)
+
+
+def add_by_identifier(
+    group: CaseGroup, identifier: object, *, by: str = "any", user_id: int | None = None
+) -> AddOutcome:
+    """Add one case by phone number, external ID or case ID (``by="case_id"``: case ID only).
+
+    Returns the outcome (``added``, ``already_member``, ``not_found``,
+    ``ambiguous`` with candidates, ``closed``, ``deleted``, ``invalid``); only
+    ``added`` changes anything. The caller commits.
+    """
+    (outcome,) = add_identifiers(group, [(0, identifier)], by=by, user_id=user_id)
+    return outcome
+
+
+def add_identifiers(
+    group: CaseGroup,
+    rows: Sequence[tuple[int, object]],
+    *,
+    by: str = "any",
+    dry_run: bool = False,
+    user_id: int | None = None,
+    import_id: str | None = None,
+) -> list[AddOutcome]:
+    """Add a batch of ``(row_number, identifier)`` to the group, set-based.
+
+    One outcome per row, in order. With ``import_id``, rows that resolve to the
+    same case as an earlier row of that import (or repeat an unresolved
+    identifier) are ``duplicate_in_file``. ``dry_run`` changes nothing and
+    says ``would_add``. The caller commits.
+    """
+    texts = [identifier_text(value) for _, value in rows]
+    lookup = [t for t in texts if t is not None]
+    if by == "case_id":
+        resolved = _resolve_case_ids(lookup)
+    else:
+        resolved = resolve_identifiers(_project(group), lookup)
+
+    def resolution(index: int) -> Resolution:
+        text = texts[index]
+        if text is None:
+            return Resolution(INVALID, "invalid:", message=_message_blank(rows[index][1]))
+        return resolved[text]
+
+    resolutions = [resolution(i) for i in range(len(rows))]
+    earlier = _earlier_rows(import_id, texts, resolutions) if import_id else {}
+    matched = {r.case.pk for r in resolutions if r.result == "match"}
+    members = _members_among(group.id, matched)
+
+    outcomes: list[AddOutcome | None] = [None] * len(rows)
+    first_row: dict[str, int] = {}
+    to_add: dict[int, list[int]] = {}  # case pk -> row indexes
+    for index, ((number, _), text, res) in enumerate(zip(rows, texts, resolutions, strict=True)):
+        if import_id and res.result != INVALID:
+            seen = earlier.get(res.key) or earlier.get(f"text:{text}") or first_row.get(res.key)
+            if seen is not None:
+                what = "the same case as" if res.result == "match" else "a repeat of"
+                outcomes[index] = AddOutcome(
+                    text,
+                    DUPLICATE_IN_FILE,
+                    f"This is {what} row {seen}; it is not added twice.",
+                    case=res.case if res.result == "match" else None,
+                )
+                continue
+            first_row[res.key] = number
+        if res.result != "match":
+            outcomes[index] = AddOutcome(
+                text, res.result, res.message, res.case, res.candidates, res.candidate_count
+            )
+        elif res.case.pk in members:
+            note = " (The case is closed.)" if res.case.closed else ""
+            outcomes[index] = AddOutcome(text, ALREADY_MEMBER, "Already in this group." + note, res.case)
+        elif res.case.closed:
+            outcomes[index] = AddOutcome(text, CLOSED, "This case is closed, so it was not added.", res.case)
+        else:
+            to_add.setdefault(res.case.pk, []).append(index)
+
+    if to_add:
+        inserted = set(to_add) if dry_run else _insert_members(group.id, list(to_add), user_id)
+        for pk, indexes in to_add.items():
+            for index in indexes:
+                res = resolutions[index]
+                if pk not in inserted:  # another request added it a moment ago
+                    outcomes[index] = AddOutcome(
+                        texts[index], ALREADY_MEMBER, "Already in this group.", res.case
+                    )
+                elif dry_run:
+                    outcomes[index] = AddOutcome(texts[index], WOULD_ADD, "Would be added.", res.case)
+                else:
+                    outcomes[index] = AddOutcome(texts[index], ADDED, "Added.", res.case)
+        if not dry_run:
+            group.modified_at = clock.now()
+    return outcomes
+
+
+def _members_among(group_id: str, pks: set[int]) -> set[int]:
+    if not pks:
+        return set()
+    return set(
+        db.session.execute(
+            select(CaseGroupMember.case_pk).where(
+                CaseGroupMember.group_id == group_id, CaseGroupMember.case_pk.in_(list(pks))
+            )
+        ).scalars()
+    )
+
+
+def _earlier_rows(import_id: str, texts: list, resolutions: list[Resolution]) -> dict[str, int]:
+    """Keys already seen in earlier batches of this import -> the first row number."""
+    case_ids = {r.case.case_id: f"case:{r.case.pk}" for r in resolutions if r.result == "match"}
+    identifiers = {t for t, r in zip(texts, resolutions, strict=True) if t and r.result != INVALID}
+    if not case_ids and not identifiers:
+        return {}
+    # Every row recorded for this import is earlier than this batch (rows are
+    # processed in order; a resumed import starts after the last recorded row).
+    # Two indexed look-ups (an OR would scan every earlier row on SQLite).
+    by_case = (
+        select(ImportRow.case_id, null().label("identifier"), func.min(ImportRow.row_number))
+        .where(ImportRow.import_id == import_id, ImportRow.case_id.in_(list(case_ids)))
+        .group_by(ImportRow.case_id)
+    )
+    by_text = (
+        select(null().label("case_id"), ImportRow.identifier, func.min(ImportRow.row_number))
+        .where(ImportRow.import_id == import_id, ImportRow.identifier.in_([t[:255] for t in identifiers]))
+        .where(ImportRow.result != INVALID)
+        .group_by(ImportRow.identifier)
+    )
+    stmt = union_all(by_case, by_text)
+    seen: dict[str, int] = {}
+    for case_id, identifier, number in db.session.execute(stmt):
+        for key in (case_ids.get(case_id), f"text:{identifier}" if identifier is not None else None):
+            if key and (key not in seen or number < seen[key]):
+                seen[key] = number
+    return seen
+
+
+def _insert_members(group_id: str, pks: list[int], user_id: int | None) -> set[int]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING: the case pks really added."""
+    table = CaseGroupMember.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    now = clock.now()
+    stmt = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.group_id, table.c.case_pk])
+        .returning(table.c.case_pk)
+    )
+    # executemany: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues")
+    # with RETURNING, and caches the compiled statement.
+    params = [{"group_id": group_id, "case_pk": pk, "added_at": now, "added_by": user_id} for pk in pks]
+    return set(db.session.execute(stmt, params).scalars())
+
+
+# --- Excel ---------------------------------------------------------------------------
+
+
+def example_workbook() -> bytes:
+    """``cases_bulk_example.xlsx``: the ``case_identifier`` column and two example rows."""
+    return make_example_workbook([IMPORT_HEADER], EXAMPLE_ROWS)
+
+
+def start_group_import(
+    group: CaseGroup, data: bytes, filename: str, *, dry_run: bool = False, user_id: int | None = None
+):
+    """Check and store the upload and queue the job (commits); raises ApiError on a refused file."""
+    return imports.start_import(
+        IMPORT_KIND, data, filename, target_id=group.id, dry_run=dry_run, user_id=user_id
+    )
+
+
+def _process_import_batch(imp, batch) -> list[imports.RowOutcome]:
+    group = db.session.get(CaseGroup, imp.target_id)
+    if group is None:
+        return [
+            imports.RowOutcome(
+                number,
+                identifier_text(record.get(IMPORT_HEADER)),
+                ERROR,
+                message="The case group was deleted during the import.",
+            )
+            for number, record in batch
+        ]
+    outcomes = add_identifiers(
+        group,
+        [(number, record.get(IMPORT_HEADER)) for number, record in batch],
+        dry_run=imp.dry_run,
+        user_id=imp.created_by,
+        import_id=imp.id,
+    )
+    return [
+        imports.RowOutcome(
+            number,
+            outcome.identifier,
+            outcome.result,
+            outcome.case.case_id if outcome.case else None,
+            outcome.message,
+        )
+        for (number, _), outcome in zip(batch, outcomes, strict=True)
+    ]
+
+
+def _import_target_link(imp) -> tuple[str, str] | None:
+    from flask import url_for
+
+    group = db.session.get(CaseGroup, imp.target_id) if imp.target_id else None
+    if group is None:
+        return None
+    return f"Back to {group.name}", url_for("web.case_group", case_group_id=group.id)
+
+
+imports.register(
+    imports.ImportHandler(
+        kind=IMPORT_KIND,
+        label="Add cases to a case group",
+        required_header=IMPORT_HEADER,
+        process_batch=_process_import_batch,
+        result_labels=RESULT_LABELS,
+        target_link=_import_target_link,
+    )
+)
