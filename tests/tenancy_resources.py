@@ -31,9 +31,15 @@ def _token(api):
     ).scalar_one()
 
 
+def _message(api):
+    response = api.post("/api/v1/messages", json={"phone": "+254712000999", "text": "theirs"})
+    return response.get_json()["id"]
+
+
 FACTORIES = {
     "app_id": _application,
     "user_id": _user,
     "group_id": _group,
     "token_id": _token,
+    "message_id": _message,
 }

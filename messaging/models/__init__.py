@@ -17,3 +17,4 @@ from messaging.models.core import (  # noqa: F401
     WebUser,
     hash_token,
 )
+from messaging.models.messaging import GatewayConfig, Message, OptOut  # noqa: F401, E402
