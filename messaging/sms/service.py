@@ -718,7 +718,7 @@ def _hand_back(project_id: int, ids: list[int], stats: BatchStats) -> None:
     """Rate limit saturated: let other work run and continue these later."""
     stats.handed_back += len(ids)
     log.info("rate limited: handing back project_id=%s messages=%s", project_id, len(ids))
-    _schedule_ids(project_id, ids, 1.0)
+    _schedule_ids(project_id, ids, 0.0)  # to the back of the queue (no scheduler needed)
 
 
 def _record(project_id: int, outcomes: list[tuple], stats: BatchStats) -> None:
