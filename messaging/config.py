@@ -89,6 +89,7 @@ def from_environment() -> dict:
         "SMS_RETRY_DELAYS": _floats("SMS_RETRY_DELAYS", (30.0, 120.0, 600.0)),
         "SMS_SENDING_TIMEOUT": _float("SMS_SENDING_TIMEOUT", 120.0),
         "SMS_JOB_STALE_SECONDS": _float("SMS_JOB_STALE_SECONDS", 900.0),
+        "SMS_SWEEP_GRACE": _float("SMS_SWEEP_GRACE", 30.0),
         "SMS_BATCH_SIZE": _int("SMS_BATCH_SIZE", 100),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
