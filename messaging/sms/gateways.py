@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import uuid
 from dataclasses import dataclass
@@ -201,6 +202,23 @@ _clients: dict[tuple[str, str, str, float], Client] = {}
 _clients_lock = threading.Lock()
 
 
+def _http_client(base_url: str, timeout: float) -> TwilioHttpClient:
+    """A keep-alive HTTP client that reads the proxy and CA settings of the environment once.
+
+    requests re-reads the whole environment on every request otherwise
+    (about half a millisecond per message where the environment is large).
+    """
+    target = base_url or "https://api.twilio.com"
+    http = TwilioHttpClient(
+        timeout=timeout, pool_connections=True, proxy=requests.utils.get_environ_proxies(target)
+    )
+    http.session.trust_env = False
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        http.session.verify = bundle
+    return http
+
+
 def twilio_client(account_sid: str, auth_token: str) -> Client:
     """The process's client for these credentials (kept: its HTTP session keeps connections alive)."""
     base_url = current_app.config.get("TWILIO_API_BASE_URL") or ""
@@ -212,10 +230,7 @@ def twilio_client(account_sid: str, auth_token: str) -> Client:
             client = _clients.get(key)
             if client is None:
                 client = Client(
-                    account_sid,
-                    auth_token,
-                    environment={},
-                    http_client=TwilioHttpClient(timeout=timeout, pool_connections=True),
+                    account_sid, auth_token, environment={}, http_client=_http_client(base_url, timeout)
                 )
                 if base_url:
                     client.api.base_url = base_url.rstrip("/")

@@ -19,28 +19,38 @@ _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local max_ahead = tonumber(ARGV[1])
+local count = tonumber(ARGV[2])
+local spacing = 0
 local slot = now
 for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[i + 2])
+  if interval > spacing then spacing = interval end
   local tat = tonumber(redis.call('GET', key) or '0')
   if tat > slot then slot = tat end
 end
 local wait = slot - now
 if wait > max_ahead then
-  return {0, string.format('%.0f', wait)}
+  return {0, string.format('%.0f', wait), string.format('%.0f', spacing)}
 end
+local next_free = slot + count * spacing
+local ttl = math.ceil((next_free - now) / 1000) + 1000
 for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[i + 1])
-  local ttl = math.ceil((slot + interval - now) / 1000) + 1000
-  redis.call('SET', key, string.format('%.0f', slot + interval), 'PX', ttl)
+  redis.call('SET', key, string.format('%.0f', next_free), 'PX', ttl)
 end
-return {1, string.format('%.0f', wait)}
+return {1, string.format('%.0f', wait), string.format('%.0f', spacing)}
 """
 
 
 @dataclass
 class Reservation:
     granted: bool
-    wait: float  # seconds until the slot (granted) or until one may be free (not granted)
+    wait: float  # seconds until the first slot (granted) or until one may be free (not granted)
+    spacing: float = 0.0  # seconds between the reserved slots
+    start: float = 0.0  # time.monotonic() of the first slot (granted)
+
+    def slot(self, index: int) -> float:
+        """``time.monotonic()`` at which the ``index``-th reserved message may go."""
+        return self.start + index * self.spacing
 
 
 class RateLimiter:
@@ -50,31 +60,41 @@ class RateLimiter:
         self.redis = redis
         self._script = redis.register_script(_SCRIPT)
 
-    def reserve(self, limits: dict[str, float], max_ahead: float = 1.0) -> Reservation:
-        """Reserve the next slot free on every key of ``limits`` ({key: messages per second}).
+    def reserve(self, limits: dict[str, float], max_ahead: float = 1.0, count: int = 1) -> Reservation:
+        """Reserve ``count`` consecutive slots free on every key of ``limits`` ({key: messages/s}).
 
-        Granted when it starts within ``max_ahead`` seconds; the caller then
-        waits ``wait`` seconds before sending.
+        Granted when the first starts within ``max_ahead`` seconds. The slots
+        are spaced by the slowest key's interval; every key is booked until
+        the last one, so no other caller can take a slot in between.
         """
         keys = [k for k, rate in limits.items() if rate and rate > 0]
         if not keys:
-            return Reservation(True, 0.0)
-        args = [int(max_ahead * 1_000_000)] + [int(1_000_000 / float(limits[k])) for k in keys]
-        granted, wait_us = self._script(keys=keys, args=args)
-        return Reservation(bool(int(granted)), int(wait_us) / 1_000_000)
+            return Reservation(True, 0.0, 0.0, time.monotonic())
+        args = [int(max_ahead * 1_000_000), int(count)] + [int(1_000_000 / float(limits[k])) for k in keys]
+        asked = time.monotonic()
+        granted, wait_us, spacing_us = self._script(keys=keys, args=args)
+        wait = int(wait_us) / 1_000_000
+        return Reservation(bool(int(granted)), wait, int(spacing_us) / 1_000_000, asked + wait)
 
-    def acquire(self, limits: dict[str, float], max_wait: float, sleep=time.sleep) -> bool:
-        """Wait for a slot for at most ``max_wait`` seconds; True when one was taken."""
+    def acquire(
+        self, limits: dict[str, float], max_wait: float, sleep=time.sleep, count: int = 1
+    ) -> Reservation | None:
+        """Reserve ``count`` slots, waiting at most ``max_wait`` seconds for the first to be near.
+
+        Returns the reservation (the caller sends message ``i`` at
+        ``reservation.slot(i)``), or None when no slot came in time. With
+        ``count=1`` it also sleeps until the slot.
+        """
         deadline = time.monotonic() + max_wait
         while True:
-            res = self.reserve(limits, max_ahead=min(1.0, max(0.0, deadline - time.monotonic())))
+            res = self.reserve(limits, max_ahead=min(1.0, max(0.0, deadline - time.monotonic())), count=count)
             if res.granted:
-                if res.wait > 0:
+                if count == 1 and res.wait > 0:
                     sleep(res.wait)
-                return True
+                return res
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return False
+                return None
             sleep(max(0.01, min(res.wait - 0.9, remaining, 0.5)))
 
 
