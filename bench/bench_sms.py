@@ -318,6 +318,7 @@ class Bench:
                 SMS_SENDING_TIMEOUT="8",
                 SMS_JOB_STALE_SECONDS="20",
                 SMS_SWEEP_GRACE="3",
+                SMS_UNKNOWN_CHECK_DELAY="5",
             )
             self.clear()
             self.queue({"phone": f"+2547{i:08d}", "body": f"fault {i}"} for i in range(n))
@@ -325,11 +326,13 @@ class Bench:
             workers = [self.start_worker(burst=False, scheduler=True, queues="high,sms") for _ in range(2)]
             killed = 0
             deadline = started + self.args.fault_timeout
-            next_kill = started + 2.0
+            next_kill = None  # the first kill once sending is under way
             while time.time() < deadline:
                 counts = self.status_counts()
                 pending = counts.get("queued", 0) + counts.get("sending", 0)
-                if killed < kills and time.time() >= next_kill:
+                if next_kill is None and pending < n - 50:
+                    next_kill = time.time() + 0.5
+                if killed < kills and next_kill is not None and time.time() >= next_kill:
                     index = killed % 2
                     os.kill(workers[index].pid, signal.SIGKILL)
                     workers[index].wait()

@@ -90,6 +90,8 @@ def from_environment() -> dict:
         "SMS_SENDING_TIMEOUT": _float("SMS_SENDING_TIMEOUT", 120.0),
         "SMS_JOB_STALE_SECONDS": _float("SMS_JOB_STALE_SECONDS", 900.0),
         "SMS_SWEEP_GRACE": _float("SMS_SWEEP_GRACE", 30.0),
+        # How long after a timeout to ask Twilio whether the message left (Twilio must have settled it).
+        "SMS_UNKNOWN_CHECK_DELAY": _float("SMS_UNKNOWN_CHECK_DELAY", 60.0),
         "SMS_BATCH_SIZE": _int("SMS_BATCH_SIZE", 100),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -18,6 +18,7 @@ See README "Sending and delivery guarantees".
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -31,6 +32,7 @@ from flask import current_app
 from rq import Queue
 from rq.job import Job
 from sqlalchemy import and_, bindparam, event, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from messaging import clock
@@ -101,10 +103,15 @@ def opt_out(project_id: int, phone: str, source: str = "api") -> bool:
         raise ValueError(f"unknown opt-out source {source!r}")
     if is_opted_out(project_id, phone):
         return False
-    with db.session.begin_nested():
-        db.session.execute(
-            insert(OPT_OUTS).values(project_id=project_id, phone=phone, source=source, created_at=clock.now())
-        )
+    try:
+        with db.session.begin_nested():
+            db.session.execute(
+                insert(OPT_OUTS).values(
+                    project_id=project_id, phone=phone, source=source, created_at=clock.now()
+                )
+            )
+    except IntegrityError:  # another request recorded it at the same moment
+        return False
     log.info("opt-out project_id=%s phone=%s source=%s", project_id, phone, source)
     return True
 
@@ -658,30 +665,64 @@ def send_batch(project_id: int, ids: list[int], job_id: str | None = None) -> Ba
                 outcomes.append(("opted_out", row, None, None))
             else:
                 by_sender[pick_sender(row.phone, pool)].append(row)
-        pending = [row for group in by_sender.values() for row in group]
-        for sender, group in by_sender.items():
-            limits = _limits(project_id, cfg, sender)
-            # Book a few slots per Redis call (about a quarter second of sending), then keep to them.
-            step = max(1, int(min(limits.values()) * 0.25)) if limits else len(group)
-            for start in range(0, len(group), step):
-                part = group[start : start + step]
-                booking = limiter.acquire(limits, max_wait=MAX_RATE_WAIT, count=len(part))
-                if booking is None:
-                    # The limit is saturated (other jobs share the sender): let other work run.
-                    done = {o[1].id for o in outcomes}
-                    rest = [r.id for r in pending if r.id not in done]
-                    _record(project_id, outcomes, stats)
-                    _unclaim(project_id, rest)
-                    db.session.commit()
-                    _hand_back(project_id, rest + remaining, stats)
-                    return stats
-                for index, row in enumerate(part):
-                    delay = booking.slot(index) - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                    outcomes.append(_send_one(gateway, project_id, row, sender, callback, job_id))
+        handed_back = _send_paced(
+            project_id, cfg, gateway, limiter, by_sender, callback, job_id, outcomes, remaining, stats
+        )
+        if handed_back:
+            return stats
         _record(project_id, outcomes, stats)
     return stats
+
+
+def _send_paced(
+    project_id, cfg, gateway, limiter, by_sender, callback, job_id, outcomes, remaining, stats
+) -> bool:
+    """Send the claimed rows of each sender at the slots booked for them; all senders interleaved.
+
+    Slots are booked a quarter second of sending at a time per sender, up to
+    one second ahead, and the messages go in slot order, so a worker keeps
+    every sender of the pool busy at its rate. When no slot comes for
+    ``MAX_RATE_WAIT`` seconds (other jobs saturate the senders), the unsent
+    rows are released and handed back to the queue; returns True then.
+    """
+    parts = []
+    for sender, group in by_sender.items():
+        limits = _limits(project_id, cfg, sender)
+        step = max(1, int(min(limits.values()) * 0.25))
+        parts.append([(sender, limits, group[i : i + step]) for i in range(0, len(group), step)])
+    # Interleave: the first part of every sender, then the second of every sender...
+    todo = [p for round_ in itertools.zip_longest(*parts) for p in round_ if p is not None]
+    waited_since = None
+    order = itertools.count()
+    while todo:
+        booked, deferred, soonest = [], [], None
+        for sender, limits, part in todo:
+            res = limiter.reserve(limits, max_ahead=1.0, count=len(part))
+            if res.granted:
+                booked.extend((res.slot(i), next(order), row, sender) for i, row in enumerate(part))
+            else:
+                deferred.append((sender, limits, part))
+                soonest = res.wait if soonest is None else min(soonest, res.wait)
+        if not booked:
+            waited_since = waited_since or time.monotonic()
+            if time.monotonic() - waited_since > MAX_RATE_WAIT:
+                rest = [row.id for _, _, part in deferred for row in part]
+                _record(project_id, outcomes, stats)
+                _unclaim(project_id, rest)
+                db.session.commit()
+                _hand_back(project_id, rest + remaining, stats)
+                return True
+            time.sleep(max(0.01, min((soonest or 0.5) - 0.9, 0.5)))
+        else:
+            waited_since = None
+        booked.sort(key=lambda b: (b[0], b[1]))
+        for at, _, row, sender in booked:
+            delay = at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            outcomes.append(_send_one(gateway, project_id, row, sender, callback, job_id))
+        todo = deferred
+    return False
 
 
 def _send_one(gateway: Gateway, project_id: int, row, sender: str | None, callback: str | None, job_id):
@@ -769,7 +810,7 @@ def _record(project_id: int, outcomes: list[tuple], stats: BatchStats) -> None:
                         "b_id": row.id,
                         "b_code": exc.code,
                         "b_msg": exc.message,
-                        "b_at": now + timedelta(seconds=delays[0] if delays else 30.0),
+                        "b_at": now + timedelta(seconds=float(_cfg("SMS_UNKNOWN_CHECK_DELAY", 60.0))),
                         "b_from": sender,
                     }
                 )

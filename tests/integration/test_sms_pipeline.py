@@ -138,10 +138,13 @@ def test_a_timeout_is_resolved_by_asking_twilio_not_by_sending_again(app, twilio
     run_jobs()
     [row] = rows(twilio_project)
     assert row["status"] == "sending" and row["error_code"] == "timeout"
-    assert row["next_attempt_at"] == T0 + timedelta(seconds=30)
+    assert row["next_attempt_at"] == T0 + timedelta(seconds=60)
     fake.configure(hang_rate=0.0)
     assert _wait(lambda: len(fake.messages) == 1)  # Twilio got it after all
-    clock.advance(seconds=30)
+    clock.advance(seconds=59)
+    with app.app_context():
+        assert service.sweep().resolved_sent == 0  # not asked before SMS_UNKNOWN_CHECK_DELAY
+    clock.advance(seconds=1)
     with app.app_context():
         stats = service.sweep()
     assert stats.resolved_sent == 1
