@@ -48,6 +48,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp)
     web.init_app(app)
     app.register_blueprint(health.bp)
+    from messaging import twilio_webhooks
+
+    app.register_blueprint(twilio_webhooks.bp)
     cli.init_app(app)
     return app
 

@@ -31,6 +31,26 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _floats(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return tuple(float(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be comma-separated seconds, got {raw!r}") from exc
+
+
 def normalize_database_url(url: str) -> str:
     """Accept Heroku-style ``postgres://`` URLs and pick the installed driver."""
     if url.startswith("postgres://"):
@@ -64,6 +84,15 @@ def from_environment() -> dict:
         "SMS_GATEWAY": os.environ.get("SMS_GATEWAY", "console"),
         "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL", ""),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").rstrip("/"),
+        # Sending (see README "Sending and delivery guarantees").
+        "SMS_HTTP_TIMEOUT": _float("SMS_HTTP_TIMEOUT", 10.0),
+        "SMS_RETRY_DELAYS": _floats("SMS_RETRY_DELAYS", (30.0, 120.0, 600.0)),
+        "SMS_SENDING_TIMEOUT": _float("SMS_SENDING_TIMEOUT", 120.0),
+        "SMS_JOB_STALE_SECONDS": _float("SMS_JOB_STALE_SECONDS", 900.0),
+        "SMS_SWEEP_GRACE": _float("SMS_SWEEP_GRACE", 30.0),
+        # How long after a timeout to ask Twilio whether the message left (Twilio must have settled it).
+        "SMS_UNKNOWN_CHECK_DELAY": _float("SMS_UNKNOWN_CHECK_DELAY", 60.0),
+        "SMS_BATCH_SIZE": _int("SMS_BATCH_SIZE", 100),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env == "production" and _bool(os.environ.get("SESSION_COOKIE_SECURE"), True),

@@ -43,6 +43,9 @@ Realism notes
   status callbacks (``undelivered`` + ``ErrorCode``). Put numbers in
   ``undeliverable_numbers`` for that; ``fail_numbers`` answers the API request
   itself with 400 for any code, for tests that want it.
+* ``GET .../Messages.json`` lists accepted messages newest first, filtered by
+  ``To`` and ``From`` (one page), and ``GET .../Messages/<sid>.json`` fetches
+  one: what a sender needs to find out whether a timed-out request was sent.
 * A hang sleeps and then answers normally, so a message whose request timed out
   on the client is still recorded, as can happen with Twilio.
 
@@ -506,7 +509,7 @@ class FakeTwilio:
         ``connections`` (TCP connections accepted), ``requests``, ``created``,
         ``auth_failed``, ``rate_limited``,
         ``server_error``, ``invalid``, ``failed_number``, ``hung``,
-        ``fetched``, ``not_found``, ``callbacks_sent``, ``callback_errors``,
+        ``fetched``, ``listed``, ``not_found``, ``callbacks_sent``, ``callback_errors``,
         ``inbound_sent``."""
         with self._lock:
             return Counter(self._stats)
@@ -520,7 +523,9 @@ class FakeTwilio:
     def _handle(self, h: _Handler, method: str) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
-        path = urllib.parse.urlsplit(h.path).path
+        split = urllib.parse.urlsplit(h.path)
+        path = split.path
+        h.query = urllib.parse.parse_qs(split.query)
         self._count("requests")
         try:
             if path.startswith("/_fake/"):
@@ -590,6 +595,8 @@ class FakeTwilio:
             if method != "GET":
                 raise _Respond(*error_body(20004))
             self._fetch(account_sid, parts[4][: -len(".json")], path)
+        if method == "GET":
+            self._list(account_sid, {k: v[0] for k, v in getattr(h, "query", {}).items()}, path)
         if method != "POST":
             raise _Respond(*error_body(20004))
         form = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode("utf-8")).items()}
@@ -603,6 +610,38 @@ class FakeTwilio:
                 raise _Respond(*error_body(20404, path=path))
             self._stats["fetched"] += 1
             raise _Respond(200, self._resource(msg))
+
+    def _list(self, account_sid: str, query: dict[str, str], path: str) -> None:
+        """``GET Messages.json``: newest first, filtered by ``To`` and ``From``
+        (one page of ``PageSize``, default 50), as Twilio answers it."""
+        try:
+            size = max(1, min(1000, int(query.get("PageSize", "50"))))
+        except ValueError:
+            size = 50
+        to, from_ = query.get("To"), query.get("From")
+        with self._lock:
+            self._stats["listed"] += 1
+            found = [
+                self._resource(m)
+                for m in reversed(self._messages)
+                if m["account_sid"] == account_sid
+                and (to is None or m["to"] == to)
+                and (from_ is None or m["from"] == from_)
+            ][:size]
+        raise _Respond(
+            200,
+            {
+                "messages": found,
+                "end": max(0, len(found) - 1),
+                "first_page_uri": f"{path}?PageSize={size}&Page=0",
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": size,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": f"{path}?PageSize={size}&Page=0",
+            },
+        )
 
     def _create(self, account_sid: str, form: dict[str, str], h: _Handler) -> None:
         with self._lock:

@@ -48,6 +48,11 @@ def _case(api):
     return _form(api)["case_ids"][0]
 
 
+def _message(api):
+    response = api.post("/api/v1/messages", json={"phone": "+254712000999", "text": "theirs"})
+    return response.get_json()["id"]
+
+
 FACTORIES = {
     "case_id": _case,
     "form_id": lambda api: _form(api)["form_id"],
@@ -55,6 +60,7 @@ FACTORIES = {
     "user_id": _user,
     "group_id": _group,
     "token_id": _token,
+    "message_id": _message,
 }
 
 

@@ -6,7 +6,7 @@ registers the Flask view and documents it in ``/api/v1/openapi.json``.
 
 import logging
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -93,7 +93,8 @@ def authenticate():
     g.api_user = token.user
     g.api_token_id = token.id
     tenancy.set_current_project(token.project_id)
-    view = bp.view_functions.get(request.endpoint.split(".", 1)[-1])
+    # The app's table: a Blueprint's own view_functions stays empty (its rules are deferred).
+    view = current_app.view_functions.get(request.endpoint)
     needed = getattr(view, "_api_role", None) or ("manager" if request.method in WRITE_METHODS else "viewer")
     if not token.user.can(needed):
         raise ApiError(403, "forbidden", f"Your role ({token.user.role}) cannot do this; it needs {needed}.")
@@ -144,4 +145,4 @@ def openapi_document():
 
 def register_endpoints() -> None:
     """Import the endpoint modules so their routes attach to ``bp``."""
-    from messaging.api import case_groups, cases, imports, people  # noqa: F401
+    from messaging.api import case_groups, cases, imports, messages, people  # noqa: F401

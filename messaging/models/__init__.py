@@ -20,3 +20,4 @@ from messaging.models.core import (  # noqa: F401
     hash_token,
 )
 from messaging.models.imports import Import, ImportFile, ImportRow  # noqa: F401, E402
+from messaging.models.messaging import GatewayConfig, Message, OptOut  # noqa: F401, E402

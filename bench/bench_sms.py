@@ -1,0 +1,418 @@
+"""SMS pipeline benchmarks: throughput, rate accuracy, faults. Prints its figures.
+
+    .venv/bin/python bench/bench_sms.py              # quick (about 2-3 minutes)
+    .venv/bin/python bench/bench_sms.py --full       # 10,000 messages per part
+    .venv/bin/python bench/bench_sms.py --only faults
+
+It runs the real thing: a fake Twilio server in its own process, real
+``flask worker`` processes, the real twilio client, Redis, and a database
+(a temporary SQLite file unless ``--database-url``). It FLUSHES the Redis DB
+given by ``--redis-url`` (default DB 10).
+
+1. Throughput: an unthrottled fake server; messages/s through the whole
+   pipeline (queued rows -> worker -> Twilio -> sid recorded) with 1 and 2
+   workers, beside a bare loop calling the same twilio client against the same
+   server; the ratio per worker, and the worker's own CPU per message.
+2. Rate accuracy: 3 senders at 10/s each for 30 s (2 workers): the measured
+   rate of each sender and its worst second (any 1-s window).
+3. Faults: the fake fails 20% with 500, 10% with 429 and 3% by hanging past
+   the client timeout, while a worker is SIGKILLed three times: how many were
+   sent, failed, duplicated and lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
+
+POOL = ["+15005550006", "+15005550007", "+15005550008"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FakeProcess:
+    """tests/fake_twilio.py in its own process (its CPU is not ours)."""
+
+    def __init__(self, *flags: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "fake_twilio.py"), "--port", str(self.port), *flags],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                self.stats()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("fake Twilio did not start")
+
+    def _get(self, path):
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(self.url + path, timeout=30) as r:
+            return json.loads(r.read())
+
+    def stats(self):
+        return self._get("/_fake/stats")
+
+    def messages(self):
+        return self._get("/_fake/messages")
+
+    def reset(self):
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        opener.open(urllib.request.Request(self.url + "/_fake/reset", method="POST"), timeout=10).read()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = tempfile.mkdtemp(prefix="bench-sms-")
+        self.database_url = args.database_url or f"sqlite:///{self.tmp}/bench.sqlite3"
+        self.env_base = {
+            "APP_ENV": "development",
+            "SECRET_KEY": "bench-secret",
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": args.redis_url,
+            "RQ_QUEUE_PREFIX": "bench-",
+            "FLASK_APP": "wsgi.py",
+            "PUBLIC_BASE_URL": "",
+        }
+        os.environ.update(self.env_base)
+        from messaging import create_app
+
+        self.app = create_app()
+        self.ctx = self.app.app_context()
+        self.ctx.push()
+        from flask_migrate import upgrade
+        from sqlalchemy import text
+
+        from messaging.extensions import db
+
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        upgrade(directory=str(ROOT / "migrations"))
+        from messaging.queues import redis_conn
+
+        redis_conn().flushdb()
+        from messaging.projects import create_project
+
+        project, _admin, _key = create_project("bench", "bench@example.org", "bench-password")
+        db.session.commit()
+        self.project_id = project.id
+
+    # -- helpers ---------------------------------------------------------------
+
+    def configure(self, fake_url: str, mps: int, pool=POOL, **env):
+        from messaging.extensions import db
+        from messaging.sms import service
+        from messaging.tenancy import project_scope
+
+        self.app.config["TWILIO_API_BASE_URL"] = fake_url
+        with project_scope(self.project_id):
+            service.save_gateway(
+                self.project_id,
+                kind="twilio",
+                account_sid=DEFAULT_ACCOUNT_SID,
+                auth_token=DEFAULT_AUTH_TOKEN,
+                from_numbers=list(pool),
+                mps=mps,
+            )
+            db.session.commit()
+        self.worker_env = dict(os.environ, **self.env_base, TWILIO_API_BASE_URL=fake_url, **env)
+
+    def clear(self):
+        from sqlalchemy import text
+
+        from messaging.extensions import db
+        from messaging.queues import redis_conn
+
+        db.session.execute(text("DELETE FROM messages"))
+        db.session.commit()
+        redis_conn().flushdb()
+
+    def queue(self, rows):
+        from messaging.sms import service
+        from messaging.tenancy import project_scope
+
+        with project_scope(self.project_id):
+            return service.queue_messages(self.project_id, rows)
+
+    def start_worker(self, burst: bool, scheduler: bool = False, queues: str = "sms"):
+        cmd = [sys.executable, "-m", "flask", "worker", "--queues", queues]
+        if burst:
+            cmd.append("--burst")
+        if not scheduler:
+            cmd.append("--no-scheduler")
+        log = open(Path(self.tmp) / f"worker-{time.time_ns()}.log", "wb")
+        return subprocess.Popen(cmd, cwd=ROOT, env=self.worker_env, stdout=log, stderr=subprocess.STDOUT)
+
+    def status_counts(self) -> Counter:
+        from sqlalchemy import func, select
+
+        from messaging.extensions import db
+        from messaging.models import Message
+
+        db.session.rollback()
+        rows = db.session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
+        return Counter(dict(rows))
+
+    # -- 1. throughput -----------------------------------------------------------
+
+    def bare_loop(self, url: str, n: int) -> float:
+        from messaging.sms.gateways import twilio_client
+
+        # The very client the pipeline uses (same keep-alive session and settings).
+        client = twilio_client(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
+        client.messages.create(to="+254700000000", from_=POOL[0], body="warm up")
+        started = time.perf_counter()
+        for i in range(n):
+            client.messages.create(to=f"+2547{i:08d}", from_=POOL[i % 3], body=f"bare {i}")
+        return n / (time.perf_counter() - started)
+
+    def run_workers_burst(self, count: int) -> tuple[float, float]:
+        """Run ``count`` burst workers to the end; (wall seconds, total CPU seconds of the workers)."""
+        started = time.perf_counter()
+        procs = [self.start_worker(burst=True) for _ in range(count)]
+        cpu = 0.0
+        for proc in procs:
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            cpu += usage.ru_utime + usage.ru_stime
+        return time.perf_counter() - started, cpu
+
+    def throughput(self, n: int):
+        print(
+            f"\n== Throughput ({n} messages, unthrottled fake server, "
+            f"database {self.database_url.split(':', 1)[0]})"
+        )
+        fake = FakeProcess()
+        try:
+            self.configure(fake.url, mps=1000)
+            bare = self.bare_loop(fake.url, n)
+            print(f"bare loop (twilio client -> fake):         {bare:8.0f} msg/s")
+            fake.reset()
+            # Start-up cost of a worker process (imports, connections), measured on an empty queue.
+            idle_wall, idle_cpu = self.run_workers_burst(1)
+            results = {}
+            for workers in (1, 2):
+                self.clear()
+                fake.reset()
+                t0 = time.perf_counter()
+                result = self.queue(
+                    {"phone": f"+2547{i:08d}", "body": f"through {i}", "case_id": None} for i in range(n)
+                )
+                queue_rate = n / (time.perf_counter() - t0)
+                wall, cpu = self.run_workers_burst(workers)
+                counts = self.status_counts()
+                sent = counts.get("sent", 0)
+                at_fake = fake.stats()["messages"]
+                busy = max(wall - idle_wall, 1e-6)
+                rate = sent / busy
+                results[workers] = rate
+                print(
+                    f"pipeline, {workers} worker(s):                  {rate:8.0f} msg/s "
+                    f"(sent {sent}/{n}, at fake {at_fake}; "
+                    f"queueing {queue_rate:.0f} rows/s, {result.jobs} jobs)"
+                )
+                per_worker = rate / workers
+                print(
+                    f"   per worker / bare loop:                  {per_worker / bare:8.2f}  (target >= 0.7)"
+                )
+                cpu_per = (cpu - workers * idle_cpu) / max(sent, 1) * 1000
+                print(f"   worker CPU per message:                  {cpu_per:8.2f} ms (start-up excluded)")
+            return bare, results
+        finally:
+            fake.stop()
+
+    # -- 2. rate accuracy ----------------------------------------------------------
+
+    def rate_accuracy(self, seconds: int, mps: int = 10):
+        from messaging.sms.gateways import pick_sender
+
+        print(f"\n== Rate accuracy (3 senders at {mps}/s for {seconds} s, 2 workers)")
+        fake = FakeProcess()
+        try:
+            self.configure(fake.url, mps=mps)
+            self.clear()
+            per_sender = mps * seconds
+            phones: dict[str, list[str]] = {s: [] for s in POOL}
+            i = 0
+            while min(len(v) for v in phones.values()) < per_sender:
+                phone = f"+2547{i:08d}"
+                bucket = phones[pick_sender(phone, POOL)]
+                if len(bucket) < per_sender:
+                    bucket.append(phone)
+                i += 1
+            rows = [{"phone": p, "body": f"rate {p}"} for bucket in phones.values() for p in bucket]
+            rows.sort(key=lambda r: r["phone"])
+            self.queue(rows)
+            wall, _ = self.run_workers_burst(2)
+            msgs = fake.messages()
+            print(f"sent {len(msgs)} of {len(rows)} in {wall:.1f} s")
+            for sender in POOL:
+                times = sorted(m["received_at"] for m in msgs if m["from"] == sender)
+                span = times[-1] - times[0] if len(times) > 1 else 0
+                rate = (len(times) - 1) / span if span else float("nan")
+                print(
+                    f"  {sender}: {len(times)} messages, measured {rate:5.2f}/s, "
+                    f"worst second {worst_second(times)} (limit {mps})"
+                )
+            allt = sorted(m["received_at"] for m in msgs)
+            print(f"  all senders: worst second {worst_second(allt)} (limit {3 * mps})")
+        finally:
+            fake.stop()
+
+    # -- 3. faults -----------------------------------------------------------------
+
+    def faults(self, n: int, kills: int = 3):
+        print(
+            f"\n== Faults ({n} messages; fake: 20% 500, 10% 429, 3% hang past the timeout; {kills} SIGKILLs)"
+        )
+        fake = FakeProcess(
+            "--error-rate-500",
+            "0.2",
+            "--error-rate-429",
+            "0.1",
+            "--hang-rate",
+            "0.03",
+            "--hang-seconds",
+            "3",
+            "--seed",
+            "5",
+        )
+        try:
+            self.configure(
+                fake.url,
+                mps=1000,
+                SMS_HTTP_TIMEOUT="1",
+                SMS_RETRY_DELAYS="1,2,4",
+                SMS_SENDING_TIMEOUT="8",
+                SMS_JOB_STALE_SECONDS="20",
+                SMS_SWEEP_GRACE="3",
+                SMS_UNKNOWN_CHECK_DELAY="5",
+            )
+            self.clear()
+            self.queue({"phone": f"+2547{i:08d}", "body": f"fault {i}"} for i in range(n))
+            started = time.time()
+            workers = [self.start_worker(burst=False, scheduler=True, queues="high,sms") for _ in range(2)]
+            killed = 0
+            deadline = started + self.args.fault_timeout
+            next_kill = None  # the first kill once sending is under way
+            while time.time() < deadline:
+                counts = self.status_counts()
+                pending = counts.get("queued", 0) + counts.get("sending", 0)
+                if next_kill is None and pending < n - 50:
+                    next_kill = time.time() + 0.5
+                if killed < kills and next_kill is not None and time.time() >= next_kill:
+                    index = killed % 2
+                    os.kill(workers[index].pid, signal.SIGKILL)
+                    workers[index].wait()
+                    killed += 1
+                    workers[index] = self.start_worker(burst=False, scheduler=True, queues="high,sms")
+                    print(f"  t={time.time() - started:5.1f}s SIGKILL #{killed} (pending {pending})")
+                    next_kill = time.time() + 3.0
+                if pending == 0 and killed >= kills:
+                    break
+                time.sleep(0.5)
+            elapsed = time.time() - started
+            for proc in workers:
+                proc.terminate()
+            for proc in workers:
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            self.report_faults(fake, n, killed, elapsed)
+        finally:
+            fake.stop()
+
+    def report_faults(self, fake, n, killed, elapsed):
+        from sqlalchemy import select
+
+        from messaging.extensions import db
+        from messaging.models import Message
+
+        db.session.rollback()
+        rows = db.session.execute(
+            select(Message.body, Message.status, Message.error_code, Message.attempts)
+        ).all()
+        at_fake = Counter(m["body"] for m in fake.messages())
+        statuses = Counter(r.status for r in rows)
+        sent = [r for r in rows if r.status in ("sent", "delivered")]
+        failed = [r for r in rows if r.status == "failed"]
+        pending = [r for r in rows if r.status in ("queued", "sending")]
+        duplicated = sum(c - 1 for c in at_fake.values() if c > 1)
+        sent_missing = sum(1 for r in sent if at_fake[r.body] == 0)
+        failed_but_there = sum(1 for r in failed if at_fake[r.body] > 0)
+        stats = fake.stats()["stats"]
+        print(f"finished in {elapsed:.0f} s; statuses {dict(statuses)}")
+        print(f"fake server: {dict(sorted(stats.items()))}")
+        print(f"sent (recorded, and at Twilio): {len(sent) - sent_missing}")
+        print(f"failed (with a reason):        {len(failed)} {dict(Counter(r.error_code for r in failed))}")
+        print(f"   of which at Twilio anyway:  {failed_but_there}")
+        print(f"duplicated at Twilio:          {duplicated}  (SIGKILLs: {killed}; target <= kills)")
+        print(f"lost (never settled, or 'sent' but not at Twilio): {len(pending) + sent_missing}  (target 0)")
+        print(f"attempts: {dict(sorted(Counter(r.attempts for r in rows).items()))}")
+
+
+def worst_second(times: list[float]) -> int:
+    times = sorted(times)
+    worst, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= 1.0:
+            start += 1
+        worst = max(worst, end - start + 1)
+    return worst
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--full", action="store_true", help="10,000 messages for throughput and faults")
+    p.add_argument("--only", choices=["throughput", "rate", "faults"])
+    p.add_argument("--messages", type=int, help="messages for throughput (default 3,000; 10,000 with --full)")
+    p.add_argument("--fault-messages", type=int, help="default 2,000; 10,000 with --full")
+    p.add_argument("--rate-seconds", type=int, default=30)
+    p.add_argument("--fault-timeout", type=float, default=300.0)
+    p.add_argument("--database-url", default="")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/10")
+    args = p.parse_args(argv)
+    bench = Bench(args)
+    if args.only in (None, "throughput"):
+        bench.throughput(args.messages or (10_000 if args.full else 3_000))
+    if args.only in (None, "rate"):
+        bench.rate_accuracy(args.rate_seconds)
+    if args.only in (None, "faults"):
+        bench.faults(args.fault_messages or (10_000 if args.full else 2_000))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The message log, opt-outs and each project's SMS gateway settings.
+
+``messages`` is the source of truth of the sending pipeline: a row is written
+(status ``queued``) before any job is enqueued, a send job claims it with a
+conditional UPDATE before calling the gateway, and the sweep re-queues what is
+due but has no live job. Inbound messages (``direction='inbound'``) live in the
+same table.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
+
+from messaging.extensions import db
+from messaging.models.base import TenantScoped, utcnow
+from messaging.models.core import BigIntPK, Case
+
+# Outbound life cycle: queued -> sending -> sent -> delivered / undelivered / failed.
+STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "failed", "received")
+FINAL_STATUSES = ("delivered", "undelivered", "failed")
+DIRECTIONS = ("outbound", "inbound")
+OPT_OUT_SOURCES = ("keyword", "gateway_21610", "api")
+GATEWAY_KINDS = ("console", "twilio")
+
+
+class Message(db.Model, TenantScoped):
+    """One SMS, outbound or inbound.
+
+    ``phone`` is the participant's number (the recipient of an outbound
+    message, the sender of an inbound one), E.164. ``from_number`` /
+    ``to_number`` are the numbers on the wire; ``sender`` is the from-number
+    we used for an outbound message (a synonym of ``from_number``).
+    ``error_code`` is the gateway's code (Twilio's number as text) or one of
+    ours (``timeout``, ``unknown_outcome``, ``retries_exhausted``);
+    ``skip_reason`` says why we never handed it to the gateway
+    (``opted_out``, ``cancelled``, ``no_gateway``, ``invalid_number``).
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        # Also the inbound de-duplication key (one MessageSid stored once per project),
+        # and the status-callback look-up by sid (gateway_sid first).
+        UniqueConstraint("gateway_sid", "project_id"),
+        Index("ix_messages_project_status_id", "project_id", "status", "id"),
+        Index("ix_messages_project_broadcast_status", "project_id", "broadcast_id", "status"),
+        Index("ix_messages_project_case", "project_id", "case_id"),
+        Index("ix_messages_project_phone", "project_id", "phone"),
+        Index("ix_messages_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(8), default="outbound")
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    phone: Mapped[str] = mapped_column(String(20))
+    from_number: Mapped[str | None] = mapped_column(String(40))
+    to_number: Mapped[str | None] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    segments: Mapped[int] = mapped_column(Integer, default=1)
+    encoding: Mapped[str] = mapped_column(String(8), default="GSM-7")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    gateway: Mapped[str | None] = mapped_column(String(16))
+    gateway_sid: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    skip_reason: Mapped[str | None] = mapped_column(String(32))
+    broadcast_id: Mapped[str | None] = mapped_column(String(64))
+    survey_session_id: Mapped[str | None] = mapped_column(String(64))
+    bypass_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The RQ job that should send it (the sweep re-queues rows whose job is gone).
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    sender = synonym("from_number")
+    case: Mapped[Case | None] = relationship(Case, lazy="joined", viewonly=True)
+
+
+class OptOut(db.Model, TenantScoped):
+    """A number that asked not to get messages from this project."""
+
+    __tablename__ = "opt_outs"
+    __table_args__ = (UniqueConstraint("project_id", "phone"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GatewayConfig(db.Model, TenantScoped):
+    """A project's SMS gateway. The Twilio auth token is stored encrypted and never shown again."""
+
+    __tablename__ = "sms_gateways"
+    __table_args__ = (UniqueConstraint("project_id"), Index("ix_sms_gateways_account_sid", "account_sid"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="console")
+    account_sid: Mapped[str | None] = mapped_column(String(64))
+    auth_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    from_numbers: Mapped[list] = mapped_column(JSON, default=list)
+    messaging_service_sid: Mapped[str | None] = mapped_column(String(64))
+    # Messages per second per sender (number or messaging service); project_mps caps the project.
+    mps: Mapped[int] = mapped_column(Integer, default=10)
+    project_mps: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

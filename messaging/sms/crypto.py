@@ -1,0 +1,33 @@
+"""Encrypting gateway secrets at rest with a key derived from SECRET_KEY.
+
+Fernet (AES-128-CBC + HMAC-SHA256) with a key derived by HKDF-SHA256 from the
+app's SECRET_KEY, so a database dump alone does not reveal Twilio auth tokens.
+Changing SECRET_KEY makes stored tokens unreadable: enter them again.
+"""
+
+import base64
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+
+_INFO = b"messaging:gateway-secrets:v1"
+
+
+def _fernet(secret_key: str | None = None) -> Fernet:
+    secret = (secret_key or current_app.config["SECRET_KEY"]).encode()
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret)
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def encrypt(plain: str, secret_key: str | None = None) -> str:
+    return _fernet(secret_key).encrypt(plain.encode()).decode()
+
+
+def decrypt(token: str, secret_key: str | None = None) -> str | None:
+    """The plain text, or None when it was encrypted under another SECRET_KEY."""
+    try:
+        return _fernet(secret_key).decrypt(token.encode()).decode()
+    except (InvalidToken, ValueError):
+        return None

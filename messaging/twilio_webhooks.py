@@ -1,0 +1,92 @@
+"""Twilio webhooks: ``POST /twilio/status`` here; ``/twilio/inbound`` joins this blueprint later.
+
+Every request is checked with ``X-Twilio-Signature`` against the auth token of
+the project whose gateway it concerns (403 otherwise, and nothing changes).
+The check uses ``PUBLIC_BASE_URL`` when set (behind a proxy Twilio signs the
+public URL), else the URL of the request, and the whole form as sent.
+"""
+
+import logging
+
+from flask import Blueprint, abort, current_app, request
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from messaging.extensions import csrf, db
+from messaging.models import GatewayConfig
+from messaging.sms import crypto, service
+from messaging.tenancy import project_scope
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+csrf.exempt(bp)
+
+
+def public_request_url() -> str:
+    """The URL Twilio called, as it signed it."""
+    base = current_app.config.get("PUBLIC_BASE_URL") or ""
+    if base:
+        query = request.query_string.decode()
+        return base.rstrip("/") + request.path + (f"?{query}" if query else "")
+    return request.url
+
+
+def validate_twilio_request(auth_token: str) -> bool:
+    """True when this request carries a valid ``X-Twilio-Signature`` for ``auth_token``."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not auth_token:
+        return False
+    return RequestValidator(auth_token).validate(public_request_url(), request.form, signature)
+
+
+def gateways_for_account(account_sid: str) -> list[GatewayConfig]:
+    """The Twilio gateways (any project) using this Account SID."""
+    if not account_sid:
+        return []
+    return list(
+        db.session.execute(
+            select(GatewayConfig)
+            .where(GatewayConfig.account_sid == account_sid, GatewayConfig.kind == "twilio")
+            .order_by(GatewayConfig.id)
+            .execution_options(all_projects=True)
+        ).scalars()
+    )
+
+
+def authenticated_gateway(account_sid: str) -> GatewayConfig | None:
+    """The gateway of ``account_sid`` whose auth token signed this request, or None."""
+    for cfg in gateways_for_account(account_sid):
+        token = crypto.decrypt(cfg.auth_token_encrypted) if cfg.auth_token_encrypted else None
+        if token and validate_twilio_request(token):
+            return cfg
+    return None
+
+
+@bp.route("/status", methods=["POST"])
+def status():
+    """A delivery report: statuses only move forward; unknown sids are logged and ignored."""
+    account_sid = request.form.get("AccountSid", "")
+    cfg = authenticated_gateway(account_sid)
+    if cfg is None:
+        log.warning("status callback refused: bad signature account_sid=%s", account_sid)
+        abort(403)
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
+    status_value = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
+    error_code = request.form.get("ErrorCode") or None
+    if not sid or not status_value:
+        return "", 204
+    # Several projects may share one Twilio account: the message says whose it is.
+    projects = [cfg.project_id] + [
+        other.project_id for other in gateways_for_account(account_sid) if other.project_id != cfg.project_id
+    ]
+    outcome = "unknown_sid"
+    for project_id in projects:
+        with project_scope(project_id):
+            outcome = service.handle_status_callback(
+                project_id, sid, status_value, error_code, remember_unknown=project_id == projects[-1]
+            )
+        if outcome != "unknown_sid":
+            break
+    db.session.commit()
+    return "", 204

@@ -1,0 +1,401 @@
+"""The send pipeline against the fake Twilio server, over real HTTP with the real twilio client."""
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from messaging import clock
+from messaging.sms.gateways import pick_sender
+from tests.integration import sms_fixtures
+from tests.integration.sms_fixtures import POOL, T0, rows, send
+
+# Fixtures shared by the SMS tests.
+fake = sms_fixtures.fake
+twilio_project = sms_fixtures.twilio_project
+
+
+def test_success_records_sid_sender_and_segments(app, twilio_project, fake, run_jobs):
+    message_id = send(twilio_project, "+254712000001", "Habari! Clinic is open on Monday 😀")
+    [row] = rows(twilio_project)
+    assert row["id"] == message_id and row["status"] == "queued" and row["job_id"]
+    assert row["encoding"] == "UCS-2" and row["segments"] == 1
+    assert run_jobs() == 1
+    [row] = rows(twilio_project)
+    [sent] = fake.messages
+    assert row["status"] == "sent"
+    assert row["gateway_sid"] == sent["sid"]
+    assert row["from_number"] == sent["from"] == pick_sender("+254712000001", POOL)
+    assert sent["to"] == "+254712000001" and sent["body"].startswith("Habari")
+    assert row["attempts"] == 1 and row["sent_at"] is not None and row["error_code"] is None
+
+
+def test_a_recipient_always_gets_the_same_sender(app, twilio_project, fake, run_jobs):
+    phones = [f"+2547120001{i:02d}" for i in range(30)]
+    for phone in phones * 2:
+        send(twilio_project, phone, "hi")
+    run_jobs()
+    senders = {}
+    for msg in fake.messages:
+        senders.setdefault(msg["to"], set()).add(msg["from"])
+    assert all(len(s) == 1 for s in senders.values())
+    assert {next(iter(s)) for s in senders.values()} == set(POOL)  # the pool is used
+
+
+def test_invalid_and_not_mobile_fail_at_once(app, twilio_project, fake, run_jobs):
+    fake.fail_numbers = {"+254712000002": 21211, "+254712000003": 21614}
+    send(twilio_project, "+254712000002", "a")
+    send(twilio_project, "+254712000003", "b")
+    send(twilio_project, "+254712000004", "c")  # one failure never blocks the others
+    run_jobs(scheduled=True)
+    by_phone = {r["phone"]: r for r in rows(twilio_project)}
+    assert by_phone["+254712000002"]["status"] == "failed"
+    assert by_phone["+254712000002"]["error_code"] == "21211"
+    assert "not a valid phone number" in by_phone["+254712000002"]["error_message"]
+    assert by_phone["+254712000003"]["error_code"] == "21614"
+    assert by_phone["+254712000002"]["attempts"] == by_phone["+254712000003"]["attempts"] == 1
+    assert by_phone["+254712000004"]["status"] == "sent"
+    assert fake.stats["failed_number"] == 2  # no retry
+
+
+def test_21610_records_an_opt_out_and_later_sends_are_not_attempted(app, twilio_project, fake, run_jobs):
+    from messaging.sms import service
+
+    fake.fail_numbers = {"+254712000005": 21610}
+    send(twilio_project, "+254712000005", "first")
+    run_jobs()
+    [row] = rows(twilio_project)
+    assert row["status"] == "failed" and row["error_code"] == "21610" and row["skip_reason"] == "opted_out"
+    with twilio_project.scope():
+        assert service.is_opted_out(twilio_project.id, "+254712000005")
+    requests_before = fake.stats["requests"]
+    send(twilio_project, "+254712000005", "second")
+    run_jobs()
+    second = rows(twilio_project)[-1]
+    assert second["status"] == "failed" and second["skip_reason"] == "opted_out"
+    assert fake.stats["requests"] == requests_before
+
+
+def test_retries_5xx_with_growing_delays_then_fails_with_the_reason(app, twilio_project, fake, run_jobs):
+    clock.set_now(T0)
+    fake.error_rate_500 = 1.0
+    send(twilio_project, "+254712000006", "retry me")
+    run_jobs()
+    expected = [30, 120, 600]
+    for attempt, delay in enumerate(expected, start=1):
+        [row] = rows(twilio_project)
+        assert row["status"] == "queued" and row["attempts"] == attempt
+        assert row["error_code"] == "20500"
+        assert row["next_attempt_at"] == clock.now() + timedelta(seconds=delay)
+        # Too early: the retry job runs but does not send.
+        run_jobs(scheduled=True, rounds=1)
+        assert rows(twilio_project)[0]["attempts"] == attempt
+        clock.advance(seconds=delay)
+        run_jobs(scheduled=True, rounds=1)
+    [row] = rows(twilio_project)
+    assert row["status"] == "failed" and row["attempts"] == 4
+    assert row["error_code"] == "20500" and row["error_message"].startswith("Gave up after 4 attempts")
+    assert fake.stats["server_error"] == 4 and not fake.messages
+
+
+def test_429_is_retried_and_then_passes(app, twilio_project, fake, run_jobs):
+    clock.set_now(T0)
+    fake.error_rate_429 = 1.0
+    send(twilio_project, "+254712000007", "later")
+    run_jobs()
+    assert rows(twilio_project)[0]["error_code"] == "20429"
+    fake.error_rate_429 = 0.0
+    clock.advance(seconds=30)
+    run_jobs(scheduled=True, rounds=2)
+    [row] = rows(twilio_project)
+    assert row["status"] == "sent" and row["attempts"] == 2 and row["error_code"] is None
+    assert len(fake.messages) == 1
+
+
+def test_connection_refused_is_retried(app, twilio_project, fake, run_jobs):
+    from tests.conftest import free_port
+
+    clock.set_now(T0)
+    app.config["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{free_port()}"
+    send(twilio_project, "+254712000008", "anyone there?")
+    run_jobs()
+    [row] = rows(twilio_project)
+    assert row["status"] == "queued" and row["error_code"] == "connection_error"
+    app.config["TWILIO_API_BASE_URL"] = fake.url
+    clock.advance(seconds=30)
+    run_jobs(scheduled=True, rounds=2)
+    assert rows(twilio_project)[0]["status"] == "sent"
+    assert len(fake.messages) == 1
+
+
+def test_a_timeout_is_resolved_by_asking_twilio_not_by_sending_again(app, twilio_project, fake, run_jobs):
+    from messaging.sms import service
+
+    clock.set_now(T0)
+    app.config["SMS_HTTP_TIMEOUT"] = 0.5
+    fake.configure(hang_rate=1.0, hang_seconds=1.0)
+    send(twilio_project, "+254712000009", "slow network")
+    run_jobs()
+    [row] = rows(twilio_project)
+    assert row["status"] == "sending" and row["error_code"] == "timeout"
+    assert row["next_attempt_at"] == T0 + timedelta(seconds=60)
+    fake.configure(hang_rate=0.0)
+    assert _wait(lambda: len(fake.messages) == 1)  # Twilio got it after all
+    clock.advance(seconds=59)
+    with app.app_context():
+        assert service.sweep().resolved_sent == 0  # not asked before SMS_UNKNOWN_CHECK_DELAY
+    clock.advance(seconds=1)
+    with app.app_context():
+        stats = service.sweep()
+    assert stats.resolved_sent == 1
+    [row] = rows(twilio_project)
+    assert row["status"] == "sent" and row["gateway_sid"] == fake.messages[0]["sid"]
+    run_jobs(scheduled=True)
+    assert len(fake.messages) == 1  # never sent twice
+
+
+def test_a_message_stuck_in_sending_that_never_left_is_sent_once_by_the_sweep(
+    app, twilio_project, fake, run_jobs
+):
+    from messaging.queues import redis_conn
+    from messaging.sms import service
+
+    clock.set_now(T0)
+    message_id = send(twilio_project, "+254712000010", "worker died")
+    with twilio_project.scope():
+        claimed = service._claim(twilio_project.id, [message_id], clock.now())  # a worker claims, then dies
+    assert [r.id for r in claimed] == [message_id]
+    redis_conn(app).flushdb()
+    clock.advance(seconds=60)
+    with app.app_context():
+        assert service.sweep().resolved_requeued == 0  # not stuck yet: it may still be sending
+    clock.advance(seconds=61)
+    with app.app_context():
+        stats = service.sweep()
+    assert stats.resolved_requeued == 1
+    run_jobs()
+    [row] = rows(twilio_project)
+    assert row["status"] == "sent" and row["attempts"] == 2
+    assert len(fake.messages) == 1
+
+
+def test_the_same_job_run_twice_sends_once(app, twilio_project, fake, run_jobs):
+    from messaging.queues import queue
+    from workers.jobs.sms import send_messages
+
+    ids = [send(twilio_project, f"+2547120002{i:02d}", f"m{i}") for i in range(5)]
+    # The same ids in a second job (as the sweep or an RQ retry could enqueue).
+    with app.app_context():
+        queue("sms").enqueue(send_messages, twilio_project.id, ids, job_id="duplicate-job")
+        run_jobs()
+        send_messages(twilio_project.id, ids)  # and once more, directly
+    assert len(fake.messages) == 5
+    assert {r["status"] for r in rows(twilio_project)} == {"sent"}
+    assert {r["attempts"] for r in rows(twilio_project)} == {1}
+
+
+def test_two_workers_racing_on_the_same_ids_send_each_once(app, twilio_project, fake):
+    from messaging.extensions import db
+    from messaging.sms import service
+
+    ids = [send(twilio_project, f"+2547120003{i:02d}", f"race {i}") for i in range(40)]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def worker():
+        try:
+            with app.app_context():
+                barrier.wait()
+                service.send_batch(twilio_project.id, ids)
+                db.session.remove()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert len(fake.messages) == 40
+    assert len({m["to"] for m in fake.messages}) == 40
+    assert {r["status"] for r in rows(twilio_project)} == {"sent"}
+
+
+def test_sweep_requeues_everything_after_redis_flushdb(app, twilio_project, fake, run_jobs):
+    from messaging.queues import redis_conn
+    from messaging.sms import service
+
+    clock.set_now(T0)
+    with twilio_project.scope():
+        result = service.queue_messages(
+            twilio_project.id,
+            ({"phone": f"+25471300{i:04d}", "body": f"bulk {i}", "case_id": None} for i in range(250)),
+        )
+    assert result.queued == 250 and result.jobs == 3
+    redis_conn(app).flushdb()  # Redis restarted empty
+    assert run_jobs() == 0
+    with app.app_context():
+        assert service.sweep().requeued == 0  # within the grace period: jobs may just be on their way
+    clock.advance(seconds=31)
+    with app.app_context():
+        stats = service.sweep()
+    assert stats.requeued == 250 and stats.jobs == 3
+    run_jobs()
+    assert len(fake.messages) == 250
+    assert len({m["to"] for m in fake.messages}) == 250
+    assert {r["status"] for r in rows(twilio_project)} == {"sent"}
+    with app.app_context():
+        assert service.sweep().requeued == 0
+
+
+def test_sweep_leaves_rows_whose_job_is_still_queued(app, twilio_project, fake, run_jobs):
+    from messaging.sms import service
+
+    clock.set_now(T0)
+    send(twilio_project, "+254712000011", "patience")
+    clock.advance(seconds=120)
+    with app.app_context():
+        assert service.sweep().requeued == 0
+    assert run_jobs() == 1
+    assert len(fake.messages) == 1
+
+
+def test_bulk_queue_records_skips_and_schedules(app, twilio_project, fake, run_jobs):
+    from messaging.sms import service
+
+    clock.set_now(T0)
+    with twilio_project.scope():
+        service.opt_out(twilio_project.id, "+254713100001", "keyword")
+        from messaging.extensions import db
+
+        db.session.commit()
+        data = [{"phone": f"+25471310{i:04d}", "body": "hi {i}", "broadcast_id": "b1"} for i in range(1200)]
+        data.append({"phone": "0712", "body": "bad", "broadcast_id": "b1"})
+        data.append(
+            {
+                "phone": "+254713199999",
+                "body": "later",
+                "broadcast_id": "b1",
+                "due_at": T0 + timedelta(hours=1),
+            }
+        )
+        result = service.queue_messages(twilio_project.id, data)
+    assert result.queued == 1199 and result.scheduled == 1
+    assert result.failed == {"opted_out": 1, "invalid_number": 1}
+    assert result.jobs == 12
+    run_jobs()
+    assert len(fake.messages) == 1199
+    assert len(rows(twilio_project, status="failed")) == 2
+    assert rows(twilio_project, phone="+254713199999")[0]["status"] == "queued"
+    clock.advance(hours=1, seconds=31)
+    with app.app_context():
+        assert service.sweep().requeued == 1
+    run_jobs()
+    assert rows(twilio_project, phone="+254713199999")[0]["status"] == "sent"
+
+
+def test_cancel_fails_what_no_worker_claimed(app, twilio_project, fake, run_jobs):
+    from messaging.extensions import db
+    from messaging.sms import service
+
+    with twilio_project.scope():
+        service.queue_messages(
+            twilio_project.id,
+            [{"phone": f"+25471320{i:04d}", "body": "x", "broadcast_id": "bc"} for i in range(30)],
+        )
+        service.queue_messages(
+            twilio_project.id, [{"phone": "+254713300000", "body": "other", "broadcast_id": "zz"}]
+        )
+        assert service.cancel_messages(twilio_project.id, "bc") == 30
+        db.session.commit()
+    run_jobs()
+    assert [m["body"] for m in fake.messages] == ["other"]
+    cancelled = rows(twilio_project, broadcast_id="bc")
+    assert {(r["status"], r["skip_reason"]) for r in cancelled} == {("failed", "cancelled")}
+
+
+def test_opt_out_bypass_and_opt_in(app, twilio_project, fake, run_jobs):
+    from messaging.extensions import db
+    from messaging.sms import service
+
+    with twilio_project.scope():
+        assert service.opt_out(twilio_project.id, "+254712000012", "keyword") is True
+        assert service.opt_out(twilio_project.id, "+254712000012", "keyword") is False
+        db.session.commit()
+    send(twilio_project, "+254712000012", "news")
+    send(twilio_project, "+254712000012", "You are unsubscribed. Reply START to undo.", bypass_opt_out=True)
+    run_jobs()
+    assert [m["body"] for m in fake.messages] == ["You are unsubscribed. Reply START to undo."]
+    assert rows(twilio_project)[0]["skip_reason"] == "opted_out"
+    with twilio_project.scope():
+        assert service.opt_in(twilio_project.id, "+254712000012") is True
+        db.session.commit()
+    send(twilio_project, "+254712000012", "welcome back")
+    run_jobs()
+    assert fake.messages[-1]["body"] == "welcome back"
+
+
+def test_opt_outs_are_per_project(app, twilio_project, other_project, fake):
+    from messaging.extensions import db
+    from messaging.sms import service
+
+    with twilio_project.scope():
+        service.opt_out(twilio_project.id, "+254712000013", "api")
+        db.session.commit()
+    with other_project.scope():
+        assert not service.is_opted_out(other_project.id, "+254712000013")
+
+
+def test_send_sms_joins_the_callers_transaction(app, twilio_project, fake, run_jobs):
+    from messaging.extensions import db
+    from messaging.queues import queue
+    from messaging.sms import service
+
+    with twilio_project.scope():
+        service.send_sms(twilio_project.id, "+254712000014", "rolled back")
+        db.session.rollback()
+        assert queue("sms").count == 0
+    assert rows(twilio_project) == []
+    send(twilio_project, "+254712000015", "committed")
+    with app.app_context():
+        assert queue("sms").count == 1
+
+
+def test_console_gateway_records_messages(app, project, run_jobs):
+    import json
+
+    from messaging.queues import redis_conn
+
+    send(project, "+254712000016", "dev only")
+    run_jobs()
+    [row] = rows(project)
+    assert row["status"] == "sent" and row["gateway_sid"].startswith("CO")
+    [record] = [json.loads(r) for r in redis_conn(app).lrange(f"sms:console:{project.id}", 0, -1)]
+    assert record["to"] == "+254712000016" and record["body"] == "dev only"
+
+
+def test_unreadable_token_fails_with_a_clear_reason(app, twilio_project, fake, run_jobs):
+    from messaging.extensions import db
+    from messaging.models import GatewayConfig
+
+    with twilio_project.scope():
+        cfg = db.session.execute(select(GatewayConfig)).scalar_one()
+        cfg.auth_token_encrypted = "garbage"
+        db.session.commit()
+    send(twilio_project, "+254712000017", "x")
+    run_jobs()
+    [row] = rows(twilio_project)
+    assert row["status"] == "failed" and row["skip_reason"] == "no_gateway"
+    assert "auth token" in row["error_message"]
+
+
+def _wait(predicate, seconds=10.0):
+    import time
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False

@@ -1,0 +1,63 @@
+"""Pure pieces of the send pipeline: error classes, sticky senders, secret encryption."""
+
+import pytest
+import requests
+from twilio.base.exceptions import TwilioRestException
+
+from messaging.sms import crypto
+from messaging.sms.gateways import classify_exception, pick_sender
+
+
+def _twilio(status, code):
+    return TwilioRestException(status, "https://api.twilio.com/x", msg=f"error {code}", code=code)
+
+
+@pytest.mark.parametrize(
+    "exc, code, retryable, unknown, opted_out",
+    [
+        (_twilio(500, 20500), "20500", True, False, False),
+        (_twilio(503, None), "503", True, False, False),
+        (_twilio(429, 20429), "20429", True, False, False),
+        (_twilio(400, 21211), "21211", False, False, False),
+        (_twilio(400, 21614), "21614", False, False, False),
+        (_twilio(400, 21610), "21610", False, False, True),
+        (_twilio(401, 20003), "20003", False, False, False),
+        (requests.exceptions.ConnectTimeout(), "connect_timeout", True, False, False),
+        (requests.exceptions.ReadTimeout(), "timeout", True, True, False),
+        (requests.exceptions.ConnectionError("Connection refused"), "connection_error", True, False, False),
+        (requests.exceptions.ConnectionError("RemoteDisconnected"), "connection_error", True, True, False),
+    ],
+)
+def test_error_classes(exc, code, retryable, unknown, opted_out):
+    err = classify_exception(exc)
+    assert (err.code, err.retryable, err.outcome_unknown, err.opted_out) == (
+        code,
+        retryable,
+        unknown,
+        opted_out,
+    )
+
+
+def test_unexpected_exceptions_are_not_swallowed():
+    with pytest.raises(KeyError):
+        classify_exception(KeyError("bug"))
+
+
+def test_sticky_sender_is_stable_and_spread():
+    pool = ["+15005550006", "+15005550007", "+15005550008"]
+    # sha1, not Python's salted hash(): the same answer in every process, every run.
+    assert pick_sender("+254712345678", pool) == pick_sender("+254712345678", list(pool))
+    assert pick_sender("+254712345678", pool) == "+15005550006"  # sha1 -> first 8 bytes mod 3
+    counts = {n: 0 for n in pool}
+    for i in range(3000):
+        counts[pick_sender(f"+2547{i:08d}", pool)] += 1
+    assert min(counts.values()) > 850
+    assert pick_sender("+254712345678", []) is None
+
+
+def test_secrets_round_trip_and_need_the_same_key():
+    token = crypto.encrypt("s3cret", "key-one")
+    assert "s3cret" not in token
+    assert crypto.decrypt(token, "key-one") == "s3cret"
+    assert crypto.decrypt(token, "key-two") is None
+    assert crypto.decrypt("garbage", "key-one") is None
