@@ -18,3 +18,10 @@ from messaging.models.core import (  # noqa: F401
     hash_token,
 )
 from messaging.models.imports import Import, ImportFile, ImportRow  # noqa: F401, E402
+from messaging.models.forwarding import (  # noqa: F401, E402
+    ForwardAttempt,
+    ForwardLocation,
+    ForwardRecord,
+    ForwardRecordKey,
+    OutboundEmail,
+)
