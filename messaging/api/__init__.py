@@ -144,4 +144,4 @@ def openapi_document():
 
 def register_endpoints() -> None:
     """Import the endpoint modules so their routes attach to ``bp``."""
-    from messaging.api import imports, people  # noqa: F401
+    from messaging.api import forwarding, imports, people  # noqa: F401

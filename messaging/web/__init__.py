@@ -18,7 +18,7 @@ bp = Blueprint("web", __name__)
 
 
 def init_app(app) -> None:
-    from messaging.web import auth, imports, main, settings  # noqa: F401
+    from messaging.web import auth, forwarding, imports, main, settings  # noqa: F401
 
     login_manager.login_view = "web.login"
     login_manager.login_message = "Please log in to continue."
