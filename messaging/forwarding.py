@@ -680,7 +680,6 @@ def forward_location(location_id: str) -> dict:
     project_id = location.project_id
     timeout = float(current_app.config.get("FORWARDING_TIMEOUT") or 10.0)
     deadline = time.monotonic() + RUN_BUDGET_SECONDS
-    waits: list = []
     with tenancy.project_scope(project_id):
         while True:
             db.session.expire_all()
@@ -693,7 +692,7 @@ def forward_location(location_id: str) -> dict:
                 break
             outcomes = [post_record(location, record, timeout) for record in records]
             try:
-                ok, gave_up, delays = _record_outcomes(location, token, records, outcomes)
+                ok, gave_up, waits = _record_outcomes(location, token, records, outcomes)
             except IntegrityError:
                 db.session.rollback()
                 log.warning("forwarding sender: location deleted while sending location_id=%s", location_id)
@@ -701,7 +700,6 @@ def forward_location(location_id: str) -> dict:
             totals["sent"] += len(records)
             totals["succeeded"] += ok
             totals["gave_up"] += gave_up
-            waits.extend(delays)
             log.info(
                 "forwarding chunk location_id=%s records=%s-%s sent=%d ok=%d retry=%d gave_up=%d",
                 location_id,
@@ -709,7 +707,7 @@ def forward_location(location_id: str) -> dict:
                 records[-1].id,
                 len(records),
                 ok,
-                len(delays),
+                len(waits),
                 gave_up,
             )
             if gave_up:
@@ -717,9 +715,23 @@ def forward_location(location_id: str) -> dict:
             if time.monotonic() > deadline:
                 dispatch_location(location_id)
                 break
-    if waits:
-        _schedule_retry(location_id, min(waits))
+        if location is not None and not location.paused:
+            _schedule_next_retry(location_id)
     return totals
+
+
+def _schedule_next_retry(location_id: str) -> None:
+    """Schedule a sender for the location's earliest future retry, if any: every run
+    leaves the next one scheduled, even when a scheduled run came early."""
+    now = clock.now()
+    next_at = db.session.execute(
+        select(func.min(ForwardRecord.next_attempt_at))
+        .where(ForwardRecord.location_id == location_id, ForwardRecord.status == "pending")
+        .where(ForwardRecord.next_attempt_at > now)
+    ).scalar()
+    db.session.commit()
+    if next_at is not None:
+        _schedule_retry(location_id, (next_at - now).total_seconds())
 
 
 # --- resend, cancel -----------------------------------------------------------------------------------
