@@ -28,7 +28,13 @@ def init_app(app) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
-    app.context_processor(lambda: {"nav_items": NAV_ITEMS, "view_endpoints": app.view_functions})
+    app.context_processor(
+        lambda: {
+            "nav_items": NAV_ITEMS,
+            "settings_links": SETTINGS_LINKS,
+            "view_endpoints": app.view_functions,
+        }
+    )
 
 
 # The areas of the UI, in the order of the navigation bar.
@@ -40,6 +46,17 @@ NAV_ITEMS = [
     ("Surveys", "web.surveys"),
     ("Messages", "web.messages"),
     ("Settings", "web.settings"),
+]
+
+
+# Pages linked from Settings; a link shows once its endpoint exists.
+SETTINGS_LINKS = [
+    ("Mobile workers", "web.mobile_workers"),
+    ("User groups", "web.user_groups"),
+    ("Applications", "web.applications"),
+    ("SMS gateway", "web.gateway_settings"),
+    ("Keywords", "web.keywords"),
+    ("Data forwarding", "web.forwarding"),
 ]
 
 

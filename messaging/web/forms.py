@@ -1,7 +1,7 @@
 """WTForms classes (Flask-WTF adds the CSRF token to each)."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length
 
@@ -27,3 +27,12 @@ class WebUserForm(FlaskForm):
 
 class EmptyForm(FlaskForm):
     """A form with only the CSRF token, for buttons that post."""
+
+
+class ProjectSettingsForm(FlaskForm):
+    name = StringField("Project name", validators=[DataRequired(), Length(max=200)])
+    default_country = StringField(
+        "Default country (for national phone numbers)", validators=[DataRequired(), Length(min=2, max=2)]
+    )
+    timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
+    help_text = TextAreaField("Reply to HELP / INFO", validators=[DataRequired(), Length(max=300)])

@@ -11,7 +11,7 @@ from messaging.extensions import db
 from messaging.models import ApiToken, WebUser
 from messaging.tenancy import get_or_404
 from messaging.web import bp, require_role
-from messaging.web.forms import ApiTokenForm, EmptyForm, WebUserForm
+from messaging.web.forms import ApiTokenForm, EmptyForm, ProjectSettingsForm, WebUserForm
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,42 @@ def settings():
         token_form=ApiTokenForm(),
         user_form=WebUserForm(),
         empty_form=EmptyForm(),
+        project_form=ProjectSettingsForm(obj=current_user.project),
     )
+
+
+@bp.route("/settings/project", methods=["POST"])
+@require_role("admin")
+def update_project():
+    """Project name, default country, time zone and HELP reply; bad values change nothing."""
+    import zoneinfo
+
+    import phonenumbers
+
+    project = current_user.project
+    form = ProjectSettingsForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(error, "error")
+        return redirect(url_for("web.settings"))
+    country = form.default_country.data.strip().upper()
+    if country not in phonenumbers.SUPPORTED_REGIONS:
+        flash(f"'{country}' is not a country code phone numbers know (use e.g. KE, UG, IN, US).", "error")
+        return redirect(url_for("web.settings"))
+    tz = form.timezone.data.strip()
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        flash(f"'{tz}' is not a time zone (use e.g. Africa/Nairobi, Asia/Kolkata, UTC).", "error")
+        return redirect(url_for("web.settings"))
+    project.name = form.name.data.strip()
+    project.default_country = country
+    project.timezone = tz
+    project.help_text = form.help_text.data.strip()
+    db.session.commit()
+    flash("Project settings saved.", "success")
+    return redirect(url_for("web.settings"))
 
 
 @bp.route("/settings/tokens", methods=["POST"])

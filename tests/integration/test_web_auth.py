@@ -109,3 +109,34 @@ def test_logout_needs_post(app, web):
     assert web.get("/logout").status_code == 405
     assert web.post("/logout").status_code == 302
     assert web.get("/").status_code == 302
+
+
+def test_admin_changes_project_settings_and_bad_values_change_nothing(app, project, web):
+    from messaging.extensions import db
+    from messaging.models import Project
+
+    ok = web.post(
+        "/settings/project",
+        data={
+            "name": "Alpha Clinic",
+            "default_country": "ug",
+            "timezone": "Africa/Kampala",
+            "help_text": "Call 0800 123",
+        },
+    )
+    assert ok.status_code == 302
+    bad = web.post(
+        "/settings/project",
+        data={"name": "X", "default_country": "ZZ", "timezone": "Mars/Base", "help_text": "x"},
+        follow_redirects=True,
+    )
+    assert "is not a country code" in bad.get_data(as_text=True)
+    with app.app_context():
+        p = db.session.get(Project, project.id)
+        assert (p.name, p.default_country, p.timezone, p.help_text) == (
+            "Alpha Clinic",
+            "UG",
+            "Africa/Kampala",
+            "Call 0800 123",
+        )
+        db.session.remove()
