@@ -37,7 +37,7 @@ def _parse_headers(text: str) -> dict:
     return headers
 
 
-@bp.route("/settings/forwarding")
+@bp.route("/settings/forwarding", endpoint="forwarding")
 @login_required
 def forwarding_index():
     locations = (
@@ -76,7 +76,7 @@ def forwarding_create():
     except ApiError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-        return redirect(url_for("web.forwarding_index"))
+        return redirect(url_for("web.forwarding"))
     db.session.commit()
     flash(f"Forwarding {location.kind} to {location.url}.", "success")
     return redirect(url_for("web.forwarding_location", forwarding_id=location.id))
@@ -181,7 +181,7 @@ def forwarding_delete(forwarding_id):
     forwarding.delete_location(location)
     db.session.commit()
     flash(f"Forwarding to {url} deleted.", "success")
-    return redirect(url_for("web.forwarding_index"))
+    return redirect(url_for("web.forwarding"))
 
 
 @bp.route("/settings/forwarding/records/<int:forward_record_id>/resend", methods=["POST"])
