@@ -6,7 +6,7 @@ as ``****`` followed by their last 4 characters when 16 or longer. Sending such 
 masked value back unchanged in a PATCH keeps the stored value.
 """
 
-from flask import jsonify, request
+from flask import abort, jsonify, request
 from sqlalchemy import select
 
 from messaging import clock, forwarding
@@ -100,6 +100,12 @@ LOCATION_BODY = {
         "paused": {"type": "boolean"},
     },
 }
+
+
+def _record_or_404(raw: str) -> ForwardRecord:
+    if not raw.isdigit() or len(raw) > 18:
+        abort(404)
+    return get_or_404(ForwardRecord, int(raw))
 
 
 def location_json(location: ForwardLocation, counts: dict | None = None) -> dict:
@@ -340,18 +346,18 @@ def forwarding_resend_failed(forwarding_id):
 
 
 @route(
-    "/forwarding/records/<int:forward_record_id>",
+    "/forwarding/records/<forward_record_id>",
     summary="One record with the JSON payload it sends",
     tag=TAG,
     responses={200: {"description": "OK", "schema": RECORD}},
     errors=(401, 404),
 )
 def forwarding_record_get(forward_record_id):
-    return jsonify(record_json(get_or_404(ForwardRecord, forward_record_id), with_payload=True))
+    return jsonify(record_json(_record_or_404(forward_record_id), with_payload=True))
 
 
 @route(
-    "/forwarding/records/<int:forward_record_id>/resend",
+    "/forwarding/records/<forward_record_id>/resend",
     ["POST"],
     summary="Send a record again now (a pending one: without waiting for its retry)",
     tag=TAG,
@@ -359,7 +365,7 @@ def forwarding_record_get(forward_record_id):
     errors=(401, 403, 404, 409),
 )
 def forwarding_record_resend(forward_record_id):
-    record = get_or_404(ForwardRecord, forward_record_id)
+    record = _record_or_404(forward_record_id)
     forwarding.resend_record(record)
     db.session.commit()
     forwarding.dispatch_location(record.location_id)
@@ -367,7 +373,7 @@ def forwarding_record_resend(forward_record_id):
 
 
 @route(
-    "/forwarding/records/<int:forward_record_id>/cancel",
+    "/forwarding/records/<forward_record_id>/cancel",
     ["POST"],
     summary="Cancel a pending record (it will not be sent)",
     tag=TAG,
@@ -375,7 +381,7 @@ def forwarding_record_resend(forward_record_id):
     errors=(401, 403, 404, 409),
 )
 def forwarding_record_cancel(forward_record_id):
-    record = get_or_404(ForwardRecord, forward_record_id)
+    record = _record_or_404(forward_record_id)
     forwarding.cancel_record(record)
     db.session.commit()
     return jsonify(record_json(record))
