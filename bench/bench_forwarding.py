@@ -111,6 +111,7 @@ def main() -> None:
         t0 = time.perf_counter()
         forwarding.dispatch_location(location_id)
         worker = make_worker(app)
+        previous_left = None
         while True:
             worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
             with project_scope(project_id):
@@ -122,6 +123,9 @@ def main() -> None:
                 db.session.commit()
             if not left:
                 break
+            if left == previous_left:
+                sys.exit(f"no progress: {left} record(s) not sent; see the worker's log above")
+            previous_left = left
             forwarding.dispatch_location(location_id)
         forward_s = time.perf_counter() - t0
         received = rx.count

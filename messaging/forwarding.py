@@ -62,7 +62,7 @@ import requests
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_request_context, url_for
 from redis.exceptions import RedisError
-from sqlalchemy import event, exists, func, insert, or_, select, update
+from sqlalchemy import bindparam, event, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -80,7 +80,9 @@ from messaging.models.forwarding import FORWARD_KINDS, RECORD_STATUSES
 log = logging.getLogger(__name__)
 
 SEND_JOB = "workers.jobs.forwarding.forward_location"
-CHUNK = 25  # records claimed, sent and committed together
+# Records claimed, sent and committed together: at worst CHUNK x timeout in "sending"
+# (50 x 10 s), well under STALE_SENDING, after which the sweep would send them again.
+CHUNK = 50
 RUN_BUDGET_SECONDS = 30.0  # a sender re-enqueues itself after this, so other jobs get a turn
 STALE_SENDING = timedelta(minutes=15)
 EXCERPT_CHARS = 500
@@ -488,33 +490,40 @@ def http_session() -> requests.Session:
     return _http["session"]
 
 
-def _sendable(location_id: str, now, limit: int):
-    key_self = aliased(ForwardRecordKey)
-    key_older = aliased(ForwardRecordKey)
-    older = aliased(ForwardRecord)
-    blocked = (
-        exists()
-        .where(key_self.record_id == ForwardRecord.id)
-        .where(key_older.location_id == key_self.location_id)
-        .where(key_older.ordering_key == key_self.ordering_key)
-        .where(key_older.record_id < key_self.record_id)
-        .where(older.id == key_older.record_id)
-        .where(older.status.in_(ACTIVE))
-    )
-    return (
-        select(ForwardRecord.id)
-        .where(ForwardRecord.location_id == location_id)
-        .where(ForwardRecord.status == "pending")
-        .where(ForwardRecord.next_attempt_at <= now)
-        .where(~blocked)
-        .order_by(ForwardRecord.id)
-        .limit(limit)
-    )
+_SENDABLE = {}
+
+
+def _sendable_statement():
+    """Due pending records of a location that no older active record with a shared key
+    blocks, oldest first (built once; bound per call)."""
+    if "stmt" not in _SENDABLE:
+        key_self = aliased(ForwardRecordKey)
+        key_older = aliased(ForwardRecordKey)
+        older = aliased(ForwardRecord)
+        blocked = (
+            exists()
+            .where(key_self.record_id == ForwardRecord.id)
+            .where(key_older.location_id == key_self.location_id)
+            .where(key_older.ordering_key == key_self.ordering_key)
+            .where(key_older.record_id < key_self.record_id)
+            .where(older.id == key_older.record_id)
+            .where(older.status.in_(ACTIVE))
+        )
+        _SENDABLE["stmt"] = (
+            select(ForwardRecord.id)
+            .where(ForwardRecord.location_id == bindparam("location_id"))
+            .where(ForwardRecord.status == "pending")
+            .where(ForwardRecord.next_attempt_at <= bindparam("now"))
+            .where(~blocked)
+            .order_by(ForwardRecord.id)
+            .limit(CHUNK)
+        )
+    return _SENDABLE["stmt"]
 
 
 def _claim_chunk(location_id: str) -> tuple[str, list[ForwardRecord]]:
     now = clock.now()
-    ids = db.session.execute(_sendable(location_id, now, CHUNK)).scalars().all()
+    ids = db.session.execute(_sendable_statement(), {"location_id": location_id, "now": now}).scalars().all()
     if not ids:
         db.session.commit()
         return "", []
