@@ -17,7 +17,6 @@ from messaging.models.core import (  # noqa: F401
     WebUser,
     hash_token,
 )
-from messaging.models.imports import Import, ImportFile, ImportRow  # noqa: F401, E402
 from messaging.models.forwarding import (  # noqa: F401, E402
     ForwardAttempt,
     ForwardLocation,
@@ -25,3 +24,4 @@ from messaging.models.forwarding import (  # noqa: F401, E402
     ForwardRecordKey,
     OutboundEmail,
 )
+from messaging.models.imports import Import, ImportFile, ImportRow  # noqa: F401, E402
