@@ -1,0 +1,137 @@
+"""Classify an inbound SMS: opt-out, opt-in, help, a project keyword, or empty.
+
+Opt-out/opt-in/help words count only when they are the WHOLE message (as at
+Twilio): any case, surrounding spaces, punctuation and symbols trimmed
+(``"Stop."``, ``"STOP!"``, ``"*stop*"``), invisible marks ignored, full-width
+letters read as ASCII (NFKC). ``"STOP please"`` is a keyword message ``STOP``
+with rest ``"please"`` so that the caller decides.
+
+For a keyword message, ``word`` is the first whitespace-separated word,
+uppercased, with punctuation at its ends trimmed (``"Join,"`` -> ``JOIN``; a
+word made only of punctuation is kept as is); ``rest`` is the remaining text,
+trimmed, with runs of spaces collapsed (newlines kept), otherwise as sent.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from messaging.sms.segments import count_segments, is_gsm7
+from messaging.sms.text import clean_text
+
+__all__ = [
+    "HELP_WORDS",
+    "OPT_IN_WORDS",
+    "OPT_OUT_WORDS",
+    "Classification",
+    "classify",
+    "confirmation_text",
+]
+
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
+OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+_KINDS = {**dict.fromkeys(OPT_OUT_WORDS, "opt_out"), **dict.fromkeys(OPT_IN_WORDS, "opt_in")}
+_KINDS.update(dict.fromkeys(HELP_WORDS, "help"))
+
+_SMS_LIMIT = 160  # GSM-7 characters in one SMS
+_ELLIPSIS = "..."  # "…" is not GSM-7 and would turn the reply into a 70-character UCS-2 SMS
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What an inbound message is: ``kind``, its (uppercased) ``word`` and the ``rest`` of the text."""
+
+    kind: str
+    word: str
+    rest: str
+
+
+def classify(body: str | None) -> Classification:
+    """Classify one inbound SMS body (rules in the module docstring)."""
+    text = clean_text(body)
+    if not text:
+        return Classification("empty", "", "")
+    whole = _strip_edges(unicodedata.normalize("NFKC", text), _trim_whole).upper()
+    if whole in _KINDS:
+        return Classification(_KINDS[whole], whole, "")
+    first, rest = _split_first_word(text)
+    word = _strip_edges(unicodedata.normalize("NFKC", first), _is_punctuation) or first
+    return Classification("keyword", word.upper(), rest)
+
+
+def confirmation_text(kind: str, project_name: str, help_text: str = "") -> str:
+    """The reply confirming an opt-out, opt-in or help request, saying how to undo it.
+
+    One SMS (160 GSM-7 characters) when the project name has at most 40
+    characters and the texts are GSM-7; a long help text is cut at a word
+    with "..." to keep the reply within 160 characters. A blank help text
+    falls back to a one-line description of the project.
+    """
+    project = " ".join(project_name.split())
+    if kind == "opt_out":
+        return f"You have been unsubscribed from {project} messages. Reply START to subscribe again."
+    if kind == "opt_in":
+        return f"You are now subscribed to {project} messages. Reply STOP to unsubscribe."
+    if kind == "help":
+        suffix = " Reply STOP to unsubscribe."
+        body = " ".join((help_text or "").split()) or f"This is the {project} SMS service."
+        return _fit(body, _SMS_LIMIT - _gsm_units(suffix)) + suffix
+    raise ValueError(f"no confirmation for {kind!r} (use opt_out, opt_in or help)")
+
+
+# --- internals ---------------------------------------------------------------
+
+
+def _split_first_word(text: str) -> tuple[str, str]:
+    parts = text.split(maxsplit=1)
+    return parts[0], (parts[1].strip() if len(parts) > 1 else "")
+
+
+def _is_punctuation(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("P")
+
+
+def _trim_whole(ch: str) -> bool:
+    # Punctuation, symbols (emoji, "*") and spaces around a whole-message command.
+    return ch.isspace() or unicodedata.category(ch)[0] in "PS"
+
+
+def _strip_edges(text: str, trim) -> str:
+    start, end = 0, len(text)
+    while start < end and trim(text[start]):
+        start += 1
+    while end > start and trim(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def _gsm_units(text: str) -> int:
+    return count_segments(text).units
+
+
+def _fit(text: str, limit: int) -> str:
+    """``text`` cut at a word so that it (plus "...") fits ``limit`` GSM-7 units."""
+    if not is_gsm7(text):
+        # A non-GSM help text makes the reply UCS-2 (70 characters per SMS):
+        # it cannot be one SMS anyway, so keep the 160 bound on characters
+        # rather than cutting the project's help down to 70.
+        return text if len(text) <= limit else _cut(text, limit, len)
+    return text if _gsm_units(text) <= limit else _cut(text, limit, _gsm_units)
+
+
+def _cut(text: str, limit: int, measure) -> str:
+    room = limit - len(_ELLIPSIS)
+    words = text.split(" ")
+    kept = ""
+    for word in words:
+        candidate = f"{kept} {word}" if kept else word
+        if measure(candidate) > room:
+            break
+        kept = candidate
+    if not kept:  # one very long word: cut inside it
+        kept = text
+        while measure(kept) > room:
+            kept = kept[:-1]
+    return kept.rstrip(" ,;:.") + _ELLIPSIS

@@ -1,0 +1,378 @@
+"""SMS survey questions: definitions, answer parsing and the question's SMS text.
+
+Answer rules (replies are first cleaned: invisible marks removed, spaces
+collapsed, trimmed). Digits may be any Unicode decimal digits (Arabic-Indic,
+Devanagari...), since phones send what the keyboard shows.
+
+- text: any non-empty reply, trimmed.
+- integer: ``12``, ``+12``, ``-3``; thousands grouped with commas (``1,200``)
+  are accepted, nothing else (``12.5``, ``1.200``, ``12 years`` are refused).
+- decimal: ``3.5`` or ``3,5`` (one dot or comma is the decimal mark); no
+  thousands separators, so ``1,200`` is 1.2 (the range usually catches it).
+- select: the choice's number (``2``, also ``2.`` or ``2)``), or its exact text,
+  case-insensitive (no prefixes: ``Y`` is not ``Yes``). Saved as the choice text.
+- multiselect: numbers or texts separated by spaces and/or commas
+  (``1 3``, ``1,3``, ``yes, not sure``); multi-word choice texts are matched
+  longest first. Saved as the list of choice texts in the question's order,
+  without duplicates.
+- date: ``2026-11-22``, ``22/11/2026``, ``22-11-2026``, ``22.11.2026``,
+  ``22 Nov 2026``, ``Nov 22 2026`` (also ``22nd November, 2026``). Numeric
+  forms are day first unless the year is first; the year has four digits and
+  is between 1900 and 2100. English month names. Saved as ``YYYY-MM-DD``.
+- An optional question (``required=False``) accepts an empty reply or the skip
+  word ``SKIP`` (any case) and saves ``None``. On a required text question,
+  "skip" is an answer like any other.
+
+Error messages are short GSM-7 sentences (one SMS) that never echo the reply.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from messaging.sms.text import clean_text
+
+__all__ = ["SKIP_WORD", "TYPES", "Answer", "Question", "parse_answer", "question_prompt"]
+
+TYPES = ("text", "integer", "decimal", "select", "multiselect", "date")
+SKIP_WORD = "SKIP"
+_FIELDS = ("id", "type", "text", "choices", "min", "max", "required", "case_property")
+_MAX_NUMBER_LEN = 30  # longer replies are not numbers; also keeps int() away from huge inputs
+_MIN_YEAR, _MAX_YEAR = 1900, 2100
+
+_INTEGER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)")
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)")
+_CHOICE_NUMBER = re.compile(r"(\d+)[.)]?")
+_TRAILING_PUNCTUATION = ".!?"
+_MINUS_SIGNS = str.maketrans({"\u2212": "-", "\u2013": "-", "\uff0b": "+"})
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+_SEP = r"[\s\-/.,]+"
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_DATE_FORMS = [
+    (re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})"), ("y", None, "m", "d")),
+    (re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})"), ("d", None, "m", "y")),
+    (re.compile(_DAY + _SEP + r"([a-z]+)" + _SEP + r"(\d{4})", re.IGNORECASE), ("d", "mon", "y")),
+    (re.compile(r"([a-z]+)" + _SEP + _DAY + _SEP + r"(\d{4})", re.IGNORECASE), ("mon", "d", "y")),
+]
+
+
+@dataclass(frozen=True)
+class Question:
+    """One survey question; validated on construction (``ValueError`` naming the problem)."""
+
+    id: str
+    type: str
+    text: str
+    choices: list[str] | None = None
+    min: int | float | None = None
+    max: int | float | None = None
+    required: bool = True
+    case_property: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id.strip() or any(c.isspace() for c in self.id):
+            raise ValueError("id: a question id is required (no spaces)")
+        if self.type not in TYPES:
+            raise ValueError(f"type: unknown question type {self.type!r} (use one of {', '.join(TYPES)})")
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise ValueError(f"text: question {self.id!r} needs a text")
+        self._check_choices()
+        self._check_range()
+        if not isinstance(self.required, bool):
+            raise ValueError("required: must be true or false")
+        if self.case_property is not None and (
+            not isinstance(self.case_property, str) or not self.case_property.strip()
+        ):
+            raise ValueError("case_property: must be a property name or null")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Question:
+        """Build a question from its JSON definition; ``ValueError`` naming the field when invalid."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a question must be a JSON object")
+        unknown = sorted(str(k) for k in data if k not in _FIELDS)
+        if unknown:
+            raise ValueError(f"{unknown[0]}: unknown field")
+        for name in ("id", "type", "text"):
+            if name not in data:
+                raise ValueError(f"{name}: is required")
+        choices = data.get("choices")
+        if choices is not None and (isinstance(choices, str) or not isinstance(choices, list | tuple)):
+            raise ValueError("choices: must be a list of texts")
+        return cls(
+            id=data["id"],
+            type=data["type"],
+            text=data["text"],
+            choices=list(choices) if choices is not None else None,
+            min=data.get("min"),
+            max=data.get("max"),
+            required=data.get("required", True),
+            case_property=data.get("case_property"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON definition that :meth:`from_dict` reads back."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "text": self.text,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "min": self.min,
+            "max": self.max,
+            "required": self.required,
+            "case_property": self.case_property,
+        }
+
+    def _check_choices(self) -> None:
+        if self.type not in ("select", "multiselect"):
+            if self.choices is not None:
+                raise ValueError("choices: only select and multiselect questions have choices")
+            return
+        if not isinstance(self.choices, list) or len(self.choices) < 2:
+            raise ValueError(f"choices: a {self.type} question needs at least 2 choices")
+        seen = set()
+        for position, choice in enumerate(self.choices, start=1):
+            if not isinstance(choice, str) or not choice.strip():
+                raise ValueError(f"choices: choice {position} is empty")
+            key = _choice_key(choice)
+            if key in seen:
+                raise ValueError(f"choices: {choice!r} appears twice")
+            seen.add(key)
+            # A reply "2" means choice number 2; a choice whose text is another number would be unreachable.
+            if key.isdecimal() and int(key) != position:
+                raise ValueError(
+                    f"choices: choice {position} is the number {choice!r}; put it at position {key}"
+                )
+
+    def _check_range(self) -> None:
+        if self.min is None and self.max is None:
+            return
+        if self.type not in ("integer", "decimal"):
+            raise ValueError("min: only integer and decimal questions have a range")
+        for name in ("min", "max"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not _is_number(value):
+                raise ValueError(f"{name}: must be a number")
+            if self.type == "integer" and value != int(value):
+                raise ValueError(f"{name}: must be a whole number for an integer question")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("max: must not be less than min")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A parsed reply: ``value`` is JSON-serialisable; ``error`` is the SMS to send back when not ``ok``."""
+
+    ok: bool
+    value: Any = None
+    error: str | None = None
+
+
+def parse_answer(question: Question, raw: str | None) -> Answer:
+    """Validate and convert one SMS reply to ``question`` (rules in the module docstring)."""
+    text = clean_text(raw)
+    if not question.required and (not text or _is_skip(text)):
+        return Answer(True, None)
+    parser = _PARSERS[question.type]
+    value = parser(question, text) if text else None
+    if value is None:
+        return Answer(False, None, _error(question))
+    return Answer(True, value)
+
+
+def question_prompt(question: Question) -> str:
+    """The SMS text of a question: the text, numbered choices one per line, short hints."""
+    lines = [question.text.strip()]
+    if question.type == "date":
+        lines[0] += " (DD/MM/YYYY)"
+    if question.choices:
+        lines += [f"{n}. {choice.strip()}" for n, choice in enumerate(question.choices, start=1)]
+    if question.type == "multiselect":
+        lines.append("Send all that apply, e.g. 1 3")
+    if not question.required:
+        lines.append(f"Reply {SKIP_WORD} to skip")
+    return "\n".join(lines)
+
+
+# --- parsers: return the value, or None when the reply is not valid -----------
+
+
+def _parse_text(question: Question, text: str) -> str:
+    return text
+
+
+def _parse_integer(question: Question, text: str) -> int | None:
+    text = text.translate(_MINUS_SIGNS)
+    if len(text) > _MAX_NUMBER_LEN or not _INTEGER.fullmatch(text):
+        return None
+    value = int(text.replace(",", ""))
+    return value if _in_range(question, Decimal(value)) else None
+
+
+def _parse_decimal(question: Question, text: str) -> float | None:
+    text = text.translate(_MINUS_SIGNS)
+    if len(text) > _MAX_NUMBER_LEN or not _DECIMAL.fullmatch(text):
+        return None
+    try:
+        value = Decimal(text.replace(",", "."))
+    except InvalidOperation:
+        return None
+    return float(value) if _in_range(question, value) else None
+
+
+def _parse_select(question: Question, text: str) -> str | None:
+    return _match_choice(question.choices, text)
+
+
+def _parse_multiselect(question: Question, text: str) -> list[str] | None:
+    picked: set[str] = set()
+    pieces = [p for p in re.split(r"[,;]", text) if p.strip()]
+    if not pieces:
+        return None
+    for piece in pieces:
+        tokens = piece.split()
+        start = 0
+        while start < len(tokens):
+            # Longest run of words first, so "not sure" beats "not" + "sure".
+            for end in range(len(tokens), start, -1):
+                choice = _match_choice(
+                    question.choices, " ".join(tokens[start:end]), number_ok=end == start + 1
+                )
+                if choice is not None:
+                    picked.add(choice)
+                    start = end
+                    break
+            else:
+                return None
+    return [c for c in question.choices if c in picked]
+
+
+def _parse_date(question: Question, text: str) -> str | None:
+    for pattern, parts in _DATE_FORMS:
+        match = pattern.fullmatch(text)
+        if not match:
+            continue
+        found = dict(zip(parts, match.groups(), strict=True))
+        if "mon" in found:
+            month = _MONTHS.get(found["mon"].lower())
+        else:
+            month = int(found["m"])
+        if month is None:
+            return None
+        year = int(found["y"])
+        if not _MIN_YEAR <= year <= _MAX_YEAR:
+            return None
+        try:
+            return date(year, month, int(found["d"])).isoformat()
+        except ValueError:  # 31/02/2026
+            return None
+    return None
+
+
+_PARSERS = {
+    "text": _parse_text,
+    "integer": _parse_integer,
+    "decimal": _parse_decimal,
+    "select": _parse_select,
+    "multiselect": _parse_multiselect,
+    "date": _parse_date,
+}
+
+
+# --- helpers -------------------------------------------------------------------
+
+
+def _match_choice(choices: list[str], text: str, number_ok: bool = True) -> str | None:
+    number = _CHOICE_NUMBER.fullmatch(text)
+    if number and number_ok:
+        index = int(number[1])
+        return choices[index - 1] if 1 <= index <= len(choices) else None
+    by_key = {_choice_key(c): c for c in choices}
+    key = _choice_key(text)
+    if key in by_key:
+        return by_key[key]
+    # "Yes." or "No!" still mean the choice, unless a choice really ends that way (matched above).
+    return by_key.get(_choice_key(text.rstrip(_TRAILING_PUNCTUATION)))
+
+
+def _choice_key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _is_skip(text: str) -> bool:
+    return text.rstrip(_TRAILING_PUNCTUATION).strip().upper() == SKIP_WORD
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and value == value
+        and abs(value) != float("inf")
+    )
+
+
+def _in_range(question: Question, value: Decimal) -> bool:
+    if question.min is not None and value < Decimal(str(question.min)):
+        return False
+    return question.max is None or value <= Decimal(str(question.max))
+
+
+def _fmt(number: int | float) -> str:
+    """A bound as people write it: 120, 0.5, 1000000 (never 1e+06)."""
+    text = format(Decimal(str(number)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _error(question: Question) -> str:
+    low = None if question.min is None else _fmt(question.min)
+    high = None if question.max is None else _fmt(question.max)
+    if question.type in ("integer", "decimal"):
+        what = "a whole number" if question.type == "integer" else "a number"
+        if low is not None and high is not None:
+            message = f"Please reply with {what} between {low} and {high}."
+        elif low is not None:
+            message = f"Please reply with {what} of {low} or more."
+        elif high is not None:
+            message = f"Please reply with {what} of {high} or less."
+        else:
+            message = f"Please reply with {what}."
+    elif question.type == "select":
+        message = f"Please reply with a number from 1 to {len(question.choices)}."
+    elif question.type == "multiselect":
+        message = f"Please reply with numbers from 1 to {len(question.choices)}, separated by spaces."
+    elif question.type == "date":
+        message = "Please reply with a date like 22/11/2026 (day/month/year)."
+    else:
+        message = "Please reply with an answer."
+    if not question.required:
+        message += f" Or reply {SKIP_WORD}."
+    return message
