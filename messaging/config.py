@@ -51,6 +51,19 @@ def _floats(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
         raise ConfigError(f"{name} must be comma-separated seconds, got {raw!r}") from exc
 
 
+def _int_list(name: str, default: list[int]) -> list[int]:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return list(default)
+    try:
+        values = [int(v) for v in raw.split(",") if v.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be whole numbers separated by commas, got {raw!r}") from exc
+    if not values or any(v < 0 for v in values):
+        raise ConfigError(f"{name} must list at least one delay of 0 seconds or more")
+    return values
+
+
 def normalize_database_url(url: str) -> str:
     """Accept Heroku-style ``postgres://`` URLs and pick the installed driver."""
     if url.startswith("postgres://"):
@@ -104,5 +117,12 @@ def from_environment() -> dict:
         "SMTP_USER": os.environ.get("SMTP_USER", ""),
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "messaging@localhost"),
+        "SMTP_STARTTLS": _bool(os.environ.get("SMTP_STARTTLS"), False),
+        # Data forwarding: seconds to connect and to wait for each read of the answer;
+        # the delays before each retry (the record gives up after the last one);
+        # at most one "gave up" e-mail per location per interval.
+        "FORWARDING_TIMEOUT": _float("FORWARDING_TIMEOUT", 10.0),
+        "FORWARDING_RETRY_DELAYS": _int_list("FORWARDING_RETRY_DELAYS", [60, 300, 1800, 7200, 43200]),
+        "FORWARDING_NOTIFY_INTERVAL": _int("FORWARDING_NOTIFY_INTERVAL", 3600),
         "PROXY_FIX": _bool(os.environ.get("PROXY_FIX"), False),
     }

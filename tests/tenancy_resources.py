@@ -104,3 +104,29 @@ def _case_group(api):
 
 
 FACTORIES["case_group_id"] = _case_group
+
+
+def _forwarding(api):
+    return api.post(
+        "/api/v1/forwarding", json={"url": "http://127.0.0.1:9/inbox", "kind": "cases"}
+    ).get_json()["id"]
+
+
+def _forward_record(api):
+    from sqlalchemy import select
+
+    from messaging import forwarding
+    from messaging.extensions import db
+    from messaging.models import Case, ForwardRecord
+
+    _forwarding(api)
+    case = Case(case_type="person", name="Walker")
+    db.session.add(case)
+    db.session.flush()
+    forwarding.capture_case(case)
+    db.session.commit()
+    return db.session.execute(select(ForwardRecord.id).order_by(ForwardRecord.id)).scalars().first()
+
+
+FACTORIES["forwarding_id"] = _forwarding
+FACTORIES["forward_record_id"] = _forward_record

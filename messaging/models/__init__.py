@@ -19,5 +19,12 @@ from messaging.models.core import (  # noqa: F401
     WebUser,
     hash_token,
 )
+from messaging.models.forwarding import (  # noqa: F401, E402
+    ForwardAttempt,
+    ForwardLocation,
+    ForwardRecord,
+    ForwardRecordKey,
+    OutboundEmail,
+)
 from messaging.models.imports import Import, ImportFile, ImportRow  # noqa: F401, E402
 from messaging.models.messaging import GatewayConfig, Message, OptOut  # noqa: F401, E402

@@ -18,7 +18,9 @@ bp = Blueprint("web", __name__)
 
 
 def init_app(app) -> None:
-    from messaging.web import auth, case_groups, cases, imports, main, messages, people, settings  # noqa: F401
+    from messaging.web import (  # noqa: F401
+        auth, case_groups, cases, forwarding, imports, main, messages, people, settings,
+    )
 
     login_manager.login_view = "web.login"
     login_manager.login_message = "Please log in to continue."

@@ -5,3 +5,4 @@ from workers import periodic
 periodic.register("heartbeat", 60, "workers.jobs.maintenance.heartbeat", "low")
 periodic.register("sweep-imports", 60, "workers.jobs.imports.sweep_imports", "low")
 periodic.register("sms-sweep", 15, "workers.jobs.sms.sweep", "high")
+periodic.register("sweep-forwarding", 60, "workers.jobs.forwarding.sweep_forwarding", "low")
