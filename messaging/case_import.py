@@ -33,7 +33,7 @@ from types import SimpleNamespace
 from sqlalchemy import func, insert, select
 
 from messaging import cases as case_rules
-from messaging import clock, imports
+from messaging import clock, forwarding, imports
 from messaging.extensions import db
 from messaging.models import Case, CaseTransaction, Form, MobileWorker, UserGroup, new_id
 from messaging.xlsx import SpreadsheetError, make_example_workbook
@@ -251,6 +251,12 @@ def _write(imp, rows, touched, now) -> None:
             for case, number, block in touched
         ],
     )
+    # Data forwarding, in the batch's transaction (dispatched after its commit).
+    forwarding.capture_form(form)
+    for case in {c.case_id: c for c, _, _ in touched}.values():
+        if isinstance(case, NewCase):
+            case.project_id = imp.project_id
+        forwarding.capture_case(case)
 
 
 def _apply_row(imp, record, by_id, by_ext, owners, region, now):

@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
-from messaging import clock, tenancy
+from messaging import clock, forwarding, tenancy
 from messaging.errors import ApiError, BusinessRuleError
 from messaging.extensions import db
 from messaging.models import (
@@ -525,10 +525,16 @@ def _apply(form_id, app_id, user_id, answers, blocks, source, on_applied) -> For
                 case_pk=case.id, form_pk=form.id, kind=block.kind, actions=block.as_json(), server_date=now
             )
         )
+    # Data forwarding: an outbox row per location, in this transaction, so a
+    # forwarded form or case is never lost nor sent for a rolled-back form.
+    forwarding.capture_form(form)
+    for case in dict.fromkeys(c for c, _ in transactions):
+        forwarding.capture_case(case)
     result = FormResult(form, created_case_ids=created)
     if on_applied is not None:
         on_applied(result)
     db.session.commit()
+    forwarding.dispatch_pending(form.project_id)
     log.info(
         "form applied form_id=%s app_id=%s user_id=%s source=%s cases=%s created=%s",
         form.form_id,

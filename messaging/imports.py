@@ -30,7 +30,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import delete, func, insert, or_, select, update
 
-from messaging import clock, tenancy
+from messaging import clock, forwarding, tenancy
 from messaging.errors import ApiError
 from messaging.extensions import db
 from messaging.models import Import, ImportFile, ImportRow
@@ -258,8 +258,17 @@ def _apply_batch(import_id: str, handler: ImportHandler, batch: list) -> None:
             batch[0][0],
             batch[-1][0],
         )
-        outcomes = [_single_row(import_id, handler, row) for row in batch]
-        imp = db.session.get(Import, import_id)
+        # Each row in its own transaction, so a failing row's rollback can never
+        # undo the rows before it (whose results already say what they did).
+        for row in batch:
+            _record_outcomes(import_id, [_single_row(import_id, handler, row)])
+        return
+    _record_outcomes(import_id, outcomes)
+
+
+def _record_outcomes(import_id: str, outcomes: list[RowOutcome]) -> None:
+    """Store the rows' results with the progress and commit them with the rows' changes."""
+    imp = db.session.get(Import, import_id)
     db.session.execute(
         insert(ImportRow),
         [
@@ -280,6 +289,8 @@ def _apply_batch(import_id: str, handler: ImportHandler, batch: list) -> None:
     imp.processed = (imp.processed or 0) + len(outcomes)
     imp.heartbeat_at = clock.now()
     db.session.commit()
+    # Forwarding records written by the handler in this transaction go out now.
+    forwarding.dispatch_pending(imp.project_id)
 
 
 def _single_row(import_id: str, handler: ImportHandler, row) -> RowOutcome:

@@ -222,3 +222,35 @@ def test_progress_page_uses_the_handlers_labels_and_back_link(project, web, run_
         assert 'data-result="added"' in page and "Put in the list" in page
     finally:
         imports.HANDLERS.pop("labelled", None)
+
+
+def _writing_batch(imp, rows):
+    from messaging.extensions import db
+    from messaging.models import MobileWorker
+
+    outcomes = []
+    for number, record in rows:
+        value = record.get("case_identifier")
+        db.session.add(MobileWorker(username=f"w-{value}"))
+        db.session.flush()
+        if value == "boom":
+            raise RuntimeError("fails after writing")
+        outcomes.append(imports.RowOutcome(number, value, "added"))
+    return outcomes
+
+
+imports.register(imports.ImportHandler("writer", "Writer import", "case_identifier", _writing_batch))
+
+
+def test_row_by_row_retry_keeps_the_good_rows_changes(project, run_jobs):
+    from messaging.extensions import db
+    from messaging.models import MobileWorker
+
+    with project.scope():
+        import_id = imports.start_import("writer", xlsx(["a", "b", "boom", "c"]), "w.xlsx").id
+    run_jobs()
+    status = _status(project, import_id)
+    assert status["counts"] == {"added": 3, "error": 1}
+    with project.scope():
+        names = sorted(db.session.execute(select(MobileWorker.username)).scalars())
+    assert names == ["w-a", "w-b", "w-c"]
