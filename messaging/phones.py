@@ -30,6 +30,7 @@ Only numbers that ``phonenumbers.is_valid_number`` accepts are returned.
 from __future__ import annotations
 
 import math
+import functools
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -184,12 +185,24 @@ def _normalize(raw: object, region: str | None) -> str | None:
         if found:
             return found
 
+    if digits.startswith("0"):
+        # No country code starts with 0: only the national reading can be valid.
+        return _valid_national(digits, region) if region else None
     international = _valid_international(digits) if len(digits) >= _MIN_INTERNATIONAL_DIGITS else None
-    national = _valid_national(digits, region) if region else None
+    if not region:
+        return international
+    country_code = _country_code(region)
+    if international and digits.startswith(country_code):
+        return international  # the rule below would pick it anyway: skip the second parse
+    national = _valid_national(digits, region)
     if international and national and international != national:
-        country_code = str(phonenumbers.country_code_for_region(region))
-        return international if digits.startswith(country_code) else national
+        return national
     return international or national
+
+
+@functools.lru_cache(maxsize=512)
+def _country_code(region: str) -> str:
+    return str(phonenumbers.country_code_for_region(region))
 
 
 def _excel_text(raw: object) -> str | None:
