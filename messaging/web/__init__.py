@@ -19,7 +19,7 @@ bp = Blueprint("web", __name__)
 
 def init_app(app) -> None:
     from messaging.web import (  # noqa: F401
-        auth, case_groups, cases, forwarding, imports, main, messages, people, settings,
+        auth, case_groups, cases, forwarding, imports, inbound, main, messages, people, settings, surveys,
     )
 
     login_manager.login_view = "web.login"
