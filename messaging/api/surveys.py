@@ -7,7 +7,7 @@ from messaging.api import created, json_body, route
 from messaging.api.openapi import list_of, schema
 from messaging.api.pagination import paginate
 from messaging.extensions import db
-from messaging.models import Case, Keyword, Survey, SurveySession
+from messaging.models import Keyword, Survey, SurveySession
 from messaging.models.surveys import SESSION_STATUSES
 from messaging.surveys import definitions, sessions
 from messaging.surveys.answers import TYPES
@@ -161,16 +161,12 @@ def survey_update(survey_id):
 )
 def survey_responses(survey_id):
     survey = get_or_404(Survey, survey_id)
-    stmt = (
-        select(SurveySession, Case.case_id)
-        .outerjoin(Case, Case.id == SurveySession.case_pk)
-        .where(SurveySession.survey_id == survey.id)
-    )
+    stmt = select(SurveySession).where(SurveySession.survey_id == survey.id)
     return jsonify(
         paginate(
             stmt,
             [SurveySession.started_at, SurveySession.id],
-            lambda row: sessions.session_json(row[0], row[1]),
+            lambda s: sessions.session_json(s, s.case.case_id if s.case else None),
         )
     )
 

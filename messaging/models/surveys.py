@@ -32,7 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from messaging.extensions import db
 from messaging.models.base import TenantScoped, public_id_column, utcnow
-from messaging.models.core import BigIntPK
+from messaging.models.core import BigIntPK, Case
 
 SESSION_STATUSES = ("open", "completed", "expired", "cancelled", "failed")
 SESSION_SOURCES = ("keyword", "broadcast", "api")
@@ -103,6 +103,7 @@ class SurveySession(db.Model, TenantScoped):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     survey: Mapped[Survey] = relationship(Survey, lazy="joined", viewonly=True)
+    case: Mapped[Case | None] = relationship(Case, lazy="joined", viewonly=True)
 
 
 class Keyword(db.Model, TenantScoped):

@@ -280,6 +280,7 @@ def start_survey_for_recipients(
                 }
                 for r in rows
             ],
+            keep_ids=True,
         )
         counts["message_ids"].extend(result.ids)
     counts["skipped"] = dict(counts["skipped"])
