@@ -212,5 +212,3 @@ def simulator_messages():
             ],
         }
     )
-
-

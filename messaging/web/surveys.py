@@ -42,7 +42,7 @@ def _questions_from_form() -> list[dict]:
     questions = []
     index = 0
     while f"q-{index}-type" in request.form:
-        get = lambda name: (request.form.get(f"q-{index}-{name}") or "").strip()  # noqa: E731
+        get = lambda name, i=index: (request.form.get(f"q-{i}-{name}") or "").strip()  # noqa: E731
         text, qid = get("text"), get("id")
         if text or qid:
             q = {"id": qid or f"q{index + 1}", "type": get("type"), "text": text}

@@ -10,7 +10,6 @@ from tests.integration.inbound_helpers import (
     make_case,
     make_keyword,
     make_survey,
-    replies,
     say,
     sessions_of,
     text_in,
@@ -100,7 +99,9 @@ def test_unknown_number_keyword_survey_runs_without_a_case(project, run_jobs):
     survey_id = make_survey(project, questions=[{"id": "q", "type": "text", "text": "Name?"}])
     make_keyword(project, keyword="JOIN", survey_id=survey_id)
     assert say(project, run_jobs, "+254799999998", "join") == ["Name?"]
-    assert say(project, run_jobs, "+254799999998", "Baraka") == ["Thank you, your answers have been received."]
+    assert say(project, run_jobs, "+254799999998", "Baraka") == [
+        "Thank you, your answers have been received."
+    ]
     [session] = sessions_of(project)
     assert session["status"] == "completed" and session["answers"] == {"q": "Baraka"}
     assert session["case_pk"] is None and session["form_id"] is None
@@ -113,10 +114,16 @@ def test_shared_family_phone_routes_to_open_session_then_most_recent(project, ru
     say(project, run_jobs, PHONE, "hi")
     row = inbound_rows(project)[-1]
     assert row["case_count"] == 2
-    assert "belongs to 2 cases" in row["routing"] and "Child" in row["routing"] and "most recently active" in row["routing"]
+    assert (
+        "belongs to 2 cases" in row["routing"]
+        and "Child" in row["routing"]
+        and "most recently active" in row["routing"]
+    )
 
     # A survey started for the mother's case: her case takes the replies while it is open.
-    survey_id = make_survey(project, questions=[{"id": "q", "type": "text", "text": "How are you?", "case_property": "mood"}])
+    survey_id = make_survey(
+        project, questions=[{"id": "q", "type": "text", "text": "How are you?", "case_property": "mood"}]
+    )
     from messaging.extensions import db
     from messaging.surveys import sessions
 
@@ -166,10 +173,11 @@ def test_stop_during_a_survey_wins_and_closes_the_session(project, run_jobs):
 def test_yes_answers_an_open_yes_no_question_but_opts_in_otherwise(project, run_jobs):
     make_case(project, PHONE)
     survey_id = make_survey(
-        project, questions=[
+        project,
+        questions=[
             {"id": "ok", "type": "select", "text": "Feeling well?", "choices": ["Yes", "No"]},
             {"id": "n", "type": "integer", "text": "How many days?"},
-        ]
+        ],
     )
     make_keyword(project, keyword="CHECK", survey_id=survey_id)
     say(project, run_jobs, PHONE, "check")
@@ -200,8 +208,13 @@ def test_two_replies_from_one_number_are_handled_in_order_by_two_worker_processe
         sessions.start_session(project.id, survey_id, PHONE, source="api")
         db.session.commit()
     procs = [
-        subprocess.Popen([sys.executable, "-m", "flask", "worker"], cwd=ROOT, env=worker_env(),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            [sys.executable, "-m", "flask", "worker"],
+            cwd=ROOT,
+            env=worker_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(2)
     ]
     try:

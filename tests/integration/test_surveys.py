@@ -5,6 +5,8 @@ from datetime import datetime
 import pytest
 
 from messaging import clock
+from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, signed_inbound_request
+from tests.integration import sms_fixtures
 from tests.integration.inbound_helpers import (
     TO,
     case_props,
@@ -16,8 +18,6 @@ from tests.integration.inbound_helpers import (
     say,
     sessions_of,
 )
-from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, signed_inbound_request
-from tests.integration import sms_fixtures
 
 fake = sms_fixtures.fake
 twilio_project = sms_fixtures.twilio_project
@@ -60,7 +60,9 @@ def test_full_survey_with_invalid_answers_reminders_and_form(app, project, run_j
     assert tick(run_jobs) == {"reminded": 1}
     assert replies(project, PHONE)[-1] == "Reminder: How old are you?"
     assert say(project, run_jobs, PHONE, "34") == ["Any fever?\n1. Yes\n2. No"]
-    assert say(project, run_jobs, PHONE, "2") == ["Symptoms?\n1. cough\n2. rash\n3. pain\nSend all that apply, e.g. 1 3"]
+    assert say(project, run_jobs, PHONE, "2") == [
+        "Symptoms?\n1. cough\n2. rash\n3. pain\nSend all that apply, e.g. 1 3"
+    ]
     assert say(project, run_jobs, PHONE, "1 3") == ["Temperature?\nReply SKIP to skip"]
     assert say(project, run_jobs, PHONE, "skip") == ["Date seen? (DD/MM/YYYY)"]
     assert say(project, run_jobs, PHONE, "1/3/2026") == ["Anything else?"]
@@ -68,18 +70,29 @@ def test_full_survey_with_invalid_answers_reminders_and_form(app, project, run_j
     [session] = sessions_of(project)
     assert session["status"] == "completed" and session["reminders_sent"] == 1
     assert session["answers"] == {
-        "age": 34, "fever": "No", "symptoms": ["cough", "pain"], "temp": None, "seen": "2026-03-01", "note": "No, thanks",
+        "age": 34,
+        "fever": "No",
+        "symptoms": ["cough", "pain"],
+        "temp": None,
+        "seen": "2026-03-01",
+        "note": "No, thanks",
     }
     # The form went through apply_form: case properties updated under the usual rules.
     props = case_props(project, case_pk)
-    assert props == {"age": "34" if isinstance(props["age"], str) else 34, "fever": "No", "symptoms": "cough pain",
-                     "seen_on": "2026-03-01"}
+    assert props == {
+        "age": "34" if isinstance(props["age"], str) else 34,
+        "fever": "No",
+        "symptoms": "cough pain",
+        "seen_on": "2026-03-01",
+    }
     from messaging.extensions import db
     from messaging.models import Form
 
     with project.scope():
         form = db.session.get(Form, 1) or db.session.query(Form).one()
-        assert form.form_id == session["form_id"] and form.source == "sms_survey" and form.case_ids == [case_id]
+        assert (
+            form.form_id == session["form_id"] and form.source == "sms_survey" and form.case_ids == [case_id]
+        )
     # The results page and the export show the response.
     page = web.get(f"/surveys/{survey_id}").get_data(as_text=True)
     assert "cough pain" in page and "completed" in page
@@ -178,7 +191,13 @@ def test_start_survey_for_recipients_in_bulk(project, run_jobs):
 def test_webhook_signed_stored_once_per_sid_and_answers_empty_twiml(app, twilio_project, fake, run_jobs):
     url = "http://localhost/twilio/inbound"
     make_case(twilio_project, PHONE)
-    params = {"AccountSid": DEFAULT_ACCOUNT_SID, "From": PHONE, "To": TO, "Body": "hello", "MessageSid": "SM" + "a" * 32}
+    params = {
+        "AccountSid": DEFAULT_ACCOUNT_SID,
+        "From": PHONE,
+        "To": TO,
+        "Body": "hello",
+        "MessageSid": "SM" + "a" * 32,
+    }
     signed, headers = signed_inbound_request(DEFAULT_AUTH_TOKEN, url, params)
     client = app.test_client()
     for _ in range(3):  # Twilio retries
@@ -193,11 +212,15 @@ def test_webhook_signed_stored_once_per_sid_and_answers_empty_twiml(app, twilio_
     run_jobs()
     assert inbound_rows(twilio_project)[0]["outcome"] == "unhandled"
     # A bad or missing signature: 403 and nothing stored.
-    forged, bad_headers = signed_inbound_request("wrong-token", url, {**params, "MessageSid": "SM" + "b" * 32})
+    forged, bad_headers = signed_inbound_request(
+        "wrong-token", url, {**params, "MessageSid": "SM" + "b" * 32}
+    )
     assert client.post("/twilio/inbound", data=forged, headers=bad_headers).status_code == 403
     assert client.post("/twilio/inbound", data={**params, "MessageSid": "SM" + "c" * 32}).status_code == 403
     # Signed, but for a number no project owns.
-    other, other_headers = signed_inbound_request(DEFAULT_AUTH_TOKEN, url, {**params, "To": "+15550001111", "MessageSid": "SM" + "d" * 32})
+    other, other_headers = signed_inbound_request(
+        DEFAULT_AUTH_TOKEN, url, {**params, "To": "+15550001111", "MessageSid": "SM" + "d" * 32}
+    )
     assert client.post("/twilio/inbound", data=other, headers=other_headers).status_code == 403
     assert len(inbound_rows(twilio_project)) == 1
 
@@ -224,10 +247,23 @@ def test_duplicate_sid_racing_in_threads_is_stored_once(app, project):
 
 def test_survey_and_keyword_api_validation(project):
     api = project.api()
-    bad = api.post("/api/v1/surveys", json={"name": "X", "questions": [{"id": "a", "type": "select", "text": "Q", "choices": ["one"]}]})
+    bad = api.post(
+        "/api/v1/surveys",
+        json={"name": "X", "questions": [{"id": "a", "type": "select", "text": "Q", "choices": ["one"]}]},
+    )
     assert bad.status_code == 400 and "questions[0]" in bad.get_json()["error"]["message"]
     assert api.post("/api/v1/surveys", json={"name": "X", "questions": []}).status_code == 400
-    assert api.post("/api/v1/surveys", json={"name": "X", "questions": [{"id": "a", "type": "text", "text": "Q"}], "expire_after_minutes": 0}).status_code == 400
+    assert (
+        api.post(
+            "/api/v1/surveys",
+            json={
+                "name": "X",
+                "questions": [{"id": "a", "type": "text", "text": "Q"}],
+                "expire_after_minutes": 0,
+            },
+        ).status_code
+        == 400
+    )
     survey_id = make_survey(project)
     assert api.get(f"/api/v1/surveys/{survey_id}").get_json()["max_invalid_attempts"] == 2
     assert len(api.get("/api/v1/surveys").get_json()["results"]) == 1
@@ -243,20 +279,44 @@ def test_survey_and_keyword_api_validation(project):
 
 
 def test_survey_editor_creates_and_edits_with_questions(project, web):
-    response = web.post("/surveys/new", {
-        "name": "Web survey", "expire_after_hours": "2", "reminder_minutes": "15", "max_invalid_attempts": "1",
-        "q-0-id": "color", "q-0-type": "select", "q-0-text": "Favourite colour?", "q-0-choices": "Red\nBlue",
-        "q-0-required": "on", "q-0-case_property": "colour",
-        "q-1-id": "", "q-1-type": "integer", "q-1-text": "Count?", "q-1-min": "1", "q-1-max": "9",
-        "q-2-type": "text", "q-2-text": "",
-    })
+    response = web.post(
+        "/surveys/new",
+        {
+            "name": "Web survey",
+            "expire_after_hours": "2",
+            "reminder_minutes": "15",
+            "max_invalid_attempts": "1",
+            "q-0-id": "color",
+            "q-0-type": "select",
+            "q-0-text": "Favourite colour?",
+            "q-0-choices": "Red\nBlue",
+            "q-0-required": "on",
+            "q-0-case_property": "colour",
+            "q-1-id": "",
+            "q-1-type": "integer",
+            "q-1-text": "Count?",
+            "q-1-min": "1",
+            "q-1-max": "9",
+            "q-2-type": "text",
+            "q-2-text": "",
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     survey_id = response.headers["Location"].rstrip("/").split("/")[-1]
     survey = project.api().get(f"/api/v1/surveys/{survey_id}").get_json()
     assert survey["expire_after_minutes"] == 120 and survey["reminder_minutes"] == 15
     assert [q["id"] for q in survey["questions"]] == ["color", "q2"]
     assert survey["questions"][1]["required"] is False and survey["questions"][1]["max"] == 9
-    bad = web.post(f"/surveys/{survey_id}/edit", {"name": "Web survey", "q-0-id": "c", "q-0-type": "select", "q-0-text": "Only one?", "q-0-choices": "Red"})
+    bad = web.post(
+        f"/surveys/{survey_id}/edit",
+        {
+            "name": "Web survey",
+            "q-0-id": "c",
+            "q-0-type": "select",
+            "q-0-text": "Only one?",
+            "q-0-choices": "Red",
+        },
+    )
     assert bad.status_code == 400 and "at least 2 choices" in bad.get_data(as_text=True)
     assert project.api().get(f"/api/v1/surveys/{survey_id}").get_json()["questions"][0]["id"] == "color"
     assert "Web survey" in web.get("/surveys").get_data(as_text=True)
