@@ -1,4 +1,4 @@
-"""Twilio webhooks: ``POST /twilio/status`` here; ``/twilio/inbound`` joins this blueprint later.
+"""Twilio webhooks: ``POST /twilio/status`` and ``POST /twilio/inbound``.
 
 Every request is checked with ``X-Twilio-Signature`` against the auth token of
 the project whose gateway it concerns (403 otherwise, and nothing changes).
@@ -8,7 +8,7 @@ public URL), else the URL of the request, and the whole form as sent.
 
 import logging
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
@@ -90,3 +90,46 @@ def status():
             break
     db.session.commit()
     return "", 204
+
+
+def inbound_gateway(account_sid: str, to_number: str) -> GatewayConfig | None:
+    """The Twilio gateway (any project) that owns ``to_number`` and whose token signed this request.
+
+    Several projects may share an Account SID: the one with ``To`` among its
+    numbers is tried first; a project sending through a Messaging Service
+    without listed numbers is tried next.
+    """
+    candidates = gateways_for_account(account_sid)
+    owners = [c for c in candidates if to_number in (c.from_numbers or [])]
+    services = [c for c in candidates if c not in owners and c.messaging_service_sid and not c.from_numbers]
+    for cfg in owners + services:
+        token = crypto.decrypt(cfg.auth_token_encrypted) if cfg.auth_token_encrypted else None
+        if token and validate_twilio_request(token):
+            return cfg
+    return None
+
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+@bp.route("/inbound", methods=["POST"])
+def inbound():
+    """An incoming SMS: stored once per MessageSid, handled in a job; answers empty TwiML at once."""
+    from messaging.inbound.service import receive_inbound
+
+    account_sid = request.form.get("AccountSid", "")
+    to_number = request.form.get("To", "")
+    cfg = inbound_gateway(account_sid, to_number)
+    if cfg is None:
+        log.warning(
+            "inbound refused: bad signature or unknown number account_sid=%s to=%s", account_sid, to_number
+        )
+        abort(403)
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
+    from_number = request.form.get("From", "")
+    if not sid or not from_number:
+        log.warning("inbound without MessageSid or From project_id=%s", cfg.project_id)
+        return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
+    with project_scope(cfg.project_id):
+        receive_inbound(cfg.project_id, from_number, to_number, request.form.get("Body", ""), sid)
+    return Response(EMPTY_TWIML, status=200, mimetype="text/xml")

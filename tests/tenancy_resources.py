@@ -130,3 +130,16 @@ def _forward_record(api):
 
 FACTORIES["forwarding_id"] = _forwarding
 FACTORIES["forward_record_id"] = _forward_record
+
+
+def _survey(api):
+    body = {"name": "Their survey", "questions": [{"id": "q", "type": "text", "text": "Theirs?"}]}
+    return api.post("/api/v1/surveys", json=body).get_json()["id"]
+
+
+def _keyword(api):
+    return api.post("/api/v1/keywords", json={"keyword": "THEIRS", "reply_text": "theirs"}).get_json()["id"]
+
+
+FACTORIES["survey_id"] = _survey
+FACTORIES["keyword_id"] = _keyword

@@ -28,3 +28,10 @@ from messaging.models.forwarding import (  # noqa: F401, E402
 )
 from messaging.models.imports import Import, ImportFile, ImportRow  # noqa: F401, E402
 from messaging.models.messaging import GatewayConfig, Message, OptOut  # noqa: F401, E402
+from messaging.models.surveys import (  # noqa: F401, E402
+    InboundMessage,
+    InboundSettings,
+    Keyword,
+    Survey,
+    SurveySession,
+)

@@ -24,10 +24,12 @@ def init_app(app) -> None:
         cases,
         forwarding,
         imports,
+        inbound,
         main,
         messages,
         people,
         settings,
+        surveys,
     )
 
     login_manager.login_view = "web.login"
