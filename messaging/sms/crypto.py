@@ -6,6 +6,7 @@ Changing SECRET_KEY makes stored tokens unreadable: enter them again.
 """
 
 import base64
+import functools
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -16,8 +17,13 @@ _INFO = b"messaging:gateway-secrets:v1"
 
 
 def _fernet(secret_key: str | None = None) -> Fernet:
-    secret = (secret_key or current_app.config["SECRET_KEY"]).encode()
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret)
+    return _fernet_for(secret_key or current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=8)
+def _fernet_for(secret: str) -> Fernet:
+    # Derived once per process and key: every inbound webhook decrypts a token.
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret.encode())
     return Fernet(base64.urlsafe_b64encode(key))
 
 
