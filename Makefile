@@ -41,8 +41,19 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Benchmarks print their figures. They WIPE the PostgreSQL database $(PG_BENCH_URL)
+# (created if missing) and use Redis DBs 9-10: never point them at real data.
+PG_BENCH_URL ?= postgresql://postgres@127.0.0.1:5432/bench
 bench: install
-	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@psql -h 127.0.0.1 -U postgres -d test -tc "SELECT 1 FROM pg_database WHERE datname='bench'" | grep -q 1 || \
+	  psql -h 127.0.0.1 -U postgres -d test -c "CREATE DATABASE bench"
+	$(BIN)/python bench/bench_case_import.py --rows 50000 --pg $(PG_BENCH_URL)
+	$(BIN)/python bench/bench_case_group_import.py --db both --pg-url $(PG_BENCH_URL)
+	$(BIN)/python bench/bench_sms.py
+	$(BIN)/python bench/bench_forwarding.py
+	$(BIN)/python bench/bench_forwarding.py --forms 2000 --database-url $(PG_BENCH_URL)
+	$(BIN)/python bench/bench_inbound.py --seconds 30
+	$(BIN)/python bench/bench_inbound.py --seconds 30 --database-url $(PG_BENCH_URL)
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3*
