@@ -8,7 +8,9 @@ from sqlalchemy import func, select
 
 from messaging.errors import ApiError
 from messaging.extensions import db
-from messaging.models import Application, GroupMembership, MobileWorker, UserGroup
+from messaging.models import Application, GroupMembership, MobileWorker, Project, UserGroup
+from messaging.phones import normalize_phone
+from messaging.tenancy import current_project_id
 
 
 def create_mobile_worker(
@@ -22,12 +24,23 @@ def create_mobile_worker(
     ).first()
     if exists:
         raise ApiError(409, "duplicate_username", f"A mobile worker named '{username}' already exists.")
-    worker = MobileWorker(username=username, language=language or None, phone_number=phone_number or None)
+    worker = MobileWorker(
+        username=username, language=language or None, phone_number=_worker_phone(phone_number)
+    )
     if password:
         worker.set_password(password)
     db.session.add(worker)
     db.session.flush()
     return worker
+
+
+def _worker_phone(raw: str | None) -> str | None:
+    """E.164 when the number parses (project's country for national spellings), else the raw text."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    project = db.session.get(Project, current_project_id()) if current_project_id() else None
+    return normalize_phone(raw, project.default_country if project else None) or raw[:20]
 
 
 def _members(member_ids: list[str]) -> list[MobileWorker]:

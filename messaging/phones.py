@@ -29,8 +29,8 @@ Only numbers that ``phonenumbers.is_valid_number`` accepts are returned.
 
 from __future__ import annotations
 
-import math
 import functools
+import math
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation

@@ -145,4 +145,13 @@ def openapi_document():
 
 def register_endpoints() -> None:
     """Import the endpoint modules so their routes attach to ``bp``."""
-    from messaging.api import case_groups, cases, forwarding, imports, messages, people, surveys  # noqa: F401
+    from messaging.api import (  # noqa: F401
+        broadcasts,
+        case_groups,
+        cases,
+        forwarding,
+        imports,
+        messages,
+        people,
+        surveys,
+    )

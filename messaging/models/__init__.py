@@ -4,6 +4,7 @@ Later areas add their own module and import it below.
 """
 
 from messaging.models.base import TenantScoped, new_id  # noqa: F401
+from messaging.models.broadcasts import Broadcast, BroadcastFiring, BroadcastRecipient  # noqa: F401, E402
 from messaging.models.case_groups import CaseGroup, CaseGroupMember  # noqa: F401, E402
 from messaging.models.cases import CaseTransaction  # noqa: F401
 from messaging.models.core import (  # noqa: F401

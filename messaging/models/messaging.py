@@ -44,6 +44,7 @@ class Message(db.Model, TenantScoped):
         UniqueConstraint("gateway_sid", "project_id"),
         Index("ix_messages_project_status_id", "project_id", "status", "id"),
         Index("ix_messages_project_broadcast_status", "project_id", "broadcast_id", "status"),
+        Index("ix_messages_firing_status", "firing_id", "status"),
         Index("ix_messages_project_case", "project_id", "case_id"),
         Index("ix_messages_project_phone", "project_id", "phone"),
         Index("ix_messages_status_due", "status", "due_at"),
@@ -65,6 +66,8 @@ class Message(db.Model, TenantScoped):
     error_message: Mapped[str | None] = mapped_column(Text)
     skip_reason: Mapped[str | None] = mapped_column(String(32))
     broadcast_id: Mapped[str | None] = mapped_column(String(64))
+    # The broadcast firing (one send of a broadcast) the message belongs to.
+    firing_id: Mapped[str | None] = mapped_column(String(32))
     survey_session_id: Mapped[str | None] = mapped_column(String(64))
     bypass_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

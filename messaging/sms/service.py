@@ -325,6 +325,7 @@ def _row_values(project_id: int, row: dict, now: datetime, opted: set[str]) -> d
         "status": "queued",
         "gateway": None,
         "broadcast_id": row.get("broadcast_id"),
+        "firing_id": row.get("firing_id"),
         "survey_session_id": row.get("survey_session_id"),
         "bypass_opt_out": bool(row.get("bypass_opt_out", False)),
         "attempts": 0,
@@ -379,6 +380,18 @@ def _insert_chunk(
             result.queued += 1
             by_job[job_id].append(message_id)
     return [(job_id, by_job[job_id]) for job_id in jobs]
+
+
+def insert_messages(
+    project_id: int, rows: list[dict], result: QueueResult, per_job: int | None = None
+) -> list[tuple[str, list[int]]]:
+    """Insert outbound rows in the caller's transaction (no commit); returns the (job_id, ids)
+    batches to pass to :func:`enqueue_send_jobs` once the caller has committed."""
+    per_job = per_job or int(_cfg("SMS_BATCH_SIZE", 100))
+    batches = []
+    for start in range(0, len(rows), INSERT_BATCH):
+        batches += _insert_chunk(project_id, rows[start : start + INSERT_BATCH], per_job, result)
+    return batches
 
 
 def enqueue_send_jobs(project_id: int, batches: list[tuple[str, list[int]]], delay: float = 0.0) -> int:

@@ -117,6 +117,9 @@ def _timings(survey: Survey, now: datetime) -> dict:
     return {"expires_at": expires, "reminder_due_at": reminder}
 
 
+survey_timings = _timings
+
+
 def close_open_sessions(phones: list[str], reason: str, status: str = "cancelled") -> int:
     """End the open sessions of these numbers (current project). No commit."""
     if not phones:
