@@ -855,18 +855,36 @@ def _open_sessions(b: Broadcast, content: _Content, sendable, now: datetime, tz_
 
 
 def broadcast_status(b: Broadcast, active_firings: int | None = None) -> str:
-    """``cancelled``, ``sending`` (a firing in progress), ``scheduled`` (a firing to come) or ``sent``."""
+    """``cancelled``; ``sending`` (a firing fanning out, or its messages not all at the gateway
+    yet, quiet hours included); ``scheduled`` (a firing to come); else ``sent``."""
     if b.cancelled_at is not None:
         return "cancelled"
     if active_firings is None:
-        active_firings = db.session.execute(
-            select(func.count()).where(
-                FIRINGS.c.broadcast_id == b.id, FIRINGS.c.status.in_(("pending", "sending"))
-            )
-        ).scalar_one()
+        active_firings = _active_counts([b.id]).get(b.id, 0)
     if active_firings:
         return "sending"
     return "scheduled" if b.next_fire_at is not None else "sent"
+
+
+def _active_counts(broadcast_ids: list[str]) -> dict[str, int]:
+    """Per broadcast: firings still fanning out plus messages still waiting to be sent."""
+    if not broadcast_ids:
+        return {}
+    counts: Counter = Counter()
+    for broadcast_id, n in db.session.execute(
+        select(FIRINGS.c.broadcast_id, func.count())
+        .where(FIRINGS.c.broadcast_id.in_(broadcast_ids), FIRINGS.c.status.in_(("pending", "sending")))
+        .group_by(FIRINGS.c.broadcast_id)
+    ):
+        counts[broadcast_id] += n
+    for broadcast_id, n in db.session.execute(
+        select(FIRINGS.c.broadcast_id, func.count())
+        .select_from(FIRINGS.join(MESSAGES, MESSAGES.c.firing_id == FIRINGS.c.id))
+        .where(FIRINGS.c.broadcast_id.in_(broadcast_ids), MESSAGES.c.status.in_(("queued", "sending")))
+        .group_by(FIRINGS.c.broadcast_id)
+    ):
+        counts[broadcast_id] += n
+    return dict(counts)
 
 
 def firing_progress(firing: BroadcastFiring) -> dict:
@@ -963,20 +981,7 @@ def list_broadcasts(status: str | None = None, limit: int = 200) -> list[tuple[B
     items = list(
         db.session.execute(select(Broadcast).order_by(Broadcast.created_at.desc()).limit(limit)).scalars()
     )
-    active = (
-        dict(
-            db.session.execute(
-                select(FIRINGS.c.broadcast_id, func.count())
-                .where(
-                    FIRINGS.c.broadcast_id.in_([b.id for b in items]),
-                    FIRINGS.c.status.in_(("pending", "sending")),
-                )
-                .group_by(FIRINGS.c.broadcast_id)
-            ).all()
-        )
-        if items
-        else {}
-    )
+    active = _active_counts([b.id for b in items])
     out = [(b, broadcast_status(b, active.get(b.id, 0))) for b in items]
     return [(b, s) for b, s in out if status is None or s == status]
 

@@ -143,3 +143,18 @@ def _keyword(api):
 
 FACTORIES["survey_id"] = _survey
 FACTORIES["keyword_id"] = _keyword
+
+
+def _broadcast(api):
+    # Scheduled far ahead so it stays editable (and deletable) during the walk.
+    case_id = _direct_case(api)
+    body = {
+        "name": "Theirs",
+        "recipients": {"cases": [case_id]},
+        "text": "theirs",
+        "send_at": "2099-01-01T09:00:00Z",
+    }
+    return api.post("/api/v1/broadcasts", json=body).get_json()["id"]
+
+
+FACTORIES["broadcast_id"] = _broadcast

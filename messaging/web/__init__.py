@@ -20,6 +20,7 @@ bp = Blueprint("web", __name__)
 def init_app(app) -> None:
     from messaging.web import (  # noqa: F401
         auth,
+        broadcasts,
         case_groups,
         cases,
         forwarding,
