@@ -152,7 +152,35 @@ def seed_demo(case_count: int = 300, seed: int = 7) -> str:
         )
     db.session.add_all(rows)
     db.session.commit()
+    _seed_broadcast(project, rows)
     return key
+
+
+def _seed_broadcast(project: Project, cases: list[Case]) -> None:
+    """A case group of mothers and a weekly reminder to them, so Broadcasts is not empty."""
+    from messaging import broadcasts
+    from messaging.models import CaseGroup, CaseGroupMember
+    from messaging.tenancy import project_scope
+
+    with project_scope(project.id):
+        group = CaseGroup(name="Expecting mothers, Village 1")
+        db.session.add(group)
+        db.session.flush()
+        mothers = [c for c in cases if c.case_type == "mother" and c.properties["village"] == "Village 1"]
+        db.session.add_all(CaseGroupMember(group_id=group.id, case_pk=c.id) for c in mothers[:40])
+        body = {
+            "name": "Weekly antenatal reminder",
+            "recipients": {"case_groups": [group.id]},
+            "translations": {
+                "en": "Hello {case.name}, your antenatal visit is this week. Due date: {case.edd}.",
+                "sw": "Habari {case.name}, kliniki yako ya ujauzito ni wiki hii. Tarehe: {case.edd}.",
+            },
+            "default_language": "en",
+            "repeat": {"kind": "weekly", "time": "09:00", "days_of_week": [0]},
+            "quiet_hours": {"start": "08:00", "end": "19:00"},
+        }
+        broadcasts.create_broadcast(project, body)
+        db.session.commit()
 
 
 def issue_demo_token() -> str:

@@ -47,10 +47,10 @@ def test_create_project_refuses_a_duplicate_slug(app, project):
 
 
 def test_seed_demo_makes_workers_groups_and_international_cases(app):
-    from messaging import tenancy
+    from messaging import broadcasts, tenancy
     from messaging.demo import seed_demo
     from messaging.extensions import db
-    from messaging.models import Case, Project, UserGroup
+    from messaging.models import Broadcast, Case, Project, UserGroup
 
     with app.app_context():
         key = seed_demo(case_count=120)
@@ -60,7 +60,11 @@ def test_seed_demo_makes_workers_groups_and_international_cases(app):
         sharing = db.session.execute(
             select(func.count()).select_from(UserGroup).where(UserGroup.case_sharing.is_(True))
         ).scalar_one()
+        [demo_broadcast] = db.session.execute(select(Broadcast)).scalars().all()
+        preview = broadcasts.preview(project, {"recipients": demo_broadcast.recipients, "text": "x"})
+        status = broadcasts.broadcast_status(demo_broadcast)
         db.session.remove()
+    assert status == "scheduled" and preview["will_send"] > 0
     assert key.startswith("msk_")
     assert len(phones) == 120 and all(p.startswith("+") for p in phones)
     assert len({p[:4] for p in phones}) >= 5  # several countries
