@@ -812,10 +812,12 @@ def _open_sessions(b: Broadcast, content: _Content, sendable, now: datetime, tz_
 
     if not sendable:
         return []
-    timings = sessions.survey_timings(content.survey, now)
     session_rows, message_rows = [], []
     for r in sendable:
         session_id = new_id()
+        due = content.due_at(r.phone, now, tz_cache)
+        # Reminders and expiry count from when the first question goes out (quiet hours may defer it).
+        timings = sessions.survey_timings(content.survey, due or now)
         session_rows.append(
             {
                 "id": session_id,
@@ -843,7 +845,7 @@ def _open_sessions(b: Broadcast, content: _Content, sendable, now: datetime, tz_
                 "broadcast_id": b.id,
                 "firing_id": r.firing_id,
                 "survey_session_id": session_id,
-                "due_at": content.due_at(r.phone, now, tz_cache),
+                "due_at": due,
             }
         )
     sessions.close_open_sessions([r.phone for r in sendable], "replaced")
