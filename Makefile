@@ -54,6 +54,7 @@ bench: install
 	$(BIN)/python bench/bench_forwarding.py --forms 2000 --database-url $(PG_BENCH_URL)
 	$(BIN)/python bench/bench_inbound.py --seconds 30
 	$(BIN)/python bench/bench_inbound.py --seconds 30 --database-url $(PG_BENCH_URL)
+	$(BIN)/python bench/bench_broadcast.py --database-url $(PG_BENCH_URL)
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3*
