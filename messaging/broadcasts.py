@@ -617,9 +617,16 @@ def run_firing(project_id: int, firing_id: str, batch_size: int = FANOUT_BATCH) 
         cursor, status = row
         if status != "sending":
             break
+        # seq is dense (1..total, row_number() in the snapshot), so the window is the batch. Its
+        # upper bound matters: a new firing's id is not in the table's statistics, and with
+        # ``seq > cursor`` alone the planner scans and sorts every row left, for every batch.
         batch = db.session.execute(
             select(RECIPIENTS)
-            .where(RECIPIENTS.c.firing_id == firing_id, RECIPIENTS.c.seq > cursor)
+            .where(
+                RECIPIENTS.c.firing_id == firing_id,
+                RECIPIENTS.c.seq > cursor,
+                RECIPIENTS.c.seq <= cursor + batch_size,
+            )
             .order_by(RECIPIENTS.c.seq)
             .limit(batch_size)
         ).all()
