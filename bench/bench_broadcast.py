@@ -34,9 +34,11 @@ The machine's other load (tests running beside it) shows up in the timings.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import logging
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -424,7 +426,10 @@ class Bench:
             job_cpu = proc_cpu_seconds(worker.pid) - idle_cpu
         finally:
             self.stop_worker(worker)
-        if f"firing_id={row.id}" not in worker.log_path.read_text(errors="replace"):
+        done_line = re.search(
+            rf"firing run .*firing_id={row.id} (\{{.*\}})", worker.log_path.read_text(errors="replace")
+        )
+        if done_line is None:
             raise RuntimeError(
                 f"the firing job ran elsewhere: another worker is listening on {self.args.redis_url} "
                 f"(queue bench-default); stop it. Our worker's log: {worker.log_path}"
@@ -441,6 +446,7 @@ class Bench:
             "rss_after": rss_after,
             "cpu": job_cpu,
             "jobs": jobs,
+            "stats": ast.literal_eval(done_line.group(1)),
         }
 
     def message_counts(self, firing_id: str) -> dict:
@@ -512,8 +518,7 @@ class Bench:
         self.text = TEXT_PLACEHOLDER if args.placeholders else TEXT
         print(
             f"== Broadcast: {self.n:,} recipients, database {self.dialect}, "
-            f"text {'with {case.name}' if args.placeholders else 'without placeholders'}, "
-            f"FANOUT_BATCH {self._batch()}",
+            f"text {'with {case.name}' if args.placeholders else 'without placeholders'}",
             flush=True,
         )
         self.seed()
@@ -528,11 +533,10 @@ class Bench:
             counts = self.message_counts(firing.id)
             fanout_rate = self.n / f["seconds"]
             walk = f["seconds"] - f["snapshot"]
-            expected_jobs = -(-self.n // 100) if self._batch() % 100 == 0 else None
             print(
                 f"firing {firing.status}: {firing.total:,} recipients, {firing.messages:,} messages, "
-                f"rows by status {counts}, send jobs in the sms queue {f['jobs']:,}"
-                + (f" (expected {expected_jobs:,})" if expected_jobs is not None else "")
+                f"rows by status {counts}, send jobs in the sms queue {f['jobs']:,} "
+                f"(at least {-(-self.n // 100):,}, 100 messages a job); the job's stats {f['stats']}"
             )
             limit, ok = "", ""
             if self.dialect == "postgresql":
@@ -542,7 +546,7 @@ class Bench:
             print(f"   API call (create + commit + enqueue): {f['api']:8.2f} s")
             print(f"   snapshot (INSERT ... SELECT), ~:      {f['snapshot'] - f['api']:8.2f} s")
             print(
-                f"   walk ({-(-self.n // self._batch()):,} batches):              "
+                f"   walk ({f['stats'].get('batches', 0):,} batches):              "
                 f"{walk:8.2f} s = {self.n / max(walk, 1e-6):,.0f} rows/s"
             )
             print(f"   fan-out worker CPU:                   {f['cpu']:8.2f} s (the database's not counted)")
@@ -574,12 +578,6 @@ class Bench:
             )
         finally:
             fake.stop()
-
-    @staticmethod
-    def _batch() -> int:
-        from messaging.broadcasts import FANOUT_BATCH
-
-        return FANOUT_BATCH
 
 
 def main(argv=None):
