@@ -40,7 +40,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -89,6 +89,8 @@ log = logging.getLogger(__name__)
 
 FIRING_JOB = "workers.jobs.broadcasts.run_firing"
 FANOUT_BATCH = 500
+# Recipients a batch when the database writes the rows itself (constant text, PostgreSQL).
+SET_FANOUT_BATCH = 2000
 MAX_TEXT = 1600
 MAX_NAME = 200
 RECIPIENT_KINDS = ("case_groups", "cases", "users", "groups")
@@ -598,7 +600,7 @@ def _recipients_select(project_id: int, recipients: Mapping[str, list[str]]):
     ).select_from(ranked.outerjoin(opt, and_(opt.c.project_id == project_id, opt.c.phone == ranked.c.e164)))
 
 
-def run_firing(project_id: int, firing_id: str, batch_size: int = FANOUT_BATCH) -> dict:
+def run_firing(project_id: int, firing_id: str, batch_size: int | None = None) -> dict:
     """The fan-out job: snapshot the recipients (once), then write and queue their messages
     batch by batch. Safe to run twice or on two workers at once. Call in the project's scope."""
     firing = db.session.get(BroadcastFiring, firing_id)
@@ -609,6 +611,9 @@ def run_firing(project_id: int, firing_id: str, batch_size: int = FANOUT_BATCH) 
         _snapshot(b, firing)
     stats = Counter()
     content = _Content(b)
+    content.bodies = _constant_bodies(firing_id, content)
+    if batch_size is None:
+        batch_size = FANOUT_BATCH if content.bodies is None else SET_FANOUT_BATCH
     while True:
         db.session.expire_all()
         row = db.session.execute(
@@ -620,16 +625,20 @@ def run_firing(project_id: int, firing_id: str, batch_size: int = FANOUT_BATCH) 
         # seq is dense (1..total, row_number() in the snapshot), so the window is the batch. Its
         # upper bound matters: a new firing's id is not in the table's statistics, and with
         # ``seq > cursor`` alone the planner scans and sorts every row left, for every batch.
-        batch = db.session.execute(
-            select(RECIPIENTS)
-            .where(
-                RECIPIENTS.c.firing_id == firing_id,
-                RECIPIENTS.c.seq > cursor,
-                RECIPIENTS.c.seq <= cursor + batch_size,
-            )
-            .order_by(RECIPIENTS.c.seq)
-            .limit(batch_size)
-        ).all()
+        window = (
+            RECIPIENTS.c.firing_id == firing_id,
+            RECIPIENTS.c.seq > cursor,
+            RECIPIENTS.c.seq <= cursor + batch_size,
+        )
+        if content.bodies is not None:  # set-based: the database writes the rows
+            last, count = db.session.execute(
+                select(func.max(RECIPIENTS.c.seq), func.count()).where(*window)
+            ).one()
+            batch = [_Window(last, count)] if count else []
+        else:
+            batch = db.session.execute(
+                select(RECIPIENTS).where(*window).order_by(RECIPIENTS.c.seq).limit(batch_size)
+            ).all()
         if not batch:
             now = clock.now()
             db.session.execute(
@@ -706,6 +715,7 @@ class _Content:
         self.project_tz = project.timezone or "UTC"
         texts = [b.text] if b.text else list((b.translations or {}).values())
         self.needs_context = any(templating.placeholders(t) for t in texts if t)
+        self.bodies: dict | None = None  # {language: text} when the fan-out is set-based
         if self.survey is not None:
             from messaging.surveys.answers import question_prompt
             from messaging.surveys.definitions import survey_questions
@@ -772,6 +782,8 @@ class _Content:
 
 def _fan_out_batch(b: Broadcast, firing_id: str, cursor: int, batch, content: _Content) -> int | None:
     """Claim this batch (move the cursor) and write its messages in one transaction."""
+    if content.bodies is not None:
+        return _fan_out_range(b, firing_id, cursor, batch[0], content.bodies)
     now = clock.now()
     sendable = [r for r in batch if r.skip_reason is None]
     claimed = db.session.execute(
@@ -811,6 +823,116 @@ def _fan_out_batch(b: Broadcast, firing_id: str, cursor: int, batch, content: _C
     db.session.commit()
     sms.enqueue_send_jobs(b.project_id, jobs)
     return len(rows)
+
+
+def _constant_bodies(firing_id: str, content: _Content) -> dict | None:
+    """{language: text} when every recipient's text is fixed (no placeholders, no survey,
+    no quiet hours) on PostgreSQL: then the fan-out is set-based; else None (row by row)."""
+    if content.survey is not None or content.needs_context or content.window is not None:
+        return None
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    if content.broadcast.text:
+        bodies = {None: content.broadcast.text}
+    else:
+        languages = db.session.execute(
+            select(RECIPIENTS.c.language).where(RECIPIENTS.c.firing_id == firing_id).distinct()
+        ).scalars()
+        bodies = {None: content.text_for(None), **{lang: content.text_for(lang) for lang in languages}}
+    if any(not t.strip() for t in bodies.values()):
+        return None  # rare (a deleted survey): the row-by-row path fails them with a reason
+    return bodies
+
+
+class _Window(NamedTuple):
+    seq: int  # the last seq of the window
+    count: int
+
+
+def _fan_out_range(b: Broadcast, firing_id: str, cursor: int, window: _Window, bodies: dict) -> int | None:
+    """Set-based :func:`_fan_out_batch`: claim seq (cursor, last] and write its messages with
+    one INSERT ... SELECT (same values and checks as ``sms.insert_messages``)."""
+    now = clock.now()
+    last = window.seq
+    claimed = db.session.execute(
+        update(FIRINGS)
+        .where(FIRINGS.c.id == firing_id, FIRINGS.c.cursor == cursor, FIRINGS.c.status == "sending")
+        .values(cursor=last, processed=FIRINGS.c.processed + window.count, updated_at=now)
+    ).rowcount
+    if claimed != 1:
+        return None
+    r, opt = RECIPIENTS, OptOut.__table__
+    valid = r.c.phone.regexp_match(sms.E164.pattern)
+    opted = opt.c.id.is_not(None)
+    src = (
+        select(
+            r.c.case_pk,
+            r.c.phone,
+            r.c.language,
+            valid.label("valid"),
+            opted.label("opted"),
+            func.row_number().over(partition_by=and_(valid, ~opted), order_by=r.c.seq).label("n"),
+        )
+        .select_from(r.outerjoin(opt, and_(opt.c.project_id == b.project_id, opt.c.phone == r.c.phone)))
+        .where(r.c.firing_id == firing_id, r.c.seq > cursor, r.c.seq <= last, r.c.skip_reason.is_(None))
+        .subquery("src")
+    )
+    ok = and_(src.c.valid, ~src.c.opted)
+
+    def by_language(values: dict):
+        default = values.pop(None)
+        if not values or all(v == default for v in values.values()):
+            return literal(default)
+        return case(*((src.c.language == lang, v) for lang, v in values.items()), else_=literal(default))
+
+    infos = {lang: count_segments(text) for lang, text in bodies.items()}
+    per_job = int(sms._cfg("SMS_BATCH_SIZE", 100))
+    prefix = "sms-" + new_id()[:24] + "-"
+    columns = {
+        "project_id": literal(b.project_id),
+        "direction": literal("outbound"),
+        "case_id": src.c.case_pk,
+        "phone": func.substr(src.c.phone, 1, 20),
+        "to_number": func.substr(src.c.phone, 1, 40),
+        "body": by_language(dict(bodies)),
+        "segments": by_language({k: i.segments for k, i in infos.items()}),
+        "encoding": by_language({k: i.encoding for k, i in infos.items()}),
+        "status": case((ok, "queued"), else_="failed"),
+        "broadcast_id": literal(b.id),
+        "firing_id": literal(firing_id),
+        "bypass_opt_out": literal(False),
+        "attempts": literal(0),
+        "job_id": case((ok, literal(prefix) + cast((src.c.n - 1) // per_job, String)), else_=null()),
+        "skip_reason": case((~src.c.valid, "invalid_number"), (src.c.opted, "opted_out"), else_=null()),
+        "error_message": case(
+            (~src.c.valid, literal("'") + src.c.phone + literal("' is not an E.164 phone number.")),
+            (src.c.opted, "The recipient has opted out; not sent."),
+            else_=null(),
+        ),
+        "created_at": literal(now),
+        "queued_at": literal(now),
+        "failed_at": case((ok, null()), else_=literal(now)),
+        "updated_at": literal(now),
+    }
+    written = db.session.execute(
+        insert(MESSAGES)
+        .from_select(list(columns), select(*columns.values()))
+        .returning(MESSAGES.c.id, MESSAGES.c.job_id)
+    ).all()
+    db.session.execute(
+        update(FIRINGS).where(FIRINGS.c.id == firing_id).values(messages=FIRINGS.c.messages + len(written))
+    )
+    by_job: dict[str, list[int]] = {}
+    for message_id, job_id in written:
+        if job_id is not None:
+            by_job.setdefault(job_id, []).append(message_id)
+    jobs = [
+        (job_id, sorted(ids))
+        for job_id, ids in sorted(by_job.items(), key=lambda kv: int(kv[0].rsplit("-", 1)[1]))
+    ]
+    db.session.commit()
+    sms.enqueue_send_jobs(b.project_id, jobs)
+    return len(written)
 
 
 def _open_sessions(b: Broadcast, content: _Content, sendable, now: datetime, tz_cache: dict) -> list[dict]:
