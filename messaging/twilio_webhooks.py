@@ -40,21 +40,29 @@ def validate_twilio_request(auth_token: str) -> bool:
     return RequestValidator(auth_token).validate(public_request_url(), request.form, signature)
 
 
-def gateways_for_account(account_sid: str) -> list[GatewayConfig]:
-    """The Twilio gateways (any project) using this Account SID."""
+def gateways_for_account(account_sid: str) -> list:
+    """The Twilio gateways (any project) using this Account SID, as rows of the columns checked here."""
     if not account_sid:
         return []
+    # Core on the session's connection: rows of these columns are all a webhook reads,
+    # and this runs on every webhook request. Any project's gateway may match.
+    gateways = GatewayConfig.__table__
     return list(
-        db.session.execute(
-            select(GatewayConfig)
-            .where(GatewayConfig.account_sid == account_sid, GatewayConfig.kind == "twilio")
-            .order_by(GatewayConfig.id)
-            .execution_options(all_projects=True)
-        ).scalars()
+        db.session.connection().execute(
+            select(
+                gateways.c.id,
+                gateways.c.project_id,
+                gateways.c.from_numbers,
+                gateways.c.messaging_service_sid,
+                gateways.c.auth_token_encrypted,
+            )
+            .where(gateways.c.account_sid == account_sid, gateways.c.kind == "twilio")
+            .order_by(gateways.c.id)
+        )
     )
 
 
-def authenticated_gateway(account_sid: str) -> GatewayConfig | None:
+def authenticated_gateway(account_sid: str):
     """The gateway of ``account_sid`` whose auth token signed this request, or None."""
     for cfg in gateways_for_account(account_sid):
         token = crypto.decrypt(cfg.auth_token_encrypted) if cfg.auth_token_encrypted else None
@@ -92,7 +100,7 @@ def status():
     return "", 204
 
 
-def inbound_gateway(account_sid: str, to_number: str) -> GatewayConfig | None:
+def inbound_gateway(account_sid: str, to_number: str):
     """The Twilio gateway (any project) that owns ``to_number`` and whose token signed this request.
 
     Several projects may share an Account SID: the one with ``To`` among its

@@ -47,7 +47,8 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from messaging import clock
 from messaging.extensions import db
@@ -94,53 +95,66 @@ def receive_inbound(
     body = body or ""
     now = clock.now()
     info = count_segments(body)
-    existing = _existing(project_id, sid)
-    if existing is not None:
+    # One round trip decides "new or retry": the insert skips a MessageSid that is
+    # already stored (even by a concurrent retry), instead of looking it up first.
+    # The session's connection, not the ORM execute path: this runs on every webhook
+    # request, and plain inserts need none of the ORM's per-statement work.
+    connection = db.session.connection()
+    message_id = connection.execute(
+        _insert_message_once(connection.dialect.name),
+        {
+            "project_id": project_id,
+            "direction": "inbound",
+            "phone": phone[:20],
+            "from_number": (from_number or "")[:40],
+            "to_number": (to_number or "")[:40],
+            "body": body,
+            "segments": info.segments,
+            "encoding": info.encoding,
+            "status": "received",
+            "gateway_sid": sid,
+            "bypass_opt_out": False,
+            "attempts": 0,
+            "created_at": now,
+            "queued_at": None,
+            "updated_at": now,
+        },
+    ).scalar()
+    if message_id is None:
+        existing = _existing(project_id, sid)
         log.info("inbound retry project_id=%s sid=%s message_id=%s", project_id, sid, existing)
         return existing, False
-    try:
-        message_id = db.session.execute(
-            insert(MESSAGES)
-            .values(
-                project_id=project_id,
-                direction="inbound",
-                phone=phone[:20],
-                from_number=(from_number or "")[:40],
-                to_number=(to_number or "")[:40],
-                body=body,
-                segments=info.segments,
-                encoding=info.encoding,
-                status="received",
-                gateway_sid=sid,
-                bypass_opt_out=False,
-                attempts=0,
-                created_at=now,
-                queued_at=None,
-                updated_at=now,
-            )
-            .returning(MESSAGES.c.id)
-        ).scalar_one()
-        db.session.execute(
-            insert(INBOUND).values(
-                message_id=message_id,
-                project_id=project_id,
-                phone=phone[:20],
-                received_at=now,
-                outcome="pending",
-                case_count=0,
-            )
-        )
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        existing = _existing(project_id, sid)
-        if existing is None:
-            raise
-        log.info("inbound retry (race) project_id=%s sid=%s message_id=%s", project_id, sid, existing)
-        return existing, False
+    connection.execute(
+        _INSERT_PENDING,
+        {
+            "message_id": message_id,
+            "project_id": project_id,
+            "phone": phone[:20],
+            "received_at": now,
+            "outcome": "pending",
+            "case_count": 0,
+        },
+    )
+    db.session.commit()
     log.info("inbound stored project_id=%s message_id=%s sid=%s phone=%s", project_id, message_id, sid, phone)
     enqueue_number(project_id, phone)
     return message_id, True
+
+
+_INSERT_PENDING = insert(INBOUND)
+_INSERT_ONCE_BY_DIALECT = {
+    "postgresql": postgresql_insert,
+    "sqlite": sqlite_insert,
+}
+
+
+def _insert_message_once(dialect: str):
+    """``INSERT ... ON CONFLICT (gateway_sid, project_id) DO NOTHING RETURNING id``."""
+    return (
+        _INSERT_ONCE_BY_DIALECT[dialect](MESSAGES)
+        .on_conflict_do_nothing(index_elements=[MESSAGES.c.gateway_sid, MESSAGES.c.project_id])
+        .returning(MESSAGES.c.id)
+    )
 
 
 def _existing(project_id: int, sid: str) -> int | None:
@@ -152,9 +166,19 @@ def _existing(project_id: int, sid: str) -> int | None:
 def enqueue_number(project_id: int, phone: str) -> bool:
     """Enqueue the handling job of a number; a Redis error is logged (the sweep catches up)."""
     try:
-        queue(INBOUND_QUEUE).enqueue(
-            HANDLE_JOB, project_id, phone, job_timeout=600, result_ttl=60, failure_ttl=86400
-        )
+        handling = queue(INBOUND_QUEUE)
+        # Our own pipeline: the job's hash and its place in the queue go in one round trip.
+        with handling.connection.pipeline() as pipe:
+            handling.enqueue(
+                HANDLE_JOB,
+                project_id,
+                phone,
+                job_timeout=600,
+                result_ttl=60,
+                failure_ttl=86400,
+                pipeline=pipe,
+            )
+            pipe.execute()
         return True
     except Exception as exc:  # noqa: BLE001 - the row is safe; the sweep will enqueue it
         log.warning("inbound enqueue failed project_id=%s phone=%s: %s", project_id, phone, exc)
