@@ -76,6 +76,10 @@ def _configure_logging(app: Flask) -> None:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # twilio-python logs about ten INFO lines per API request (URL, headers, the
+    # recipient's number and the message body): a fifth of a worker's CPU per SMS,
+    # and participants' data in the logs. Our own line per batch says what was sent.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
 # SQLite: WAL and a busy timeout so the web server, workers and tests can share
