@@ -54,6 +54,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    tuple_,
     union_all,
     update,
 )
@@ -1107,14 +1108,77 @@ def broadcast_json(b: Broadcast, with_firings: bool = True) -> dict:
     return body
 
 
-def list_broadcasts(status: str | None = None, limit: int = 200) -> list[tuple[Broadcast, str]]:
-    """Broadcasts with their status, newest first (optionally only one status)."""
-    items = list(
-        db.session.execute(select(Broadcast).order_by(Broadcast.created_at.desc()).limit(limit)).scalars()
+def _active_ids_select():
+    """Ids of broadcasts with a firing fanning out or messages not yet at the gateway."""
+    waiting = (
+        select(MESSAGES.c.id)
+        .where(MESSAGES.c.firing_id == FIRINGS.c.id, MESSAGES.c.status.in_(("queued", "sending")))
+        .exists()
     )
-    active = _active_counts([b.id for b in items])
-    out = [(b, broadcast_status(b, active.get(b.id, 0))) for b in items]
-    return [(b, s) for b, s in out if status is None or s == status]
+    return select(FIRINGS.c.broadcast_id).where(or_(FIRINGS.c.status.in_(("pending", "sending")), waiting))
+
+
+def _status_prefilter(stmt, status: str | None):
+    """The part of a status that is plain SQL (the rest needs the active counts)."""
+    if status == "cancelled":
+        return stmt.where(Broadcast.cancelled_at.is_not(None))
+    if status is None:
+        return stmt
+    stmt = stmt.where(Broadcast.cancelled_at.is_(None))
+    if status == "scheduled":
+        return stmt.where(Broadcast.next_fire_at.is_not(None))
+    if status == "sent":
+        return stmt.where(Broadcast.next_fire_at.is_(None))
+    return stmt
+
+
+def page_broadcasts(
+    status: str | None = None, after: tuple | None = None, limit: int = 50
+) -> tuple[list[tuple[Broadcast, str]], tuple | None]:
+    """One page of broadcasts with their status, newest first (optionally only one status).
+
+    ``after`` is the ``(created_at, id)`` of the last broadcast of the previous
+    page; returns the page and the key to ask for the next one (None at the end).
+    Status is partly computed, so rows are read in chunks until the page is full.
+    """
+    key = tuple_(Broadcast.created_at, Broadcast.id)
+    base = _status_prefilter(select(Broadcast), status)
+    kept: list[tuple[Broadcast, str]] = []
+    cursor, exhausted = after, False
+    while len(kept) <= limit and not exhausted:
+        stmt = base if cursor is None else base.where(key < tuple_(*cursor))
+        rows = list(
+            db.session.execute(
+                stmt.order_by(Broadcast.created_at.desc(), Broadcast.id.desc()).limit(limit + 1)
+            ).scalars()
+        )
+        exhausted = len(rows) <= limit
+        if rows:
+            cursor = (rows[-1].created_at, rows[-1].id)
+        active = _active_counts([b.id for b in rows])
+        for b in rows:
+            current = broadcast_status(b, active.get(b.id, 0))
+            if status is None or current == status:
+                kept.append((b, current))
+    if len(kept) > limit:
+        kept = kept[:limit]
+        return kept, (kept[-1][0].created_at, kept[-1][0].id)
+    return kept, None
+
+
+def status_counts() -> dict[str, int]:
+    """How many broadcasts of the project have each status."""
+    active = _active_ids_select()
+    counts = {"cancelled": 0, "sending": 0, "scheduled": 0, "sent": 0}
+    counts["cancelled"] = db.session.execute(
+        select(func.count()).select_from(Broadcast).where(Broadcast.cancelled_at.is_not(None))
+    ).scalar_one()
+    live = select(func.count()).select_from(Broadcast).where(Broadcast.cancelled_at.is_(None))
+    counts["sending"] = db.session.execute(live.where(Broadcast.id.in_(active))).scalar_one()
+    idle = live.where(Broadcast.id.not_in(active))
+    counts["scheduled"] = db.session.execute(idle.where(Broadcast.next_fire_at.is_not(None))).scalar_one()
+    counts["sent"] = db.session.execute(idle.where(Broadcast.next_fire_at.is_(None))).scalar_one()
+    return counts
 
 
 def preview(project: Project, body: Mapping) -> dict:

@@ -10,6 +10,7 @@ from messaging import broadcasts
 from messaging.api import created, json_body, route
 from messaging.api.errors import ApiError
 from messaging.api.openapi import list_of, schema
+from messaging.api.pagination import decode_cursor, next_page_url, read_limit
 from messaging.extensions import db
 from messaging.models import Broadcast, Project
 from messaging.tenancy import get_or_404
@@ -119,9 +120,14 @@ def list_broadcasts():
     status = request.args.get("status") or None
     if status is not None and status not in broadcasts.STATUSES:
         raise ApiError(400, "validation_error", f"status: must be one of {', '.join(broadcasts.STATUSES)}.")
-    items = broadcasts.list_broadcasts(status)
+    cursor = request.args.get("cursor")
+    after = tuple(decode_cursor(cursor, 2)) if cursor else None
+    items, next_key = broadcasts.page_broadcasts(status, after, read_limit())
     return jsonify(
-        {"results": [broadcasts.broadcast_json(b, with_firings=False) for b, _ in items], "next": None}
+        {
+            "results": [broadcasts.broadcast_json(b, with_firings=False) for b, _ in items],
+            "next": next_page_url(next_key) if next_key else None,
+        }
     )
 
 

@@ -46,6 +46,21 @@ def read_limit() -> int:
     return min(limit, MAX_LIMIT)
 
 
+def decode_cursor(cursor: str, size: int) -> list:
+    """The sort key in ``?cursor=`` (400 ``invalid_cursor`` unless it has ``size`` values)."""
+    values = _decode(cursor)
+    if len(values) != size:
+        raise ApiError(400, "invalid_cursor", "The cursor is not valid.")
+    return values
+
+
+def next_page_url(key_values) -> str:
+    """This request's URL asking for the page after the row whose sort key is ``key_values``."""
+    args = dict(request.args)
+    args["cursor"] = _encode(list(key_values))
+    return url_for(request.endpoint, **(request.view_args or {}), **args, _external=True)
+
+
 def paginate(stmt, key_columns, serialize, descending: bool = True):
     """Run ``stmt`` one page at a time; returns the API's list body.
 
@@ -54,9 +69,7 @@ def paginate(stmt, key_columns, serialize, descending: bool = True):
     limit = read_limit()
     cursor = request.args.get("cursor")
     if cursor:
-        values = _decode(cursor)
-        if len(values) != len(key_columns):
-            raise ApiError(400, "invalid_cursor", "The cursor is not valid.")
+        values = decode_cursor(cursor, len(key_columns))
         key = tuple_(*key_columns)
         stmt = stmt.where(key < tuple_(*values) if descending else key > tuple_(*values))
     order = [c.desc() if descending else c.asc() for c in key_columns]
@@ -64,9 +77,5 @@ def paginate(stmt, key_columns, serialize, descending: bool = True):
     next_url = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last = rows[-1]
-        values = [getattr(last, c.key) for c in key_columns]
-        args = dict(request.args)
-        args["cursor"] = _encode(values)
-        next_url = url_for(request.endpoint, **(request.view_args or {}), **args, _external=True)
+        next_url = next_page_url([getattr(rows[-1], c.key) for c in key_columns])
     return {"results": [serialize(r) for r in rows], "next": next_url}

@@ -62,24 +62,36 @@ def broadcasts_list():
     return _list_page(request.args.get("tab") or "upcoming")
 
 
+WEB_PAGE_SIZE = 50
+
+
 def _list_page(tab: str):
-    items = broadcasts.list_broadcasts()
-    counts = {key: sum(1 for _, s in items if s == status) for key, _, status in TABS}
-    counts["cancelled"] = sum(1 for _, s in items if s == "cancelled")
     wanted = dict((key, status) for key, _, status in TABS) | {"cancelled": "cancelled"}
     status = wanted.get(tab, "scheduled")
-    shown = [(b, s) for b, s in items if s == status]
+    shown, next_key = broadcasts.page_broadcasts(status, _older_key(request.args.get("older")), WEB_PAGE_SIZE)
     if status == "scheduled":
         shown.sort(key=lambda pair: pair[0].next_fire_at or datetime.max)
+    by_status = broadcasts.status_counts()
+    counts = {key: by_status[status_] for key, status_ in wanted.items()}
     return render_template(
         "broadcasts/index.html",
         items=shown,
         tab=tab if tab in wanted else "upcoming",
         tabs=TABS,
         counts=counts,
+        older=f"{next_key[0].isoformat()}|{next_key[1]}" if next_key else None,
         zone=_zone(),
         today=broadcasts.sends_today(_project()),
     )
+
+
+def _older_key(raw: str | None) -> tuple | None:
+    """``?older=<created_at ISO>|<id>``: the last broadcast of the page before (bad values: page 1)."""
+    when, _, broadcast_id = (raw or "").partition("|")
+    try:
+        return (datetime.fromisoformat(when), broadcast_id) if when and broadcast_id else None
+    except ValueError:
+        return None
 
 
 # --- the composer -------------------------------------------------------------------

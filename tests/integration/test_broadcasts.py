@@ -759,6 +759,41 @@ def test_list_with_status_filter(app, twilio_project, fake, run_jobs):
     assert error["code"] == "validation_error"
 
 
+def test_list_pages_with_a_cursor_and_filters_status_across_pages(app, project, other_project):
+    clock.set_now(T0)
+    case = make_case(project, name="Amina", phone="+254712001121")
+    made = []
+    for i in range(7):
+        clock.advance(seconds=1)  # distinct created_at: newest first
+        b = create(
+            project, name=f"B{i}", recipients={"cases": [case]}, text="x", send_at="2099-01-01T09:00:00Z"
+        )
+        made.append(b["id"])
+    for i in (1, 2, 4):  # cancelled ones sit between scheduled ones
+        assert project.api().post(f"/api/v1/broadcasts/{made[i]}/cancel").status_code == 200
+    theirs = make_case(other_project, phone="+256772000011")
+    create(other_project, recipients={"cases": [theirs]}, text="x", send_at="2099-01-01T09:00:00Z")
+
+    def walk(query):
+        seen, url, pages = [], f"/api/v1/broadcasts?{query}", 0
+        while url:
+            response = project.api().get(url)
+            assert response.status_code == 200, response.get_json()
+            body = response.get_json()
+            seen += [b["name"] for b in body["results"]]
+            url, pages = body["next"], pages + 1
+        return seen, pages
+
+    assert walk("limit=3") == (["B6", "B5", "B4", "B3", "B2", "B1", "B0"], 3)
+    assert walk("limit=2&status=scheduled") == (["B6", "B5", "B3", "B0"], 2)
+    assert walk("limit=2&status=cancelled") == (["B4", "B2", "B1"], 2)
+    assert walk("limit=5&status=sent") == ([], 1)
+    error = error_of(project.api().get("/api/v1/broadcasts?cursor=bm90LWEtY3Vyc29y"), 400)
+    assert error["code"] == "invalid_cursor"
+    with project.scope():
+        assert broadcasts.status_counts() == {"cancelled": 3, "sending": 0, "scheduled": 4, "sent": 0}
+
+
 def test_detail_shows_counts_by_status_and_skip_reason_and_the_fields(app, twilio_project, fake, run_jobs):
     p = twilio_project
     clock.set_now(T0)

@@ -193,3 +193,34 @@ def test_viewers_see_but_cannot_send(app, project):
     assert client.get("/broadcasts").status_code == 200
     assert client.get("/broadcasts/new").status_code == 403
     assert client.post("/broadcasts/new", {"name": "x"}).status_code == 403
+
+
+def test_list_counts_every_tab_and_pages_to_older_broadcasts(web, project, monkeypatch):
+    from messaging.web import broadcasts as web_broadcasts
+
+    monkeypatch.setattr(web_broadcasts, "WEB_PAGE_SIZE", 2)
+    clock.set_now(T0)
+    case = make_case(project, name="Amina", phone="+254712000391")
+    api = project.api()
+    for i in range(5):
+        clock.advance(seconds=1)
+        body = {
+            "name": f"Old {i}",
+            "recipients": {"cases": [case]},
+            "text": "x",
+            "send_at": "2099-01-01T09:00:00Z",
+        }
+        assert api.post("/api/v1/broadcasts", json=body).status_code == 201
+    first = _page(web, "/broadcasts?tab=upcoming")
+    assert 'id="tab-upcoming">Upcoming (5)<' in first
+    assert re.findall(r">(Old \d)</a>", first) == ["Old 4", "Old 3"]
+    older = re.search(r'id="older-broadcasts" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    second = _page(web, older)
+    assert re.findall(r">(Old \d)</a>", second) == ["Old 2", "Old 1"]
+    older = re.search(r'id="older-broadcasts" href="([^"]+)"', second).group(1).replace("&amp;", "&")
+    last = _page(web, older)
+    assert re.findall(r">(Old \d)</a>", last) == ["Old 0"] and 'id="older-broadcasts"' not in last
+    assert re.findall(r">(Old \d)</a>", _page(web, "/broadcasts?tab=upcoming&older=garbage")) == [
+        "Old 4",
+        "Old 3",
+    ]
