@@ -565,7 +565,8 @@ def _recipients_select(project_id: int, recipients: Mapping[str, list[str]]):
                 literal(1).label("kind"),
                 cast(null(), BigInteger).label("case_pk"),
                 MobileWorker.id.label("worker_id"),
-                case((phone.like("+%"), phone), else_=null()).label("e164"),
+                # A worker's number is stored as typed when it did not parse: only E.164 is sendable.
+                case((phone.regexp_match(sms.E164.pattern), phone), else_=null()).label("e164"),
                 phone.label("raw"),
                 (MobileWorker.is_active.is_(False)).label("closed"),
                 MobileWorker.language.label("language"),

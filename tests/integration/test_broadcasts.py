@@ -584,13 +584,15 @@ def test_inactive_workers_and_invalid_worker_numbers_are_skipped(app, twilio_pro
     api = p.api()
     gone = _user(api, "gone", phone_number="+254712000911")
     bad = _user(api, "bad", phone_number="12")
+    plus_but_invalid = _user(api, "plus", phone_number="+12 34")  # stored as typed: it does not parse
     with p.scope():
         db.session.execute(update(MobileWorker).where(MobileWorker.id == gone["id"]).values(is_active=False))
         db.session.commit()
     preview = api.post(
-        "/api/v1/broadcasts/preview", json={"recipients": {"users": [gone["id"], bad["id"]]}, "text": "Hi"}
+        "/api/v1/broadcasts/preview",
+        json={"recipients": {"users": [gone["id"], bad["id"], plus_but_invalid["id"]]}, "text": "Hi"},
     ).get_json()
-    assert preview["will_send"] == 0 and preview["skipped"] == {"closed_case": 1, "invalid_number": 1}
+    assert preview["will_send"] == 0 and preview["skipped"] == {"closed_case": 1, "invalid_number": 2}
 
 
 # --- 9. the API ---------------------------------------------------------------------
