@@ -78,7 +78,7 @@ MAX_NAME = 200
 MAX_IDENTIFIER = 255
 MAX_CANDIDATES = 20
 # resolve_identifiers() queries in chunks of this many identifiers.
-CHUNK = 500
+CHUNK = 2000
 IMPORT_KIND = "case_group"
 IMPORT_HEADER = "case_identifier"
 EXAMPLE_FILENAME = "cases_bulk_example.xlsx"

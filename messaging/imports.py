@@ -38,7 +38,7 @@ from messaging.xlsx import SpreadsheetError, check_xlsx_bytes, count_rows, iter_
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
+BATCH_SIZE = 2000
 STALE_AFTER = timedelta(minutes=10)
 REPORT_HEADERS = ["row", "identifier", "result", "case_id", "message"]
 
@@ -270,7 +270,7 @@ def _record_outcomes(import_id: str, outcomes: list[RowOutcome]) -> None:
     """Store the rows' results with the progress and commit them with the rows' changes."""
     imp = db.session.get(Import, import_id)
     db.session.execute(
-        insert(ImportRow),
+        insert(ImportRow.__table__),  # Core: none of the ORM bulk bookkeeping per row
         [
             {
                 "import_id": import_id,
