@@ -84,7 +84,7 @@ from messaging.models.base import new_id
 from messaging.quiet_hours import QuietHours, next_allowed, recipient_timezone
 from messaging.sms import service as sms
 from messaging.sms.segments import count_segments
-from messaging.tenancy import project_scope
+from messaging.tenancy import current_project_id, project_scope
 
 log = logging.getLogger(__name__)
 
@@ -1079,12 +1079,13 @@ def firings_of(b: Broadcast, limit: int = 20) -> list[BroadcastFiring]:
     )
 
 
-def broadcast_json(b: Broadcast, with_firings: bool = True) -> dict:
+def broadcast_json(b: Broadcast, with_firings: bool = True, status: str | None = None) -> dict:
+    """The API's view of a broadcast (``status`` when the caller has it already)."""
     firings = firings_of(b) if with_firings else []
     body = {
         "id": b.id,
         "name": b.name,
-        "status": broadcast_status(b),
+        "status": status or broadcast_status(b),
         "recipients": b.recipients,
         "text": b.text,
         "translations": b.translations or None,
@@ -1109,28 +1110,26 @@ def broadcast_json(b: Broadcast, with_firings: bool = True) -> dict:
     return body
 
 
-def _active_ids_select():
-    """Ids of broadcasts with a firing fanning out or messages not yet at the gateway."""
+def _status_condition(status: str):
+    """SQL for "this broadcast has ``status``" (as :func:`broadcast_status` decides it)."""
     waiting = (
         select(MESSAGES.c.id)
         .where(MESSAGES.c.firing_id == FIRINGS.c.id, MESSAGES.c.status.in_(("queued", "sending")))
         .exists()
     )
-    return select(FIRINGS.c.broadcast_id).where(or_(FIRINGS.c.status.in_(("pending", "sending")), waiting))
-
-
-def _status_prefilter(stmt, status: str | None):
-    """The part of a status that is plain SQL (the rest needs the active counts)."""
-    if status == "cancelled":
-        return stmt.where(Broadcast.cancelled_at.is_not(None))
-    if status is None:
-        return stmt
-    stmt = stmt.where(Broadcast.cancelled_at.is_(None))
-    if status == "scheduled":
-        return stmt.where(Broadcast.next_fire_at.is_not(None))
-    if status == "sent":
-        return stmt.where(Broadcast.next_fire_at.is_(None))
-    return stmt
+    active = Broadcast.id.in_(
+        select(FIRINGS.c.broadcast_id).where(
+            FIRINGS.c.project_id == current_project_id(),
+            or_(FIRINGS.c.status.in_(("pending", "sending")), waiting),
+        )
+    )
+    live = Broadcast.cancelled_at.is_(None)
+    return {
+        "cancelled": Broadcast.cancelled_at.is_not(None),
+        "sending": and_(live, active),
+        "scheduled": and_(live, ~active, Broadcast.next_fire_at.is_not(None)),
+        "sent": and_(live, ~active, Broadcast.next_fire_at.is_(None)),
+    }[status]
 
 
 def page_broadcasts(
@@ -1140,46 +1139,31 @@ def page_broadcasts(
 
     ``after`` is the ``(created_at, id)`` of the last broadcast of the previous
     page; returns the page and the key to ask for the next one (None at the end).
-    Status is partly computed, so rows are read in chunks until the page is full.
     """
-    key = tuple_(Broadcast.created_at, Broadcast.id)
-    base = _status_prefilter(select(Broadcast), status)
-    kept: list[tuple[Broadcast, str]] = []
-    cursor, exhausted = after, False
-    while len(kept) <= limit and not exhausted:
-        stmt = base if cursor is None else base.where(key < tuple_(*cursor))
-        rows = list(
-            db.session.execute(
-                stmt.order_by(Broadcast.created_at.desc(), Broadcast.id.desc()).limit(limit + 1)
-            ).scalars()
-        )
-        exhausted = len(rows) <= limit
-        if rows:
-            cursor = (rows[-1].created_at, rows[-1].id)
-        active = _active_counts([b.id for b in rows])
-        for b in rows:
-            current = broadcast_status(b, active.get(b.id, 0))
-            if status is None or current == status:
-                kept.append((b, current))
-    if len(kept) > limit:
-        kept = kept[:limit]
-        return kept, (kept[-1][0].created_at, kept[-1][0].id)
-    return kept, None
+    stmt = select(Broadcast)
+    if status is not None:
+        stmt = stmt.where(_status_condition(status))
+    if after is not None:
+        stmt = stmt.where(tuple_(Broadcast.created_at, Broadcast.id) < tuple_(*after))
+    rows = list(
+        db.session.execute(
+            stmt.order_by(Broadcast.created_at.desc(), Broadcast.id.desc()).limit(limit + 1)
+        ).scalars()
+    )
+    page = rows[:limit]
+    active = _active_counts([b.id for b in page])
+    items = [(b, broadcast_status(b, active.get(b.id, 0))) for b in page]
+    return items, ((page[-1].created_at, page[-1].id) if len(rows) > limit else None)
 
 
 def status_counts() -> dict[str, int]:
     """How many broadcasts of the project have each status."""
-    active = _active_ids_select()
-    counts = {"cancelled": 0, "sending": 0, "scheduled": 0, "sent": 0}
-    counts["cancelled"] = db.session.execute(
-        select(func.count()).select_from(Broadcast).where(Broadcast.cancelled_at.is_not(None))
-    ).scalar_one()
-    live = select(func.count()).select_from(Broadcast).where(Broadcast.cancelled_at.is_(None))
-    counts["sending"] = db.session.execute(live.where(Broadcast.id.in_(active))).scalar_one()
-    idle = live.where(Broadcast.id.not_in(active))
-    counts["scheduled"] = db.session.execute(idle.where(Broadcast.next_fire_at.is_not(None))).scalar_one()
-    counts["sent"] = db.session.execute(idle.where(Broadcast.next_fire_at.is_(None))).scalar_one()
-    return counts
+    return {
+        status: db.session.execute(
+            select(func.count()).select_from(Broadcast).where(_status_condition(status))
+        ).scalar_one()
+        for status in STATUSES
+    }
 
 
 def preview(project: Project, body: Mapping) -> dict:

@@ -125,7 +125,7 @@ def list_broadcasts():
     items, next_key = broadcasts.page_broadcasts(status, after, read_limit())
     return jsonify(
         {
-            "results": [broadcasts.broadcast_json(b, with_firings=False) for b, _ in items],
+            "results": [broadcasts.broadcast_json(b, with_firings=False, status=s) for b, s in items],
             "next": next_page_url(next_key) if next_key else None,
         }
     )
