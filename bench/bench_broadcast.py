@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import logging
 import os
 import re
@@ -44,11 +43,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import FakeProcess, fresh_app, worker_env_base  # noqa: E402
 
 from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
 
@@ -65,44 +65,6 @@ MEMORY_TARGET_MB = 200.0
 def phone(i: int) -> str:
     """A distinct valid Kenyan mobile number for each i (+254712000000, +254712000001, ...)."""
     return f"+2547{12 + i // 1_000_000:02d}{i % 1_000_000:06d}"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class FakeProcess:
-    """tests/fake_twilio.py in its own process (its CPU is not ours), unthrottled."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "fake_twilio.py"), "--port", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                self.stats()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("fake Twilio did not start")
-
-    def stats(self):
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(self.url + "/_fake/stats", timeout=30) as r:
-            return json.loads(r.read())
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 def proc_status_kb(pid: int, field: str) -> int:
@@ -127,40 +89,12 @@ class Bench:
         self.n = args.recipients
         self.tmp = tempfile.mkdtemp(prefix="bench-broadcast-")
         self.database_url = args.database_url
-        self.env_base = {
-            "APP_ENV": "development",
-            "SECRET_KEY": "bench-secret",
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": args.redis_url,
-            "RQ_QUEUE_PREFIX": "bench-",
-            "FLASK_APP": "wsgi.py",
-            "PUBLIC_BASE_URL": "",
-        }
-        os.environ.update(self.env_base)
-        from messaging import create_app
-
-        self.app = create_app()
-        self.ctx = self.app.app_context()
-        self.ctx.push()
-        from flask_migrate import upgrade
-        from sqlalchemy import text
-
+        self.env_base = worker_env_base(self.database_url, args.redis_url)
+        self.app, project, key = fresh_app(self.env_base)
         from messaging.extensions import db
 
         self.dialect = db.engine.dialect.name
-        if self.dialect == "postgresql":
-            with db.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
-        upgrade(directory=str(ROOT / "migrations"))
         logging.disable(logging.INFO)  # the bench's own app: no per-request log lines
-        from messaging.queues import redis_conn
-
-        redis_conn().flushdb()
-        from messaging.projects import create_project
-
-        project, _admin, key = create_project("bench", "bench@example.org", "bench-password")
-        db.session.commit()
         self.project_id = project.id
         self.api_key = key
         self.worker_env = dict(os.environ, **self.env_base)

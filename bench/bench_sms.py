@@ -23,7 +23,6 @@ given by ``--redis-url`` (default DB 10).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics
@@ -31,64 +30,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import FakeProcess, fresh_app, worker_env_base  # noqa: E402
+
 from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
 
 POOL = ["+15005550006", "+15005550007", "+15005550008"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class FakeProcess:
-    """tests/fake_twilio.py in its own process (its CPU is not ours)."""
-
-    def __init__(self, *flags: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "fake_twilio.py"), "--port", str(self.port), *flags],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                self.stats()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("fake Twilio did not start")
-
-    def _get(self, path):
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(self.url + path, timeout=30) as r:
-            return json.loads(r.read())
-
-    def stats(self):
-        return self._get("/_fake/stats")
-
-    def messages(self):
-        return self._get("/_fake/messages")
-
-    def reset(self):
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        opener.open(urllib.request.Request(self.url + "/_fake/reset", method="POST"), timeout=10).read()
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 class Bench:
@@ -96,38 +48,8 @@ class Bench:
         self.args = args
         self.tmp = tempfile.mkdtemp(prefix="bench-sms-")
         self.database_url = args.database_url or f"sqlite:///{self.tmp}/bench.sqlite3"
-        self.env_base = {
-            "APP_ENV": "development",
-            "SECRET_KEY": "bench-secret",
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": args.redis_url,
-            "RQ_QUEUE_PREFIX": "bench-",
-            "FLASK_APP": "wsgi.py",
-            "PUBLIC_BASE_URL": "",
-        }
-        os.environ.update(self.env_base)
-        from messaging import create_app
-
-        self.app = create_app()
-        self.ctx = self.app.app_context()
-        self.ctx.push()
-        from flask_migrate import upgrade
-        from sqlalchemy import text
-
-        from messaging.extensions import db
-
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
-        upgrade(directory=str(ROOT / "migrations"))
-        from messaging.queues import redis_conn
-
-        redis_conn().flushdb()
-        from messaging.projects import create_project
-
-        project, _admin, _key = create_project("bench", "bench@example.org", "bench-password")
-        db.session.commit()
+        self.env_base = worker_env_base(self.database_url, args.redis_url)
+        self.app, project, _key = fresh_app(self.env_base)
         self.project_id = project.id
 
     # -- helpers ---------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""Start-up shared by the benchmarks: a free port, the fake Twilio server in its own
+process, and a fresh app (schema from the migrations, an empty Redis DB, a project)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FakeProcess:
+    """tests/fake_twilio.py in its own process (its CPU is not ours)."""
+
+    def __init__(self, *flags: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "fake_twilio.py"), "--port", str(self.port), *flags],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                self.stats()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("fake Twilio did not start")
+
+    def _get(self, path):
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(self.url + path, timeout=30) as r:
+            return json.loads(r.read())
+
+    def stats(self):
+        return self._get("/_fake/stats")
+
+    def messages(self):
+        return self._get("/_fake/messages")
+
+    def reset(self):
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        opener.open(urllib.request.Request(self.url + "/_fake/reset", method="POST"), timeout=10).read()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def worker_env_base(database_url: str, redis_url: str) -> dict:
+    """The environment of the bench's own app and of the workers it starts."""
+    return {
+        "APP_ENV": "development",
+        "SECRET_KEY": "bench-secret",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "RQ_QUEUE_PREFIX": "bench-",
+        "FLASK_APP": "wsgi.py",
+        "PUBLIC_BASE_URL": "",
+    }
+
+
+def fresh_app(env_base: dict):
+    """The app in a pushed context, on a wiped database and Redis DB, with one project.
+
+    Returns ``(app, project, api_key)``.
+    """
+    os.environ.update(env_base)
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from messaging import create_app
+    from messaging.extensions import db
+    from messaging.projects import create_project
+    from messaging.queues import redis_conn
+
+    app = create_app()
+    app.app_context().push()
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    upgrade(directory=str(ROOT / "migrations"))
+    redis_conn().flushdb()
+    project, _admin, key = create_project("bench", "bench@example.org", "bench-password")
+    db.session.commit()
+    return app, project, key
