@@ -67,7 +67,7 @@ from sqlalchemy.orm import contains_eager
 
 from messaging import clock, imports
 from messaging.errors import ApiError
-from messaging.extensions import db
+from messaging.extensions import db, insert_ignoring_conflicts
 from messaging.models import Case, CaseGroup, CaseGroupMember, ImportRow, Project
 from messaging.phones import looks_like_phone, normalize_phone
 from messaging.xlsx import make_example_workbook
@@ -721,16 +721,8 @@ def _earlier_rows(import_id: str, texts: list, resolutions: list[Resolution]) ->
 def _insert_members(group_id: str, pks: list[int], user_id: int | None) -> set[int]:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING: the case pks really added."""
     table = CaseGroupMember.__table__
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     now = clock.now()
-    stmt = (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=[table.c.group_id, table.c.case_pk])
-        .returning(table.c.case_pk)
-    )
+    stmt = insert_ignoring_conflicts(table, table.c.group_id, table.c.case_pk).returning(table.c.case_pk)
     # executemany: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues")
     # with RETURNING, and caches the compiled statement.
     params = [{"group_id": group_id, "case_pk": pk, "added_at": now, "added_by": user_id} for pk in pks]

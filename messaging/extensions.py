@@ -19,3 +19,13 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=naming_convention))
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+
+
+def insert_ignoring_conflicts(table, *conflict_columns):
+    """``INSERT ... ON CONFLICT (conflict_columns) DO NOTHING`` for the session's database
+    (PostgreSQL or SQLite, whose dialects both spell it ``on_conflict_do_nothing``)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))

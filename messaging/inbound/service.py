@@ -47,11 +47,9 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, insert, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from messaging import clock
-from messaging.extensions import db
+from messaging.extensions import db, insert_ignoring_conflicts
 from messaging.inbound.keywords import classify, confirmation_text
 from messaging.inbound.locks import NumberLock
 from messaging.models import Case, InboundMessage, Keyword, Message, Project, SurveySession
@@ -101,7 +99,9 @@ def receive_inbound(
     # request, and plain inserts need none of the ORM's per-statement work.
     connection = db.session.connection()
     message_id = connection.execute(
-        _insert_message_once(connection.dialect.name),
+        insert_ignoring_conflicts(MESSAGES, MESSAGES.c.gateway_sid, MESSAGES.c.project_id).returning(
+            MESSAGES.c.id
+        ),
         {
             "project_id": project_id,
             "direction": "inbound",
@@ -142,19 +142,6 @@ def receive_inbound(
 
 
 _INSERT_PENDING = insert(INBOUND)
-_INSERT_ONCE_BY_DIALECT = {
-    "postgresql": postgresql_insert,
-    "sqlite": sqlite_insert,
-}
-
-
-def _insert_message_once(dialect: str):
-    """``INSERT ... ON CONFLICT (gateway_sid, project_id) DO NOTHING RETURNING id``."""
-    return (
-        _INSERT_ONCE_BY_DIALECT[dialect](MESSAGES)
-        .on_conflict_do_nothing(index_elements=[MESSAGES.c.gateway_sid, MESSAGES.c.project_id])
-        .returning(MESSAGES.c.id)
-    )
 
 
 def _existing(project_id: int, sid: str) -> int | None:
