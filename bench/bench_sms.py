@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import FakeProcess, fresh_app, worker_env_base  # noqa: E402
+from common import FakeProcess, fresh_app, use_fake_gateway, worker_env_base  # noqa: E402
 
 from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
 
@@ -55,21 +55,7 @@ class Bench:
     # -- helpers ---------------------------------------------------------------
 
     def configure(self, fake_url: str, mps: int, pool=POOL, **env):
-        from messaging.extensions import db
-        from messaging.sms import service
-        from messaging.tenancy import project_scope
-
-        self.app.config["TWILIO_API_BASE_URL"] = fake_url
-        with project_scope(self.project_id):
-            service.save_gateway(
-                self.project_id,
-                kind="twilio",
-                account_sid=DEFAULT_ACCOUNT_SID,
-                auth_token=DEFAULT_AUTH_TOKEN,
-                from_numbers=list(pool),
-                mps=mps,
-            )
-            db.session.commit()
+        use_fake_gateway(self.app, self.project_id, fake_url, pool, mps)
         self.worker_env = dict(os.environ, **self.env_base, TWILIO_API_BASE_URL=fake_url, **env)
 
     def clear(self):

@@ -99,3 +99,23 @@ def fresh_app(env_base: dict):
     project, _admin, key = create_project("bench", "bench@example.org", "bench-password")
     db.session.commit()
     return app, project, key
+
+
+def use_fake_gateway(app, project_id: int, fake_url: str, pool, mps: int) -> None:
+    """Give the project a Twilio gateway whose API is the fake server at ``fake_url``."""
+    from messaging.extensions import db
+    from messaging.sms import service
+    from messaging.tenancy import project_scope
+    from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+
+    app.config["TWILIO_API_BASE_URL"] = fake_url
+    with project_scope(project_id):
+        service.save_gateway(
+            project_id,
+            kind="twilio",
+            account_sid=DEFAULT_ACCOUNT_SID,
+            auth_token=DEFAULT_AUTH_TOKEN,
+            from_numbers=list(pool),
+            mps=mps,
+        )
+        db.session.commit()
