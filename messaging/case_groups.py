@@ -61,14 +61,14 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import phonenumbers
-from sqlalchemy import delete, func, null, or_, select, union_all
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
 from messaging import clock, imports
 from messaging.errors import ApiError
 from messaging.extensions import db, insert_ignoring_conflicts
-from messaging.models import Case, CaseGroup, CaseGroupMember, ImportRow, Project
+from messaging.models import Case, CaseGroup, CaseGroupMember, Project
 from messaging.phones import looks_like_phone, normalize_phone
 from messaging.xlsx import make_example_workbook
 
@@ -526,7 +526,7 @@ def _decide(matches: dict[int, tuple[CaseRef, set[str]]], text: str, e164: str |
     live = [(ref, how) for ref, how in matches.values() if not ref.deleted]
     if len(live) == 1:
         ref = live[0][0]
-        return Resolution("match", f"case:{ref.pk}", case=ref, phone=e164)
+        return Resolution("match", f"case:{ref.case_id}", case=ref, phone=e164)
     if len(live) > 1:
         live.sort(key=lambda m: (m[0].closed, m[0].name.lower(), m[0].case_id))
         candidates = [(ref, tuple(sorted(how, key=_HOW_ORDER.get))) for ref, how in live[:MAX_CANDIDATES]]
@@ -573,7 +573,7 @@ def _resolve_case_ids(identifiers: Sequence[str]) -> dict[str, Resolution]:
                 DELETED, f"text:{text}", case=refs[text], message="This case has been deleted."
             )
         else:
-            out[identifier] = Resolution("match", f"case:{refs[text].pk}", case=refs[text])
+            out[identifier] = Resolution("match", f"case:{refs[text].case_id}", case=refs[text])
     return out
 
 
@@ -604,13 +604,14 @@ def add_identifiers(
     by: str = "any",
     dry_run: bool = False,
     user_id: int | None = None,
-    import_id: str | None = None,
+    seen: dict[str, int] | None = None,
 ) -> list[AddOutcome]:
     """Add a batch of ``(row_number, identifier)`` to the group, set-based.
 
-    One outcome per row, in order. With ``import_id``, rows that resolve to the
-    same case as an earlier row of that import (or repeat an unresolved
-    identifier) are ``duplicate_in_file``. ``dry_run`` changes nothing and
+    One outcome per row, in order. With ``seen`` (an import's rows so far:
+    ``Resolution.key`` -> first row number), rows that resolve to the same
+    case as an earlier row (or repeat an unresolved identifier) are
+    ``duplicate_in_file``, and this batch's new keys are added to ``seen``. ``dry_run`` changes nothing and
     says ``would_add``. The caller commits.
     """
     texts = [identifier_text(value) for _, value in rows]
@@ -627,7 +628,6 @@ def add_identifiers(
         return resolved[text]
 
     resolutions = [resolution(i) for i in range(len(rows))]
-    earlier = _earlier_rows(import_id, texts, resolutions) if import_id else {}
     matched = {r.case.pk for r in resolutions if r.result == "match"}
     members = _members_among(group.id, matched)
 
@@ -635,14 +635,14 @@ def add_identifiers(
     first_row: dict[str, int] = {}
     to_add: dict[int, list[int]] = {}  # case pk -> row indexes
     for index, ((number, _), text, res) in enumerate(zip(rows, texts, resolutions, strict=True)):
-        if import_id and res.result != INVALID:
-            seen = earlier.get(res.key) or earlier.get(f"text:{text}") or first_row.get(res.key)
-            if seen is not None:
+        if seen is not None and res.result != INVALID:
+            earlier = seen.get(res.key) or first_row.get(res.key)
+            if earlier is not None:
                 what = "the same case as" if res.result == "match" else "a repeat of"
                 outcomes[index] = AddOutcome(
                     text,
                     DUPLICATE_IN_FILE,
-                    f"This is {what} row {seen}; it is not added twice.",
+                    f"This is {what} row {earlier}; it is not added twice.",
                     case=res.case if res.result == "match" else None,
                 )
                 continue
@@ -674,6 +674,9 @@ def add_identifiers(
                     outcomes[index] = AddOutcome(texts[index], ADDED, "Added.", res.case)
         if not dry_run:
             group.modified_at = clock.now()
+    if seen is not None:
+        for key, number in first_row.items():
+            seen.setdefault(key, number)
     return outcomes
 
 
@@ -689,32 +692,19 @@ def _members_among(group_id: str, pks: set[int]) -> set[int]:
     )
 
 
-def _earlier_rows(import_id: str, texts: list, resolutions: list[Resolution]) -> dict[str, int]:
-    """Keys already seen in earlier batches of this import -> the first row number."""
-    case_ids = {r.case.case_id: f"case:{r.case.pk}" for r in resolutions if r.result == "match"}
-    identifiers = {t for t, r in zip(texts, resolutions, strict=True) if t and r.result != INVALID}
-    if not case_ids and not identifiers:
-        return {}
-    # Every row recorded for this import is earlier than this batch (rows are
-    # processed in order; a resumed import starts after the last recorded row).
-    # Two indexed look-ups (an OR would scan every earlier row on SQLite).
-    by_case = (
-        select(ImportRow.case_id, null().label("identifier"), func.min(ImportRow.row_number))
-        .where(ImportRow.import_id == import_id, ImportRow.case_id.in_(list(case_ids)))
-        .group_by(ImportRow.case_id)
-    )
-    by_text = (
-        select(null().label("case_id"), ImportRow.identifier, func.min(ImportRow.row_number))
-        .where(ImportRow.import_id == import_id, ImportRow.identifier.in_([t[:255] for t in identifiers]))
-        .where(ImportRow.result != INVALID)
-        .group_by(ImportRow.identifier)
-    )
-    stmt = union_all(by_case, by_text)
+def _rebuild_seen(imp, region: str | None) -> dict[str, int]:
+    """The ``seen`` keys of the rows a previous run of this import recorded (a resumed
+    import reports repeats of those rows as an uninterrupted one would)."""
     seen: dict[str, int] = {}
-    for case_id, identifier, number in db.session.execute(stmt):
-        for key in (case_ids.get(case_id), f"text:{identifier}" if identifier is not None else None):
-            if key and (key not in seen or number < seen[key]):
-                seen[key] = number
+    for number, identifier, result, case_id, _ in imports.iter_outcomes(imp.id):
+        if result in (INVALID, ERROR, DUPLICATE_IN_FILE) or identifier is None:
+            continue
+        if case_id and result in (ADDED, WOULD_ADD, ALREADY_MEMBER, CLOSED):
+            key = f"case:{case_id}"
+        else:
+            e164 = phone_e164(identifier, region)
+            key = f"phone:{e164}" if e164 else f"text:{identifier}"
+        seen.setdefault(key, number)
     return seen
 
 
@@ -746,7 +736,7 @@ def start_group_import(
     )
 
 
-def _process_import_batch(imp, batch) -> list[imports.RowOutcome]:
+def _process_import_batch(imp, batch, state: dict) -> list[imports.RowOutcome]:
     group = db.session.get(CaseGroup, imp.target_id)
     if group is None:
         return [
@@ -758,12 +748,14 @@ def _process_import_batch(imp, batch) -> list[imports.RowOutcome]:
             )
             for number, record in batch
         ]
+    if "seen" not in state:
+        state["seen"] = _rebuild_seen(imp, _project(group).default_country) if imp.processed else {}
     outcomes = add_identifiers(
         group,
         [(number, record.get(IMPORT_HEADER)) for number, record in batch],
         dry_run=imp.dry_run,
         user_id=imp.created_by,
-        import_id=imp.id,
+        seen=state["seen"],
     )
     return [
         imports.RowOutcome(

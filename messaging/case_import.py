@@ -143,8 +143,10 @@ class RowError(Exception):
     pass
 
 
-def process_batch(imp, rows):
-    """Apply a batch of rows; one ``RowOutcome`` per row, in order. Does not commit."""
+def process_batch(imp, rows, state=None):
+    """Apply a batch of rows; one ``RowOutcome`` per row, in order. Does not commit.
+
+    ``state`` (the import framework's per-run dict) is not needed: each case row stands alone."""
     if not imp.dry_run:
         case_rules.begin_write()  # SQLite: take the write lock before reading (see begin_write)
     region = case_rules.project_country(imp.project_id)

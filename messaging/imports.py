@@ -10,20 +10,28 @@ enqueues ``workers.jobs.imports.run_import``. The job:
 2. counts the rows (refusing a sheet over the row limit before changing
    anything) and checks the header, failing the whole import with a clear
    message when either is wrong;
-3. streams the rows in batches to ``handler.process_batch`` and records one
-   result per row, the counts and the progress, committing once per batch.
-   A batch that raises is retried row by row, so one bad row never stops
-   the good ones. A resumed import skips the rows already recorded;
+3. streams the rows in batches to ``handler.process_batch`` and records the
+   batch's results (one ``ImportBatch`` record holding a result per row),
+   the counts and the progress, committing once per batch with the rows'
+   changes. A batch that raises is retried row by row, so one bad row never
+   stops the good ones. A resumed import skips the rows already recorded;
 4. writes the .xlsx report into the database and deletes the upload.
 
 Handlers must honour ``imp.dry_run``: report what would happen, change nothing.
+``process_batch(imp, rows, state)`` gets a dict that lives for one run of the
+job, for what a handler carries from batch to batch (case groups: the rows
+seen so far, to report repeats). On a resumed run it starts empty with
+``imp.processed`` > 0: rebuild it from ``iter_outcomes``.
 """
 
 import io
+import itertools
+import json
 import logging
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -33,7 +41,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from messaging import clock, forwarding, tenancy
 from messaging.errors import ApiError
 from messaging.extensions import db
-from messaging.models import Import, ImportFile, ImportRow
+from messaging.models import Import, ImportBatch, ImportFile
 from messaging.xlsx import SpreadsheetError, check_xlsx_bytes, count_rows, iter_rows, write_plain_report
 
 log = logging.getLogger(__name__)
@@ -59,7 +67,8 @@ class ImportHandler:
     kind: str
     label: str
     required_header: str | list[str] | None
-    # process_batch(imp, [(row_number, {header: value})]) -> [RowOutcome], one per row, in order.
+    # process_batch(imp, [(row_number, {header: value})], state) -> [RowOutcome], one per row,
+    # in order (state: see the module docstring).
     process_batch: object
     result_labels: dict = field(default_factory=dict)
     # Optional check_headers([normalised header names]): raise SpreadsheetError to
@@ -213,10 +222,11 @@ def _process_rows(imp: Import, handler: ImportHandler, path: str, max_rows: int)
     import_id = imp.id
     done_up_to = (
         db.session.execute(
-            select(func.max(ImportRow.row_number)).where(ImportRow.import_id == import_id)
+            select(func.max(ImportBatch.last_row)).where(ImportBatch.import_id == import_id)
         ).scalar()
         or 0
     )
+    state: dict = {}
     batch: list = []
     try:
         with iter_rows(path, max_rows, handler.required_header, check=False) as reader:
@@ -225,10 +235,10 @@ def _process_rows(imp: Import, handler: ImportHandler, path: str, max_rows: int)
                     continue
                 batch.append((number, record))
                 if len(batch) >= BATCH_SIZE:
-                    _apply_batch(import_id, handler, batch)
+                    _apply_batch(import_id, handler, batch, state)
                     batch = []
             if batch:
-                _apply_batch(import_id, handler, batch)
+                _apply_batch(import_id, handler, batch, state)
     except SpreadsheetError as exc:
         db.session.rollback()
         _fail(db.session.get(Import, import_id), exc.code, exc.message)
@@ -244,10 +254,10 @@ def _process_rows(imp: Import, handler: ImportHandler, path: str, max_rows: int)
     log.info("import done import_id=%s processed=%s counts=%s", import_id, imp.processed, imp.counts)
 
 
-def _apply_batch(import_id: str, handler: ImportHandler, batch: list) -> None:
+def _apply_batch(import_id: str, handler: ImportHandler, batch: list, state: dict) -> None:
     imp = db.session.get(Import, import_id)
     try:
-        outcomes = list(handler.process_batch(imp, batch))
+        outcomes = list(handler.process_batch(imp, batch, state))
         if len(outcomes) != len(batch):
             raise RuntimeError("handler returned a different number of outcomes than rows")
     except Exception:
@@ -261,7 +271,7 @@ def _apply_batch(import_id: str, handler: ImportHandler, batch: list) -> None:
         # Each row in its own transaction, so a failing row's rollback can never
         # undo the rows before it (whose results already say what they did).
         for row in batch:
-            _record_outcomes(import_id, [_single_row(import_id, handler, row)])
+            _record_outcomes(import_id, [_single_row(import_id, handler, row, state)])
         return
     _record_outcomes(import_id, outcomes)
 
@@ -269,19 +279,26 @@ def _apply_batch(import_id: str, handler: ImportHandler, batch: list) -> None:
 def _record_outcomes(import_id: str, outcomes: list[RowOutcome]) -> None:
     """Store the rows' results with the progress and commit them with the rows' changes."""
     imp = db.session.get(Import, import_id)
-    db.session.execute(
-        insert(ImportRow.__table__),  # Core: none of the ORM bulk bookkeeping per row
+    rows = [
         [
-            {
-                "import_id": import_id,
-                "row_number": o.row_number,
-                "identifier": None if o.identifier is None else str(o.identifier)[:255],
-                "result": o.result,
-                "case_id": o.case_id,
-                "message": o.message or "",
-            }
-            for o in outcomes
-        ],
+            o.row_number,
+            None if o.identifier is None else str(o.identifier)[:255],
+            o.result,
+            o.case_id,
+            o.message or "",
+        ]
+        for o in outcomes
+    ]
+    db.session.execute(
+        insert(ImportBatch.__table__),
+        {
+            "import_id": import_id,
+            "first_row": rows[0][0],
+            "last_row": rows[-1][0],
+            "position": imp.processed or 0,
+            "size": len(rows),
+            "outcomes": json.dumps(rows, separators=(",", ":")),
+        },
     )
     counts = Counter(imp.counts or {})
     counts.update(o.result for o in outcomes)
@@ -293,10 +310,10 @@ def _record_outcomes(import_id: str, outcomes: list[RowOutcome]) -> None:
     forwarding.dispatch_pending(imp.project_id)
 
 
-def _single_row(import_id: str, handler: ImportHandler, row) -> RowOutcome:
+def _single_row(import_id: str, handler: ImportHandler, row, state: dict) -> RowOutcome:
     imp = db.session.get(Import, import_id)
     try:
-        (outcome,) = handler.process_batch(imp, [row])
+        (outcome,) = handler.process_batch(imp, [row], state)
         db.session.flush()
         return outcome
     except Exception as exc:
@@ -315,26 +332,34 @@ def _fail(imp: Import, code: str, message: str) -> None:
     log.info("import failed import_id=%s code=%s", imp.id, code)
 
 
-def _write_report(imp: Import) -> None:
-    def rows():
-        stmt = (
-            select(
-                ImportRow.row_number,
-                ImportRow.identifier,
-                ImportRow.result,
-                ImportRow.case_id,
-                ImportRow.message,
-            )
-            .where(ImportRow.import_id == imp.id)
-            .order_by(ImportRow.row_number)
-            .execution_options(yield_per=2000)
+def iter_outcomes(import_id: str, after_row: int = 0) -> Iterator[list]:
+    """The import's results in row order, each ``[row_number, identifier, result, case_id,
+    message]``, starting after sheet row ``after_row``; reads one batch record at a time."""
+    last_seen = None
+    while True:
+        stmt = select(ImportBatch.first_row, ImportBatch.outcomes).where(
+            ImportBatch.import_id == import_id, ImportBatch.last_row > after_row
         )
-        for row in db.session.execute(stmt):
-            yield list(row)
+        if last_seen is not None:
+            stmt = stmt.where(ImportBatch.first_row > last_seen)
+        found = db.session.execute(stmt.order_by(ImportBatch.first_row).limit(1)).first()
+        if found is None:
+            return
+        last_seen = found.first_row
+        for outcome in json.loads(found.outcomes):
+            if outcome[0] > after_row:
+                yield outcome
 
+
+def outcome_page(import_id: str, after_row: int = 0, limit: int = 50) -> list[RowOutcome]:
+    """At most ``limit`` results after sheet row ``after_row``, in row order."""
+    return [RowOutcome(*o) for o in itertools.islice(iter_outcomes(import_id, after_row), limit)]
+
+
+def _write_report(imp: Import) -> None:
     buffer = io.BytesIO()
     # The plain writer streams 100,000 rows in about a second (openpyxl: about ten).
-    write_plain_report(buffer, REPORT_HEADERS, rows(), sheet_title="Results")
+    write_plain_report(buffer, REPORT_HEADERS, iter_outcomes(imp.id), sheet_title="Results")
     db.session.merge(ImportFile(import_id=imp.id, purpose="report", data=buffer.getvalue()))
 
 

@@ -1,14 +1,13 @@
 """Import status, per-row results and the .xlsx report."""
 
-from flask import Response, jsonify, url_for
-from sqlalchemy import select
+from flask import Response, jsonify, request, url_for
 
 from messaging import imports
 from messaging.api import route
 from messaging.api.errors import ApiError
 from messaging.api.openapi import list_of, schema
-from messaging.api.pagination import paginate
-from messaging.models import Import, ImportRow
+from messaging.api.pagination import decode_cursor, next_page_url, read_limit
+from messaging.models import Import
 from messaging.tenancy import get_or_404
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -84,20 +83,27 @@ def get_import(import_id):
 )
 def import_rows(import_id):
     imp = get_or_404(Import, import_id)
-    stmt = select(ImportRow).where(ImportRow.import_id == imp.id)
+    limit = read_limit()
+    cursor = request.args.get("cursor")
+    after_row = decode_cursor(cursor, 1)[0] if cursor else 0
+    if isinstance(after_row, bool) or not isinstance(after_row, int):
+        raise ApiError(400, "invalid_cursor", "The cursor is not valid.")
+    rows = imports.outcome_page(imp.id, after_row, limit + 1)
+    next_url = next_page_url([rows[limit - 1].row_number]) if len(rows) > limit else None
     return jsonify(
-        paginate(
-            stmt,
-            [ImportRow.row_number],
-            lambda r: {
-                "row": r.row_number,
-                "identifier": r.identifier,
-                "result": r.result,
-                "case_id": r.case_id,
-                "message": r.message,
-            },
-            descending=False,
-        )
+        {
+            "results": [
+                {
+                    "row": r.row_number,
+                    "identifier": r.identifier,
+                    "result": r.result,
+                    "case_id": r.case_id,
+                    "message": r.message,
+                }
+                for r in rows[:limit]
+            ],
+            "next": next_url,
+        }
     )
 
 

@@ -27,7 +27,7 @@ from messaging.models.forwarding import (  # noqa: F401, E402
     ForwardRecordKey,
     OutboundEmail,
 )
-from messaging.models.imports import Import, ImportFile, ImportRow  # noqa: F401, E402
+from messaging.models.imports import Import, ImportBatch, ImportFile  # noqa: F401, E402
 from messaging.models.messaging import GatewayConfig, Message, OptOut  # noqa: F401, E402
 from messaging.models.surveys import (  # noqa: F401, E402
     InboundMessage,

@@ -2,11 +2,9 @@
 
 from flask import Response, abort, jsonify, render_template, url_for
 from flask_login import login_required
-from sqlalchemy import select
 
 from messaging import imports
-from messaging.extensions import db
-from messaging.models import Import, ImportRow
+from messaging.models import Import
 from messaging.tenancy import get_or_404
 from messaging.web import bp
 
@@ -22,16 +20,7 @@ def web_status(imp: Import) -> dict:
 @login_required
 def import_page(import_id):
     imp = get_or_404(Import, import_id)
-    rows = (
-        db.session.execute(
-            select(ImportRow)
-            .where(ImportRow.import_id == imp.id)
-            .order_by(ImportRow.row_number)
-            .limit(ROWS_SHOWN)
-        )
-        .scalars()
-        .all()
-    )
+    rows = imports.outcome_page(imp.id, limit=ROWS_SHOWN)
     handler = imports.HANDLERS.get(imp.kind)
     return render_template(
         "imports/show.html",

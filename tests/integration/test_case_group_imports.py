@@ -149,6 +149,46 @@ def test_upload_adds_cases_with_a_result_per_row(api, project, cases, run_jobs, 
     assert sheet[1][:4] == [2, "254712345678", "added", cases["amina"]]
 
 
+class _WorkerDied(BaseException):
+    """Stands for the worker being killed: not an Exception, so nothing catches it."""
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_resumed_import_still_reports_repeats_of_rows_from_before_the_crash(
+    app, api, project, cases, monkeypatch, dry_run
+):
+    from messaging import clock
+
+    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    group_id = _with_member(api, project, cases)
+    import_id = _start(api, group_id, xlsx(SHEET, header=("case_identifier", "note")), dry_run=str(dry_run))
+    record, recorded = imports._record_outcomes, []
+
+    def dies_after_four_batches(import_id, outcomes):
+        if len(recorded) == 4:  # rows 2-9 are recorded; 10-15 repeat some of them
+            raise _WorkerDied
+        recorded.append(outcomes)
+        record(import_id, outcomes)
+
+    monkeypatch.setattr(imports, "_record_outcomes", dies_after_four_batches)
+    clock.set_now(clock.now())
+    with app.app_context(), pytest.raises(_WorkerDied):
+        imports.run_import(import_id)
+    monkeypatch.setattr(imports, "_record_outcomes", record)
+    assert _status(api, import_id)["processed"] == 8
+    clock.advance(minutes=11)  # the sweep's STALE_AFTER: the next run takes it over
+    with app.app_context():
+        imports.run_import(import_id)
+    status = _status(api, import_id)
+    assert status["status"] == "done" and status["processed"] == 13
+    expected = {n: ("would_add" if dry_run and r == "added" else r) for n, r in EXPECTED.items()}
+    by_row = {r["row"]: r for r in _rows(api, import_id)}
+    assert {n: r["result"] for n, r in by_row.items()} == expected
+    assert "row 2" in by_row[10]["message"] and "row 5" in by_row[14]["message"]
+    assert "row 4" in by_row[15]["message"]
+    assert _members(project) == (1 if dry_run else 4)
+
+
 def test_dry_run_reports_the_same_and_changes_nothing(api, project, cases, run_jobs):
     group_id = _with_member(api, project, cases)
     data = xlsx(SHEET, header=("case_identifier", "note"))
