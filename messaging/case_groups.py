@@ -438,24 +438,50 @@ def _ref(row) -> CaseRef:
 
 
 _PLUS_DIGITS = re.compile(r"\+\d[\d \-]*")
+_NATIONAL_DIGITS = re.compile(r"0\d[\d \-]*")
+
+
+def _simple_national_prefixes() -> dict[str, tuple[str, re.Pattern]]:
+    """Regions whose national prefix is a plain ``0`` (Kenya's ``0712 345 678``):
+    region -> (country code, international dialling prefix as a pattern)."""
+    out = {}
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if meta and meta.national_prefix_for_parsing == "0" and meta.national_prefix_transform_rule is None:
+            out[region] = (str(meta.country_code), re.compile(meta.international_prefix or "(?!)"))
+    return out
+
+
+_SIMPLE_NATIONAL = _simple_national_prefixes()
 
 
 def _quick_e164(text: str, region: str | None) -> str | None:
     """A phone candidate found without phonenumbers, for the common spellings.
 
-    ``+254 712 345 678`` and, in a project whose country code they start with,
-    ``254712345678`` (text or a numeric cell) normalise to ``+`` and their
-    digits whenever that is a valid number. Phone numbers in the database are
+    ``+254 712 345 678``, in a project whose country code they start with
+    ``254712345678`` (text or a numeric cell), and in a project whose
+    national prefix is a plain ``0`` the national ``0712 345 678``, normalise
+    to ``+`` and their digits (the national prefix replaced by the country
+    code) whenever that is a valid number. Phone numbers in the database are
     stored normalised (canonical E.164), so when the candidate equals a stored
     number it *is* the normalised identifier; only candidates that match no
-    case go through the full normaliser.
+    case go through the full normaliser
+    (``tests/unit/test_case_group_phones.py`` checks the two agree).
     """
     if text[0] == "+":
         if not _PLUS_DIGITS.fullmatch(text):
             return None
         digits = text[1:].replace(" ", "").replace("-", "")
+    elif text[0] == "0":
+        simple = _SIMPLE_NATIONAL.get(region)
+        if simple is None or not _NATIONAL_DIGITS.fullmatch(text):
+            return None
+        national = text.replace(" ", "").replace("-", "")
+        if simple[1].match(national):  # starts with the international prefix (KE: 000)
+            return None
+        digits = simple[0] + national[1:]
     elif text.isascii() and text.isdigit() and region in _COUNTRY_CODES:
-        if len(text) < 10 or not text.startswith(_COUNTRY_CODES[region]) or text.startswith("00"):
+        if len(text) < 10 or not text.startswith(_COUNTRY_CODES[region]):
             return None
         digits = text
     else:

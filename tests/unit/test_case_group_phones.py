@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from messaging.case_groups import phone_e164
+from messaging.case_groups import _quick_e164, phone_e164
 from messaging.phones import looks_like_phone, normalize_phone
 
 REGIONS = ["KE", "UG", "US", "GB", "IN", "NG", "ZA", "BR", "FR", "SG", "DE", "ke", None, "XX"]
@@ -53,3 +53,36 @@ def test_random_digit_strings_agree(region):
     for _ in range(400):
         text = rng.choice(prefixes) + "".join(rng.choice("0123456789") for _ in range(rng.randint(4, 13)))
         assert phone_e164(text, region) == _expected(text, region), (text, region)
+
+
+def _spellings(region):
+    rng = random.Random(f"quick-{region}")
+    prefixes = ["", "0", "00", "000", "011", "1", "254", "256", "44", "65", "91", "+", "+254", "0 ", "0-"]
+    for text in FIXED:
+        yield text
+    for _ in range(600):
+        body = "".join(rng.choice("0123456789") for _ in range(rng.randint(4, 13)))
+        if rng.random() < 0.3:
+            cut = rng.randint(1, len(body) - 1)
+            body = body[:cut] + rng.choice(" -") + body[cut:]
+        yield rng.choice(prefixes) + body
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_a_quick_candidate_that_could_be_stored_is_the_normalised_number(region):
+    """Stored numbers are valid canonical E.164: a quick candidate that is one must be
+    what the normaliser makes of the text; any other candidate matches no case."""
+    checked = 0
+    for text in _spellings(region):
+        candidate = _quick_e164(text.strip(), region) if text.strip() else None
+        if candidate is not None and normalize_phone(candidate) == candidate:
+            assert candidate == _expected(text.strip(), region), (text, region)
+            checked += 1
+    assert checked > 0 or region in ("XX", "ke", None)
+
+
+def test_the_national_spelling_has_a_quick_candidate_in_a_zero_prefix_country():
+    assert _quick_e164("0712 345 678", "KE") == "+254712345678"
+    assert _quick_e164("0772-123-456", "UG") == "+256772123456"
+    assert _quick_e164("000254712345678", "KE") is None  # KE's international prefix
+    assert _quick_e164("0712345678", "US") is None  # no plain 0 prefix there
