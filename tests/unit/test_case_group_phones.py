@@ -58,8 +58,7 @@ def test_random_digit_strings_agree(region):
 def _spellings(region):
     rng = random.Random(f"quick-{region}")
     prefixes = ["", "0", "00", "000", "011", "1", "254", "256", "44", "65", "91", "+", "+254", "0 ", "0-"]
-    for text in FIXED:
-        yield text
+    yield from FIXED
     for _ in range(600):
         body = "".join(rng.choice("0123456789") for _ in range(rng.randint(4, 13)))
         if rng.random() < 0.3:
