@@ -61,13 +61,13 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import phonenumbers
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import BigInteger, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
 from messaging import clock, imports
 from messaging.errors import ApiError
-from messaging.extensions import db, insert_ignoring_conflicts
+from messaging.extensions import db, in_values, insert_ignoring_conflicts
 from messaging.models import Case, CaseGroup, CaseGroupMember, Project
 from messaging.phones import looks_like_phone, normalize_phone
 from messaging.xlsx import make_example_workbook
@@ -509,7 +509,7 @@ def _resolve_chunk(
     cases = Case.__table__
 
     def fetch(column, values) -> None:
-        stmt = select(*_CASE_CORE_COLUMNS).where(cases.c.project_id == project_id, column.in_(values))
+        stmt = select(*_CASE_CORE_COLUMNS).where(cases.c.project_id == project_id, in_values(column, values))
         for row in connection.execute(stmt):
             rows.setdefault(row[0], _ref(row))
 
@@ -725,7 +725,9 @@ def _members_among(group_id: str, pks: set[int]) -> set[int]:
     return set(
         db.session.connection()
         .execute(
-            select(members.c.case_pk).where(members.c.group_id == group_id, members.c.case_pk.in_(list(pks)))
+            select(members.c.case_pk).where(
+                members.c.group_id == group_id, in_values(members.c.case_pk, pks, BigInteger)
+            )
         )
         .scalars()
     )
@@ -755,7 +757,7 @@ def _insert_members(group_id: str, pks: list[int], user_id: int | None) -> set[i
     # executemany: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues")
     # with RETURNING, and caches the compiled statement.
     params = [{"group_id": group_id, "case_pk": pk, "added_at": now, "added_by": user_id} for pk in pks]
-    return set(db.session.execute(stmt, params).scalars())
+    return set(db.session.connection().execute(stmt, params).scalars())
 
 
 # --- Excel ---------------------------------------------------------------------------

@@ -29,3 +29,25 @@ def insert_ignoring_conflicts(table, *conflict_columns):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+
+
+def in_values(column, values, item_type=None):
+    """``column IN (values)`` bound as one parameter: ``= ANY(array)`` on PostgreSQL,
+    ``IN (SELECT value FROM json_each(...))`` on SQLite.
+
+    For the set-based look-ups of thousands of values at a time: SQLAlchemy's
+    expanding ``IN`` renders one bind parameter per value on every execution,
+    and PostgreSQL then parses and plans them all.
+    """
+    from sqlalchemy import String, any_, bindparam, func, literal_column, select
+
+    values = list(values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, values, type_=ARRAY(item_type or String)))
+    import json
+
+    return column.in_(
+        select(literal_column("value")).select_from(func.json_each(bindparam(None, json.dumps(values))))
+    )

@@ -289,7 +289,7 @@ def _record_outcomes(import_id: str, outcomes: list[RowOutcome]) -> None:
         ]
         for o in outcomes
     ]
-    db.session.execute(
+    db.session.connection().execute(
         insert(ImportBatch.__table__),
         {
             "import_id": import_id,
