@@ -62,6 +62,7 @@ from typing import NamedTuple
 
 import phonenumbers
 from sqlalchemy import BigInteger, delete, func, or_, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
@@ -666,8 +667,11 @@ def add_identifiers(
         return resolved[text]
 
     resolutions = [resolution(i) for i in range(len(rows))]
-    matched = {r.case.pk for r in resolutions if r.result == "match"}
-    members = _members_among(group.id, matched)
+    # Membership is asked for only where the insert below cannot answer it: a closed
+    # case (not inserted, but "already a member" beats "closed") and a dry run.
+    members = _members_among(
+        group.id, {r.case.pk for r in resolutions if r.result == "match" and (dry_run or r.case.closed)}
+    )
 
     outcomes: list[AddOutcome | None] = [None] * len(rows)
     first_row: dict[str, int] = {}
@@ -702,7 +706,7 @@ def add_identifiers(
         for pk, indexes in to_add.items():
             for index in indexes:
                 res = resolutions[index]
-                if pk not in inserted:  # another request added it a moment ago
+                if pk not in inserted:  # already a member (or another request added it just now)
                     outcomes[index] = AddOutcome(
                         texts[index], ALREADY_MEMBER, "Already in this group.", res.case
                     )
@@ -710,7 +714,7 @@ def add_identifiers(
                     outcomes[index] = AddOutcome(texts[index], WOULD_ADD, "Would be added.", res.case)
                 else:
                     outcomes[index] = AddOutcome(texts[index], ADDED, "Added.", res.case)
-        if not dry_run:
+        if inserted and not dry_run:
             group.modified_at = clock.now()
     if seen is not None:
         for key, number in first_row.items():
@@ -753,6 +757,16 @@ def _insert_members(group_id: str, pks: list[int], user_id: int | None) -> set[i
     """INSERT ... ON CONFLICT DO NOTHING RETURNING: the case pks really added."""
     table = CaseGroupMember.__table__
     now = clock.now()
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        # One statement over an array: no multi-row VALUES to build and parse per batch.
+        stmt = sql_text(
+            "INSERT INTO case_group_members (group_id, case_pk, added_at, added_by) "
+            "SELECT :group_id, pk, :added_at, :added_by FROM unnest(CAST(:pks AS bigint[])) AS pk "
+            "ON CONFLICT (group_id, case_pk) DO NOTHING RETURNING case_pk"
+        )
+        params = {"group_id": group_id, "pks": pks, "added_at": now, "added_by": user_id}
+        return set(connection.execute(stmt, params).scalars())
     stmt = insert_ignoring_conflicts(table, table.c.group_id, table.c.case_pk).returning(table.c.case_pk)
     # executemany: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues")
     # with RETURNING, and caches the compiled statement.

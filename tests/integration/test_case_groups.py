@@ -352,6 +352,23 @@ def test_already_member_even_when_the_case_was_closed_since(api, project):
     assert response.status_code == 200 and response.get_json()["result"] == "already_member"
 
 
+def test_adding_a_member_again_changes_nothing(api, project):
+    from messaging import clock
+
+    group_id = _group(api)
+    case_id = make_case(project, phone="254712345678")
+    clock.set_now(clock.now())
+    assert _add(api, group_id, case_id).status_code == 201
+    with project.scope():
+        added_at = db.session.get(CaseGroup, group_id).modified_at
+    clock.advance(minutes=5)
+    again = _add(api, group_id, "+254 712 345 678")
+    assert again.status_code == 200 and again.get_json()["result"] == "already_member"
+    with project.scope():
+        assert db.session.get(CaseGroup, group_id).modified_at == added_at
+        assert db.session.execute(select(func.count()).select_from(CaseGroupMember)).scalar_one() == 1
+
+
 def test_remove_a_case(api, project, other_project):
     group_id = _group(api)
     a = make_case(project, name="A")
