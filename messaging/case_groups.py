@@ -540,17 +540,18 @@ def _resolve_chunk(
             by_case_id.setdefault(text.lower(), []).append(identifier)
     found: dict[str, dict[int, tuple[CaseRef, set[str]]]] = {}
 
-    def note(identifiers: list[str] | None, ref: CaseRef, how: str) -> None:
-        for identifier in identifiers or ():
+    def note(identifiers: list[str], ref: CaseRef, how: str) -> None:
+        for identifier in identifiers:
             entry = found.setdefault(identifier, {}).setdefault(ref.pk, (ref, set()))
             entry[1].add(how)
 
-    for ref in rows.values():
-        if ref.phone_number:
-            note(by_phone.get(ref.phone_number), ref, "phone_number")
-        if ref.external_id is not None:
-            note(by_text.get(ref.external_id), ref, "external_id")
-        note(by_case_id.get(ref.case_id), ref, "case_id")
+    for ref in rows.values():  # a case usually matches one way: look before calling
+        if ref.phone_number and (identifiers := by_phone.get(ref.phone_number)):
+            note(identifiers, ref, "phone_number")
+        if ref.external_id is not None and (identifiers := by_text.get(ref.external_id)):
+            note(identifiers, ref, "external_id")
+        if identifiers := by_case_id.get(ref.case_id):
+            note(identifiers, ref, "case_id")
 
     return {
         identifier: _decide(found.get(identifier, {}), text, phones[identifier]) for identifier, text in chunk

@@ -42,7 +42,7 @@ from messaging import clock, forwarding, tenancy
 from messaging.errors import ApiError
 from messaging.extensions import db
 from messaging.models import Import, ImportBatch, ImportFile
-from messaging.xlsx import SpreadsheetError, check_xlsx_bytes, count_rows, iter_rows, write_plain_report
+from messaging.xlsx import SpreadsheetError, check_xlsx_bytes, iter_rows, write_plain_report
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def _run_claimed(import_id: str) -> None:
                 # the header check, before anything is counted or changed
                 if handler.check_headers is not None:
                     handler.check_headers(list(reader.headers))
-            total = count_rows(path, check=False)
+                total = reader.count_remaining()
             if total > max_rows:
                 raise SpreadsheetError(
                     "too_many_rows",

@@ -625,6 +625,10 @@ def _calamine_rows(source: Any) -> Iterator[tuple[int, list]]:
     padded = first_row > 0 and all(v == "" or v is None for v in first)
     first_number = 1 if padded else first_row + 1
     yield first_number, padding + [_clean(v) for v in first]
+    if not padding:
+        for number, row in enumerate(rows, first_number + 1):
+            yield number, [_clean(v) for v in row]
+        return
     for number, row in enumerate(rows, first_number + 1):
         yield number, padding + [_clean(v) for v in row]
 
