@@ -264,3 +264,23 @@ def test_row_by_row_retry_keeps_the_good_rows_changes(project, run_jobs):
     with project.scope():
         names = sorted(db.session.execute(select(MobileWorker.username)).scalars())
     assert names == ["w-a", "w-b", "w-c"]
+
+
+def test_stored_files_round_trip_in_pieces_and_replace_the_old_one(app, project, monkeypatch):
+    import os
+
+    from messaging.extensions import db
+
+    monkeypatch.setattr(imports, "FILE_CHUNK", 1000)  # PostgreSQL: six pieces
+    import_id = _start(project, xlsx(["a"]))
+    data = os.urandom(5500)
+    with project.scope():
+        imports.store_file(import_id, "report", data)
+        imports.store_file(import_id, "report", data[::-1])  # replaced, not appended to
+        db.session.commit()
+        out = io.BytesIO()
+        assert imports.copy_file(import_id, "report", out) is True
+        assert out.getvalue() == data[::-1]
+        assert imports.copy_file(import_id, "missing", io.BytesIO()) is False
+        upload = io.BytesIO()
+        assert imports.copy_file(import_id, "upload", upload) and upload.getvalue() == xlsx(["a"])
