@@ -24,6 +24,8 @@ seen so far, to report repeats). On a resumed run it starts empty with
 ``imp.processed`` > 0: rebuild it from ``iter_outcomes``.
 """
 
+import contextlib
+import gc
 import io
 import itertools
 import json
@@ -174,8 +176,24 @@ def run_import(import_id: str) -> None:
     if not _claim(import_id):
         log.info("import import_id=%s already taken or finished; nothing to do", import_id)
         return
-    with tenancy.project_scope(project_id):
+    with tenancy.project_scope(project_id), _long_lived_objects_frozen():
         _run_claimed(import_id)
+
+
+@contextlib.contextmanager
+def _long_lived_objects_frozen():
+    """Keep the objects alive before the job (the app, its models, imported modules)
+    out of the garbage collector's full passes while it runs.
+
+    A 100,000-row import allocates millions of short-lived objects, and each
+    full collection walked everything the process holds: about a fifth of the
+    import's time. ``gc.unfreeze`` hands them back at the end.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _run_claimed(import_id: str) -> None:
