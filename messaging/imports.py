@@ -382,7 +382,8 @@ def _write_report(imp: Import) -> None:
 
 # psycopg2 holds about eight copies of a bytea parameter while it quotes it (a
 # 2.5 MB report peaked at +20 MB): files go to PostgreSQL in pieces of this size.
-FILE_CHUNK = 256 * 1024
+# Each appended piece rewrites the stored value, so not much smaller.
+FILE_CHUNK = 1024 * 1024
 
 
 def store_file(import_id: str, purpose: str, data: bytes | memoryview) -> None:
