@@ -5,6 +5,7 @@ times the job rate of the forking worker on two cores (PRODUCT.md), and our
 jobs are short and batch their work. ``--fork`` gives the classic isolation.
 """
 
+import gc
 import logging
 
 from rq import SimpleWorker, Worker
@@ -70,6 +71,11 @@ def run_worker(
         fork,
         with_scheduler,
     )
+    # Everything loaded so far (the app, its models, imported modules) lives as long
+    # as the worker: keep it out of the garbage collector's full passes, which
+    # otherwise walk it all again and again while jobs allocate.
+    gc.collect()
+    gc.freeze()
     try:
         worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO")
     finally:
