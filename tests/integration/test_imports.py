@@ -284,3 +284,21 @@ def test_stored_files_round_trip_in_pieces_and_replace_the_old_one(app, project,
         assert imports.copy_file(import_id, "missing", io.BytesIO()) is False
         upload = io.BytesIO()
         assert imports.copy_file(import_id, "upload", upload) and upload.getvalue() == xlsx(["a"])
+
+
+@pytest.mark.parametrize("worker_froze_first", [False, True])
+def test_the_import_hands_back_the_garbage_collectors_frozen_objects(app, project, worker_froze_first):
+    import gc
+
+    import_id = _start(project, xlsx(["a", "b"]))
+    if worker_froze_first:
+        gc.freeze()  # as `flask worker` does before its work loop
+    before = gc.get_freeze_count()
+    try:
+        with app.app_context():
+            imports.run_import(import_id)
+        after = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+    assert _status(project, import_id)["status"] == "done"
+    assert after == 0 if not worker_froze_first else after >= before > 0
