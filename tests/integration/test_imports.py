@@ -302,3 +302,19 @@ def test_the_import_hands_back_the_garbage_collectors_frozen_objects(app, projec
         gc.unfreeze()
     assert _status(project, import_id)["status"] == "done"
     assert after == 0 if not worker_froze_first else after >= before > 0
+
+
+def test_the_rows_endpoint_pages_across_batches_with_a_row_cursor(project, run_jobs, monkeypatch):
+    monkeypatch.setattr(imports, "BATCH_SIZE", 3)  # 7 rows: batches of 3, 3 and 1
+    import_id = _start(project, xlsx(["a", "b", "c", "d", "e", "f", "g"]))
+    run_jobs()
+    api = project.api()
+    seen, url, pages = [], f"/api/v1/imports/{import_id}/rows?limit=2", 0
+    while url:
+        page = api.get(url.replace("http://localhost", "")).get_json()
+        seen += [(r["row"], r["identifier"]) for r in page["results"]]
+        url, pages = page["next"], pages + 1
+    assert seen == [(n + 2, v) for n, v in enumerate("abcdefg")]
+    assert pages == 4
+    bad = api.get(f"/api/v1/imports/{import_id}/rows?cursor=not-a-cursor")
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_cursor"
