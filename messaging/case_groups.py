@@ -52,6 +52,7 @@ racing on the same case add it once and each reports truthfully.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -61,7 +62,19 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import phonenumbers
-from sqlalchemy import BigInteger, delete, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    String,
+    delete,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
@@ -519,7 +532,7 @@ def _resolve_chunk(
 
     def fetch(column, values) -> None:
         stmt = select(*_CASE_CORE_COLUMNS).where(cases.c.project_id == project_id, in_values(column, values))
-        for row in connection.execute(stmt):
+        for row in connection.execute(stmt).all():  # one fetchall, not a fetch per row
             rows.setdefault(row[0], _ref(row))
 
     candidates = {q for q in quick.values() if q}
@@ -776,11 +789,24 @@ def _insert_members(group_id: str, pks: list[int], user_id: int | None) -> set[i
         )
         params = {"group_id": group_id, "pks": pks, "added_at": now, "added_by": user_id}
         return set(connection.execute(stmt, params).scalars())
-    stmt = insert_ignoring_conflicts(table, table.c.group_id, table.c.case_pk).returning(table.c.case_pk)
-    # executemany: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues")
-    # with RETURNING, and caches the compiled statement.
-    params = [{"group_id": group_id, "case_pk": pk, "added_at": now, "added_by": user_id} for pk in pks]
-    return set(db.session.connection().execute(stmt, params).scalars())
+    # SQLite: the same over json_each (no parameters to build per row). The WHERE
+    # keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
+    rows = (
+        select(
+            literal(group_id, String),
+            literal_column("value"),
+            literal(now, DateTime),
+            literal(user_id, Integer),
+        )
+        .select_from(func.json_each(json.dumps(pks)))
+        .where(true())
+    )
+    stmt = (
+        insert_ignoring_conflicts(table, table.c.group_id, table.c.case_pk)
+        .from_select(["group_id", "case_pk", "added_at", "added_by"], rows)
+        .returning(table.c.case_pk)
+    )
+    return set(connection.execute(stmt).scalars())
 
 
 # --- Excel ---------------------------------------------------------------------------
