@@ -392,6 +392,13 @@ def resolve_identifiers(project: Project, identifiers: Sequence[str]) -> dict[st
             )
             continue
         pending.append((identifier, text))
+    connection = db.session.connection()
+    if pending and connection.dialect.name == "postgresql":
+        # The look-ups read a few hundred cases through an index of a table in
+        # cache. PostgreSQL's default cost model (random_page_cost 4, for spinning
+        # disks) planned a sequential scan instead, twice as slow at 20,000 cases.
+        # SET LOCAL: for this transaction (one import batch or one request) only.
+        connection.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
     for start in range(0, len(pending), CHUNK):
         out.update(_resolve_chunk(pending[start : start + CHUNK], region, project.id))
     return out
@@ -523,12 +530,6 @@ def _resolve_chunk(
 
     connection = db.session.connection()
     cases = Case.__table__
-    if connection.dialect.name == "postgresql":
-        # The look-ups read a few hundred cases through an index of a table in
-        # cache. PostgreSQL's default cost model (random_page_cost 4, for spinning
-        # disks) planned a sequential scan instead, twice as slow at 20,000 cases.
-        # SET LOCAL: for this transaction (one import batch or one request) only.
-        connection.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
 
     def fetch(column, values) -> None:
         stmt = select(*_CASE_CORE_COLUMNS).where(cases.c.project_id == project_id, in_values(column, values))

@@ -1,10 +1,13 @@
 """Extensions, created once and bound to the app in ``create_app``."""
 
+import json
+
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, String, any_, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 # Named constraints so that Alembic migrations work the same on SQLite and PostgreSQL.
 naming_convention = {
@@ -39,15 +42,9 @@ def in_values(column, values, item_type=None):
     expanding ``IN`` renders one bind parameter per value on every execution,
     and PostgreSQL then parses and plans them all.
     """
-    from sqlalchemy import String, any_, bindparam, func, literal_column, select
-
     values = list(values)
     if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
         return column == any_(bindparam(None, values, type_=ARRAY(item_type or String)))
-    import json
-
     return column.in_(
         select(literal_column("value")).select_from(func.json_each(bindparam(None, json.dumps(values))))
     )
