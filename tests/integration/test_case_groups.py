@@ -267,6 +267,43 @@ def test_resolution_is_set_based(app, project):
         assert len(many) == len(few) <= 8, many
 
 
+@pytest.mark.parametrize(
+    "external_id",
+    ['PT "7"', "PT\\7", "PT,7", "{PT-7}", "PT 7", "NULL", "Ñandú-7", 'PT\\\\"7\\'],
+)
+def test_identifiers_with_array_syntax_are_matched_exactly(project, external_id):
+    """The look-ups bind a whole chunk as one array literal on PostgreSQL: quotes,
+    backslashes, commas, braces, spaces and the word NULL must come through as typed."""
+    case_id = make_case(project, name="Odd", external_id=external_id)
+    make_case(project, name="Decoy", external_id="PT7")
+    with project.scope():
+        group = case_groups.create_group("Odd ones")
+        outcomes = case_groups.add_identifiers(group, [(2, external_id), (3, "PT7"), (4, "PT")])
+        db.session.commit()
+    assert [(o.result, o.case.case_id if o.case else None) for o in outcomes][0] == ("added", case_id)
+    assert [o.result for o in outcomes] == ["added", "added", "not_found"]
+
+
+def test_pg_array_literal_round_trips_through_postgresql(app):
+    from sqlalchemy import bindparam, cast, text
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.types import BigInteger, String
+
+    from messaging.extensions import pg_array_literal
+
+    values = ['a "b"', "c\\d", "e,f", "{g}", " h ", "NULL", "", "ß✓", None]
+    assert pg_array_literal([1, 22, 333]) == "{1,22,333}"
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL's array syntax")
+        with db.engine.connect() as connection:
+            texts = select(cast(bindparam("v", pg_array_literal(values), String), ARRAY(String)))
+            assert connection.execute(texts).scalar_one() == values
+            numbers = select(cast(bindparam("v", pg_array_literal([1, 2**40]), String), ARRAY(BigInteger)))
+            assert connection.execute(numbers).scalar_one() == [1, 2**40]
+            assert connection.execute(text("SELECT 1")).scalar_one() == 1
+
+
 # --- adding and removing by API -----------------------------------------------------------
 
 
