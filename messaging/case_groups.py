@@ -81,7 +81,7 @@ from sqlalchemy.orm import contains_eager
 
 from messaging import clock, imports
 from messaging.errors import ApiError
-from messaging.extensions import db, in_values, insert_ignoring_conflicts
+from messaging.extensions import db, in_values, insert_ignoring_conflicts, pg_array_literal
 from messaging.models import Case, CaseGroup, CaseGroupMember, Project
 from messaging.phones import looks_like_phone, normalize_phone
 from messaging.xlsx import make_example_workbook
@@ -91,10 +91,10 @@ log = logging.getLogger(__name__)
 MAX_NAME = 200
 MAX_IDENTIFIER = 255
 MAX_CANDIDATES = 20
-# Identifiers per look-up query in resolve_identifiers(). PostgreSQL plans a sequential scan of the
-# project's cases for 1,000 or more values once a project has ~100,000 cases
-# (27 ms a query there, against 5 ms for 500 values through the index).
-CHUNK = 500
+# Identifiers per look-up query in resolve_identifiers(): an import batch. PostgreSQL keeps
+# to the indexes at this size with random_page_cost 1.1 (set per resolve: at the default
+# of 4 it scanned the whole project's cases for 1,000 or more values at 100,000 cases).
+CHUNK = 2000
 IMPORT_KIND = "case_group"
 IMPORT_HEADER = "case_identifier"
 EXAMPLE_FILENAME = "cases_bulk_example.xlsx"
@@ -676,6 +676,51 @@ def add_identifiers(
     ``duplicate_in_file``, and this batch's new keys are added to ``seen``. ``dry_run`` changes nothing and
     says ``would_add``. The caller commits.
     """
+    plan = plan_adds(group, rows, by=by, dry_run=dry_run, user_id=user_id, seen=seen)
+    return apply_adds(group, plan)
+
+
+@dataclass
+class AddPlan:
+    """What :func:`plan_adds` decided for a batch, before anything is written.
+
+    Plain data (no ORM objects), so that another thread, on its own database
+    connection, can apply it (:func:`apply_adds`) while the next batch is planned.
+    ``outcomes`` holds the final outcome of each row that adds nothing; the
+    rows of ``to_add`` (case pk -> row indexes) wait for the insert.
+    """
+
+    group_id: str
+    texts: list[str | None]
+    cases: list[CaseRef | None]
+    outcomes: list[AddOutcome | None]
+    to_add: dict[int, list[int]]
+    dry_run: bool
+    user_id: int | None
+
+    def only(self, index: int) -> AddPlan:
+        """The plan of one row (for applying a failed batch row by row)."""
+        return AddPlan(
+            self.group_id,
+            [self.texts[index]],
+            [self.cases[index]],
+            [self.outcomes[index]],
+            {pk: [0] for pk, indexes in self.to_add.items() if index in indexes},
+            self.dry_run,
+            self.user_id,
+        )
+
+
+def plan_adds(
+    group: CaseGroup,
+    rows: Sequence[tuple[int, object]],
+    *,
+    by: str = "any",
+    dry_run: bool = False,
+    user_id: int | None = None,
+    seen: dict[str, int] | None = None,
+) -> AddPlan:
+    """Resolve a batch and decide each row's outcome; reads only (see :func:`add_identifiers`)."""
     texts = [identifier_text(value) for _, value in rows]
     lookup = [t for t in texts if t is not None]
     if by == "case_id":
@@ -690,7 +735,7 @@ def add_identifiers(
         return resolved[text]
 
     resolutions = [resolution(i) for i in range(len(rows))]
-    # Membership is asked for only where the insert below cannot answer it: a closed
+    # Membership is asked for only where the insert cannot answer it: a closed
     # case (not inserted, but "already a member" beats "closed") and a dry run.
     members = _members_among(
         group.id, {r.case.pk for r in resolutions if r.result == "match" and (dry_run or r.case.closed)}
@@ -723,25 +768,32 @@ def add_identifiers(
             outcomes[index] = AddOutcome(text, CLOSED, "This case is closed, so it was not added.", res.case)
         else:
             to_add.setdefault(res.case.pk, []).append(index)
-
-    if to_add:
-        inserted = set(to_add) if dry_run else _insert_members(group.id, list(to_add), user_id)
-        for pk, indexes in to_add.items():
-            for index in indexes:
-                res = resolutions[index]
-                if pk not in inserted:  # already a member (or another request added it just now)
-                    outcomes[index] = AddOutcome(
-                        texts[index], ALREADY_MEMBER, "Already in this group.", res.case
-                    )
-                elif dry_run:
-                    outcomes[index] = AddOutcome(texts[index], WOULD_ADD, "Would be added.", res.case)
-                else:
-                    outcomes[index] = AddOutcome(texts[index], ADDED, "Added.", res.case)
-        if inserted and not dry_run:
-            group.modified_at = clock.now()
     if seen is not None:
         for key, number in first_row.items():
             seen.setdefault(key, number)
+    cases = [res.case for res in resolutions]
+    return AddPlan(group.id, texts, cases, outcomes, to_add, dry_run, user_id)
+
+
+def apply_adds(group: CaseGroup, plan: AddPlan) -> list[AddOutcome]:
+    """Insert the planned members (none in a dry run); one outcome per row, in order.
+    The caller commits."""
+    outcomes = list(plan.outcomes)
+    if plan.to_add:
+        inserted = (
+            set(plan.to_add) if plan.dry_run else _insert_members(group.id, list(plan.to_add), plan.user_id)
+        )
+        for pk, indexes in plan.to_add.items():
+            for index in indexes:
+                text, case = plan.texts[index], plan.cases[index]
+                if pk not in inserted:  # already a member (or another request added it just now)
+                    outcomes[index] = AddOutcome(text, ALREADY_MEMBER, "Already in this group.", case)
+                elif plan.dry_run:
+                    outcomes[index] = AddOutcome(text, WOULD_ADD, "Would be added.", case)
+                else:
+                    outcomes[index] = AddOutcome(text, ADDED, "Added.", case)
+        if inserted and not plan.dry_run:
+            group.modified_at = clock.now()
     return outcomes
 
 
@@ -788,7 +840,7 @@ def _insert_members(group_id: str, pks: list[int], user_id: int | None) -> set[i
             "SELECT :group_id, pk, :added_at, :added_by FROM unnest(CAST(:pks AS bigint[])) AS pk "
             "ON CONFLICT (group_id, case_pk) DO NOTHING RETURNING case_pk"
         )
-        params = {"group_id": group_id, "pks": pks, "added_at": now, "added_by": user_id}
+        params = {"group_id": group_id, "pks": pg_array_literal(pks), "added_at": now, "added_by": user_id}
         return set(connection.execute(stmt, params).scalars())
     # SQLite: the same over json_each (no parameters to build per row). The WHERE
     # keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
@@ -827,27 +879,43 @@ def start_group_import(
     )
 
 
-def _process_import_batch(imp, batch, state: dict) -> list[imports.RowOutcome]:
+def _group_deleted(batch) -> list[imports.RowOutcome]:
+    return [
+        imports.RowOutcome(
+            number,
+            identifier_text(record.get(IMPORT_HEADER)),
+            ERROR,
+            message="The case group was deleted during the import.",
+        )
+        for number, record in batch
+    ]
+
+
+def _plan_import_batch(imp, batch, state: dict) -> AddPlan | None:
+    """The import's planning step (reads only): ``None`` when the group is gone."""
     group = db.session.get(CaseGroup, imp.target_id)
     if group is None:
-        return [
-            imports.RowOutcome(
-                number,
-                identifier_text(record.get(IMPORT_HEADER)),
-                ERROR,
-                message="The case group was deleted during the import.",
-            )
-            for number, record in batch
-        ]
+        return None
     if "seen" not in state:
         state["seen"] = _rebuild_seen(imp, _project(group).default_country) if imp.processed else {}
-    outcomes = add_identifiers(
+    return plan_adds(
         group,
         [(number, record.get(IMPORT_HEADER)) for number, record in batch],
         dry_run=imp.dry_run,
         user_id=imp.created_by,
         seen=state["seen"],
     )
+
+
+def _split_import_plan(plan: AddPlan | None, index: int) -> AddPlan | None:
+    return plan.only(index) if plan is not None else None
+
+
+def _apply_import_plan(imp, batch, plan: AddPlan | None) -> list[imports.RowOutcome]:
+    """The import's writing step: the planned members inserted, a result per row."""
+    group = db.session.get(CaseGroup, imp.target_id) if plan is not None else None
+    if group is None:
+        return _group_deleted(batch)
     return [
         imports.RowOutcome(
             number,
@@ -856,7 +924,7 @@ def _process_import_batch(imp, batch, state: dict) -> list[imports.RowOutcome]:
             outcome.case.case_id if outcome.case else None,
             outcome.message,
         )
-        for (number, _), outcome in zip(batch, outcomes, strict=True)
+        for (number, _), outcome in zip(batch, apply_adds(group, plan), strict=True)
     ]
 
 
@@ -874,7 +942,9 @@ imports.register(
         kind=IMPORT_KIND,
         label="Add cases to a case group",
         required_header=IMPORT_HEADER,
-        process_batch=_process_import_batch,
+        plan_batch=_plan_import_batch,
+        apply_plan=_apply_import_plan,
+        split_plan=_split_import_plan,
         result_labels=RESULT_LABELS,
         target_link=_import_target_link,
     )

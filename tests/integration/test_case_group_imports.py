@@ -189,6 +189,97 @@ def test_a_resumed_import_still_reports_repeats_of_rows_from_before_the_crash(
     assert _members(project) == (1 if dry_run else 4)
 
 
+@pytest.mark.parametrize("batch_size", [500, 3])
+def test_a_batch_whose_insert_fails_is_applied_again_row_by_row(
+    api, project, cases, run_jobs, monkeypatch, batch_size
+):
+    """The batch's plan has already noted its rows as seen: applying it again row by row
+    must give each row the result it would have had, never 'repeated in the file'."""
+    from messaging import case_groups
+
+    monkeypatch.setattr(imports, "BATCH_SIZE", batch_size)
+    group_id = _with_member(api, project, cases)
+    with project.scope():
+        chausiku_pk = db.session.execute(
+            select(case_groups.Case.id).where(case_groups.Case.case_id == cases["chausiku"])
+        ).scalar_one()
+    insert = case_groups._insert_members
+
+    def fails_for_chausiku(group_id, pks, user_id):
+        if chausiku_pk in pks:
+            raise RuntimeError("the database refused this insert")
+        return insert(group_id, pks, user_id)
+
+    monkeypatch.setattr(case_groups, "_insert_members", fails_for_chausiku)
+    import_id = _start(api, group_id, xlsx(SHEET, header=("case_identifier", "note")))
+    run_jobs()
+    status = _status(api, import_id)
+    assert status["status"] == "done" and status["processed"] == 13
+    by_row = {r["row"]: r for r in _rows(api, import_id)}
+    assert {n: r["result"] for n, r in by_row.items()} == {**EXPECTED, 4: "error"}
+    assert by_row[4]["message"] == "This row could not be processed."
+    assert "row 4" in by_row[15]["message"]  # still the same case as row 4
+    members = api.get(f"/api/v1/case-groups/{group_id}/cases").get_json()["results"]
+    assert {m["case_id"] for m in members} == {cases[k] for k in ("amina", "baraka", "member")}
+
+
+def test_on_postgresql_batches_are_written_beside_the_reading_in_order(app, api, project, cases, monkeypatch):
+    """PostgreSQL: a writer thread applies and records each batch while the job's thread
+    plans the next one; SQLite: the job's thread does both. Either way, in row order."""
+    import threading
+
+    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    group_id = _with_member(api, project, cases)
+    import_id = _start(api, group_id, xlsx(SHEET, header=("case_identifier", "note")))
+    record, recorded = imports._record_outcomes, []
+
+    def noting_the_thread(import_id, outcomes):
+        recorded.append((threading.current_thread().name, outcomes[0].row_number))
+        record(import_id, outcomes)
+
+    monkeypatch.setattr(imports, "_record_outcomes", noting_the_thread)
+    with app.app_context():
+        imports.run_import(import_id)
+        postgres = db.engine.dialect.name == "postgresql"
+    assert [row for _, row in recorded] == [2, 4, 6, 8, 10, 12, 15]
+    threads = {name for name, _ in recorded}
+    if postgres:
+        assert threads == {f"import-writer-{import_id}"}
+    else:
+        assert threads == {threading.current_thread().name}
+    assert {r["row"]: r["result"] for r in _rows(api, import_id)} == EXPECTED
+
+
+def test_an_error_in_the_writer_stops_the_job_and_a_rerun_resumes(app, api, project, cases, monkeypatch):
+    from messaging import clock
+
+    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    group_id = _with_member(api, project, cases)
+    import_id = _start(api, group_id, xlsx(SHEET, header=("case_identifier", "note")))
+    record, calls = imports._record_outcomes, []
+
+    def database_gone_at_the_third_batch(import_id, outcomes):
+        calls.append(outcomes[0].row_number)
+        if len(calls) == 3:
+            raise ConnectionError("server closed the connection unexpectedly")
+        record(import_id, outcomes)
+
+    monkeypatch.setattr(imports, "_record_outcomes", database_gone_at_the_third_batch)
+    clock.set_now(clock.now())
+    with app.app_context(), pytest.raises(ConnectionError):
+        imports.run_import(import_id)
+    assert calls == [2, 4, 6]  # nothing recorded after the failed batch
+    status = _status(api, import_id)
+    assert status["status"] == "running" and status["processed"] == 4
+    monkeypatch.setattr(imports, "_record_outcomes", record)
+    clock.advance(minutes=11)
+    with app.app_context():
+        imports.run_import(import_id)
+    assert _status(api, import_id)["status"] == "done"
+    assert {r["row"]: r["result"] for r in _rows(api, import_id)} == EXPECTED
+    assert _members(project) == 4
+
+
 def test_dry_run_reports_the_same_and_changes_nothing(api, project, cases, run_jobs):
     group_id = _with_member(api, project, cases)
     data = xlsx(SHEET, header=("case_identifier", "note"))
