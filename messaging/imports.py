@@ -15,7 +15,8 @@ enqueues ``workers.jobs.imports.run_import``. The job:
    the counts and the progress, committing once per batch with the rows'
    changes. A batch that raises is retried row by row, so one bad row never
    stops the good ones. A resumed import skips the rows already recorded;
-4. writes the .xlsx report into the database and deletes the upload.
+4. stores the .xlsx report (written as the batches are recorded) and deletes
+   the upload.
 
 A handler may split its work into ``plan_batch`` (read and decide, changing
 nothing) and ``apply_plan`` (write). On PostgreSQL the job then plans batch
@@ -55,7 +56,7 @@ from messaging import clock, forwarding, tenancy
 from messaging.errors import ApiError
 from messaging.extensions import db
 from messaging.models import Import, ImportBatch, ImportFile
-from messaging.xlsx import SpreadsheetError, check_xlsx_bytes, iter_rows, write_plain_report
+from messaging.xlsx import PlainReportWriter, SpreadsheetError, check_xlsx_bytes, iter_rows
 
 log = logging.getLogger(__name__)
 
@@ -264,36 +265,21 @@ def _process_rows(imp: Import, handler: ImportHandler, path: str, max_rows: int)
         ).scalar()
         or 0
     )
-    state: dict = {}
-    batch: list = []
-    writer = None
-    if handler.plan_batch is not None and db.session.get_bind().dialect.name == "postgresql":
-        writer = _BatchWriter(current_app._get_current_object(), imp.project_id, import_id)
-    try:
-        with iter_rows(path, max_rows, handler.required_header, check=False) as reader:
-            for number, record in reader:
-                if number <= done_up_to:
-                    continue
-                batch.append((number, record))
-                if len(batch) >= BATCH_SIZE:
-                    _handle_batch(import_id, handler, batch, state, writer)
-                    batch = []
-            if batch:
-                _handle_batch(import_id, handler, batch, state, writer)
-        if writer is not None:
-            writer.close()
-    except SpreadsheetError as exc:
-        db.session.rollback()
-        if writer is not None:
-            writer.close()  # the batches read before the error are recorded, as without a writer
-        _fail(db.session.get(Import, import_id), exc.code, exc.message)
-        return
-    finally:
-        if writer is not None:
-            writer.close(raise_error=False)
+    # The report is written as the batches are recorded (the rows a resumed run
+    # recorded before first), not read back from the database at the end.
+    buffer = io.BytesIO()
+    with PlainReportWriter(buffer, REPORT_HEADERS, sheet_title="Results") as report:
+        if done_up_to:
+            report.write_rows(iter_outcomes(import_id))
+        try:
+            _record_all_batches(imp, handler, path, max_rows, done_up_to, report)
+        except SpreadsheetError as exc:
+            db.session.rollback()
+            _fail(db.session.get(Import, import_id), exc.code, exc.message)
+            return
+    store_file(import_id, "report", buffer.getbuffer())
     db.session.expire_all()  # the writer's progress and counts
     imp = db.session.get(Import, import_id)
-    _write_report(imp)
     imp.status = "done"
     imp.finished_at = clock.now()
     db.session.execute(
@@ -303,16 +289,57 @@ def _process_rows(imp: Import, handler: ImportHandler, path: str, max_rows: int)
     log.info("import done import_id=%s processed=%s counts=%s", import_id, imp.processed, imp.counts)
 
 
-def _handle_batch(import_id: str, handler: ImportHandler, batch: list, state: dict, writer) -> None:
-    """Process one batch and record its results (or hand its plan to the writer)."""
+def _record_all_batches(
+    imp: Import, handler: ImportHandler, path: str, max_rows: int, done_up_to: int, report
+):
+    """Read the rows after ``done_up_to`` in batches, process and record each, and write
+    their results to ``report`` in row order. A SpreadsheetError met midway leaves the
+    batches before it recorded, as they would be without a writer thread."""
+    import_id = imp.id
+    state: dict = {}
+    writer = None
+    if handler.plan_batch is not None and db.session.get_bind().dialect.name == "postgresql":
+        writer = _BatchWriter(current_app._get_current_object(), imp.project_id, import_id)
+
+    def handle(batch: list) -> None:
+        recorded_here = _handle_batch(import_id, handler, batch, state, writer)
+        if writer is not None:  # the writer's batches come first: they are earlier rows
+            for rows in writer.take_recorded():
+                report.write_rows(rows)
+        report.write_rows(recorded_here)
+
+    batch: list = []
+    try:
+        with iter_rows(path, max_rows, handler.required_header, check=False) as reader:
+            for number, record in reader:
+                if number <= done_up_to:
+                    continue
+                batch.append((number, record))
+                if len(batch) >= BATCH_SIZE:
+                    handle(batch)
+                    batch = []
+            if batch:
+                handle(batch)
+    finally:
+        if writer is not None:
+            writer.close(raise_error=False)
+    if writer is not None:
+        writer.close()  # raises the writer's error, if any
+        for rows in writer.take_recorded():
+            report.write_rows(rows)
+
+
+def _handle_batch(import_id: str, handler: ImportHandler, batch: list, state: dict, writer) -> list[list]:
+    """Process one batch and record its results, or hand its plan to the writer.
+
+    Returns the result rows recorded by this thread (none when the writer took the batch)."""
     if handler.plan_batch is None:
-        _apply_batch(
+        return _apply_batch(
             import_id,
             batch,
             lambda imp: handler.process_batch(imp, batch, state),
             lambda imp, index: handler.process_batch(imp, [batch[index]], state),
         )
-        return
     try:
         plan = handler.plan_batch(db.session.get(Import, import_id), batch, state)
     except Exception:
@@ -325,8 +352,7 @@ def _handle_batch(import_id: str, handler: ImportHandler, batch: list, state: di
             rows = [batch[index]]
             return handler.apply_plan(imp, rows, handler.plan_batch(imp, rows, state))
 
-        _apply_rows(import_id, batch, plan_and_apply)
-        return
+        return _apply_rows(import_id, batch, plan_and_apply)
 
     def apply(imp):
         return handler.apply_plan(imp, batch, plan)
@@ -335,23 +361,23 @@ def _handle_batch(import_id: str, handler: ImportHandler, batch: list, state: di
         return handler.apply_plan(imp, [batch[index]], handler.split_plan(plan, index))
 
     if writer is None:
-        _apply_batch(import_id, batch, apply, apply_row)
-    else:
-        # This thread's transaction only reads (READ COMMITTED: each look-up sees the
-        # writer's latest commit), so it stays open from batch to batch.
-        writer.submit(lambda: _apply_batch(import_id, batch, apply, apply_row))
+        return _apply_batch(import_id, batch, apply, apply_row)
+    # This thread's transaction only reads (READ COMMITTED: each look-up sees the
+    # writer's latest commit), so it stays open from batch to batch.
+    writer.submit(lambda: _apply_batch(import_id, batch, apply, apply_row))
+    return []
 
 
 def _span(batch: list) -> tuple[int, int]:
     return batch[0][0], batch[-1][0]
 
 
-def _apply_batch(import_id: str, batch: list, process, process_row) -> None:
+def _apply_batch(import_id: str, batch: list, process, process_row) -> list[list]:
     """``process(imp)`` -> the batch's outcomes, recorded with its changes in one commit.
 
     If it raises, ``process_row(imp, index)`` runs for each row in its own
     transaction, so a failing row's rollback can never undo the rows before it
-    (whose results already say what they did)."""
+    (whose results already say what they did). Returns the result rows recorded."""
     try:
         outcomes = list(process(db.session.get(Import, import_id)))
         if len(outcomes) != len(batch):
@@ -361,12 +387,12 @@ def _apply_batch(import_id: str, batch: list, process, process_row) -> None:
         log.exception(
             "import batch failed import_id=%s rows=%s-%s; retrying row by row", import_id, *_span(batch)
         )
-        _apply_rows(import_id, batch, process_row)
-        return
-    _record_outcomes(import_id, outcomes)
+        return _apply_rows(import_id, batch, process_row)
+    return _record_outcomes(import_id, outcomes)
 
 
-def _apply_rows(import_id: str, batch: list, process_row) -> None:
+def _apply_rows(import_id: str, batch: list, process_row) -> list[list]:
+    recorded = []
     for index, row in enumerate(batch):
         try:
             (outcome,) = process_row(db.session.get(Import, import_id), index)
@@ -375,7 +401,8 @@ def _apply_rows(import_id: str, batch: list, process_row) -> None:
             db.session.rollback()
             log.warning("import row failed import_id=%s row=%s: %s", import_id, row[0], exc)
             outcome = RowOutcome(row[0], None, "error", message="This row could not be processed.")
-        _record_outcomes(import_id, [outcome])
+        recorded += _record_outcomes(import_id, [outcome])
+    return recorded
 
 
 class _BatchWriter:
@@ -384,12 +411,15 @@ class _BatchWriter:
     The thread has its own app context, session and database connection, so
     PostgreSQL writes batch N (the inserts, the results, the commit: about
     half of an import's time) while the job's thread reads and plans batch
-    N + 1. At most one batch waits. The first error stops the writing; the
-    job's thread raises it at its next ``submit``, ``drain`` or ``close``.
+    N + 1. At most one batch waits. The result rows each batch recorded wait in
+    ``take_recorded`` for the job's thread (which writes the report). The
+    first error stops the writing; the job's thread raises it at its next
+    ``submit``, ``drain`` or ``close``.
     """
 
     def __init__(self, app, project_id: int, import_id: str):
         self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._recorded: queue.SimpleQueue = queue.SimpleQueue()
         self._error: BaseException | None = None
         self._closed = False
         self._thread = threading.Thread(
@@ -405,7 +435,7 @@ class _BatchWriter:
                     if work is None:
                         return
                     if self._error is None:
-                        work()
+                        self._recorded.put(work())
                 except BaseException as exc:  # handed to the job's thread
                     self._error = exc
                     db.session.rollback()
@@ -421,6 +451,15 @@ class _BatchWriter:
         self._raise_error()
         self._queue.put(work)
 
+    def take_recorded(self) -> list[list[list]]:
+        """The result rows of the batches recorded since the last call, in order."""
+        taken = []
+        while True:
+            try:
+                taken.append(self._recorded.get_nowait())
+            except queue.Empty:
+                return taken
+
     def drain(self) -> None:
         """Wait until every submitted batch is recorded."""
         self._queue.join()
@@ -435,8 +474,10 @@ class _BatchWriter:
             self._raise_error()
 
 
-def _record_outcomes(import_id: str, outcomes: list[RowOutcome]) -> None:
-    """Store the rows' results with the progress and commit them with the rows' changes."""
+def _record_outcomes(import_id: str, outcomes: list[RowOutcome]) -> list[list]:
+    """Store the rows' results with the progress and commit them with the rows' changes.
+
+    Returns the rows as stored (``[row_number, identifier, result, case_id, message]``)."""
     imp = db.session.get(Import, import_id)
     rows = [
         [
@@ -473,6 +514,7 @@ def _record_outcomes(import_id: str, outcomes: list[RowOutcome]) -> None:
     db.session.commit()
     # Forwarding records written by the handler in this transaction go out now.
     forwarding.dispatch_pending(imp.project_id)
+    return rows
 
 
 def _fail(imp: Import, code: str, message: str) -> None:
@@ -507,13 +549,6 @@ def iter_outcomes(import_id: str, after_row: int = 0) -> Iterator[list]:
 def outcome_page(import_id: str, after_row: int = 0, limit: int = 50) -> list[RowOutcome]:
     """At most ``limit`` results after sheet row ``after_row``, in row order."""
     return [RowOutcome(*o) for o in itertools.islice(iter_outcomes(import_id, after_row), limit)]
-
-
-def _write_report(imp: Import) -> None:
-    buffer = io.BytesIO()
-    # The plain writer streams 100,000 rows in about a second (openpyxl: about ten).
-    write_plain_report(buffer, REPORT_HEADERS, iter_outcomes(imp.id), sheet_title="Results")
-    store_file(imp.id, "report", buffer.getbuffer())
 
 
 # psycopg2 holds about eight copies of a bytea parameter while it quotes it (a

@@ -837,57 +837,94 @@ def write_plain_report(
     is an empty cell, ``bool`` a boolean; any other value is written as its
     text. A bold, frozen header row and column widths as :func:`write_report`.
     """
-    from openpyxl.utils import get_column_letter
+    with PlainReportWriter(path_or_stream, headers, sheet_title=sheet_title) as report:
+        report.write_rows(rows)
 
-    headers = [str(h) for h in headers]
-    letters = [get_column_letter(i) for i in range(1, len(headers) + 1)]
-    title = _sheet_title(sheet_title).translate(_ATTR_ESCAPES)
-    widths = "".join(
-        f'<col min="{i}" max="{i}" width="{min(max(len(h) + 4, 12), 60)}" customWidth="1"/>'
-        for i, h in enumerate(headers, 1)
-    )
-    head = (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        f'<worksheet xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}">'
-        '<sheetViews><sheetView workbookViewId="0">'
-        '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
-        '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
-        f"<cols>{widths}</cols><sheetData>"
-    )
-    # Level 1: a third of level 6's time for a file about a tenth larger.
-    with zipfile.ZipFile(path_or_stream, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+
+class PlainReportWriter:
+    """:func:`write_plain_report` a few rows at a time (``write_rows``, then ``close``),
+    for a caller that gets its rows in batches, such as an import job."""
+
+    def __init__(
+        self, path_or_stream: str | os.PathLike | IO[bytes], headers: Sequence[str], *, sheet_title: str
+    ):
+        from openpyxl.utils import get_column_letter
+
+        self._column_letter = get_column_letter
+        headers = [str(h) for h in headers]
+        self._letters = [get_column_letter(i) for i in range(1, len(headers) + 1)]
+        title = _sheet_title(sheet_title).translate(_ATTR_ESCAPES)
+        widths = "".join(
+            f'<col min="{i}" max="{i}" width="{min(max(len(h) + 4, 12), 60)}" customWidth="1"/>'
+            for i, h in enumerate(headers, 1)
+        )
+        head = (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<worksheet xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}">'
+            '<sheetViews><sheetView workbookViewId="0">'
+            '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
+            '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
+            f"<cols>{widths}</cols><sheetData>"
+        )
+        # Level 1: a third of level 6's time for a file about a tenth larger.
+        self._archive = zipfile.ZipFile(path_or_stream, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
         for name, text in _FAST_PARTS.items():
-            archive.writestr(name, text)
-        archive.writestr(
+            self._archive.writestr(name, text)
+        self._archive.writestr(
             "xl/workbook.xml",
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             f'<workbook xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}">'
             f'<sheets><sheet name="{title}" sheetId="1" r:id="rId1"/></sheets></workbook>',
         )
-        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
-            parts = [head, '<row r="1">']
-            parts += [_plain_cell(f"{c}1", h, ' s="1"') for c, h in zip(letters, headers, strict=True)]
-            parts.append("</row>")
-            for number, row in enumerate(rows, 2):
-                while len(letters) < len(row):
-                    letters.append(get_column_letter(len(letters) + 1))
-                cells = []
-                for i, value in enumerate(row):
-                    if value is None or value == "":
-                        continue
-                    if type(value) is str:  # most cells: the same as _plain_cell, inlined
-                        cells.append(
-                            f'<c r="{letters[i]}{number}" t="inlineStr"><is><t xml:space="preserve">'
-                            f"{_plain_text(value)}</t></is></c>"
-                        )
-                    else:
-                        cells.append(_plain_cell(f"{letters[i]}{number}", value, ""))
-                parts.append(f'<row r="{number}">{"".join(cells)}</row>')
-                if len(parts) > 2000:
-                    sheet.write("".join(parts).encode("utf-8"))
-                    parts = []
-            parts.append("</sheetData></worksheet>")
-            sheet.write("".join(parts).encode("utf-8"))
+        self._sheet = self._archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True)
+        parts = [head, '<row r="1">']
+        parts += [_plain_cell(f"{c}1", h, ' s="1"') for c, h in zip(self._letters, headers, strict=True)]
+        parts.append("</row>")
+        self._sheet.write("".join(parts).encode("utf-8"))
+        self._number = 1
+        self._closed = False
+
+    def write_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        letters = self._letters
+        number = self._number
+        parts = []
+        for number, row in enumerate(rows, self._number + 1):
+            while len(letters) < len(row):
+                letters.append(self._column_letter(len(letters) + 1))
+            cells = []
+            for i, value in enumerate(row):
+                if value is None or value == "":
+                    continue
+                if type(value) is str:  # most cells: the same as _plain_cell, inlined
+                    cells.append(
+                        f'<c r="{letters[i]}{number}" t="inlineStr"><is><t xml:space="preserve">'
+                        f"{_plain_text(value)}</t></is></c>"
+                    )
+                else:
+                    cells.append(_plain_cell(f"{letters[i]}{number}", value, ""))
+            parts.append(f'<row r="{number}">{"".join(cells)}</row>')
+            if len(parts) > 2000:
+                self._sheet.write("".join(parts).encode("utf-8"))
+                parts = []
+        self._number = number
+        if parts:
+            self._sheet.write("".join(parts).encode("utf-8"))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._sheet.write(b"</sheetData></worksheet>")
+            self._sheet.close()
+        finally:
+            self._archive.close()
+
+    def __enter__(self) -> PlainReportWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _plain_cell(ref: str, value: Any, style: str) -> str:

@@ -168,7 +168,7 @@ def test_a_resumed_import_still_reports_repeats_of_rows_from_before_the_crash(
         if len(recorded) == 4:  # rows 2-9 are recorded; 10-15 repeat some of them
             raise _WorkerDied
         recorded.append(outcomes)
-        record(import_id, outcomes)
+        return record(import_id, outcomes)
 
     monkeypatch.setattr(imports, "_record_outcomes", dies_after_four_batches)
     clock.set_now(clock.now())
@@ -187,6 +187,9 @@ def test_a_resumed_import_still_reports_repeats_of_rows_from_before_the_crash(
     assert "row 2" in by_row[10]["message"] and "row 5" in by_row[14]["message"]
     assert "row 4" in by_row[15]["message"]
     assert _members(project) == (1 if dry_run else 4)
+    # The report holds the rows of both runs, in order.
+    sheet = read_xlsx(api.get(status["report_url"].replace("http://localhost", "")).data)
+    assert [(r[0], r[2]) for r in sheet[1:]] == sorted(expected.items())
 
 
 @pytest.mark.parametrize("batch_size", [500, 3])
@@ -235,7 +238,7 @@ def test_on_postgresql_batches_are_written_beside_the_reading_in_order(app, api,
 
     def noting_the_thread(import_id, outcomes):
         recorded.append((threading.current_thread().name, outcomes[0].row_number))
-        record(import_id, outcomes)
+        return record(import_id, outcomes)
 
     monkeypatch.setattr(imports, "_record_outcomes", noting_the_thread)
     with app.app_context():
@@ -262,7 +265,7 @@ def test_an_error_in_the_writer_stops_the_job_and_a_rerun_resumes(app, api, proj
         calls.append(outcomes[0].row_number)
         if len(calls) == 3:
             raise ConnectionError("server closed the connection unexpectedly")
-        record(import_id, outcomes)
+        return record(import_id, outcomes)
 
     monkeypatch.setattr(imports, "_record_outcomes", database_gone_at_the_third_batch)
     clock.set_now(clock.now())

@@ -301,7 +301,10 @@ def test_the_import_hands_back_the_garbage_collectors_frozen_objects(app, projec
     finally:
         gc.unfreeze()
     assert _status(project, import_id)["status"] == "done"
-    assert after == 0 if not worker_froze_first else after >= before > 0
+    # Frozen objects may still die by reference count during the import (garbage that
+    # earlier tests left in cycles does), so the count can drop a little; an unfreeze
+    # would drop it to 0.
+    assert after == 0 if not worker_froze_first else after >= 0.99 * before > 0
 
 
 def test_the_rows_endpoint_pages_across_batches_with_a_row_cursor(project, run_jobs, monkeypatch):

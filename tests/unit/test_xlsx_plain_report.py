@@ -5,7 +5,7 @@ import io
 import openpyxl
 import pytest
 
-from messaging.xlsx import iter_rows, write_plain_report, write_report
+from messaging.xlsx import PlainReportWriter, iter_rows, write_plain_report, write_report
 
 DANGEROUS = ["=1+1", "+254712345678", "-5+3", "@SUM(A1:A2)", '=HYPERLINK("http://x","y")']
 
@@ -65,3 +65,15 @@ def test_rows_wider_than_the_headers_keep_their_values():
     buffer = io.BytesIO()
     write_plain_report(buffer, ["a"], [[1, "extra"]])
     assert _values(buffer.getvalue()) == [["a", None], [1, "extra"]]
+
+
+def test_rows_written_a_few_at_a_time_make_the_same_sheet():
+    headers = ["row", "identifier", "result"]
+    rows = [[n, f"=id {n}" if n % 3 else None, "added"] for n in range(2, 40)]
+    whole, pieces = io.BytesIO(), io.BytesIO()
+    write_plain_report(whole, headers, rows, sheet_title="Results")
+    with PlainReportWriter(pieces, headers, sheet_title="Results") as report:
+        for start in range(0, len(rows), 7):
+            report.write_rows(rows[start : start + 7])
+        report.write_rows([])
+    assert _values(pieces.getvalue()) == _values(whole.getvalue()) == [headers, *rows]
