@@ -291,7 +291,7 @@ def _process_rows(imp: Import, handler: ImportHandler, path: str, max_rows: int)
 
 def _record_all_batches(
     imp: Import, handler: ImportHandler, path: str, max_rows: int, done_up_to: int, report
-):
+) -> None:
     """Read the rows after ``done_up_to`` in batches, process and record each, and write
     their results to ``report`` in row order. A SpreadsheetError met midway leaves the
     batches before it recorded, as they would be without a writer thread."""
@@ -320,9 +320,10 @@ def _record_all_batches(
                     batch = []
             if batch:
                 handle(batch)
-    finally:
+    except BaseException:
         if writer is not None:
-            writer.close(raise_error=False)
+            writer.close(raise_error=False)  # what it took is recorded; this error wins
+        raise
     if writer is not None:
         writer.close()  # raises the writer's error, if any
         for rows in writer.take_recorded():
