@@ -690,7 +690,6 @@ class AddPlan:
     rows of ``to_add`` (case pk -> row indexes) wait for the insert.
     """
 
-    group_id: str
     texts: list[str | None]
     cases: list[CaseRef | None]
     outcomes: list[AddOutcome | None]
@@ -701,7 +700,6 @@ class AddPlan:
     def only(self, index: int) -> AddPlan:
         """The plan of one row (for applying a failed batch row by row)."""
         return AddPlan(
-            self.group_id,
             [self.texts[index]],
             [self.cases[index]],
             [self.outcomes[index]],
@@ -772,7 +770,7 @@ def plan_adds(
         for key, number in first_row.items():
             seen.setdefault(key, number)
     cases = [res.case for res in resolutions]
-    return AddPlan(group.id, texts, cases, outcomes, to_add, dry_run, user_id)
+    return AddPlan(texts, cases, outcomes, to_add, dry_run, user_id)
 
 
 def apply_adds(group: CaseGroup, plan: AddPlan) -> list[AddOutcome]:

@@ -858,7 +858,7 @@ def _record(project_id: int, outcomes: list[tuple], stats: BatchStats) -> None:
     by_id = MESSAGES.c.id == bindparam("b_id")
     mine = and_(MESSAGES.c.project_id == project_id, by_id, MESSAGES.c.status == "sending")
     if sent_rows:
-        _record_sent(project_id, sent_rows, now)
+        _record_sent(project_id, sent_rows, now, mine)
     if final_rows:
         db.session.execute(
             update(MESSAGES)
@@ -932,8 +932,9 @@ def _record(project_id: int, outcomes: list[tuple], stats: BatchStats) -> None:
         log.warning("outcome unknown project_id=%s message_id=%s code=%s", project_id, r["b_id"], r["b_code"])
 
 
-def _record_sent(project_id: int, sent_rows: list[dict], now: datetime) -> None:
-    """Mark a chunk's sent rows ``sent`` with their sids (only rows still ``sending``).
+def _record_sent(project_id: int, sent_rows: list[dict], now: datetime, mine) -> None:
+    """Mark a chunk's sent rows ``sent`` with their sids (only rows still ``sending``:
+    ``mine``, the condition of ``_record``'s per-row updates).
 
     PostgreSQL: one ``UPDATE ... FROM unnest(arrays)`` for the chunk, instead of an
     UPDATE per row that the server parses and plans a hundred times (psycopg2's
@@ -960,11 +961,6 @@ def _record_sent(project_id: int, sent_rows: list[dict], now: datetime) -> None:
             },
         )
         return
-    mine = and_(
-        MESSAGES.c.project_id == project_id,
-        MESSAGES.c.id == bindparam("b_id"),
-        MESSAGES.c.status == "sending",
-    )
     db.session.execute(
         update(MESSAGES)
         .where(mine)
