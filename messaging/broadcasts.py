@@ -888,7 +888,7 @@ def _fan_out_range(b: Broadcast, firing_id: str, cursor: int, window: _Window, b
         return case(*((src.c.language == lang, v) for lang, v in values.items()), else_=literal(default))
 
     infos = {lang: count_segments(text) for lang, text in bodies.items()}
-    per_job = int(sms._cfg("SMS_BATCH_SIZE", 100))
+    per_job = sms.batch_size()
     prefix = "sms-" + new_id()[:24] + "-"
     columns = {
         "project_id": literal(b.project_id),

@@ -105,7 +105,7 @@ def from_environment() -> dict:
         "SMS_SWEEP_GRACE": _float("SMS_SWEEP_GRACE", 30.0),
         # How long after a timeout to ask Twilio whether the message left (Twilio must have settled it).
         "SMS_UNKNOWN_CHECK_DELAY": _float("SMS_UNKNOWN_CHECK_DELAY", 60.0),
-        "SMS_BATCH_SIZE": _int("SMS_BATCH_SIZE", 100),
+        "SMS_BATCH_SIZE": _int("SMS_BATCH_SIZE", 500),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env == "production" and _bool(os.environ.get("SESSION_COOKIE_SECURE"), True),

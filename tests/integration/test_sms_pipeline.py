@@ -222,10 +222,11 @@ def test_two_workers_racing_on_the_same_ids_send_each_once(app, twilio_project, 
     assert {r["status"] for r in rows(twilio_project)} == {"sent"}
 
 
-def test_sweep_requeues_everything_after_redis_flushdb(app, twilio_project, fake, run_jobs):
+def test_sweep_requeues_everything_after_redis_flushdb(app, twilio_project, fake, run_jobs, monkeypatch):
     from messaging.queues import redis_conn
     from messaging.sms import service
 
+    monkeypatch.setitem(app.config, "SMS_BATCH_SIZE", 100)  # several jobs to lose and re-queue
     clock.set_now(T0)
     with twilio_project.scope():
         result = service.queue_messages(
@@ -283,7 +284,7 @@ def test_bulk_queue_records_skips_and_schedules(app, twilio_project, fake, run_j
         result = service.queue_messages(twilio_project.id, data)
     assert result.queued == 1199 and result.scheduled == 1
     assert result.failed == {"opted_out": 1, "invalid_number": 1}
-    assert result.jobs == 12
+    assert result.jobs == 3  # one per insert batch of 500 rows (up to 500 ids a job)
     run_jobs()
     assert len(fake.messages) == 1199
     assert len(rows(twilio_project, status="failed")) == 2
@@ -345,6 +346,31 @@ def test_opt_outs_are_per_project(app, twilio_project, other_project, fake):
         db.session.commit()
     with other_project.scope():
         assert not service.is_opted_out(other_project.id, "+254712000013")
+
+
+def test_a_number_that_opts_out_after_queueing_is_not_sent_to(
+    app, twilio_project, other_project, fake, run_jobs
+):
+    """The send job reads the opt-out list when it claims the rows, not only when they were queued."""
+    from messaging.extensions import db
+    from messaging.sms import service
+
+    stays, leaves = "+254712000021", "+254712000022"
+    send(twilio_project, stays, "to stays")
+    send(twilio_project, leaves, "to leaves")
+    send(twilio_project, leaves, "STOP confirmation", bypass_opt_out=True)
+    with twilio_project.scope():
+        service.opt_out(twilio_project.id, leaves, "keyword")
+        db.session.commit()
+    with other_project.scope():  # another project's list does not count
+        service.opt_out(other_project.id, stays, "keyword")
+        db.session.commit()
+    run_jobs()
+    assert sorted(m["body"] for m in fake.messages) == ["STOP confirmation", "to stays"]
+    by_body = {r["body"]: r for r in rows(twilio_project)}
+    assert by_body["to leaves"]["status"] == "failed"
+    assert by_body["to leaves"]["skip_reason"] == "opted_out"
+    assert by_body["to stays"]["status"] == by_body["STOP confirmation"]["status"] == "sent"
 
 
 def test_send_sms_joins_the_callers_transaction(app, twilio_project, fake, run_jobs):
