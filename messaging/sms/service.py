@@ -97,6 +97,16 @@ def batch_size() -> int:
     return int(_cfg("SMS_BATCH_SIZE", DEFAULT_BATCH_SIZE))
 
 
+def sending_lease() -> float:
+    """Seconds a job may go on sending the rows of one claim: half ``SMS_SENDING_TIMEOUT``.
+
+    After ``SMS_SENDING_TIMEOUT`` the sweep takes a row still in ``sending``
+    for one whose worker died, and may queue it again; a live worker stops
+    well before that and hands its unsent rows back, so the two never race.
+    """
+    return float(_cfg("SMS_SENDING_TIMEOUT", 120.0)) / 2
+
+
 def retry_delays() -> tuple[float, ...]:
     return tuple(_cfg("SMS_RETRY_DELAYS", (30.0, 120.0, 600.0)))
 
@@ -686,6 +696,7 @@ def send_batch(project_id: int, ids: list[int], job_id: str | None = None) -> Ba
         chunk, remaining = remaining[:size], remaining[size:]
         now = clock.now()
         claimed = _claim(project_id, chunk, now)
+        lease_ends = time.monotonic() + sending_lease()
         stats.claimed += len(claimed)
         if len(claimed) < len(chunk):
             stats.skipped_claim += len(chunk) - len(claimed)
@@ -702,7 +713,17 @@ def send_batch(project_id: int, ids: list[int], job_id: str | None = None) -> Ba
             else:
                 by_sender[pick_sender(row.phone, pool)].append(row)
         handed_back = _send_paced(
-            project_id, cfg, gateway, limiter, by_sender, callback, job_id, outcomes, remaining, stats
+            project_id,
+            cfg,
+            gateway,
+            limiter,
+            by_sender,
+            callback,
+            job_id,
+            outcomes,
+            remaining,
+            stats,
+            lease_ends,
         )
         if handed_back:
             return stats
@@ -711,15 +732,16 @@ def send_batch(project_id: int, ids: list[int], job_id: str | None = None) -> Ba
 
 
 def _send_paced(
-    project_id, cfg, gateway, limiter, by_sender, callback, job_id, outcomes, remaining, stats
+    project_id, cfg, gateway, limiter, by_sender, callback, job_id, outcomes, remaining, stats, lease_ends
 ) -> bool:
     """Send the claimed rows of each sender at the slots booked for them; all senders interleaved.
 
     Slots are booked a quarter second of sending at a time per sender, up to
     one second ahead, and the messages go in slot order, so a worker keeps
-    every sender of the pool busy at its rate. When no slot comes for
-    ``MAX_RATE_WAIT`` seconds (other jobs saturate the senders), the unsent
-    rows are released and handed back to the queue; returns True then.
+    every sender of the pool busy at its rate. The unsent rows are released
+    and handed back to the queue (and True returned) when no slot comes for
+    ``MAX_RATE_WAIT`` seconds (other jobs saturate the senders), or when the
+    chunk's lease (:func:`sending_lease`) runs out before they are sent.
     """
     parts = []
     for sender, group in by_sender.items():
@@ -743,10 +765,7 @@ def _send_paced(
             waited_since = waited_since or time.monotonic()
             if time.monotonic() - waited_since > MAX_RATE_WAIT:
                 rest = [row.id for _, _, part in deferred for row in part]
-                _record(project_id, outcomes, stats)
-                _unclaim(project_id, rest)
-                db.session.commit()
-                _hand_back(project_id, rest + remaining, stats)
+                _release(project_id, outcomes, rest, remaining, stats, "rate limited")
                 return True
             pause = max(0.01, min((soonest or 0.5) - 0.9, 0.5))
             stats.rate_wait += pause
@@ -754,7 +773,11 @@ def _send_paced(
         else:
             waited_since = None
         booked.sort(key=lambda b: (b[0], b[1]))
-        for at, _, row, sender in booked:
+        for index, (at, _, row, sender) in enumerate(booked):
+            if time.monotonic() > lease_ends:
+                rest = [b[2].id for b in booked[index:]] + [r.id for _, _, part in deferred for r in part]
+                _release(project_id, outcomes, rest, remaining, stats, "lease ran out")
+                return True
             delay = at - time.monotonic()
             if delay > 0:
                 stats.rate_wait += delay
@@ -802,11 +825,15 @@ def _schedule_ids(project_id: int, ids: list[int], delay: float) -> None:
     enqueue_send_jobs(project_id, [(job_id, ids)], delay=delay)
 
 
-def _hand_back(project_id: int, ids: list[int], stats: BatchStats) -> None:
-    """Rate limit saturated: let other work run and continue these later."""
-    stats.handed_back += len(ids)
-    log.info("rate limited: handing back project_id=%s messages=%s", project_id, len(ids))
-    _schedule_ids(project_id, ids, 0.0)  # to the back of the queue (no scheduler needed)
+def _release(project_id: int, outcomes: list[tuple], unsent: list[int], remaining: list[int], stats, why):
+    """Record what was sent, give the unsent claimed rows back (``queued``, the attempt not
+    counted), and queue them with the job's unclaimed rest at the back of the queue."""
+    _record(project_id, outcomes, stats)
+    _unclaim(project_id, unsent)
+    db.session.commit()
+    stats.handed_back += len(unsent) + len(remaining)
+    log.info("%s: handing back project_id=%s messages=%s", why, project_id, len(unsent) + len(remaining))
+    _schedule_ids(project_id, unsent + remaining, 0.0)  # no scheduler needed
 
 
 def _record(project_id: int, outcomes: list[tuple], stats: BatchStats) -> None:

@@ -373,6 +373,75 @@ def test_a_number_that_opts_out_after_queueing_is_not_sent_to(
     assert by_body["to stays"]["status"] == by_body["STOP confirmation"]["status"] == "sent"
 
 
+def test_a_send_job_claims_in_chunks_and_reads_opt_outs_in_the_claim(app, twilio_project, fake, run_jobs):
+    """520 messages in one job at 3 x 100/s: three claims (250, 250, 20), each of which also
+    reads the opt-out list; no separate opt-out query per chunk."""
+    from sqlalchemy import event
+
+    from messaging.extensions import db
+    from messaging.sms import service
+
+    with twilio_project.scope():
+        service.opt_out(twilio_project.id, "+254714000007", "keyword")
+        db.session.commit()
+    app.config["SMS_BATCH_SIZE"] = 600
+    try:
+        with twilio_project.scope():
+            result = service.queue_messages(
+                twilio_project.id,
+                ({"phone": f"+25471400{i:04d}", "body": f"chunk {i}"} for i in range(521)),
+                insert_batch=600,
+            )
+            # Opted out after queueing: only the send job's claim can notice.
+            service.opt_out(twilio_project.id, "+254714000008", "keyword")
+            db.session.commit()
+    finally:
+        app.config["SMS_BATCH_SIZE"] = service.DEFAULT_BATCH_SIZE
+    assert result.queued == 520 and result.jobs == 1  # +254714000007 was skipped when queued
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()).lower())
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert run_jobs() == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    touching_opt_outs = [s for s in statements if "opt_outs" in s]
+    assert len(touching_opt_outs) == 3
+    assert all(s.startswith("update messages set status=") for s in touching_opt_outs)
+    assert len(fake.messages) == 519
+    [late] = rows(twilio_project, phone="+254714000008")
+    assert late["status"] == "failed" and late["skip_reason"] == "opted_out"
+
+
+def test_a_slow_gateway_makes_the_job_hand_back_before_the_sweep_could_take_its_rows(
+    app, twilio_project, fake, run_jobs, monkeypatch
+):
+    """Each request takes 0.1 s and the sending lease is 0.25 s (SMS_SENDING_TIMEOUT 0.5 s): a job
+    stops sending its claimed rows in time, gives the rest back, and every message goes once."""
+    from messaging.extensions import db
+    from messaging.sms import service
+
+    fake.configure(hang_rate=1.0, hang_seconds=0.1)  # slow answers, well within the HTTP timeout
+    monkeypatch.setitem(app.config, "SMS_SENDING_TIMEOUT", 0.5)
+    with twilio_project.scope():
+        result = service.queue_messages(
+            twilio_project.id, ({"phone": f"+25471500{i:04d}", "body": f"slow {i}"} for i in range(8))
+        )
+        db.session.commit()
+    assert result.jobs == 1
+    jobs = run_jobs()
+    assert jobs >= 3  # the first job and at least two hand-backs (about 3 sends per lease)
+    assert sorted(m["body"] for m in fake.messages) == sorted(f"slow {i}" for i in range(8))
+    sent = rows(twilio_project)
+    assert {r["status"] for r in sent} == {"sent"}
+    assert {r["attempts"] for r in sent} == {1}  # a handed-back row's claim is not counted
+
+
 def test_send_sms_joins_the_callers_transaction(app, twilio_project, fake, run_jobs):
     from messaging.extensions import db
     from messaging.queues import queue

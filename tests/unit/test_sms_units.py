@@ -61,3 +61,23 @@ def test_secrets_round_trip_and_need_the_same_key():
     assert crypto.decrypt(token, "key-one") == "s3cret"
     assert crypto.decrypt(token, "key-two") is None
     assert crypto.decrypt("garbage", "key-one") is None
+
+
+@pytest.mark.parametrize(
+    "mps, numbers, project_mps, size",
+    [
+        (1000, 3, None, 250),  # a fast gateway: capped, so a killed worker leaves at most 250 in `sending`
+        (100, 3, None, 250),
+        (10, 3, None, 30),  # about one second of the pool's rate
+        (10, 3, 5, 5),  # the project's own limit wins
+        (None, 0, None, 100),  # no rate set: 100 a second assumed
+    ],
+)
+def test_a_send_job_claims_about_a_second_of_sending_at_a_time(mps, numbers, project_mps, size):
+    from messaging.models import GatewayConfig
+    from messaging.sms.service import MAX_CHUNK, _chunk_size
+
+    cfg = GatewayConfig(
+        mps=mps, from_numbers=[f"+1500555000{i}" for i in range(numbers)], project_mps=project_mps
+    )
+    assert _chunk_size(cfg) == size <= MAX_CHUNK
