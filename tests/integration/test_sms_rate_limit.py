@@ -55,11 +55,26 @@ def test_limiter_refuses_slots_beyond_max_ahead(app):
     limiter = RateLimiter(redis_conn(app))
     assert limiter.reserve({"k": 1}, max_ahead=0.5).granted
     second = limiter.reserve({"k": 1}, max_ahead=0.5)
-    assert not second.granted and 0.5 < second.wait <= 1.0
+    assert not second.granted and 0.5 < second.wait <= 1.02  # 1 s and the headroom
     # A project-wide key limits too: the slowest key decides.
     assert limiter.reserve({"a": 100, "p": 100}, max_ahead=1).granted
     nxt = limiter.reserve({"b": 100, "p": 100}, max_ahead=1)
     assert nxt.granted and nxt.wait > 0
+
+
+def test_slots_leave_headroom_so_a_late_message_does_not_crowd_a_second(app):
+    """At 10/s the slots are 102 ms apart: the 11 slots of 10 consecutive intervals span 1.02 s,
+    so a message may go up to 20 ms late and no second at the gateway holds more than 10."""
+    from messaging.queues import redis_conn
+    from messaging.sms.ratelimit import HEADROOM
+
+    limiter = RateLimiter(redis_conn(app))
+    res = limiter.reserve({"sms:rate:headroom": 10}, max_ahead=1.0, count=11)
+    assert res.granted and HEADROOM == 0.02
+    assert abs(res.spacing - 0.102) < 1e-6
+    assert res.slot(10) - res.slot(0) >= 1.0 + 0.02 - 1e-6
+    nxt = limiter.reserve({"sms:rate:headroom": 10}, max_ahead=2.0)
+    assert nxt.granted and nxt.start - res.slot(10) >= 0.102 - 0.005  # the next caller queues behind
 
 
 def test_two_worker_processes_together_keep_the_senders_rate(app, project, fake):
