@@ -3,7 +3,7 @@
 import threading
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from messaging import clock
 from messaging.sms.gateways import pick_sender
@@ -440,6 +440,40 @@ def test_a_slow_gateway_makes_the_job_hand_back_before_the_sweep_could_take_its_
     sent = rows(twilio_project)
     assert {r["status"] for r in sent} == {"sent"}
     assert {r["attempts"] for r in sent} == {1}  # a handed-back row's claim is not counted
+
+
+def test_a_job_takes_the_pools_senders_in_turn(app, twilio_project, fake):
+    """Ids whose senders come in runs (all of one sender, then the next) are reordered so that
+    any chunk of the job holds about as many rows for each sender; rows that are no longer
+    queued go last, and each sender's ids stay in order."""
+    from messaging.extensions import db
+    from messaging.sms import service
+
+    phones = {sender: [] for sender in POOL}
+    i = 0
+    while min(len(v) for v in phones.values()) < 4:
+        phone = f"+2547160{i:05d}"
+        bucket = phones[pick_sender(phone, POOL)]
+        if len(bucket) < 4:
+            bucket.append(phone)
+        i += 1
+    in_runs = [phone for sender in POOL for phone in phones[sender]]  # 4 of one sender, then ...
+    with twilio_project.scope():
+        ids = [service.send_sms(twilio_project.id, phone, "turns") for phone in in_runs]
+        db.session.commit()
+        cancelled = ids[1]
+        db.session.execute(
+            update(service.MESSAGES).where(service.MESSAGES.c.id == cancelled).values(status="failed")
+        )
+        db.session.commit()
+        ordered = service._interleave_senders(twilio_project.id, ids, POOL)
+    assert sorted(ordered) == sorted(ids) and ordered[-1] == cancelled
+    sender_of = {message_id: pick_sender(phone, POOL) for message_id, phone in zip(ids, in_runs, strict=True)}
+    first_nine = [sender_of[message_id] for message_id in ordered[:9]]
+    assert all(first_nine.count(sender) == 3 for sender in POOL)
+    for sender in POOL:
+        mine = [message_id for message_id in ordered[:-1] if sender_of[message_id] == sender]
+        assert mine == sorted(mine)
 
 
 def test_send_sms_joins_the_callers_transaction(app, twilio_project, fake, run_jobs):
