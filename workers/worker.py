@@ -7,14 +7,79 @@ jobs are short and batch their work. ``--fork`` gives the classic isolation.
 
 import gc
 import logging
+import os
+import threading
+import time
 
 from rq import SimpleWorker, Worker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.scheduler import RQScheduler
 
 from messaging import queues, tenancy
 from messaging.extensions import db
 from workers import periodic
 
 log = logging.getLogger(__name__)
+
+
+class SchedulerThatStopsWithItsWorker(RQScheduler):
+    """RQ's scheduler, which RQ runs in a process forked from the worker, stopping
+    when that worker is gone.
+
+    A worker killed with SIGKILL (the OOM killer, a fault test) cannot stop
+    its scheduler, which then ran on alone: one was found still holding the
+    scheduler locks an hour after a fault bench. Each kill could leave one
+    more behind.
+    """
+
+    orphan_check_seconds = 1.0
+
+    def work(self):
+        worker_pid = os.getppid()
+
+        def watch():
+            while not self._stop_requested:
+                if os.getppid() != worker_pid:
+                    self.log.warning(
+                        "scheduler pid=%s: its worker pid=%s is gone; stopping", os.getpid(), worker_pid
+                    )
+                    self.request_stop()  # the loop then releases the locks and registers its death
+                    return
+                time.sleep(self.orphan_check_seconds)
+
+        threading.Thread(target=watch, name="scheduler-orphan-watch", daemon=True).start()
+        super().work()
+
+
+class _SchedulerStopsWithWorkerMixin:
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ):
+        """RQ 2.12's ``_start_scheduler`` with :class:`SchedulerThatStopsWithItsWorker` (RQ builds
+        its own class here, with no setting to change it)."""
+        self.scheduler = SchedulerThatStopsWithItsWorker(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            if burst:
+                try:
+                    self.scheduler.register_birth()
+                    self.scheduler.enqueue_scheduled_jobs()
+                finally:
+                    self.scheduler.release_locks()
+                    self.scheduler.register_death()
+            else:
+                self.scheduler.start()
 
 
 class _SessionCleanupMixin:
@@ -34,11 +99,11 @@ class _SessionCleanupMixin:
                 db.session.remove()
 
 
-class AppSimpleWorker(_SessionCleanupMixin, SimpleWorker):
+class AppSimpleWorker(_SessionCleanupMixin, _SchedulerStopsWithWorkerMixin, SimpleWorker):
     pass
 
 
-class AppForkWorker(_SessionCleanupMixin, Worker):
+class AppForkWorker(_SessionCleanupMixin, _SchedulerStopsWithWorkerMixin, Worker):
     pass
 
 

@@ -1,3 +1,4 @@
+import os
 import time
 
 from workers import periodic
@@ -36,3 +37,42 @@ def test_flask_worker_process_runs_periodic_and_queued_jobs(app, worker_process)
     assert _wait_for(lambda: (redis.get("messaging:heartbeat") or b"").startswith(b"periodic-"))
     queue("low", app).enqueue("workers.jobs.maintenance.heartbeat", job_id="manual-hb")
     assert _wait_for(lambda: redis.get("messaging:heartbeat") == b"manual-hb")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_the_scheduler_stops_when_its_worker_is_killed(app, worker_process):
+    """RQ forks the scheduler from the worker; SIGKILL on the worker must not leave it
+    running on its own with the scheduler locks."""
+    from rq.scheduler import RQScheduler
+
+    from messaging.queues import QUEUE_NAMES, queue, redis_conn
+
+    redis = redis_conn(app)
+    locks = [RQScheduler.get_locking_key(queue(name, app).name) for name in QUEUE_NAMES]
+    assert _wait_for(lambda: _children(worker_process.pid) and all(redis.exists(k) for k in locks))
+    [scheduler_pid] = _children(worker_process.pid)
+    worker_process.kill()
+    worker_process.wait()
+    assert _wait_for(lambda: not _running(scheduler_pid), seconds=15)
+    assert not any(redis.exists(k) for k in locks)  # released on the way out, not left to expire
