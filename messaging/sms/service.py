@@ -665,8 +665,8 @@ def _limits(project_id: int, cfg: GatewayConfig, sender: str | None) -> dict[str
 
 def _chunk_size(cfg: GatewayConfig) -> int:
     """About one second of sending, at most ``MAX_CHUNK`` rows: claimed rows never wait long
-    in ``sending``, and a fast gateway's claim and record statements (each some milliseconds
-    of PostgreSQL's time whatever the row count) are shared by many messages."""
+    in ``sending``, and on a fast gateway the claim and record statements' own cost (a round
+    trip, planning, a commit, on top of their cost per row) is shared by many messages."""
     rate = (cfg.mps or 100) * max(1, len(cfg.from_numbers or []))
     if cfg.project_mps:
         rate = min(rate, cfg.project_mps)
@@ -855,7 +855,14 @@ def _schedule_ids(project_id: int, ids: list[int], delay: float) -> None:
     enqueue_send_jobs(project_id, [(job_id, ids)], delay=delay)
 
 
-def _release(project_id: int, outcomes: list[tuple], unsent: list[int], remaining: list[int], stats, why):
+def _release(
+    project_id: int,
+    outcomes: list[tuple],
+    unsent: list[int],
+    remaining: list[int],
+    stats: BatchStats,
+    why: str,
+) -> None:
     """Record what was sent, give the unsent claimed rows back (``queued``, the attempt not
     counted), and queue them with the job's unclaimed rest at the back of the queue."""
     _record(project_id, outcomes, stats)
