@@ -113,7 +113,7 @@ class Bench:
         """Until ``count`` workers have registered in Redis (they are listening)."""
         from rq import Worker
 
-        from messaging.queues import redis_conn
+        from messaging.jobs import redis_conn
 
         deadline = time.time() + timeout
         while Worker.count(connection=redis_conn()) < count:
@@ -158,11 +158,12 @@ class Bench:
     def seed(self) -> None:
         from sqlalchemy import insert, literal, select
 
-        from messaging import case_groups, clock
+        from messaging.case_groups import membership as case_groups
+        from messaging.db.tenancy import project_scope
         from messaging.extensions import db
+        from messaging.lib import clock
         from messaging.models import Case, CaseGroupMember
         from messaging.models.base import new_id
-        from messaging.tenancy import project_scope
 
         started = time.perf_counter()
         cases = Case.__table__
@@ -224,8 +225,8 @@ class Bench:
         """rows/s of a plain executemany INSERT of N message rows, 500 a transaction."""
         from sqlalchemy import insert, select, text
 
-        from messaging import clock
         from messaging.extensions import db
+        from messaging.lib import clock
         from messaging.models import Case, Message
         from messaging.models.base import new_id
 
@@ -303,7 +304,7 @@ class Bench:
     def fan_out(self) -> dict:
         from rq import Queue
 
-        from messaging.queues import redis_conn
+        from messaging.jobs import redis_conn
 
         worker = self.start_worker("default", scheduler=False, name="fanout")
         self.wait_workers(1, [worker])

@@ -3,7 +3,7 @@
 For each database: N cases, then an .xlsx of N rows (one identifier per case:
 phone numbers in several spellings, numbers stored as numeric cells,
 external IDs, case IDs) uploaded to a group, run through the real import job
-body (``messaging.imports.run_import``: checks, row count, set-based batches,
+body (``messaging.imports.runner.run_import``: checks, row count, set-based batches,
 per-row results, the .xlsx report). Prints rows per second, the ratio to
 openpyxl's bare read-only parse of the file (target: within 2x) and to
 python-calamine's, and the peak RSS growth during the import (memory flat:
@@ -209,7 +209,7 @@ def run_one(label: str, database_url: str, rows: int, path: Path, columns: int =
     openpyxl parse of the same file (a shared VM's speed drifts by up to 2x between
     runs: the ratio is taken per pair, and the median is the figure)."""
     from messaging.extensions import db
-    from messaging.projects import create_project
+    from messaging.projects.setup import create_project
 
     app = build_app(database_url)
     with app.app_context():
@@ -250,8 +250,10 @@ def import_once(app, project_id: int, path: Path, rows: int, group_name: str) ->
     """One import of the file into a new group, through the job body; (seconds, peak RSS growth)."""
     from sqlalchemy import func, select
 
-    from messaging import case_groups, imports, tenancy
+    from messaging.case_groups import membership as case_groups
+    from messaging.db import tenancy
     from messaging.extensions import db
+    from messaging.imports import runner as imports
     from messaging.models import CaseGroupMember, Import, ImportFile
 
     with app.app_context(), tenancy.project_scope(project_id):

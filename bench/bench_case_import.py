@@ -6,7 +6,7 @@
 
 It writes one .xlsx (external_id, case_type, name, phone_number, village, age),
 times openpyxl's own read-only parse of it (the reference), then runs the real
-import job (``messaging.imports.run_import`` with the ``cases`` handler:
+import job (``messaging.imports.runner.run_import`` with the ``cases`` handler:
 file checks, row count, header check, batched writes, per-row results and the
 .xlsx report) twice: a create pass (every row a new case) and an update pass
 (the same file again: every row matched by external_id and updated). It
@@ -111,8 +111,9 @@ def build_app(url: str):
 
 
 def run_import(app, project_id: int, data: bytes) -> tuple[float, dict, list[float]]:
-    from messaging import imports, tenancy
+    from messaging.db import tenancy
     from messaging.extensions import db
+    from messaging.imports import runner as imports
 
     with app.app_context():
         imports.enqueue_import = lambda import_id: None  # run in this process, not through Redis
@@ -138,7 +139,7 @@ def run_import(app, project_id: int, data: bytes) -> tuple[float, dict, list[flo
 
 def bench_database(label: str, url: str, data: bytes, rows: int, parse_s: float) -> None:
     from messaging.extensions import db
-    from messaging.projects import create_project
+    from messaging.projects.setup import create_project
 
     app = build_app(url)
     with app.app_context():

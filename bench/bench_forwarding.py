@@ -40,11 +40,12 @@ def main() -> None:
 
     import requests
 
-    from messaging import create_app, forwarding
+    from messaging import create_app
+    from messaging.db.tenancy import project_scope
     from messaging.extensions import db
+    from messaging.forwarding import sender as forwarding
     from messaging.models import Form, ForwardRecord
-    from messaging.projects import create_project
-    from messaging.tenancy import project_scope
+    from messaging.projects.setup import create_project
     from tests.http_receiver import Receiver
     from workers.worker import make_worker
 
@@ -129,7 +130,7 @@ def main() -> None:
             forwarding.dispatch_location(location_id)
         forward_s = time.perf_counter() - t0
         received = rx.count
-        from messaging.queues import redis_conn
+        from messaging.jobs import redis_conn
 
         for key in redis_conn(app).scan_iter(f"rq:*{prefix}*"):
             redis_conn(app).delete(key)

@@ -63,10 +63,10 @@ with app.app_context():
             c.execute(text('DROP TABLE IF EXISTS alembic_version'))
     from flask_migrate import upgrade
     upgrade(directory='{ROOT / "migrations"}')
-    from messaging.projects import create_project
+    from messaging.projects.setup import create_project
     from messaging.sms import service
-    from messaging.tenancy import project_scope
-    from messaging.queues import redis_conn
+    from messaging.db.tenancy import project_scope
+    from messaging.jobs import redis_conn
     redis_conn().flushdb()
     project, _a, _k = create_project('bench', 'bench@example.org', 'correct horse battery', None, 'KE', 'UTC')
     db.session.commit()

@@ -62,15 +62,15 @@ class Bench:
         from sqlalchemy import text
 
         from messaging.extensions import db
-        from messaging.queues import redis_conn
+        from messaging.jobs import redis_conn
 
         db.session.execute(text("DELETE FROM messages"))
         db.session.commit()
         redis_conn().flushdb()
 
     def queue(self, rows):
+        from messaging.db.tenancy import project_scope
         from messaging.sms import service
-        from messaging.tenancy import project_scope
 
         with project_scope(self.project_id):
             return service.queue_messages(self.project_id, rows)

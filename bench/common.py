@@ -85,8 +85,8 @@ def fresh_app(env_base: dict):
 
     from messaging import create_app
     from messaging.extensions import db
-    from messaging.projects import create_project
-    from messaging.queues import redis_conn
+    from messaging.jobs import redis_conn
+    from messaging.projects.setup import create_project
 
     app = create_app()
     app.app_context().push()
@@ -103,9 +103,9 @@ def fresh_app(env_base: dict):
 
 def use_fake_gateway(app, project_id: int, fake_url: str, pool, mps: int) -> None:
     """Give the project a Twilio gateway whose API is the fake server at ``fake_url``."""
+    from messaging.db.tenancy import project_scope
     from messaging.extensions import db
     from messaging.sms import service
-    from messaging.tenancy import project_scope
     from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
     app.config["TWILIO_API_BASE_URL"] = fake_url

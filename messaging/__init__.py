@@ -1,4 +1,10 @@
-"""The messaging server: a Flask app built by ``create_app``."""
+"""The messaging server: a Flask app built by ``create_app``.
+
+``create_app`` only wires things: it reads the configuration, binds the
+extensions (``init_app``), installs the session events (tenancy,
+after-commit) and the SQLite connection set-up, and registers the HTTP
+blueprints and the CLI. Nothing runs when a module is imported.
+"""
 
 import logging
 
@@ -27,46 +33,40 @@ def create_app(config: dict | None = None) -> Flask:
     _configure_logging(app)
     _configure_database_engine(app)
 
-    from messaging import cli, health, queues, tenancy
+    from messaging import cli, jobs
+    from messaging.db import after_commit, tenancy
     from messaging.extensions import csrf, db, login_manager, migrate
+    from messaging.http import api, health, web, webhooks
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
-    queues.init_app(app)
+    jobs.init_app(app)
     tenancy.install()
+    after_commit.install()
 
     if app.config.get("PROXY_FIX"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
-    from messaging import api, web
-
     api.register_endpoints()
     app.register_blueprint(api.bp)
     web.init_app(app)
     app.register_blueprint(health.bp)
-    from messaging import twilio_webhooks
-
-    app.register_blueprint(twilio_webhooks.bp)
+    app.register_blueprint(webhooks.bp)
     cli.init_app(app)
     return app
 
 
 def _configure_database_engine(app: Flask) -> None:
+    from messaging.db import dialect
+
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
-    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
-    if uri.startswith("sqlite"):
-        options.setdefault("connect_args", {"timeout": 30})
-    else:
-        options.setdefault("pool_pre_ping", True)
-        if uri.startswith("postgresql+psycopg2"):
-            # Batched UPDATE/DELETE executemany (psycopg2's execute_batch) instead of one
-            # round trip per row: bulk imports update thousands of rows per commit.
-            options.setdefault("executemany_mode", "values_plus_batch")
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dialect.engine_options(uri, options)
+    dialect.install_connection_setup()
 
 
 def _configure_logging(app: Flask) -> None:
@@ -80,28 +80,3 @@ def _configure_logging(app: Flask) -> None:
     # recipient's number and the message body): a fifth of a worker's CPU per SMS,
     # and participants' data in the logs. Our own line per batch says what was sent.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
-
-
-# SQLite: WAL and a busy timeout so the web server, workers and tests can share
-# the file; foreign keys on so cascades behave as on PostgreSQL.
-def _sqlite_pragmas(dbapi_connection, connection_record):
-    import sqlite3
-
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-
-def _install_sqlite_pragmas() -> None:
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    if not event.contains(Engine, "connect", _sqlite_pragmas):
-        event.listen(Engine, "connect", _sqlite_pragmas)
-
-
-_install_sqlite_pragmas()

@@ -5,7 +5,7 @@ import sys
 import click
 from flask import current_app
 
-from messaging.errors import ApiError
+from messaging.errors import DomainError
 from messaging.extensions import db
 
 
@@ -27,12 +27,12 @@ def init_app(app) -> None:
 @click.option("--timezone", default="UTC", show_default=True)
 def create_project_command(slug, admin_email, admin_password, name, country, timezone):
     """Create a project and its admin; prints the admin's API token on the last line."""
-    from messaging.projects import create_project
+    from messaging.projects.setup import create_project
 
     try:
         project, admin, key = create_project(slug, admin_email, admin_password, name, country, timezone)
         db.session.commit()
-    except ApiError as exc:
+    except DomainError as exc:
         db.session.rollback()
         click.echo(f"Error: {exc.message}", err=True)
         sys.exit(1)
@@ -46,7 +46,7 @@ def create_project_command(slug, admin_email, admin_password, name, country, tim
 @click.option("--if-empty", is_flag=True, help="Do nothing when the demo project exists.")
 def seed_demo_command(cases, if_empty):
     """Create the demo project: workers, case-sharing groups and cases."""
-    from messaging.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_exists, seed_demo
+    from messaging.projects.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_exists, seed_demo
 
     if if_empty and demo_exists():
         click.echo("Demo project already there.")
@@ -60,7 +60,7 @@ def seed_demo_command(cases, if_empty):
 @click.command("demo-token")
 def demo_token_command():
     """Issue a fresh API token for the demo admin (revoking the previous one)."""
-    from messaging.demo import issue_demo_token
+    from messaging.projects.demo import issue_demo_token
 
     click.echo(issue_demo_token())
 

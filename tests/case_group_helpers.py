@@ -5,8 +5,8 @@ import io
 import openpyxl
 
 from messaging.extensions import db
+from messaging.lib.phones import parse_phone
 from messaging.models import Case
-from messaging.phones import parse_phone
 
 
 def make_case(project, name="Amina", phone=None, external_id=None, closed=False, deleted=False, **kw):

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
-from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("APP_ENV", "test")
@@ -64,15 +63,9 @@ def app():
 
 
 def _reset_schema(db) -> None:
-    engine = db.engine
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    else:
-        db.drop_all()
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    from messaging.db import dialect
+
+    dialect.drop_everything(db.engine, db.metadata)
 
 
 def _table_names(db) -> list[str]:
@@ -86,22 +79,16 @@ def _clean_state(request):
     if "app" not in request.fixturenames:
         return
     application = request.getfixturevalue("app")
-    from messaging import clock
     from messaging.extensions import db
+    from messaging.lib import clock
 
     clock.set_now(None)
     with application.app_context():
         db.session.remove()
-        names = _table_names(db)
-        with db.engine.begin() as conn:
-            if db.engine.dialect.name == "postgresql":
-                conn.execute(
-                    text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")
-                )
-            else:
-                for name in names:
-                    conn.execute(text(f'DELETE FROM "{name}"'))
-        from messaging.queues import redis_conn
+        from messaging.db import dialect
+
+        dialect.empty_tables(db.engine, _table_names(db))
+        from messaging.jobs import redis_conn
 
         redis_conn(application).flushdb()
 
@@ -160,7 +147,7 @@ class ProjectHandle:
         """Context manager: an app context scoped to this project."""
         from contextlib import contextmanager
 
-        from messaging import tenancy
+        from messaging.db import tenancy
         from messaging.extensions import db
 
         @contextmanager
@@ -177,7 +164,7 @@ class ProjectHandle:
 
 def make_project(app, slug: str, country: str = "KE", timezone: str = "Africa/Nairobi") -> ProjectHandle:
     from messaging.extensions import db
-    from messaging.projects import create_project
+    from messaging.projects.setup import create_project
 
     email, password = f"admin@{slug}.example.org", "correct horse battery"
     with app.app_context():
@@ -248,7 +235,7 @@ def _enqueue_due_scheduled(app) -> int:
     """Move scheduled jobs (retries, enqueue_in) to their queues now, as if due."""
     from rq.registry import ScheduledJobRegistry
 
-    from messaging import queues
+    from messaging import jobs as queues
 
     moved = 0
     for q in queues.all_queues(app):

@@ -83,10 +83,10 @@ from typing import Any
 from twilio.request_validator import RequestValidator
 
 try:
-    from messaging.sms.segments import count_segments
+    from messaging.lib.segments import count_segments
 except ImportError:  # run as a script: put the repository root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from messaging.sms.segments import count_segments
+    from messaging.lib.segments import count_segments
 
 __all__ = [
     "API_VERSION",

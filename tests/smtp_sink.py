@@ -1,4 +1,4 @@
-"""A minimal SMTP server that accepts every message and keeps it, for testing ``messaging.mail``.
+"""A minimal SMTP server that accepts every message and keeps it, for testing the mail outbox
 
 Speaks just enough SMTP for smtplib (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT)."""
 

@@ -69,7 +69,7 @@ def _import(api):
 
     import openpyxl
 
-    from messaging import imports
+    from messaging.imports import runner as imports
 
     if "echo" not in imports.HANDLERS:
         imports.register(imports.ImportHandler("echo", "Echo", None, lambda imp, rows: []))
@@ -115,8 +115,8 @@ def _forwarding(api):
 def _forward_record(api):
     from sqlalchemy import select
 
-    from messaging import forwarding
     from messaging.extensions import db
+    from messaging.forwarding import sender as forwarding
     from messaging.models import Case, ForwardRecord
 
     _forwarding(api)

@@ -15,7 +15,8 @@ from rq import SimpleWorker, Worker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.scheduler import RQScheduler
 
-from messaging import queues, tenancy
+from messaging import jobs as queues
+from messaging.db import tenancy
 from messaging.extensions import db
 from workers import periodic
 

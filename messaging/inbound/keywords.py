@@ -17,8 +17,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from messaging.sms.segments import count_segments, is_gsm7
-from messaging.sms.text import clean_text
+from messaging.lib.segments import count_segments, is_gsm7
+from messaging.lib.text import clean_text
 
 __all__ = [
     "HELP_WORDS",

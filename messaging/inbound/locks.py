@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from messaging.queues import redis_conn
+from messaging.jobs import redis_conn
 
 LOCK_KEY = "inbound:lock:{project_id}:{phone}"
 DEFAULT_TTL_MS = 60_000

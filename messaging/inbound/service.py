@@ -48,19 +48,20 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, insert, select
 
-from messaging import clock
-from messaging.extensions import db, insert_ignoring_conflicts
+from messaging.db.dialect import insert_ignoring_conflicts
+from messaging.db.tenancy import project_scope
+from messaging.extensions import db
 from messaging.inbound.keywords import classify, confirmation_text
 from messaging.inbound.locks import NumberLock
+from messaging.jobs import queue
+from messaging.lib import clock
+from messaging.lib.phones import normalize_phone
+from messaging.lib.segments import count_segments
 from messaging.models import Case, InboundMessage, Keyword, Message, Project, SurveySession
-from messaging.phones import normalize_phone
-from messaging.queues import queue
 from messaging.sms import service as sms
-from messaging.sms.segments import count_segments
 from messaging.surveys import sessions
 from messaging.surveys.answers import parse_answer
 from messaging.surveys.definitions import inbound_settings
-from messaging.tenancy import project_scope
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import uuid
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from messaging import clock
+from messaging.lib import clock
 
 
 def new_id() -> str:
@@ -21,7 +21,7 @@ class TenantScoped:
     """A row that belongs to one project.
 
     Every ORM query of a ``TenantScoped`` model is filtered to the current
-    project by ``messaging.tenancy`` (a session event), so no view has to
+    project by ``messaging.db.tenancy`` (a session event), so no view has to
     remember to add the filter, and new rows get the project automatically.
     """
 

@@ -38,7 +38,7 @@ class Broadcast(db.Model, TenantScoped):
     translations: Mapped[dict] = mapped_column(JSON, default=dict)
     default_language: Mapped[str | None] = mapped_column(String(16))
     survey_id: Mapped[str | None] = mapped_column(ForeignKey("surveys.id", ondelete="SET NULL"))
-    # A repeating schedule (messaging.schedule.to_dict); None for "now" and "once at send_at".
+    # A repeating schedule (messaging.lib.schedule.to_dict); None for "now" and "once at send_at".
     schedule: Mapped[dict | None] = mapped_column(JSON)
     send_at: Mapped[datetime | None] = mapped_column(DateTime)
     next_fire_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,6 +1,6 @@
 """Data forwarding: where to POST forms/cases, the outbox of records to send, and each attempt.
 
-Also the log of outgoing e-mails (``outbound_emails``), written by ``messaging.mail``.
+Also the log of outgoing e-mails (``outbound_emails``), written by ``messaging.notifications.mail``.
 """
 
 from datetime import datetime

@@ -27,8 +27,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from messaging import clock
-from messaging.queues import redis_conn
+from messaging.jobs import redis_conn
+from messaging.lib import clock
 
 log = logging.getLogger(__name__)
 

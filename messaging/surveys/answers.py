@@ -35,7 +35,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from messaging.sms.text import clean_text
+from messaging.lib.text import clean_text
 
 __all__ = ["SKIP_WORD", "TYPES", "Answer", "Question", "parse_answer", "question_prompt"]
 

@@ -1,7 +1,7 @@
 """Survey and keyword definitions: validation, create/update, JSON.
 
 Questions are validated with :class:`messaging.surveys.answers.Question`;
-bad input raises ``ApiError(400, "validation_error")`` naming the field, and
+bad input raises ``Invalid("validation_error")`` naming the field, and
 nothing is written. Services flush, never commit.
 """
 
@@ -13,10 +13,10 @@ import re
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from messaging import clock
-from messaging.errors import ApiError
+from messaging.errors import Conflict, Invalid
 from messaging.extensions import db
 from messaging.inbound.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS
+from messaging.lib import clock
 from messaging.models import InboundSettings, Keyword, Survey
 from messaging.surveys.answers import Question
 
@@ -31,8 +31,8 @@ _PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
 _RESERVED_PROPERTIES = {"case_name", "case_type", "owner_id", "external_id", "phone_number", "language"}
 
 
-def _bad(field: str, message: str) -> ApiError:
-    return ApiError(400, "validation_error", f"{field}: {message}", {"field": field})
+def _bad(field: str, message: str) -> Invalid:
+    return Invalid("validation_error", f"{field}: {message}", field=field)
 
 
 def parse_questions(raw) -> list[Question]:
@@ -72,7 +72,7 @@ def _int_field(body: dict, name: str, default, low: int, high: int, nullable: bo
 
 def _clean(body: dict, current: Survey | None = None) -> dict:
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "The survey must be a JSON object.")
+        raise Invalid("invalid_json", "The survey must be a JSON object.")
     known = {
         "name",
         "questions",
@@ -176,7 +176,7 @@ def normalize_keyword(raw) -> str:
 
 def create_keyword(body: dict) -> Keyword:
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "The keyword must be a JSON object.")
+        raise Invalid("invalid_json", "The keyword must be a JSON object.")
     unknown = sorted(set(body) - {"keyword", "reply_text", "survey_id", "yields_to_session"})
     if unknown:
         raise _bad(unknown[0], "unknown field.")
@@ -201,9 +201,7 @@ def create_keyword(body: dict) -> Keyword:
         with db.session.begin_nested():
             db.session.add(keyword)
     except IntegrityError:
-        raise ApiError(
-            409, "duplicate_keyword", f"The keyword {word} already exists.", {"field": "keyword"}
-        ) from None
+        raise Conflict("duplicate_keyword", f"The keyword {word} already exists.", field="keyword") from None
     log.info("keyword created keyword_id=%s keyword=%s", keyword.id, word)
     return keyword
 

@@ -10,7 +10,7 @@ Answers: a valid reply is saved under the question id and the next question is
 sent; an invalid one gets the reason and the question again, at most
 ``max_invalid_attempts`` times (the next invalid reply ends the session as
 ``failed``). After the last question the session is ``completed`` and, when it
-has a case, becomes a form through ``messaging.cases.apply_form`` (source
+has a case, becomes a form through ``messaging.cases.forms.apply_form`` (source
 ``sms_survey``, ``form_id`` = the session id, so it is applied once), submitted
 by the project's system application "SMS surveys" and mobile worker
 ``sms-surveys`` (created on first use; the worker has no password and cannot
@@ -39,11 +39,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from messaging import cases as case_rules
-from messaging import clock
-from messaging.errors import ApiError
+from messaging.cases import forms as case_rules
+from messaging.db.tenancy import project_scope
+from messaging.errors import Conflict, DomainError, NotFound
 from messaging.extensions import db
 from messaging.inbound.locks import NumberLock
+from messaging.lib import clock
 from messaging.models import (
     Application,
     Case,
@@ -55,7 +56,6 @@ from messaging.models.base import new_id
 from messaging.sms import service as sms
 from messaging.surveys.answers import Question, parse_answer, question_prompt
 from messaging.surveys.definitions import inbound_settings, survey_questions
-from messaging.tenancy import project_scope
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def close_open_sessions(phones: list[str], reason: str, status: str = "cancelled
 def _survey(survey_id: str) -> Survey:
     survey = db.session.execute(select(Survey).where(Survey.id == survey_id)).scalar_one_or_none()
     if survey is None:
-        raise ApiError(404, "not_found", f"There is no survey '{survey_id}' in this project.")
+        raise NotFound("not_found", f"There is no survey '{survey_id}' in this project.")
     return survey
 
 
@@ -183,7 +183,7 @@ def start_session(
         except IntegrityError:
             log.info("session start raced project_id=%s phone=%s attempt=%s", project_id, phone, attempt)
     else:
-        raise ApiError(409, "conflict", "Another survey was starting for this number; try again.")
+        raise Conflict("conflict", "Another survey was starting for this number; try again.")
     sms.send_sms(
         project_id,
         phone,
@@ -461,7 +461,7 @@ def _complete(session: SurveySession, questions, status: str, on_done=None, noti
 
     try:
         case_rules.apply_form(payload, source="sms_survey", on_applied=applied)
-    except ApiError as exc:
+    except DomainError as exc:
         # The form was refused (rolled back): keep the answers on the session, say why.
         log.warning(
             "survey form refused project_id=%s session_id=%s: %s", project_id, session_id, exc.message

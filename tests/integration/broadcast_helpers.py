@@ -82,7 +82,7 @@ def case_pk(project, case_id):
 
 def run_firing(project, firing_id, **kw):
     """The fan-out service called directly (as the job does), in the project's scope."""
-    from messaging import broadcasts
+    from messaging.broadcasts import service as broadcasts
 
     with project.scope():
         return broadcasts.run_firing(project.id, firing_id, **kw)

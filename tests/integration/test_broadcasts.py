@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from messaging import broadcasts, clock
+from messaging.broadcasts import service as broadcasts
 from messaging.extensions import db
+from messaging.lib import clock
 from messaging.models import Case
 from tests.case_group_helpers import make_case
 from tests.integration import sms_fixtures
@@ -361,7 +362,7 @@ def test_two_fan_outs_racing_on_one_firing_write_each_message_once(
 
 
 def test_a_firing_whose_job_was_lost_is_enqueued_again_by_the_tick(app, twilio_project, fake, run_jobs):
-    from messaging.queues import redis_conn
+    from messaging.jobs import redis_conn
 
     p = twilio_project
     clock.set_now(T0)

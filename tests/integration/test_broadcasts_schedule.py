@@ -1,6 +1,6 @@
 """Broadcasts on the clock: once at send_at, repeating across DST, missed firings, quiet hours, edits.
 
-The clock is driven with ``messaging.clock.set_now``; the tick is the periodic job's body.
+The clock is driven with ``messaging.lib.clock.set_now``; the tick is the periodic job's body.
 """
 
 from collections import Counter
@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from messaging import clock
-from messaging.localtime import get_zone, utc_to_local
+from messaging.lib import clock
+from messaging.lib.localtime import get_zone, utc_to_local
 from tests.case_group_helpers import make_case
 from tests.integration import sms_fixtures
 from tests.integration.broadcast_helpers import (
@@ -76,7 +76,7 @@ def test_a_scheduled_broadcast_fires_exactly_once_at_its_time(app, twilio_projec
 
 
 def test_the_periodic_tick_job_fires_a_due_broadcast_through_rq(app, twilio_project, fake, run_jobs):
-    from messaging.queues import queue
+    from messaging.jobs import queue
 
     p = twilio_project
     clock.set_now(T0)
@@ -99,7 +99,7 @@ def test_the_periodic_tick_job_fires_a_due_broadcast_through_rq(app, twilio_proj
 
 def test_ticks_in_a_project_scope_and_as_the_job_start_one_firing(app, twilio_project, fake, run_jobs):
     """The tick inside a project scope (as a test or CLI could call it) and the job: one firing."""
-    from messaging import broadcasts
+    from messaging.broadcasts import service as broadcasts
 
     p = twilio_project
     clock.set_now(T0)

@@ -4,8 +4,8 @@ import re
 
 from sqlalchemy import select
 
-from messaging import clock
 from messaging.extensions import db
+from messaging.lib import clock
 from messaging.models import Broadcast
 from tests.case_group_helpers import make_case
 from tests.integration import sms_fixtures
@@ -196,7 +196,7 @@ def test_viewers_see_but_cannot_send(app, project):
 
 
 def test_list_counts_every_tab_and_pages_to_older_broadcasts(web, project, monkeypatch):
-    from messaging.web import broadcasts as web_broadcasts
+    from messaging.http.web import broadcasts as web_broadcasts
 
     monkeypatch.setattr(web_broadcasts, "WEB_PAGE_SIZE", 2)
     clock.set_now(T0)

@@ -8,8 +8,8 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from messaging import imports
 from messaging.extensions import db
+from messaging.imports import runner as imports
 from messaging.models import CaseGroupMember, Import
 from tests.case_group_helpers import make_case, read_xlsx, xlsx
 from tests.unit.test_xlsx import add_cached_values
@@ -157,7 +157,7 @@ class _WorkerDied(BaseException):
 def test_a_resumed_import_still_reports_repeats_of_rows_from_before_the_crash(
     app, api, project, cases, monkeypatch, dry_run
 ):
-    from messaging import clock
+    from messaging.lib import clock
 
     monkeypatch.setattr(imports, "BATCH_SIZE", 2)
     group_id = _with_member(api, project, cases)
@@ -198,7 +198,7 @@ def test_a_batch_whose_insert_fails_is_applied_again_row_by_row(
 ):
     """The batch's plan has already noted its rows as seen: applying it again row by row
     must give each row the result it would have had, never 'repeated in the file'."""
-    from messaging import case_groups
+    from messaging.case_groups import membership as case_groups
 
     monkeypatch.setattr(imports, "BATCH_SIZE", batch_size)
     group_id = _with_member(api, project, cases)
@@ -254,7 +254,7 @@ def test_on_postgresql_batches_are_written_beside_the_reading_in_order(app, api,
 
 
 def test_an_error_in_the_writer_stops_the_job_and_a_rerun_resumes(app, api, project, cases, monkeypatch):
-    from messaging import clock
+    from messaging.lib import clock
 
     monkeypatch.setattr(imports, "BATCH_SIZE", 2)
     group_id = _with_member(api, project, cases)

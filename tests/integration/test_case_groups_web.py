@@ -81,7 +81,7 @@ def test_ambiguous_identifier_lists_candidates_to_pick_from(web, project):
 
 
 def test_search_and_pagination(web, project):
-    from messaging import clock
+    from messaging.lib import clock
 
     group_id = _create(web)
     clock.set_now(clock.now())

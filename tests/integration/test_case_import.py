@@ -190,7 +190,7 @@ def test_files_refused_whole(api, project, run_jobs, app):
 
 
 def test_a_row_that_breaks_the_batch_does_not_stop_the_others(api, project, run_jobs, monkeypatch):
-    from messaging import case_import
+    from messaging.cases import bulk_upload as case_import
 
     real = case_import._apply_row
 

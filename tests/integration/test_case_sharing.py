@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from messaging import cases as case_rules
-from messaging import clock
+from messaging.cases import forms as case_rules
 from messaging.extensions import db
+from messaging.lib import clock
 from messaging.models import Case, CaseTransaction, Form
 
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from messaging import clock
 from messaging.extensions import db
+from messaging.lib import clock
 from messaging.models import Case, CaseTransaction, Form
 
 
@@ -246,11 +246,11 @@ def test_same_form_id_racing_is_applied_once(project, api):
 
 
 def test_apply_form_service_for_other_callers(project, api):
-    """SMS surveys and others call messaging.cases.apply_form directly."""
+    """SMS surveys and others call messaging.cases.forms.apply_form directly."""
     import pytest
 
-    from messaging import cases
-    from messaging.errors import ApiError
+    from messaging.cases import forms as cases
+    from messaging.errors import Conflict
 
     app_id, user_id = _setup(api)
     seen = []
@@ -265,14 +265,14 @@ def test_apply_form_service_for_other_callers(project, api):
         assert seen == [result.form.form_id]
 
         def fail(_result):
-            raise ApiError(409, "session_changed", "The survey session changed.")
+            raise Conflict("session_changed", "The survey session changed.")
 
         body2 = {
             "app_id": app_id,
             "user_id": user_id,
             "cases": [{"case_id": "s2", "create": {"case_type": "p"}}],
         }
-        with pytest.raises(ApiError):
+        with pytest.raises(Conflict):
             cases.apply_form(body2, source="sms_survey", on_applied=fail)
     assert api.get("/api/v1/forms/" + seen[0]).get_json()["source"] == "sms_survey"
     assert api.get("/api/v1/cases/s2").status_code == 404  # the callback's refusal rolled it all back

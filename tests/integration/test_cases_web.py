@@ -105,7 +105,7 @@ def test_case_list_search_filters_and_case_page(web, api):
 
 
 def test_case_list_pages(web, api):
-    from messaging.web import cases as web_cases
+    from messaging.http.web import cases as web_cases
 
     app_id = api.post("/api/v1/applications", json={"name": "A"}).get_json()["id"]
     user = api.post("/api/v1/users", json={"username": "u"}).get_json()["id"]

@@ -47,10 +47,11 @@ def test_create_project_refuses_a_duplicate_slug(app, project):
 
 
 def test_seed_demo_makes_workers_groups_and_international_cases(app):
-    from messaging import broadcasts, tenancy
-    from messaging.demo import seed_demo
+    from messaging.broadcasts import service as broadcasts
+    from messaging.db import tenancy
     from messaging.extensions import db
     from messaging.models import Broadcast, Case, Project, UserGroup
+    from messaging.projects.demo import seed_demo
 
     with app.app_context():
         key = seed_demo(case_count=120)

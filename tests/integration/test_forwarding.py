@@ -6,8 +6,10 @@ from datetime import datetime
 import pytest
 from sqlalchemy import event, func, select
 
-from messaging import clock, forwarding
+from messaging.db import after_commit
 from messaging.extensions import db
+from messaging.forwarding import sender as forwarding
+from messaging.lib import clock
 from messaging.models import (
     Case,
     Form,
@@ -64,12 +66,11 @@ def new_form(case_ids=(), answers=None, form_id=None):
 
 
 def submit_form(project, **kw) -> str:
-    """What the forms service does: save, capture in the transaction, commit, dispatch."""
+    """What the forms service does: save, capture in the transaction, commit (which dispatches)."""
     with project.scope():
         form = new_form(**kw)
         forwarding.capture_form(form)
         db.session.commit()
-        forwarding.dispatch_pending(project.id)
         return form.form_id
 
 
@@ -89,7 +90,6 @@ def change_case(project, case_id=None, **fields) -> str:
         db.session.flush()
         forwarding.capture_case(case)
         db.session.commit()
-        forwarding.dispatch_pending()
         return case.case_id
 
 
@@ -141,9 +141,9 @@ def test_capture_without_locations_costs_one_query_and_adds_nothing(project):
             assert forwarding.capture_case(case) == 0  # cached for the transaction
         assert len(counter.statements) == 2
         assert all("forward_locations" in s for s in counter.statements)
-        db.session.commit()
+        assert after_commit.pending_count() == 0  # nothing to enqueue after the commit
         with StatementCounter(db.engine) as counter:
-            assert forwarding.dispatch_pending() == 0
+            db.session.commit()
         assert counter.statements == []
         assert db.session.execute(select(func.count()).select_from(ForwardRecord)).scalar_one() == 0
 
@@ -176,8 +176,9 @@ def test_capture_adds_a_snapshot_per_location_of_the_kind_inside_the_transaction
     # A rolled-back transaction leaves nothing and dispatches nothing.
     with project.scope():
         forwarding.capture_form(new_form())
+        assert after_commit.pending_count() == 2  # one sender per location
         db.session.rollback()
-        assert forwarding.dispatch_pending() == 0
+        assert after_commit.pending_count() == 0
     assert len(records(project)) == 2
 
 
@@ -253,7 +254,7 @@ def test_a_changed_case_is_posted_with_its_fields(project, rx, run_jobs):
 def test_failures_are_retried_with_growing_delays_then_given_up_and_emailed(app, project, rx, run_jobs):
     from rq.registry import ScheduledJobRegistry
 
-    from messaging.queues import queue
+    from messaging.jobs import queue
 
     rx.status = 500
     location_id = add_location(project, rx.url + "/x", "forms", notify_emails=["ops@example.org"])
@@ -518,7 +519,7 @@ def test_resend_all_failed(project, rx, run_jobs, config):
 
 
 def test_the_sweep_sends_what_redis_lost(app, project, rx, run_jobs):
-    from messaging.queues import redis_conn
+    from messaging.jobs import redis_conn
 
     add_location(project, rx.url + "/forms", "forms")
     submit_form(project)
@@ -588,7 +589,7 @@ def test_no_forwarding_of_another_projects_data(project, other_project, rx, run_
 
 
 def test_smtp_is_used_when_configured(app, config):
-    from messaging.mail import send_mail
+    from messaging.notifications.mail import send_mail
     from tests.smtp_sink import SmtpSink
 
     with SmtpSink.start() as sink:

@@ -3,8 +3,9 @@
 import pytest
 from sqlalchemy import func, select
 
-from messaging import clock, forwarding
 from messaging.extensions import db
+from messaging.forwarding import sender as forwarding
+from messaging.lib import clock
 from messaging.models import Form, ForwardLocation, ForwardRecord
 from tests.conftest import ApiClient, login
 from tests.http_receiver import Receiver
@@ -260,7 +261,6 @@ def test_the_location_page_shows_failures_first_and_the_email_and_its_buttons_wo
                     forwarding.capture_form(form)
                     form_ids.append(form.form_id)
                 db.session.commit()
-                forwarding.dispatch_pending()
             run_jobs()
             page = web.get(f"/settings/forwarding/{location_id}").get_data(as_text=True)
             records_table = page[page.index('id="forwarding-records"') :]

@@ -28,7 +28,7 @@ def _records(project, location_id):
 
 
 def test_a_form_is_captured_for_forms_and_cases_locations_and_a_sender_is_queued(app, project, api):
-    from messaging.queues import queue
+    from messaging.jobs import queue
 
     app_id, user_id, forms_loc, cases_loc = _setup(api)
     body = {

@@ -6,8 +6,11 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from messaging import clock, imports
-from messaging.errors import ApiError
+from messaging.db import dialect
+from messaging.errors import DomainError
+from messaging.http.errors import status_of
+from messaging.imports import runner as imports
+from messaging.lib import clock
 
 calls: list[list[int]] = []
 
@@ -102,18 +105,18 @@ def test_refused_uploads_change_nothing(app, project, data, status, code):
     from messaging.models import Import
 
     with project.scope():
-        with pytest.raises(ApiError) as info:
+        with pytest.raises(DomainError) as info:
             imports.start_import("echo", data, "x.xlsx")
-        assert (info.value.status, info.value.code) == (status, code)
+        assert (status_of(info.value), info.value.code) == (status, code)
         assert db.session.execute(select(func.count()).select_from(Import)).scalar_one() == 0
 
 
 def test_upload_over_the_size_limit_is_413(app, project):
     app.config["MAX_CONTENT_LENGTH"], old = 1000, app.config["MAX_CONTENT_LENGTH"]
     try:
-        with project.scope(), pytest.raises(ApiError) as info:
+        with project.scope(), pytest.raises(DomainError) as info:
             imports.start_import("echo", xlsx(["x" * 50] * 50), "big.xlsx")
-        assert info.value.status == 413
+        assert status_of(info.value) == 413
     finally:
         app.config["MAX_CONTENT_LENGTH"] = old
 
@@ -186,7 +189,7 @@ def test_a_stale_running_import_is_resumed_without_redoing_rows(app, project, ru
 
 
 def test_sweep_requeues_an_import_whose_job_was_lost(app, project, run_jobs):
-    from messaging.queues import redis_conn
+    from messaging.jobs import redis_conn
 
     import_id = _start(project, xlsx(["a"]))
     redis_conn(app).flushdb()  # Redis restarted empty
@@ -271,7 +274,7 @@ def test_stored_files_round_trip_in_pieces_and_replace_the_old_one(app, project,
 
     from messaging.extensions import db
 
-    monkeypatch.setattr(imports, "FILE_CHUNK", 1000)  # PostgreSQL: six pieces
+    monkeypatch.setattr(dialect, "BLOB_PIECE", 1000)  # PostgreSQL: six pieces
     import_id = _start(project, xlsx(["a"]))
     data = os.urandom(5500)
     with project.scope():

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from messaging import clock
+from messaging.lib import clock
 from tests.integration.inbound_helpers import (
     inbound_rows,
     make_case,

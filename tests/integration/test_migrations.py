@@ -44,9 +44,9 @@ def scratch_app(tmp_path):
 
 
 def test_import_results_survive_the_move_to_batches_and_back(scratch_app):
-    from messaging import imports
     from messaging.extensions import db
-    from messaging.projects import create_project
+    from messaging.imports import runner as imports
+    from messaging.projects.setup import create_project
 
     with scratch_app.app_context():
         upgrade(directory=MIGRATIONS, revision="0009_broadcasts")

@@ -5,7 +5,7 @@ import io
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from messaging import clock
+from messaging.lib import clock
 from tests.conftest import login
 from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 from tests.integration.sms_fixtures import T0, rows, send

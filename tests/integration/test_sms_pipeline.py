@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from messaging import clock
+from messaging.lib import clock
 from messaging.sms.gateways import pick_sender
 from tests.integration import sms_fixtures
 from tests.integration.sms_fixtures import POOL, T0, rows, send
@@ -157,7 +157,7 @@ def test_a_timeout_is_resolved_by_asking_twilio_not_by_sending_again(app, twilio
 def test_a_message_stuck_in_sending_that_never_left_is_sent_once_by_the_sweep(
     app, twilio_project, fake, run_jobs
 ):
-    from messaging.queues import redis_conn
+    from messaging.jobs import redis_conn
     from messaging.sms import service
 
     clock.set_now(T0)
@@ -180,7 +180,7 @@ def test_a_message_stuck_in_sending_that_never_left_is_sent_once_by_the_sweep(
 
 
 def test_the_same_job_run_twice_sends_once(app, twilio_project, fake, run_jobs):
-    from messaging.queues import queue
+    from messaging.jobs import queue
     from workers.jobs.sms import send_messages
 
     ids = [send(twilio_project, f"+2547120002{i:02d}", f"m{i}") for i in range(5)]
@@ -223,7 +223,7 @@ def test_two_workers_racing_on_the_same_ids_send_each_once(app, twilio_project, 
 
 
 def test_sweep_requeues_everything_after_redis_flushdb(app, twilio_project, fake, run_jobs, monkeypatch):
-    from messaging.queues import redis_conn
+    from messaging.jobs import redis_conn
     from messaging.sms import service
 
     monkeypatch.setitem(app.config, "SMS_BATCH_SIZE", 100)  # several jobs to lose and re-queue
@@ -478,7 +478,7 @@ def test_a_job_takes_the_pools_senders_in_turn(app, twilio_project, fake):
 
 def test_send_sms_joins_the_callers_transaction(app, twilio_project, fake, run_jobs):
     from messaging.extensions import db
-    from messaging.queues import queue
+    from messaging.jobs import queue
     from messaging.sms import service
 
     with twilio_project.scope():
@@ -494,7 +494,7 @@ def test_send_sms_joins_the_callers_transaction(app, twilio_project, fake, run_j
 def test_console_gateway_records_messages(app, project, run_jobs):
     import json
 
-    from messaging.queues import redis_conn
+    from messaging.jobs import redis_conn
 
     send(project, "+254712000016", "dev only")
     run_jobs()

@@ -25,7 +25,7 @@ def _worst_second(times: list[float]) -> int:
 
 
 def test_limiter_spaces_slots_across_threads(app):
-    from messaging.queues import redis_conn
+    from messaging.jobs import redis_conn
 
     limiter = RateLimiter(redis_conn(app))
     stamps = []
@@ -50,7 +50,7 @@ def test_limiter_spaces_slots_across_threads(app):
 
 
 def test_limiter_refuses_slots_beyond_max_ahead(app):
-    from messaging.queues import redis_conn
+    from messaging.jobs import redis_conn
 
     limiter = RateLimiter(redis_conn(app))
     assert limiter.reserve({"k": 1}, max_ahead=0.5).granted
@@ -65,7 +65,7 @@ def test_limiter_refuses_slots_beyond_max_ahead(app):
 def test_slots_leave_headroom_so_a_late_message_does_not_crowd_a_second(app):
     """At 10/s the slots are 102 ms apart: the 11 slots of 10 consecutive intervals span 1.02 s,
     so a message may go up to 20 ms late and no second at the gateway holds more than 10."""
-    from messaging.queues import redis_conn
+    from messaging.jobs import redis_conn
     from messaging.sms.ratelimit import HEADROOM
 
     limiter = RateLimiter(redis_conn(app))

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from messaging import clock
+from messaging.lib import clock
 from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, signed_inbound_request
 from tests.integration import sms_fixtures
 from tests.integration.inbound_helpers import (
@@ -205,7 +205,7 @@ def test_webhook_signed_stored_once_per_sid_and_answers_empty_twiml(app, twilio_
         assert response.status_code == 200
         assert response.mimetype == "text/xml" and b"<Response/>" in response.data
     assert len(inbound_rows(twilio_project)) == 1
-    from messaging.queues import queue
+    from messaging.jobs import queue
 
     with app.app_context():
         assert queue("high").count == 1  # enqueued once

@@ -87,7 +87,7 @@ def test_every_web_route_is_404_for_another_projects_ids(app, project, other_pro
 def test_tenancy_helper_filters_queries_and_refuses_foreign_writes(app, project, other_project):
     import pytest
 
-    from messaging import tenancy
+    from messaging.db import tenancy
     from messaging.extensions import db
     from messaging.models import MobileWorker
 

@@ -92,7 +92,7 @@ def test_unknown_page_is_a_friendly_404(web):
 
 
 def test_unexpected_error_shows_no_stack_trace(app, web, monkeypatch):
-    import messaging.web.main as main
+    import messaging.http.web.main as main
 
     def boom():
         raise RuntimeError("secret internals")

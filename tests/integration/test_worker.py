@@ -6,7 +6,7 @@ from workers import periodic
 
 def test_periodic_tick_enqueues_once_per_slot_across_processes(app, run_jobs):
     import workers.jobs  # noqa: F401  (registers the tasks)
-    from messaging.queues import queue, redis_conn
+    from messaging.jobs import queue, redis_conn
 
     redis = redis_conn(app)
     now = time.time()
@@ -30,7 +30,7 @@ def _wait_for(predicate, seconds=20):
 
 
 def test_flask_worker_process_runs_periodic_and_queued_jobs(app, worker_process):
-    from messaging.queues import queue, redis_conn
+    from messaging.jobs import queue, redis_conn
 
     redis = redis_conn(app)
     # The worker's ticker enqueues the heartbeat, and the worker runs it.
@@ -66,7 +66,7 @@ def test_the_scheduler_stops_when_its_worker_is_killed(app, worker_process):
     running on its own with the scheduler locks."""
     from rq.scheduler import RQScheduler
 
-    from messaging.queues import QUEUE_NAMES, queue, redis_conn
+    from messaging.jobs import QUEUE_NAMES, queue, redis_conn
 
     redis = redis_conn(app)
     locks = [RQScheduler.get_locking_key(queue(name, app).name) for name in QUEUE_NAMES]

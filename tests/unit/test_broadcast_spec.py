@@ -5,10 +5,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from messaging import broadcasts, clock
-from messaging.errors import ApiError
+from messaging.broadcasts import service as broadcasts
+from messaging.errors import DomainError
+from messaging.http.errors import status_of
+from messaging.lib import clock
+from messaging.lib.quiet_hours import QuietHours
 from messaging.models import Broadcast
-from messaging.quiet_hours import QuietHours
 
 NOW = datetime(2026, 3, 2, 9, 0)  # 12:00 in Nairobi
 PROJECT = SimpleNamespace(timezone="Africa/Nairobi")
@@ -22,12 +24,12 @@ def _frozen():
 
 
 def _error(fn, *args):
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(DomainError) as info:
         fn(*args)
     return info.value
 
 
-def _field(error: ApiError) -> str:
+def _field(error: DomainError) -> str:
     return error.details["field"]
 
 
@@ -42,7 +44,7 @@ def test_text_is_kept_as_written_when_valid():
 @pytest.mark.parametrize("text", ["", "   ", None, 12, ["hi"]])
 def test_text_must_be_a_non_empty_string(text):
     error = _error(broadcasts._parse_text, "text", text)
-    assert error.status == 400 and error.code == "validation_error" and _field(error) == "text"
+    assert status_of(error) == 400 and error.code == "validation_error" and _field(error) == "text"
 
 
 def test_text_has_a_length_limit():
@@ -54,7 +56,7 @@ def test_text_has_a_length_limit():
 @pytest.mark.parametrize("text", ["Hi {name}", "Hi {case.name", "Hi }", "Hi {visit.date}"])
 def test_a_bad_template_is_invalid_template_with_its_problems(text):
     error = _error(broadcasts._parse_text, "text", text)
-    assert error.status == 400 and error.code == "invalid_template"
+    assert status_of(error) == 400 and error.code == "invalid_template"
     assert _field(error) == "text" and error.details["problems"]
 
 

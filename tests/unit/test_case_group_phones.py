@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from messaging.case_groups import _quick_e164, phone_e164
-from messaging.phones import looks_like_phone, normalize_phone
+from messaging.case_groups.membership import _quick_e164, phone_e164
+from messaging.lib.phones import looks_like_phone, normalize_phone
 
 REGIONS = ["KE", "UG", "US", "GB", "IN", "NG", "ZA", "BR", "FR", "SG", "DE", "ke", None, "XX"]
 FIXED = [

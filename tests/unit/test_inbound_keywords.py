@@ -10,8 +10,8 @@ from messaging.inbound.keywords import (
     classify,
     confirmation_text,
 )
-from messaging.sms.segments import GSM7, count_segments
-from messaging.sms.text import clean_text
+from messaging.lib.segments import GSM7, count_segments
+from messaging.lib.text import clean_text
 
 
 def test_word_lists():

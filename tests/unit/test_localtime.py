@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from messaging.localtime import as_naive_utc, get_zone, local_to_utc, offset_changes, utc_to_local
+from messaging.lib.localtime import as_naive_utc, get_zone, local_to_utc, offset_changes, utc_to_local
 
 
 def dt(text: str) -> datetime:

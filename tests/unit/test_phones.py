@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from messaging.phones import (
+from messaging.lib.phones import (
     PhoneResult,
     looks_like_phone,
     normalize_phone,

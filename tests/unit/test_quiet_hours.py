@@ -4,9 +4,9 @@ from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
 
-import messaging.quiet_hours as quiet_hours
-from messaging.localtime import get_zone, utc_to_local
-from messaging.quiet_hours import QuietHours, next_allowed, recipient_timezone
+import messaging.lib.quiet_hours as quiet_hours
+from messaging.lib.localtime import get_zone, utc_to_local
+from messaging.lib.quiet_hours import QuietHours, next_allowed, recipient_timezone
 
 DAY = QuietHours(time(8), time(20))
 NIGHT = QuietHours(time(20), time(6))  # wraps midnight

@@ -4,8 +4,8 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 
-from messaging.localtime import get_zone, local_to_utc
-from messaging.schedule import (
+from messaging.lib.localtime import get_zone, local_to_utc
+from messaging.lib.schedule import (
     Recurrence,
     RecurrenceError,
     firings_between,

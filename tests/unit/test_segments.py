@@ -1,6 +1,6 @@
 import pytest
 
-from messaging.sms.segments import (
+from messaging.lib.segments import (
     GSM7_BASIC,
     GSM7_EXTENSION,
     SegmentInfo,

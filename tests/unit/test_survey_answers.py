@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from messaging.sms.segments import GSM7, count_segments
+from messaging.lib.segments import GSM7, count_segments
 from messaging.surveys.answers import Answer, Question, parse_answer, question_prompt
 
 AGE = Question("age", "integer", "How old are you?", min=0, max=120)

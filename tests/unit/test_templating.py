@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from messaging.templating import RenderResult, choose_text, placeholders, render, validate_template
+from messaging.lib.templating import RenderResult, choose_text, placeholders, render, validate_template
 
 CASE = {
     "name": "Amina Otieno",

@@ -9,7 +9,7 @@ import zipfile
 import openpyxl
 import pytest
 
-from messaging.xlsx import (
+from messaging.lib.xlsx import (
     SpreadsheetError,
     check_xlsx_bytes,
     count_rows,

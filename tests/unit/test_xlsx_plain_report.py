@@ -5,7 +5,7 @@ import io
 import openpyxl
 import pytest
 
-from messaging.xlsx import PlainReportWriter, iter_rows, write_plain_report, write_report
+from messaging.lib.xlsx import PlainReportWriter, iter_rows, write_plain_report, write_report
 
 DANGEROUS = ["=1+1", "+254712345678", "-5+3", "@SUM(A1:A2)", '=HYPERLINK("http://x","y")']
 

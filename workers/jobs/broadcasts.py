@@ -8,8 +8,8 @@ import logging
 
 from rq import get_current_job
 
-from messaging import broadcasts
-from messaging.tenancy import project_scope
+from messaging.broadcasts import service as broadcasts
+from messaging.db.tenancy import project_scope
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Data forwarding jobs: thin wrappers so the job paths stay stable."""
 
-from messaging import forwarding
+from messaging.forwarding import sender as forwarding
 
 
 def forward_location(location_id: str) -> dict:

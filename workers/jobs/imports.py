@@ -1,6 +1,6 @@
 """Import jobs: thin wrappers so the job path stays stable."""
 
-from messaging import imports
+from messaging.imports import runner as imports
 
 
 def run_import(import_id: str) -> None:

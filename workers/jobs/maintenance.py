@@ -4,7 +4,7 @@ import logging
 
 from rq import get_current_job
 
-from messaging.queues import redis_conn
+from messaging.jobs import redis_conn
 
 log = logging.getLogger(__name__)
 

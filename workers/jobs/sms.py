@@ -8,8 +8,8 @@ import logging
 
 from rq import get_current_job
 
+from messaging.db.tenancy import project_scope
 from messaging.sms import service
-from messaging.tenancy import project_scope
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""messaging.case_groups.membership."""

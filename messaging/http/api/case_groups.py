@@ -1,0 +1,330 @@
+"""Case groups: create, rename, delete, members, add by identifier, Excel import.
+
+Single adds answer by result: 201 ``added``, 200 ``already_member``, 404
+``not_found``, 409 ``ambiguous`` (``details.case_ids`` and
+``details.candidates``), 422 ``case_closed`` / ``case_deleted``, 400
+``invalid_identifier``. Imports answer 202 with the import; its counts use the
+per-row results of :mod:`messaging.case_groups.membership` (a dry run reports
+``would_add`` where the real run would say ``added``).
+"""
+
+from flask import Response, g, jsonify, request
+
+from messaging.case_groups import membership as case_groups
+from messaging.db.tenancy import get_or_404
+from messaging.extensions import db
+from messaging.http.api import created, json_body, route
+from messaging.http.api.errors import ApiError
+from messaging.http.api.imports import IMPORT, XLSX, accepted
+from messaging.http.api.openapi import list_of, schema
+from messaging.http.api.pagination import paginate
+from messaging.http.api.validation import get_str, invalid
+from messaging.lib import clock
+from messaging.models import CaseGroup, CaseGroupMember
+
+GROUP = schema(
+    "CaseGroup",
+    {
+        "type": "object",
+        "required": ["id", "name", "member_count"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "member_count": {"type": "integer"},
+            "created_at": {"type": "string"},
+            "modified_at": {"type": "string"},
+        },
+    },
+)
+MEMBER = schema(
+    "CaseGroupMember",
+    {
+        "type": "object",
+        "description": "A case (as in GET /cases/<case_id>) with the time it was added to the group.",
+        "properties": {
+            "case_id": {"type": "string"},
+            "case_type": {"type": "string"},
+            "name": {"type": "string"},
+            "external_id": {"type": ["string", "null"]},
+            "phone_number": {"type": ["string", "null"]},
+            "owner_id": {"type": ["string", "null"]},
+            "user_id": {"type": ["string", "null"]},
+            "closed": {"type": "boolean"},
+            "deleted": {"type": "boolean"},
+            "opened_on": {"type": "string"},
+            "modified_on": {"type": "string"},
+            "properties": {"type": "object"},
+            "added_at": {"type": "string"},
+        },
+    },
+)
+ADD_RESULT = schema(
+    "CaseGroupAddResult",
+    {
+        "type": "object",
+        "properties": {
+            "result": {"type": "string", "enum": ["added", "already_member"]},
+            "message": {"type": "string"},
+            "case": {"$ref": "#/components/schemas/CaseGroupMember"},
+        },
+    },
+)
+NAME_BODY = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": {"type": "string", "maxLength": case_groups.MAX_NAME}},
+}
+
+
+def group_json(group: CaseGroup, member_count: int) -> dict:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "member_count": member_count,
+        "created_at": clock.isoformat(group.created_at),
+        "modified_at": clock.isoformat(group.modified_at),
+    }
+
+
+def case_json(case, added_at=None) -> dict:
+    body = {
+        "case_id": case.case_id,
+        "case_type": case.case_type,
+        "name": case.name,
+        "external_id": case.external_id,
+        "phone_number": case.phone_number,
+        "owner_id": case.owner_id,
+        "user_id": case.user_id,
+        "closed": case.closed,
+        "deleted": case.deleted,
+        "opened_on": clock.isoformat(case.opened_on),
+        "modified_on": clock.isoformat(case.modified_on),
+        "properties": case.properties or {},
+    }
+    if added_at is not None:
+        body["added_at"] = clock.isoformat(added_at)
+    return body
+
+
+def member_json(member: CaseGroupMember) -> dict:
+    return case_json(member.case, member.added_at)
+
+
+def _user_id():
+    user = getattr(g, "api_user", None)
+    return user.id if user is not None else None
+
+
+@route(
+    "/case-groups/example.xlsx",
+    summary="The example upload cases_bulk_example.xlsx (column case_identifier)",
+    tag="case groups",
+    responses={200: {"description": "The example file", "media": XLSX, "schema": {"type": "string"}}},
+    errors=(401,),
+)
+def case_group_example():
+    return Response(
+        case_groups.example_workbook(),
+        mimetype=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{case_groups.EXAMPLE_FILENAME}"'},
+    )
+
+
+@route(
+    "/case-groups",
+    ["POST"],
+    summary="Create a case group (a duplicate name, in any case, is 409)",
+    tag="case groups",
+    request_schema=NAME_BODY,
+    responses={201: {"description": "Created", "schema": GROUP}},
+    errors=(400, 401, 403, 409, 415),
+)
+def create_case_group():
+    body = json_body()
+    group = case_groups.create_group(
+        get_str(body, "name", required=True, max_length=case_groups.MAX_NAME), user_id=_user_id()
+    )
+    db.session.commit()
+    return created(group_json(group, 0))
+
+
+@route(
+    "/case-groups",
+    summary="List case groups with their member counts (newest first)",
+    tag="case groups",
+    responses={200: {"description": "OK", "schema": list_of(GROUP)}},
+)
+def list_case_groups():
+    from sqlalchemy import select
+
+    body = paginate(select(CaseGroup), [CaseGroup.created_at, CaseGroup.id], lambda grp: grp)
+    counts = case_groups.member_counts(grp.id for grp in body["results"])
+    body["results"] = [group_json(grp, counts[grp.id]) for grp in body["results"]]
+    return jsonify(body)
+
+
+@route(
+    "/case-groups/<case_group_id>",
+    summary="Get a case group",
+    tag="case groups",
+    responses={200: {"description": "OK", "schema": GROUP}},
+)
+def get_case_group(case_group_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    return jsonify(group_json(group, case_groups.member_counts([group.id])[group.id]))
+
+
+@route(
+    "/case-groups/<case_group_id>",
+    ["PATCH"],
+    summary="Rename a case group",
+    tag="case groups",
+    request_schema=NAME_BODY,
+    responses={200: {"description": "OK", "schema": GROUP}},
+    errors=(400, 401, 403, 404, 409, 415),
+)
+def rename_case_group(case_group_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    body = json_body()
+    case_groups.rename_group(group, get_str(body, "name", required=True, max_length=case_groups.MAX_NAME))
+    db.session.commit()
+    return jsonify(group_json(group, case_groups.member_counts([group.id])[group.id]))
+
+
+@route(
+    "/case-groups/<case_group_id>",
+    ["DELETE"],
+    summary="Delete a case group (its cases stay)",
+    tag="case groups",
+    responses={204: {"description": "Deleted"}},
+    errors=(401, 403, 404),
+)
+def delete_case_group(case_group_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    case_groups.delete_group(group)
+    db.session.commit()
+    return Response(status=204)
+
+
+@route(
+    "/case-groups/<case_group_id>/cases",
+    summary="The group's cases, newest added first; ?q= searches name, phone, external ID, case ID",
+    tag="case groups",
+    params=[{"name": "q", "in": "query", "required": False, "schema": {"type": "string"}}],
+    responses={200: {"description": "OK", "schema": list_of(MEMBER)}},
+)
+def list_case_group_cases(case_group_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    stmt = case_groups.members_query(group, request.args.get("q"))
+    return jsonify(paginate(stmt, case_groups.member_order(), member_json))
+
+
+@route(
+    "/case-groups/<case_group_id>/cases",
+    ["POST"],
+    summary="Add a case by phone number, external ID or case ID",
+    tag="case groups",
+    request_schema={
+        "type": "object",
+        "properties": {
+            "identifier": {
+                "type": "string",
+                "description": "A phone number (any common spelling), an external ID or a case ID.",
+            },
+            "case_id": {"type": "string", "description": "Instead of identifier: match the case ID only."},
+        },
+    },
+    responses={
+        201: {"description": "Added", "schema": ADD_RESULT},
+        200: {"description": "Already in the group", "schema": ADD_RESULT},
+    },
+    errors=(400, 401, 403, 404, 409, 415, 422),
+)
+def add_case_group_case(case_group_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    body = json_body()
+    if body.get("case_id") is not None:
+        identifier, by = get_str(body, "case_id", required=True), "case_id"
+    else:
+        identifier, by = body.get("identifier"), "any"
+        if identifier is None:
+            raise invalid("identifier", "is required (a phone number, external ID or case ID).")
+        if not isinstance(identifier, str | int) or isinstance(identifier, bool):
+            raise invalid("identifier", "must be a string.")
+    outcome = case_groups.add_by_identifier(group, identifier, by=by, user_id=_user_id())
+    status, code = case_groups.API_STATUS[outcome.result]
+    if code is not None:
+        details = {"identifier": outcome.identifier, "result": outcome.result}
+        if outcome.result == case_groups.AMBIGUOUS:
+            details["case_ids"] = [c.case_id for c, _ in outcome.candidates]
+            details["candidates"] = outcome.candidates_json()
+            details["candidate_count"] = outcome.candidate_count
+        if outcome.case is not None:
+            details["case_id"] = outcome.case.case_id
+        raise ApiError(status, code, outcome.message, details)
+    db.session.commit()
+    from messaging.models import Case
+
+    case = db.session.get(Case, outcome.case.pk)
+    return created(
+        {"result": outcome.result, "message": outcome.message, "case": case_json(case)}, status=status
+    )
+
+
+@route(
+    "/case-groups/<case_group_id>/cases/<case_id>",
+    ["DELETE"],
+    summary="Remove a case from the group (the case stays)",
+    tag="case groups",
+    responses={204: {"description": "Removed"}},
+    errors=(401, 403, 404),
+)
+def remove_case_group_case(case_group_id, case_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    if not case_groups.remove_case(group, case_id):
+        raise ApiError(404, "not_member", "This case is not in the group.", {"case_id": case_id})
+    db.session.commit()
+    return Response(status=204)
+
+
+@route(
+    "/case-groups/<case_group_id>/imports",
+    ["POST"],
+    summary="Add cases from an .xlsx with a case_identifier column, in a background job",
+    tag="case groups",
+    request_media="multipart/form-data",
+    request_schema={
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "dry_run": {"type": "boolean", "description": "Report what would happen; change nothing."},
+        },
+    },
+    responses={202: {"description": "Queued", "schema": IMPORT}},
+    errors=(400, 401, 403, 404, 413, 415),
+)
+def import_case_group_cases(case_group_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    upload = request.files.get("file")
+    if upload is None:
+        raise ApiError(
+            400,
+            "file_required",
+            "Send the .xlsx as a multipart form field named 'file'.",
+            {"field": "file"},
+        )
+    dry_run = _form_bool("dry_run")
+    imp = case_groups.start_group_import(
+        group, upload.read(), upload.filename or "upload.xlsx", dry_run=dry_run, user_id=_user_id()
+    )
+    return accepted(imp)
+
+
+def _form_bool(name: str) -> bool:
+    raw = (request.form.get(name) or request.args.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise invalid(name, "must be true or false.")

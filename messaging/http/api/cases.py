@@ -1,0 +1,349 @@
+"""Forms and cases: ``POST /forms`` applies CommCare's owner rules (``messaging.cases.forms``).
+
+Status codes of ``POST /api/v1/forms``: 201 for a new form; 200 with the same
+body for a resubmitted ``form_id`` (nothing changes); 400 for a malformed form;
+422 for a refusal by a rule (``case_sharing_no_group``,
+``case_sharing_multiple_groups``, ``owner_not_allowed``, ``case_not_found``,
+``unknown_application``, ``unknown_user``). A refused form writes nothing.
+"""
+
+from flask import jsonify, request
+from sqlalchemy import select
+
+from messaging.cases import bulk_upload as case_import
+from messaging.cases import forms as cases
+from messaging.db.tenancy import get_or_404
+from messaging.http.api import bp, created, json_body, route  # noqa: F401
+from messaging.http.api.errors import ApiError
+from messaging.http.api.imports import IMPORT, accepted
+from messaging.http.api.openapi import list_of, schema
+from messaging.http.api.pagination import paginate
+from messaging.imports import runner as imports
+from messaging.lib import clock
+from messaging.models import Case, Form, MobileWorker
+
+CASE = schema(
+    "Case",
+    {
+        "type": "object",
+        "properties": {
+            "case_id": {"type": "string"},
+            "case_type": {"type": "string"},
+            "name": {"type": "string"},
+            "external_id": {"type": ["string", "null"]},
+            "phone_number": {"type": ["string", "null"], "description": "E.164, or null when invalid"},
+            "phone_raw": {"type": ["string", "null"], "description": "the number as it was given"},
+            "phone_invalid": {"type": "boolean"},
+            "language": {"type": ["string", "null"]},
+            "owner_id": {"type": ["string", "null"]},
+            "user_id": {"type": ["string", "null"], "description": "the last submitter"},
+            "closed": {"type": "boolean"},
+            "closed_on": {"type": ["string", "null"]},
+            "opened_on": {"type": "string"},
+            "modified_on": {"type": "string"},
+            "properties": {"type": "object"},
+        },
+    },
+)
+FORM_RESULT = schema(
+    "FormResult",
+    {
+        "type": "object",
+        "properties": {
+            "form_id": {"type": "string"},
+            "received_on": {"type": "string"},
+            "case_ids": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+)
+FORM = schema(
+    "Form",
+    {
+        "type": "object",
+        "properties": {
+            "form_id": {"type": "string"},
+            "app_id": {"type": ["string", "null"]},
+            "user_id": {"type": ["string", "null"]},
+            "received_on": {"type": "string"},
+            "source": {"type": "string"},
+            "answers": {"type": "object"},
+            "case_ids": {"type": "array", "items": {"type": "string"}},
+            "cases": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+)
+CASE_BLOCK = {
+    "type": "object",
+    "properties": {
+        "case_id": {"type": "string", "description": "optional with create: the server makes one"},
+        "create": {
+            "type": "object",
+            "required": ["case_type"],
+            "properties": {
+                "case_type": {"type": "string"},
+                "case_name": {"type": "string"},
+                "owner_id": {"type": "string"},
+            },
+        },
+        "update": {
+            "type": "object",
+            "description": "external_id, phone_number, language, case_name, case_type and owner_id set "
+            "those fields; any other key is a case property (null removes it)",
+        },
+        "close": {"type": "boolean"},
+    },
+}
+FORM_BODY = {
+    "type": "object",
+    "required": ["app_id", "user_id"],
+    "properties": {
+        "form_id": {"type": "string", "description": "your id; the same form_id again changes nothing"},
+        "app_id": {"type": "string"},
+        "user_id": {"type": "string"},
+        "answers": {"type": "object"},
+        "cases": {"type": "array", "items": CASE_BLOCK},
+    },
+}
+
+
+def case_json(case: Case) -> dict:
+    return {
+        "case_id": case.case_id,
+        "case_type": case.case_type,
+        "name": case.name,
+        "external_id": case.external_id,
+        "phone_number": case.phone_number,
+        "phone_raw": case.phone_raw,
+        "phone_invalid": case.phone_invalid,
+        "language": case.language,
+        "owner_id": case.owner_id,
+        "user_id": case.user_id,
+        "closed": case.closed,
+        "closed_on": clock.isoformat(case.closed_on),
+        "opened_on": clock.isoformat(case.opened_on),
+        "modified_on": clock.isoformat(case.modified_on),
+        "properties": dict(case.properties or {}),
+    }
+
+
+def form_json(form: Form) -> dict:
+    return {
+        "form_id": form.form_id,
+        "app_id": form.app_id,
+        "user_id": form.user_id,
+        "received_on": clock.isoformat(form.received_on),
+        "source": form.source,
+        "answers": form.answers or {},
+        "case_ids": list(form.case_ids or []),
+        "cases": cases.form_blocks(form),
+    }
+
+
+@route(
+    "/forms",
+    ["POST"],
+    summary="Apply a form (case blocks create, update and close cases). "
+    "201 for a new form; 200 with the first result for a resubmitted form_id.",
+    tag="cases",
+    request_schema=FORM_BODY,
+    responses={
+        201: {"description": "Applied", "schema": FORM_RESULT},
+        200: {"description": "Resubmission: the first result, nothing changed", "schema": FORM_RESULT},
+    },
+    errors=(400, 401, 403, 415, 422),
+)
+def submit_form():
+    body = json_body()
+    result = cases.apply_form(body, source="api")
+    return created(result.as_json(), status=200 if result.duplicate else 201)
+
+
+@route(
+    "/forms",
+    summary="List forms, newest first (filters: user_id, app_id, received_since)",
+    tag="cases",
+    responses={200: {"description": "OK", "schema": list_of(FORM)}},
+)
+def list_forms():
+    stmt = select(Form)
+    if request.args.get("user_id"):
+        stmt = stmt.where(Form.user_id == request.args["user_id"])
+    if request.args.get("app_id"):
+        stmt = stmt.where(Form.app_id == request.args["app_id"])
+    if request.args.get("received_since"):
+        stmt = stmt.where(Form.received_on >= _time_arg("received_since"))
+    return jsonify(paginate(stmt, [Form.received_on, Form.id], form_json))
+
+
+@route(
+    "/forms/<form_id>",
+    summary="Get a form with its case blocks",
+    tag="cases",
+    responses={200: {"description": "OK", "schema": FORM}},
+)
+def get_form(form_id):
+    return jsonify(form_json(get_or_404(Form, form_id, column=Form.form_id)))
+
+
+def _time_arg(name: str):
+    try:
+        return clock.parse_iso(request.args[name])
+    except ValueError as exc:
+        raise ApiError(
+            400,
+            "validation_error",
+            f"{name}: must be an ISO 8601 time, e.g. 2024-05-01T00:00:00Z.",
+            {"field": name},
+        ) from exc
+
+
+def _bool_arg(name: str) -> bool:
+    value = request.args[name].strip().lower()
+    if value not in {"true", "false", "1", "0"}:
+        raise ApiError(400, "validation_error", f"{name}: must be true or false.", {"field": name})
+    return value in {"true", "1"}
+
+
+def filter_cases(stmt):
+    """Apply the list filters of ``GET /cases`` from the query string."""
+    args = request.args
+    if args.get("case_type"):
+        stmt = stmt.where(Case.case_type == args["case_type"])
+    if args.get("owner_id"):
+        stmt = stmt.where(Case.owner_id == args["owner_id"])
+    if args.get("user_id"):
+        stmt = stmt.where(Case.user_id == args["user_id"])
+    if args.get("external_id"):
+        stmt = stmt.where(Case.external_id == args["external_id"])
+    if args.get("modified_since"):
+        stmt = stmt.where(Case.modified_on >= _time_arg("modified_since"))
+    if args.get("closed"):
+        stmt = stmt.where(Case.closed.is_(_bool_arg("closed")))
+    if args.get("phone_number"):
+        stmt = stmt.where(phone_condition(args["phone_number"]))
+    return stmt
+
+
+def phone_condition(raw: str):
+    """Match a phone number however it was typed: normalised to E.164 with the
+    project's country; a value that is not a valid number matches the raw text."""
+    from messaging.lib.phones import normalize_phone
+
+    e164 = None
+    try:
+        e164 = normalize_phone(raw, cases.project_country())
+    except ValueError:
+        e164 = None
+    if e164:
+        return Case.phone_number == e164
+    return Case.phone_raw == raw.strip()
+
+
+CASE_FILTERS = [
+    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
+    for n, d in [
+        ("case_type", "exact case type"),
+        ("owner_id", "owner (user or group id)"),
+        ("user_id", "last submitter"),
+        ("external_id", "exact external id"),
+        ("phone_number", "any format; normalised with the project's country"),
+        ("modified_since", "ISO 8601; cases modified at or after"),
+        ("closed", "true or false"),
+        ("limit", "page size, up to 250"),
+        ("cursor", "from the previous page's next"),
+    ]
+]
+
+
+@route(
+    "/cases",
+    summary="List cases, most recently modified first, with filters",
+    tag="cases",
+    params=CASE_FILTERS,
+    responses={200: {"description": "OK", "schema": list_of(CASE)}},
+)
+def list_cases():
+    stmt = filter_cases(select(Case).where(Case.deleted.is_(False)))
+    return jsonify(paginate(stmt, [Case.modified_on, Case.id], case_json))
+
+
+@route(
+    "/cases/<case_id>",
+    summary="Get a case",
+    tag="cases",
+    responses={200: {"description": "OK", "schema": CASE}},
+)
+def get_case(case_id):
+    case = get_or_404(Case, case_id, column=Case.case_id)
+    if case.deleted:
+        raise ApiError(404, "not_found", "This case has been deleted.")
+    return jsonify(case_json(case))
+
+
+@route(
+    "/users/<user_id>/cases",
+    summary="The user's case list: open cases owned by the user or any of their case-sharing groups",
+    tag="cases",
+    params=CASE_FILTERS[:1] + CASE_FILTERS[-2:],
+    responses={200: {"description": "OK", "schema": list_of(CASE)}},
+)
+def user_cases(user_id):
+    user = get_or_404(MobileWorker, user_id)
+    stmt = cases.user_case_list_stmt(user.id)
+    if request.args.get("case_type"):
+        stmt = stmt.where(Case.case_type == request.args["case_type"])
+    return jsonify(paginate(stmt, [Case.modified_on, Case.id], case_json))
+
+
+@route(
+    "/cases/imports",
+    ["POST"],
+    summary="Bulk case upload: an .xlsx whose rows create or update cases (by case_id or external_id). "
+    "Runs as a job: 202 with the import; follow status_url.",
+    tag="cases",
+    request_schema={
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": ".xlsx"},
+            "dry_run": {"type": "boolean", "description": "report what would happen, change nothing"},
+        },
+    },
+    request_media="multipart/form-data",
+    responses={202: {"description": "Queued", "schema": IMPORT}},
+    errors=(400, 401, 403, 413, 415),
+)
+def import_cases():
+    upload = request.files.get("file")
+    if upload is None:
+        raise ApiError(
+            400, "validation_error", "file: send the .xlsx as multipart field 'file'.", {"field": "file"}
+        )
+    dry_run = (request.form.get("dry_run") or "").strip().lower() in {"1", "true", "yes", "on"}
+    from flask import g
+
+    imp = imports.start_import(
+        case_import.HANDLER.kind,
+        upload.read(),
+        upload.filename or "cases.xlsx",
+        dry_run=dry_run,
+        user_id=g.api_user.id,
+    )
+    return accepted(imp)
+
+
+@route(
+    "/cases/imports/example.xlsx",
+    summary="An example bulk case upload file",
+    tag="cases",
+    responses={200: {"description": "The example", "schema": {"type": "string", "format": "binary"}}},
+    errors=(401,),
+)
+def case_import_example():
+    from flask import Response
+
+    return Response(
+        case_import.example_workbook(),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": "attachment; filename=cases_upload_example.xlsx"},
+    )

@@ -1,0 +1,383 @@
+"""Data forwarding: locations, their records (the outbox) and every attempt.
+
+Header values whose name looks secret (contains auth, token, key, secret, pass,
+cookie, signature, session or credential) are never returned in full: they show
+as ``****`` followed by their last 4 characters when 16 or longer. Sending such a
+masked value back unchanged in a PATCH keeps the stored value.
+"""
+
+from flask import abort, jsonify, request
+from sqlalchemy import select
+
+from messaging.db.tenancy import get_or_404
+from messaging.extensions import db
+from messaging.forwarding import sender as forwarding
+from messaging.http.api import created, json_body, route
+from messaging.http.api.errors import ApiError
+from messaging.http.api.openapi import list_of, schema
+from messaging.http.api.pagination import paginate
+from messaging.lib import clock
+from messaging.models import ForwardAttempt, ForwardLocation, ForwardRecord
+from messaging.models.forwarding import RECORD_STATUSES
+
+TAG = "forwarding"
+
+STATUS_COUNTS = {
+    "type": "object",
+    "properties": {s: {"type": "integer"} for s in RECORD_STATUSES},
+}
+LOCATION = schema(
+    "ForwardingLocation",
+    {
+        "type": "object",
+        "required": ["id", "url", "kind", "headers", "notify_emails", "paused", "created_at", "counts"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "url": {"type": "string"},
+            "kind": {"type": "string", "enum": ["forms", "cases"]},
+            "headers": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "Extra request headers; values of secret-looking headers are masked.",
+            },
+            "notify_emails": {"type": "array", "items": {"type": "string"}},
+            "paused": {"type": "boolean"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "last_notified_at": {"type": ["string", "null"], "format": "date-time"},
+            "counts": STATUS_COUNTS,
+        },
+    },
+)
+RECORD = schema(
+    "ForwardingRecord",
+    {
+        "type": "object",
+        "required": ["id", "location_id", "kind", "object_id", "status", "attempts"],
+        "properties": {
+            "id": {"type": "integer"},
+            "location_id": {"type": "string"},
+            "kind": {"type": "string", "enum": ["forms", "cases"]},
+            "object_id": {"type": "string", "description": "form_id or case_id"},
+            "status": {"type": "string", "enum": list(RECORD_STATUSES)},
+            "attempts": {"type": "integer"},
+            "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+            "last_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+            "last_status_code": {"type": ["integer", "null"]},
+            "last_error": {"type": ["string", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "succeeded_at": {"type": ["string", "null"], "format": "date-time"},
+            "notified_at": {"type": ["string", "null"], "format": "date-time"},
+            "payload": {"type": "object", "description": "The JSON that is POSTed (single record only)."},
+        },
+    },
+)
+ATTEMPT = schema(
+    "ForwardingAttempt",
+    {
+        "type": "object",
+        "required": ["id", "record_id", "attempt", "started_at", "duration_ms", "status_code", "succeeded"],
+        "properties": {
+            "id": {"type": "integer"},
+            "record_id": {"type": "integer"},
+            "attempt": {"type": "integer"},
+            "started_at": {"type": "string", "format": "date-time"},
+            "duration_ms": {"type": "integer"},
+            "status_code": {"type": ["integer", "null"]},
+            "succeeded": {"type": "boolean"},
+            "response_excerpt": {"type": "string", "description": "The first 500 characters of the answer."},
+            "error": {"type": ["string", "null"]},
+        },
+    },
+)
+LOCATION_BODY = {
+    "type": "object",
+    "properties": {
+        "url": {"type": "string", "format": "uri", "description": "http:// or https://"},
+        "kind": {"type": "string", "enum": ["forms", "cases"]},
+        "name": {"type": "string"},
+        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "notify_emails": {"type": "array", "items": {"type": "string", "format": "email"}},
+        "paused": {"type": "boolean"},
+    },
+}
+
+
+def _record_or_404(raw: str) -> ForwardRecord:
+    if not raw.isdigit() or len(raw) > 18:
+        abort(404)
+    return get_or_404(ForwardRecord, int(raw))
+
+
+def location_json(location: ForwardLocation, counts: dict | None = None) -> dict:
+    if counts is None:
+        counts = forwarding.status_counts([location.id])[location.id]
+    return {
+        "id": location.id,
+        "name": location.name,
+        "url": location.url,
+        "kind": location.kind,
+        "headers": forwarding.masked_headers(location.headers),
+        "notify_emails": list(location.notify_emails or []),
+        "paused": location.paused,
+        "created_at": clock.isoformat(location.created_at),
+        "last_notified_at": clock.isoformat(location.last_notified_at),
+        "counts": counts,
+    }
+
+
+def record_json(record: ForwardRecord, with_payload: bool = False) -> dict:
+    body = {
+        "id": record.id,
+        "location_id": record.location_id,
+        "kind": record.kind,
+        "object_id": record.object_id,
+        "status": record.status,
+        "attempts": record.attempts,
+        "next_attempt_at": clock.isoformat(record.next_attempt_at) if record.status == "pending" else None,
+        "last_attempt_at": clock.isoformat(record.last_attempt_at),
+        "last_status_code": record.last_status_code,
+        "last_error": record.last_error,
+        "created_at": clock.isoformat(record.created_at),
+        "succeeded_at": clock.isoformat(record.succeeded_at),
+        "notified_at": clock.isoformat(record.notified_at),
+    }
+    if with_payload:
+        body["payload"] = record.payload
+    return body
+
+
+def attempt_json(attempt: ForwardAttempt) -> dict:
+    return {
+        "id": attempt.id,
+        "record_id": attempt.record_id,
+        "attempt": attempt.attempt_number,
+        "started_at": clock.isoformat(attempt.started_at),
+        "duration_ms": attempt.duration_ms,
+        "status_code": attempt.status_code,
+        "succeeded": attempt.succeeded,
+        "response_excerpt": attempt.response_excerpt,
+        "error": attempt.error,
+    }
+
+
+@route(
+    "/forwarding",
+    ["POST"],
+    summary="Add a data forwarding location (forms or cases are POSTed to its URL as JSON)",
+    tag=TAG,
+    request_schema={**LOCATION_BODY, "required": ["url", "kind"]},
+    responses={201: {"description": "Created", "schema": LOCATION}},
+    errors=(400, 401, 403, 415),
+)
+def forwarding_create():
+    body = json_body()
+    location = forwarding.create_location(
+        body.get("url"),
+        body.get("kind"),
+        headers=body.get("headers"),
+        notify_emails=body.get("notify_emails"),
+        name=_name(body),
+        paused=_paused(body),
+    )
+    db.session.commit()
+    return created(location_json(location))
+
+
+def _name(body: dict) -> str:
+    name = body.get("name") or ""
+    if not isinstance(name, str):
+        raise ApiError(400, "validation_error", "name: must be a string.", {"field": "name"})
+    return name
+
+
+def _paused(body: dict) -> bool:
+    paused = body.get("paused", False)
+    if not isinstance(paused, bool):
+        raise ApiError(400, "validation_error", "paused: must be true or false.", {"field": "paused"})
+    return paused
+
+
+@route(
+    "/forwarding",
+    summary="List the data forwarding locations, newest first",
+    tag=TAG,
+    responses={200: {"description": "OK", "schema": list_of(LOCATION)}},
+    errors=(400, 401),
+)
+def forwarding_list():
+    return jsonify(
+        paginate(select(ForwardLocation), [ForwardLocation.created_at, ForwardLocation.id], location_json)
+    )
+
+
+@route(
+    "/forwarding/<forwarding_id>",
+    summary="A data forwarding location with its record counts by status",
+    tag=TAG,
+    responses={200: {"description": "OK", "schema": LOCATION}},
+    errors=(401, 404),
+)
+def forwarding_get(forwarding_id):
+    return jsonify(location_json(get_or_404(ForwardLocation, forwarding_id)))
+
+
+@route(
+    "/forwarding/<forwarding_id>",
+    ["PATCH"],
+    summary="Change a location: url, name, headers, notify_emails; pause or resume with `paused`",
+    tag=TAG,
+    request_schema=LOCATION_BODY,
+    responses={200: {"description": "OK", "schema": LOCATION}},
+    errors=(400, 401, 403, 404, 415),
+)
+def forwarding_update(forwarding_id):
+    location = get_or_404(ForwardLocation, forwarding_id)
+    body = json_body()
+    forwarding.update_location(location, body)
+    db.session.commit()
+    return jsonify(location_json(location))
+
+
+@route(
+    "/forwarding/<forwarding_id>",
+    ["DELETE"],
+    summary="Delete a location with its records and attempts",
+    tag=TAG,
+    responses={204: {"description": "Deleted"}},
+    errors=(401, 403, 404),
+)
+def forwarding_delete(forwarding_id):
+    forwarding.delete_location(get_or_404(ForwardLocation, forwarding_id))
+    db.session.commit()
+    return "", 204
+
+
+@route(
+    "/forwarding/<forwarding_id>/attempts",
+    summary="A location's attempts, newest first (filter: outcome=failed or succeeded)",
+    tag=TAG,
+    params=[
+        {
+            "name": "outcome",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": ["failed", "succeeded"]},
+        },
+        {"name": "record_id", "in": "query", "required": False, "schema": {"type": "integer"}},
+        {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "maximum": 250}},
+        {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+    ],
+    responses={200: {"description": "OK", "schema": list_of(ATTEMPT)}},
+    errors=(400, 401, 404),
+)
+def forwarding_attempts(forwarding_id):
+    location = get_or_404(ForwardLocation, forwarding_id)
+    stmt = select(ForwardAttempt).where(ForwardAttempt.location_id == location.id)
+    outcome = request.args.get("outcome")
+    if outcome is not None:
+        if outcome not in ("failed", "succeeded"):
+            raise ApiError(
+                400, "invalid_filter", "outcome must be 'failed' or 'succeeded'.", {"field": "outcome"}
+            )
+        stmt = stmt.where(ForwardAttempt.succeeded.is_(outcome == "succeeded"))
+    record_id = request.args.get("record_id")
+    if record_id is not None:
+        if not record_id.isdigit():
+            raise ApiError(400, "invalid_filter", "record_id must be a whole number.", {"field": "record_id"})
+        stmt = stmt.where(ForwardAttempt.record_id == int(record_id))
+    return jsonify(paginate(stmt, [ForwardAttempt.id], attempt_json))
+
+
+@route(
+    "/forwarding/<forwarding_id>/records",
+    summary="A location's records (forms or case changes to send), newest first (filter: status)",
+    tag=TAG,
+    params=[
+        {
+            "name": "status",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": list(RECORD_STATUSES)},
+        },
+        {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "maximum": 250}},
+        {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+    ],
+    responses={200: {"description": "OK", "schema": list_of(RECORD)}},
+    errors=(400, 401, 404),
+)
+def forwarding_records(forwarding_id):
+    location = get_or_404(ForwardLocation, forwarding_id)
+    stmt = select(ForwardRecord).where(ForwardRecord.location_id == location.id)
+    status = request.args.get("status")
+    if status is not None:
+        if status not in RECORD_STATUSES:
+            raise ApiError(
+                400,
+                "invalid_filter",
+                f"status must be one of {', '.join(RECORD_STATUSES)}.",
+                {"field": "status"},
+            )
+        stmt = stmt.where(ForwardRecord.status == status)
+    return jsonify(paginate(stmt, [ForwardRecord.id], record_json))
+
+
+@route(
+    "/forwarding/<forwarding_id>/resend-failed",
+    ["POST"],
+    summary="Send every record of the location that gave up again",
+    tag=TAG,
+    responses={
+        200: {
+            "description": "OK",
+            "schema": {"type": "object", "properties": {"resent": {"type": "integer"}}},
+        }
+    },
+    errors=(401, 403, 404),
+)
+def forwarding_resend_failed(forwarding_id):
+    location = get_or_404(ForwardLocation, forwarding_id)
+    count = forwarding.resend_failed(location)
+    db.session.commit()
+    return jsonify({"resent": count})
+
+
+@route(
+    "/forwarding/records/<forward_record_id>",
+    summary="One record with the JSON payload it sends",
+    tag=TAG,
+    responses={200: {"description": "OK", "schema": RECORD}},
+    errors=(401, 404),
+)
+def forwarding_record_get(forward_record_id):
+    return jsonify(record_json(_record_or_404(forward_record_id), with_payload=True))
+
+
+@route(
+    "/forwarding/records/<forward_record_id>/resend",
+    ["POST"],
+    summary="Send a record again now (a pending one: without waiting for its retry)",
+    tag=TAG,
+    responses={200: {"description": "OK", "schema": RECORD}},
+    errors=(401, 403, 404, 409),
+)
+def forwarding_record_resend(forward_record_id):
+    record = _record_or_404(forward_record_id)
+    forwarding.resend_record(record)
+    db.session.commit()
+    return jsonify(record_json(record))
+
+
+@route(
+    "/forwarding/records/<forward_record_id>/cancel",
+    ["POST"],
+    summary="Cancel a pending record (it will not be sent)",
+    tag=TAG,
+    responses={200: {"description": "OK", "schema": RECORD}},
+    errors=(401, 403, 404, 409),
+)
+def forwarding_record_cancel(forward_record_id):
+    record = _record_or_404(forward_record_id)
+    forwarding.cancel_record(record)
+    db.session.commit()
+    return jsonify(record_json(record))

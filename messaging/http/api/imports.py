@@ -1,0 +1,130 @@
+"""Import status, per-row results and the .xlsx report."""
+
+from flask import Response, jsonify, request, url_for
+
+from messaging.db.tenancy import get_or_404
+from messaging.http.api import route
+from messaging.http.api.errors import ApiError
+from messaging.http.api.openapi import list_of, schema
+from messaging.http.api.pagination import decode_cursor, next_page_url, read_limit
+from messaging.imports import runner as imports
+from messaging.models import Import
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+IMPORT = schema(
+    "Import",
+    {
+        "type": "object",
+        "required": ["id", "status", "total", "processed", "counts", "report_url"],
+        "properties": {
+            "id": {"type": "string"},
+            "kind": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "dry_run": {"type": "boolean"},
+            "filename": {"type": "string"},
+            "target_id": {"type": ["string", "null"]},
+            "total": {"type": ["integer", "null"]},
+            "processed": {"type": "integer"},
+            "percent": {"type": "integer"},
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "error": {"type": ["object", "null"]},
+            "report_url": {"type": ["string", "null"]},
+            "status_url": {"type": "string"},
+            "created_at": {"type": "string"},
+            "finished_at": {"type": ["string", "null"]},
+        },
+    },
+)
+IMPORT_ROW = schema(
+    "ImportRow",
+    {
+        "type": "object",
+        "properties": {
+            "row": {"type": "integer"},
+            "identifier": {"type": ["string", "null"]},
+            "result": {"type": "string"},
+            "case_id": {"type": ["string", "null"]},
+            "message": {"type": "string"},
+        },
+    },
+)
+
+
+def import_json(imp: Import) -> dict:
+    body = imports.status_json(imp, url_for("api.import_report", import_id=imp.id, _external=True))
+    body["status_url"] = url_for("api.get_import", import_id=imp.id, _external=True)
+    return body
+
+
+def accepted(imp: Import):
+    """202 with the import, for the endpoints that start one."""
+    response = jsonify(import_json(imp))
+    response.status_code = 202
+    response.headers["Location"] = url_for("api.get_import", import_id=imp.id, _external=True)
+    return response
+
+
+@route(
+    "/imports/<import_id>",
+    summary="Status, progress and counts of an import",
+    tag="imports",
+    responses={200: {"description": "OK", "schema": IMPORT}},
+)
+def get_import(import_id):
+    return jsonify(import_json(get_or_404(Import, import_id)))
+
+
+@route(
+    "/imports/<import_id>/rows",
+    summary="One result per row of an import",
+    tag="imports",
+    responses={200: {"description": "OK", "schema": list_of(IMPORT_ROW)}},
+)
+def import_rows(import_id):
+    imp = get_or_404(Import, import_id)
+    limit = read_limit()
+    cursor = request.args.get("cursor")
+    after_row = decode_cursor(cursor, 1)[0] if cursor else 0
+    if isinstance(after_row, bool) or not isinstance(after_row, int):
+        raise ApiError(400, "invalid_cursor", "The cursor is not valid.")
+    rows = imports.outcome_page(imp.id, after_row, limit + 1)
+    next_url = next_page_url([rows[limit - 1].row_number]) if len(rows) > limit else None
+    return jsonify(
+        {
+            "results": [
+                {
+                    "row": r.row_number,
+                    "identifier": r.identifier,
+                    "result": r.result,
+                    "case_id": r.case_id,
+                    "message": r.message,
+                }
+                for r in rows[:limit]
+            ],
+            "next": next_url,
+        }
+    )
+
+
+@route(
+    "/imports/<import_id>/report.xlsx",
+    summary="The per-row report as .xlsx",
+    tag="imports",
+    responses={
+        200: {"description": "The report", "media": XLSX, "schema": {"type": "string", "format": "binary"}}
+    },
+    errors=(401, 404, 409),
+)
+def import_report(import_id):
+    imp = get_or_404(Import, import_id)
+    data = imports.report_bytes(imp)
+    if data is None:
+        raise ApiError(
+            409, "report_not_ready", "The report is ready when the import is done.", {"status": imp.status}
+        )
+    return Response(
+        data,
+        mimetype=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="import-{imp.id}-report.xlsx"'},
+    )

@@ -1,0 +1,245 @@
+"""The message log, sending one SMS, opt-outs and the project's SMS gateway."""
+
+from flask import abort, jsonify, request
+from sqlalchemy import select
+
+from messaging.db import tenancy
+from messaging.db.tenancy import get_or_404
+from messaging.extensions import db
+from messaging.http.api import bp, created, json_body, route  # noqa: F401
+from messaging.http.api.errors import ApiError
+from messaging.http.api.openapi import list_of, schema
+from messaging.http.api.pagination import paginate
+from messaging.http.api.validation import get_int, get_list, get_str, invalid
+from messaging.lib.segments import count_segments
+from messaging.models import Case, Message
+from messaging.models.messaging import DIRECTIONS, GATEWAY_KINDS, STATUSES
+from messaging.sms import service
+
+MESSAGE = schema(
+    "Message",
+    {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "direction": {"type": "string", "enum": list(DIRECTIONS)},
+            "case_id": {"type": ["string", "null"]},
+            "phone": {"type": "string", "description": "E.164"},
+            "from": {"type": ["string", "null"]},
+            "to": {"type": ["string", "null"]},
+            "body": {"type": "string"},
+            "segments": {"type": "integer"},
+            "encoding": {"type": "string", "enum": ["GSM-7", "UCS-2"]},
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "gateway_sid": {"type": ["string", "null"]},
+            "error_code": {"type": ["string", "null"]},
+            "error_message": {"type": ["string", "null"]},
+            "skip_reason": {"type": ["string", "null"]},
+            "broadcast_id": {"type": ["string", "null"]},
+            "survey_session_id": {"type": ["string", "null"]},
+            "attempts": {"type": "integer"},
+            "created_at": {"type": "string"},
+            "due_at": {"type": ["string", "null"]},
+            "sent_at": {"type": ["string", "null"]},
+            "delivered_at": {"type": ["string", "null"]},
+            "failed_at": {"type": ["string", "null"]},
+            "updated_at": {"type": "string"},
+        },
+    },
+)
+GATEWAY = schema(
+    "Gateway",
+    {
+        "type": "object",
+        "properties": {
+            "kind": {"type": "string", "enum": list(GATEWAY_KINDS)},
+            "account_sid": {"type": ["string", "null"]},
+            "auth_token_set": {"type": "boolean", "description": "the token itself is never returned"},
+            "from_numbers": {"type": "array", "items": {"type": "string"}},
+            "messaging_service_sid": {"type": ["string", "null"]},
+            "mps": {"type": "integer", "description": "messages per second per sender"},
+            "project_mps": {
+                "type": ["integer", "null"],
+                "description": "messages per second for the project",
+            },
+            "updated_at": {"type": ["string", "null"]},
+        },
+    },
+)
+
+
+def _arg_choice(name: str, choices) -> str | None:
+    value = (request.args.get(name) or "").strip()
+    if value and value not in choices:
+        raise ApiError(
+            400, "validation_error", f"{name}: must be one of {', '.join(choices)}.", {"field": name}
+        )
+    return value or None
+
+
+@route(
+    "/messages",
+    summary="The message log, both directions, newest first",
+    tag="messages",
+    params=[
+        {"name": "broadcast", "in": "query", "schema": {"type": "string"}},
+        {"name": "case_id", "in": "query", "schema": {"type": "string"}},
+        {"name": "direction", "in": "query", "schema": {"type": "string", "enum": list(DIRECTIONS)}},
+        {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 250}},
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    ],
+    responses={200: {"description": "OK", "schema": list_of(MESSAGE)}},
+    errors=(400, 401),
+)
+def list_messages():
+    stmt = service.message_filters(
+        select(Message),
+        status=_arg_choice("status", STATUSES),
+        direction=_arg_choice("direction", DIRECTIONS),
+        case_id=(request.args.get("case_id") or "").strip() or None,
+        broadcast=(request.args.get("broadcast") or "").strip() or None,
+    )
+    return jsonify(paginate(stmt, [Message.id], service.message_json))
+
+
+@route(
+    "/messages/<message_id>",
+    summary="One message",
+    tag="messages",
+    responses={200: {"description": "OK", "schema": MESSAGE}},
+)
+def get_message(message_id):
+    if not message_id.isdigit() or len(message_id) > 18:
+        abort(404)
+    return jsonify(service.message_json(get_or_404(Message, int(message_id))))
+
+
+@route(
+    "/messages",
+    ["POST"],
+    summary="Send one SMS (to a number or a case's number)",
+    tag="messages",
+    request_schema={
+        "type": "object",
+        "required": ["text"],
+        "properties": {
+            "phone": {"type": "string", "description": "E.164; or give case_id"},
+            "case_id": {"type": "string"},
+            "text": {"type": "string"},
+        },
+    },
+    responses={201: {"description": "Queued (or failed with a skip_reason)", "schema": MESSAGE}},
+    errors=(400, 401, 403, 404, 415, 422),
+)
+def send_message():
+    body = json_body()
+    text = get_str(body, "text", required=True, max_length=1600)
+    case_ref = get_str(body, "case_id", max_length=64)
+    phone = get_str(body, "phone", max_length=40)
+    case = None
+    if case_ref:
+        case = get_or_404(Case, case_ref, Case.case_id)
+        phone = phone or case.phone_number
+        if not phone:
+            raise ApiError(422, "no_phone_number", "This case has no valid phone number.")
+    if not phone:
+        raise invalid("phone", "is required (or give case_id).")
+    phone = phone.replace(" ", "")
+    if not service.E164.match(phone):
+        raise invalid("phone", "must be an E.164 number like +254712345678.")
+    project_id = tenancy.current_project_id()
+    message_id = service.send_sms(project_id, phone, text, case.id if case else None)
+    db.session.commit()
+    return created(service.message_json(get_or_404(Message, message_id)))
+
+
+@route(
+    "/messages/segments",
+    ["POST"],
+    summary="Count SMS segments and the encoding of a text",
+    tag="messages",
+    request_schema={"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}},
+    responses={200: {"description": "OK"}},
+    errors=(400, 401, 415),
+    role="viewer",
+)
+def message_segments():
+    body = json_body()
+    info = count_segments(get_str(body, "text", required=True, max_length=10_000))
+    return jsonify(
+        {
+            "encoding": info.encoding,
+            "segments": info.segments,
+            "characters": info.characters,
+            "units": info.units,
+        }
+    )
+
+
+@route(
+    "/gateway",
+    summary="The project's SMS gateway (never the auth token)",
+    tag="gateway",
+    responses={200: {"description": "OK", "schema": GATEWAY}},
+    errors=(401,),
+)
+def get_gateway():
+    return jsonify(service.gateway_json(service.gateway_config(tenancy.current_project_id())))
+
+
+@route(
+    "/gateway",
+    ["PUT"],
+    summary="Set the project's SMS gateway",
+    tag="gateway",
+    request_schema={
+        "type": "object",
+        "required": ["kind"],
+        "properties": {
+            "kind": {"type": "string", "enum": list(GATEWAY_KINDS)},
+            "account_sid": {"type": "string"},
+            "auth_token": {"type": "string", "description": "write only; omit to keep the stored one"},
+            "from_numbers": {"type": "array", "items": {"type": "string"}},
+            "messaging_service_sid": {"type": "string"},
+            "mps": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "project_mps": {"type": ["integer", "null"], "minimum": 1, "maximum": 10000},
+        },
+    },
+    responses={200: {"description": "OK", "schema": GATEWAY}},
+    errors=(400, 401, 403, 415),
+    role="admin",
+)
+def put_gateway():
+    body = json_body()
+    cfg = service.save_gateway(
+        tenancy.current_project_id(),
+        kind=get_str(body, "kind", required=True, max_length=16),
+        account_sid=get_str(body, "account_sid", max_length=64),
+        auth_token=get_str(body, "auth_token", max_length=256),
+        from_numbers=get_list(body, "from_numbers", max_items=500),
+        messaging_service_sid=get_str(body, "messaging_service_sid", max_length=64),
+        mps=get_int(body, "mps", minimum=1, maximum=1000),
+        project_mps=get_int(body, "project_mps", minimum=1, maximum=10000),
+    )
+    db.session.commit()
+    return jsonify(service.gateway_json(cfg))
+
+
+@route(
+    "/opt-outs",
+    ["POST"],
+    summary="Opt a number out (source 'api')",
+    tag="messages",
+    request_schema={"type": "object", "required": ["phone"], "properties": {"phone": {"type": "string"}}},
+    responses={201: {"description": "Opted out"}, 200: {"description": "Already opted out"}},
+    errors=(400, 401, 403, 415),
+)
+def create_opt_out():
+    body = json_body()
+    phone = get_str(body, "phone", required=True, max_length=40).replace(" ", "")
+    if not service.E164.match(phone):
+        raise invalid("phone", "must be an E.164 number like +254712345678.")
+    new = service.opt_out(tenancy.current_project_id(), phone, "api")
+    db.session.commit()
+    return created({"phone": phone, "opted_out": True}, 201 if new else 200)

@@ -1,0 +1,160 @@
+"""The server-rendered web UI: login, the layout, and each area's pages."""
+
+import logging
+from functools import wraps
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from messaging.db import tenancy
+from messaging.extensions import db, login_manager
+from messaging.models import WebUser
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("web", __name__)
+
+
+def init_app(app) -> None:
+    from messaging.http.web import (  # noqa: F401
+        auth,
+        broadcasts,
+        case_groups,
+        cases,
+        forwarding,
+        imports,
+        inbound,
+        main,
+        messages,
+        people,
+        settings,
+        surveys,
+    )
+
+    login_manager.login_view = "web.login"
+    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message_category = "info"
+    app.register_blueprint(bp)
+    app.before_request(_scope_to_user_project)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    app.context_processor(
+        lambda: {
+            "nav_items": NAV_ITEMS,
+            "settings_links": SETTINGS_LINKS,
+            "view_endpoints": app.view_functions,
+        }
+    )
+
+
+# The areas of the UI, in the order of the navigation bar.
+NAV_ITEMS = [
+    ("Dashboard", "web.dashboard"),
+    ("Cases", "web.cases"),
+    ("Case groups", "web.case_groups"),
+    ("Broadcasts", "web.broadcasts"),
+    ("Surveys", "web.surveys"),
+    ("Messages", "web.messages"),
+    ("Settings", "web.settings"),
+]
+
+
+# Pages linked from Settings; a link shows once its endpoint exists.
+SETTINGS_LINKS = [
+    ("Mobile workers", "web.mobile_workers"),
+    ("User groups", "web.user_groups"),
+    ("Applications", "web.applications"),
+    ("SMS gateway", "web.gateway_settings"),
+    ("Keywords", "web.keywords"),
+    ("Data forwarding", "web.forwarding"),
+]
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    return db.session.get(WebUser, int(user_id))
+
+
+def _scope_to_user_project():
+    if request.blueprint == "api":
+        return  # the API scopes by token
+    if current_user.is_authenticated:
+        tenancy.set_current_project(current_user.project_id)
+        g.project = current_user.project
+
+
+def require_role(role: str):
+    """Allow the view to users whose role is at least ``role``."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not current_user.can(role):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/twilio/")
+
+
+def _csrf_error(exc: CSRFError):
+    db.session.rollback()
+    if _wants_json():
+        from messaging.http.api.errors import error_response
+
+        return error_response(400, "csrf_failed", exc.description)
+    flash("Your form had expired or was not sent from this site. Please try again.", "error")
+    return render_template(
+        "error.html",
+        code=400,
+        title="Form expired",
+        message="The form could not be checked (missing or expired security token). "
+        "Go back, reload the page and try again.",
+    ), 400
+
+
+_ERROR_TEXT = {
+    400: ("Bad request", "The request could not be understood."),
+    403: ("Not allowed", "Your role does not allow this."),
+    404: ("Not found", "There is nothing here. It may have been deleted, or the link is wrong."),
+    405: ("Not allowed", "This action is not allowed here."),
+    413: ("File too large", "The upload is larger than the limit."),
+    500: ("Something went wrong", "The error has been logged. Please try again."),
+}
+
+
+def _http_error(exc: HTTPException):
+    db.session.rollback()
+    if _wants_json():
+        from messaging.http.api.errors import http_error_response
+
+        return http_error_response(exc)
+    if exc.code and exc.code < 400:
+        return exc
+    title, message = _ERROR_TEXT.get(exc.code or 500, ("Error", exc.description or ""))
+    return render_template("error.html", code=exc.code, title=title, message=message), exc.code
+
+
+def _unexpected_error(exc: Exception):
+    db.session.rollback()
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    if _wants_json():
+        from messaging.http.api.errors import error_response
+
+        return error_response(500, "server_error", "Something went wrong on our side; it has been logged.")
+    title, message = _ERROR_TEXT[500]
+    return render_template("error.html", code=500, title=title, message=message), 500
+
+
+def redirect_back(default: str):
+    return redirect(request.referrer or url_for(default))

@@ -1,0 +1,194 @@
+"""Case group pages: the list, one group's members, add by identifier, Excel upload."""
+
+import logging
+
+from flask import Response, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from messaging.case_groups import membership as case_groups
+from messaging.db.tenancy import get_or_404
+from messaging.errors import DomainError
+from messaging.extensions import db
+from messaging.http.web import bp, require_role
+from messaging.models import CaseGroup, Import, Project
+
+log = logging.getLogger(__name__)
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+RECENT_IMPORTS = 5
+
+
+# The navigation bar links to the endpoint "web.case_groups".
+@bp.route("/case-groups", endpoint="case_groups")
+@login_required
+def list_page():
+    return render_template("case_groups/index.html", groups=case_groups.list_groups())
+
+
+@bp.route("/case-groups", methods=["POST"])
+@require_role("manager")
+def create_case_group():
+    try:
+        group = case_groups.create_group(request.form.get("name", ""), user_id=current_user.id)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("web.case_groups"))
+    flash(f"Case group '{group.name}' created. Add cases to it below.", "success")
+    return redirect(url_for("web.case_group", case_group_id=group.id))
+
+
+@bp.route("/case-groups/example.xlsx")
+@login_required
+def case_group_example():
+    return Response(
+        case_groups.example_workbook(),
+        mimetype=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{case_groups.EXAMPLE_FILENAME}"'},
+    )
+
+
+@bp.route("/case-groups/<case_group_id>")
+@login_required
+def case_group(case_group_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    q = (request.args.get("q") or "").strip()
+    from messaging.http.api.pagination import paginate
+
+    try:
+        page = paginate(case_groups.members_query(group, q), case_groups.member_order(), lambda m: m)
+    except DomainError:
+        flash("That page link is no longer valid; showing the first page.", "warning")
+        return redirect(url_for("web.case_group", case_group_id=group.id, q=q or None))
+    pick = (request.args.get("pick") or "").strip()
+    candidates = None
+    if pick:
+        project = db.session.get(Project, group.project_id)
+        resolution = case_groups.resolve_identifiers(project, [pick])[pick]
+        if resolution.result == case_groups.AMBIGUOUS:
+            candidates = resolution
+    recent = (
+        db.session.execute(
+            select(Import)
+            .where(Import.kind == case_groups.IMPORT_KIND, Import.target_id == group.id)
+            .order_by(Import.created_at.desc())
+            .limit(RECENT_IMPORTS)
+        )
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "case_groups/show.html",
+        group=group,
+        members=page["results"],
+        next_url=page["next"],
+        first_page=bool(request.args.get("cursor")),
+        member_count=case_groups.member_counts([group.id])[group.id],
+        q=q,
+        pick=pick,
+        candidates=candidates,
+        recent_imports=recent,
+        result_labels=case_groups.RESULT_LABELS,
+    )
+
+
+@bp.route("/case-groups/<case_group_id>/rename", methods=["POST"])
+@require_role("manager")
+def rename_case_group(case_group_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    try:
+        case_groups.rename_group(group, request.form.get("name", ""))
+        db.session.commit()
+        flash(f"Renamed to '{group.name}'.", "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for("web.case_group", case_group_id=case_group_id))
+
+
+@bp.route("/case-groups/<case_group_id>/delete", methods=["POST"])
+@require_role("manager")
+def delete_case_group(case_group_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    name = group.name
+    removed = case_groups.delete_group(group)
+    db.session.commit()
+    flash(f"Case group '{name}' deleted; its {removed} cases were kept.", "success")
+    return redirect(url_for("web.case_groups"))
+
+
+@bp.route("/case-groups/<case_group_id>/cases", methods=["POST"])
+@require_role("manager")
+def add_case_group_case(case_group_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    by_case_id = (request.form.get("case_id") or "").strip()
+    identifier = by_case_id or request.form.get("identifier", "")
+    outcome = case_groups.add_by_identifier(
+        group, identifier, by="case_id" if by_case_id else "any", user_id=current_user.id
+    )
+    shown = outcome.identifier or ""
+    back = url_for("web.case_group", case_group_id=group.id)
+    if outcome.result == case_groups.ADDED:
+        db.session.commit()
+        flash(f"Added {_describe(outcome.case)} to the group.", "success")
+    elif outcome.result == case_groups.ALREADY_MEMBER:
+        flash(f"{_describe(outcome.case)} is already in this group.", "info")
+    elif outcome.result == case_groups.AMBIGUOUS:
+        flash(
+            f"Several cases match '{shown}', so nothing was added. Choose the one you mean below.",
+            "warning",
+        )
+        return redirect(url_for("web.case_group", case_group_id=group.id, pick=shown))
+    elif outcome.result == case_groups.NOT_FOUND:
+        flash(f"Not found: '{shown}'. {outcome.message}", "error")
+    elif outcome.result in (case_groups.CLOSED, case_groups.DELETED):
+        flash(f"{_describe(outcome.case)}: {outcome.message}", "error")
+    else:
+        flash(outcome.message, "error")
+    return redirect(back)
+
+
+def _describe(case) -> str:
+    label = case.name or case.case_id
+    extra = case.phone_number or case.external_id
+    return f"'{label}' ({extra})" if extra else f"'{label}'"
+
+
+@bp.route("/case-groups/<case_group_id>/cases/<case_id>/remove", methods=["POST"])
+@require_role("manager")
+def remove_case_group_case(case_group_id, case_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    try:
+        removed = case_groups.remove_case(group, case_id)
+    except DomainError:
+        return render_template(
+            "error.html", code=404, title="Not found", message="There is no such case in this project."
+        ), 404
+    db.session.commit()
+    flash("Removed from the group." if removed else "That case was not in the group.", "success")
+    return redirect(request.referrer or url_for("web.case_group", case_group_id=group.id))
+
+
+@bp.route("/case-groups/<case_group_id>/imports", methods=["POST"])
+@require_role("manager")
+def import_case_group_cases(case_group_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("Choose an .xlsx file to upload.", "error")
+        return redirect(url_for("web.case_group", case_group_id=group.id))
+    try:
+        imp = case_groups.start_group_import(
+            group,
+            upload.read(),
+            upload.filename,
+            dry_run=bool(request.form.get("dry_run")),
+            user_id=current_user.id,
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("web.case_group", case_group_id=group.id))
+    return redirect(url_for("web.import_page", import_id=imp.id))

@@ -1,0 +1,211 @@
+"""The "Data forwarding" pages (linked from Settings): locations, records and attempts, failures first."""
+
+import logging
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from sqlalchemy import case, select
+
+from messaging.db.tenancy import get_or_404
+from messaging.errors import DomainError
+from messaging.extensions import db
+from messaging.forwarding import sender as forwarding
+from messaging.http.errors import ApiError
+from messaging.http.web import bp, require_role
+from messaging.models import ForwardAttempt, ForwardLocation, ForwardRecord, OutboundEmail
+
+log = logging.getLogger(__name__)
+
+RECORDS_SHOWN = 100
+ATTEMPTS_SHOWN = 100
+
+
+def _failures_first(attempts):
+    return sorted(attempts, key=lambda a: (a.succeeded, -a.id))
+
+
+def _parse_headers(text: str) -> dict:
+    headers = {}
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise ApiError(
+                400, "validation_error", f"headers: line {number} must look like 'Name: value'.", {}
+            )
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+@bp.route("/settings/forwarding", endpoint="forwarding")
+@login_required
+def forwarding_index():
+    locations = (
+        db.session.execute(select(ForwardLocation).order_by(ForwardLocation.created_at, ForwardLocation.id))
+        .scalars()
+        .all()
+    )
+    counts = forwarding.status_counts([loc.id for loc in locations])
+    attempts = (
+        db.session.execute(select(ForwardAttempt).order_by(ForwardAttempt.id.desc()).limit(ATTEMPTS_SHOWN))
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "forwarding/index.html",
+        locations=locations,
+        counts=counts,
+        attempts=_failures_first(attempts),
+        urls={loc.id: loc.url for loc in locations},
+        masked=forwarding.masked_headers,
+    )
+
+
+@bp.route("/settings/forwarding", methods=["POST"])
+@require_role("manager")
+def forwarding_create():
+    form = request.form
+    try:
+        location = forwarding.create_location(
+            form.get("url", ""),
+            form.get("kind", ""),
+            headers=_parse_headers(form.get("headers", "")),
+            notify_emails=form.get("notify_emails", ""),
+            name=form.get("name", ""),
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("web.forwarding"))
+    db.session.commit()
+    flash(f"Forwarding {location.kind} to {location.url}.", "success")
+    return redirect(url_for("web.forwarding_location", forwarding_id=location.id))
+
+
+@bp.route("/settings/forwarding/<forwarding_id>")
+@login_required
+def forwarding_location(forwarding_id):
+    location = get_or_404(ForwardLocation, forwarding_id)
+    # Failures first: records that gave up, then those waiting for a retry, then the rest, newest first.
+    rank = case(
+        (ForwardRecord.status == "failed", 0),
+        ((ForwardRecord.status == "pending") & ForwardRecord.last_error.is_not(None), 1),
+        (ForwardRecord.status.in_(("pending", "sending")), 2),
+        else_=3,
+    )
+    records = (
+        db.session.execute(
+            select(ForwardRecord)
+            .where(ForwardRecord.location_id == location.id)
+            .order_by(rank, ForwardRecord.id.desc())
+            .limit(RECORDS_SHOWN)
+        )
+        .scalars()
+        .all()
+    )
+    attempts = (
+        db.session.execute(
+            select(ForwardAttempt)
+            .where(ForwardAttempt.location_id == location.id)
+            .order_by(ForwardAttempt.id.desc())
+            .limit(ATTEMPTS_SHOWN)
+        )
+        .scalars()
+        .all()
+    )
+    emails = (
+        db.session.execute(
+            select(OutboundEmail)
+            .where(OutboundEmail.topic == f"forward_location:{location.id}")
+            .where(OutboundEmail.project_id == location.project_id)
+            .order_by(OutboundEmail.id.desc())
+            .limit(10)
+        )
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "forwarding/location.html",
+        location=location,
+        counts=forwarding.status_counts([location.id])[location.id],
+        records=records,
+        attempts=_failures_first(attempts),
+        emails=emails,
+        headers=forwarding.masked_headers(location.headers),
+    )
+
+
+def _back(location_id: str):
+    return redirect(url_for("web.forwarding_location", forwarding_id=location_id))
+
+
+@bp.route("/settings/forwarding/<forwarding_id>/pause", methods=["POST"])
+@require_role("manager")
+def forwarding_pause(forwarding_id):
+    location = get_or_404(ForwardLocation, forwarding_id)
+    forwarding.update_location(location, {"paused": True})
+    db.session.commit()
+    flash("Paused: new records are kept and sent when you resume.", "success")
+    return _back(location.id)
+
+
+@bp.route("/settings/forwarding/<forwarding_id>/resume", methods=["POST"])
+@require_role("manager")
+def forwarding_resume(forwarding_id):
+    location = get_or_404(ForwardLocation, forwarding_id)
+    forwarding.update_location(location, {"paused": False})
+    db.session.commit()
+    flash("Resumed: waiting records are being sent, oldest first.", "success")
+    return _back(location.id)
+
+
+@bp.route("/settings/forwarding/<forwarding_id>/resend-failed", methods=["POST"])
+@require_role("manager")
+def forwarding_resend_failed(forwarding_id):
+    location = get_or_404(ForwardLocation, forwarding_id)
+    count = forwarding.resend_failed(location)
+    db.session.commit()
+    flash(f"{count} failed record(s) queued again.", "success" if count else "info")
+    return _back(location.id)
+
+
+@bp.route("/settings/forwarding/<forwarding_id>/delete", methods=["POST"])
+@require_role("manager")
+def forwarding_delete(forwarding_id):
+    location = get_or_404(ForwardLocation, forwarding_id)
+    url = location.url
+    forwarding.delete_location(location)
+    db.session.commit()
+    flash(f"Forwarding to {url} deleted.", "success")
+    return redirect(url_for("web.forwarding"))
+
+
+@bp.route("/settings/forwarding/records/<int:forward_record_id>/resend", methods=["POST"])
+@require_role("manager")
+def forwarding_record_resend(forward_record_id):
+    record = get_or_404(ForwardRecord, forward_record_id)
+    try:
+        forwarding.resend_record(record)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _back(record.location_id)
+    db.session.commit()
+    flash(f"Record {record.id} queued again.", "success")
+    return _back(record.location_id)
+
+
+@bp.route("/settings/forwarding/records/<int:forward_record_id>/cancel", methods=["POST"])
+@require_role("manager")
+def forwarding_record_cancel(forward_record_id):
+    record = get_or_404(ForwardRecord, forward_record_id)
+    try:
+        forwarding.cancel_record(record)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _back(record.location_id)
+    db.session.commit()
+    flash(f"Record {record.id} cancelled.", "success")
+    return _back(record.location_id)

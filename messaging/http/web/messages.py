@@ -1,0 +1,171 @@
+"""The messages page (filters, export to .xlsx) and the gateway settings page."""
+
+import io
+import logging
+
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from messaging.errors import DomainError
+from messaging.extensions import db
+from messaging.http.web import bp, require_role
+from messaging.http.web.forms import EmptyForm
+from messaging.lib import clock
+from messaging.models import Message
+from messaging.models.messaging import DIRECTIONS, STATUSES
+from messaging.sms import service
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 100
+EXPORT_MAX_ROWS = 50_000
+EXPORT_COLUMNS = [
+    ("id", "id"),
+    ("created_at", "created_at"),
+    ("direction", "direction"),
+    ("case_id", "case_id"),
+    ("phone", "phone"),
+    ("from", "from"),
+    ("body", "body"),
+    ("segments", "segments"),
+    ("encoding", "encoding"),
+    ("status", "status"),
+    ("error_code", "error_code"),
+    ("error_message", "error_message"),
+    ("skip_reason", "skip_reason"),
+    ("broadcast_id", "broadcast_id"),
+    ("gateway_sid", "gateway_sid"),
+    ("attempts", "attempts"),
+    ("sent_at", "sent_at"),
+    ("delivered_at", "delivered_at"),
+    ("failed_at", "failed_at"),
+]
+
+
+def _filters() -> dict:
+    status = request.args.get("status") or None
+    direction = request.args.get("direction") or None
+    return {
+        "status": status if status in STATUSES else None,
+        "direction": direction if direction in DIRECTIONS else None,
+        "case_id": (request.args.get("case_id") or "").strip() or None,
+        "broadcast": (request.args.get("broadcast") or "").strip() or None,
+    }
+
+
+@bp.route("/messages")
+@login_required
+def messages():
+    filters = _filters()
+    stmt = service.message_filters(select(Message), **filters)
+    before = request.args.get("before", type=int)
+    if before:
+        stmt = stmt.where(Message.id < before)
+    rows = db.session.execute(stmt.order_by(Message.id.desc()).limit(PAGE_SIZE + 1)).scalars().all()
+    older = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
+    return render_template(
+        "messages/index.html",
+        messages=rows[:PAGE_SIZE],
+        filters=filters,
+        statuses=STATUSES,
+        directions=DIRECTIONS,
+        older=older,
+        query={k: v for k, v in filters.items() if v},
+    )
+
+
+@bp.route("/messages/export.xlsx")
+@login_required
+def export_messages():
+    """The filtered log as .xlsx (newest first, up to 50,000 rows); text cells are forced to strings."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    filters = _filters()
+    stmt = (
+        service.message_filters(select(Message), **filters).order_by(Message.id.desc()).limit(EXPORT_MAX_ROWS)
+    )
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("messages")
+    ws.append([title for title, _ in EXPORT_COLUMNS])
+    for message in db.session.execute(stmt).scalars():
+        data = service.message_json(message)
+        row = []
+        for _, key in EXPORT_COLUMNS:
+            value = data.get(key)
+            cell = WriteOnlyCell(ws, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # "=..." from a participant stays text, never a formula
+            row.append(cell)
+        ws.append(row)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    buffer.seek(0)
+    log.info("messages exported user_id=%s filters=%s", current_user.id, filters)
+    return send_file(
+        buffer,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=f"messages-{clock.now():%Y%m%d-%H%M}.xlsx",
+    )
+
+
+@bp.route("/settings/gateway", methods=["GET", "POST"])
+@login_required
+def gateway_settings():
+    project_id = current_user.project_id
+    if request.method == "POST":
+        if not current_user.can("admin"):
+            abort(403)
+        if not EmptyForm().validate_on_submit():
+            flash("Your form had expired. Please try again.", "error")
+            return redirect(url_for("web.gateway_settings"))
+        form = request.form
+        try:
+            mps = int(form.get("mps") or 10)
+            project_mps = int(form["project_mps"]) if (form.get("project_mps") or "").strip() else None
+        except ValueError:
+            flash("Messages per second must be whole numbers.", "error")
+            return redirect(url_for("web.gateway_settings"))
+        try:
+            service.save_gateway(
+                project_id,
+                kind=form.get("kind", ""),
+                account_sid=form.get("account_sid"),
+                auth_token=form.get("auth_token"),
+                from_numbers=(form.get("from_numbers") or "").replace(",", "\n").splitlines(),
+                messaging_service_sid=form.get("messaging_service_sid"),
+                mps=mps,
+                project_mps=project_mps,
+            )
+            db.session.commit()
+            flash("Gateway saved.", "success")
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        return redirect(url_for("web.gateway_settings"))
+    cfg = service.gateway_config(project_id)
+    return render_template("settings/gateway.html", gateway=service.gateway_json(cfg), form=EmptyForm())
+
+
+@bp.route("/messages/send", methods=["POST"])
+@require_role("manager")
+def send_test_message():
+    """Send one SMS from the messages page (e.g. to check the gateway)."""
+    if not EmptyForm().validate_on_submit():
+        flash("Your form had expired. Please try again.", "error")
+        return redirect(url_for("web.messages"))
+    phone = (request.form.get("phone") or "").replace(" ", "")
+    text = (request.form.get("text") or "").strip()
+    if not service.E164.match(phone):
+        flash("Give the number in international format, like +254712345678.", "error")
+    elif not text:
+        flash("Write the message text.", "error")
+    elif len(text) > 1600:
+        flash("The text is longer than 1,600 characters.", "error")
+    else:
+        message_id = service.send_sms(current_user.project_id, phone, text)
+        db.session.commit()
+        flash(f"Message {message_id} queued.", "success")
+    return redirect(url_for("web.messages"))

@@ -1,0 +1,201 @@
+"""Survey pages: list, create/edit with questions, results (every response) and .xlsx export."""
+
+import io
+import logging
+
+from flask import flash, redirect, render_template, request, send_file, url_for
+from flask_login import login_required
+from sqlalchemy import select
+
+from messaging.db.tenancy import get_or_404
+from messaging.errors import DomainError
+from messaging.extensions import db
+from messaging.http.errors import ApiError
+from messaging.http.web import bp, require_role
+from messaging.lib import clock
+from messaging.lib.xlsx import write_report
+from messaging.models import Case, Keyword, Survey, SurveySession
+from messaging.surveys import definitions
+from messaging.surveys.answers import TYPES
+
+log = logging.getLogger(__name__)
+
+BLANK_ROWS = 3
+RESULTS_LIMIT = 5000
+
+
+@bp.route("/surveys")
+@login_required
+def surveys():
+    rows = db.session.execute(select(Survey).order_by(Survey.created_at.desc())).scalars().all()
+    counts = {}
+    for survey_id, status in db.session.execute(select(SurveySession.survey_id, SurveySession.status)).all():
+        counts.setdefault(survey_id, {}).setdefault(status, 0)
+        counts[survey_id][status] += 1
+    keywords = db.session.execute(select(Keyword).where(Keyword.survey_id.is_not(None))).scalars().all()
+    by_survey = {}
+    for k in keywords:
+        by_survey.setdefault(k.survey_id, []).append(k.keyword)
+    return render_template("surveys/index.html", surveys=rows, counts=counts, keywords=by_survey)
+
+
+def _questions_from_form() -> list[dict]:
+    questions = []
+    index = 0
+    while f"q-{index}-type" in request.form:
+        get = lambda name, i=index: (request.form.get(f"q-{i}-{name}") or "").strip()  # noqa: E731
+        text, qid = get("text"), get("id")
+        if text or qid:
+            q = {"id": qid or f"q{index + 1}", "type": get("type"), "text": text}
+            choices = [c.strip() for c in get("choices").splitlines() if c.strip()]
+            if q["type"] in ("select", "multiselect"):
+                q["choices"] = choices
+            for bound in ("min", "max"):
+                raw = get(bound)
+                if raw and q["type"] in ("integer", "decimal"):
+                    try:
+                        q[bound] = int(raw) if q["type"] == "integer" else float(raw)
+                    except ValueError:
+                        raise ApiError(
+                            400, "validation_error", f"Question {index + 1}: {bound} must be a number."
+                        ) from None
+            q["required"] = request.form.get(f"q-{index}-required") == "on"
+            q["case_property"] = get("case_property") or None
+            questions.append(q)
+        index += 1
+    return questions
+
+
+def _body_from_form() -> dict:
+    def number(name, default=None):
+        raw = (request.form.get(name) or "").strip()
+        if not raw:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ApiError(400, "validation_error", f"{name}: must be a whole number.") from None
+
+    hours = number("expire_after_hours", 24)
+    return {
+        "name": request.form.get("name", ""),
+        "questions": _questions_from_form(),
+        "expire_after_minutes": hours * 60 if isinstance(hours, int) else hours,
+        "reminder_minutes": number("reminder_minutes"),
+        "max_invalid_attempts": number("max_invalid_attempts", 3),
+        "save_partial_on_expiry": request.form.get("save_partial_on_expiry") == "on",
+        "case_type": (request.form.get("case_type") or "").strip() or None,
+        "completion_text": (request.form.get("completion_text") or "").strip() or None,
+    }
+
+
+def _editor(survey, body=None):
+    questions = (body or {}).get("questions") or (survey.questions if survey else [])
+    rows = list(questions) + [{"type": "text", "required": True}] * BLANK_ROWS
+    return render_template("surveys/edit.html", survey=survey, body=body, rows=rows, types=TYPES)
+
+
+@bp.route("/surveys/new", methods=["GET", "POST"])
+@require_role("manager")
+def survey_new():
+    if request.method == "GET":
+        return _editor(None)
+    body = _body_from_form()
+    try:
+        survey = definitions.create_survey(body)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _editor(None, body), 400
+    flash(f"Survey {survey.name} created.", "success")
+    return redirect(url_for("web.survey_detail", survey_id=survey.id))
+
+
+@bp.route("/surveys/<survey_id>/edit", methods=["GET", "POST"])
+@require_role("manager")
+def survey_edit(survey_id):
+    survey = get_or_404(Survey, survey_id)
+    if request.method == "GET":
+        return _editor(survey)
+    body = _body_from_form()
+    try:
+        definitions.update_survey(survey, body)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _editor(survey, body), 400
+    flash("Survey saved.", "success")
+    return redirect(url_for("web.survey_detail", survey_id=survey.id))
+
+
+def _responses(survey):
+    return db.session.execute(
+        select(SurveySession, Case)
+        .outerjoin(Case, Case.id == SurveySession.case_pk)
+        .where(SurveySession.survey_id == survey.id)
+        .order_by(SurveySession.started_at.desc(), SurveySession.id)
+        .limit(RESULTS_LIMIT)
+    ).all()
+
+
+def _show(value):
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return value
+
+
+@bp.route("/surveys/<survey_id>")
+@login_required
+def survey_detail(survey_id):
+    survey = get_or_404(Survey, survey_id)
+    return render_template(
+        "surveys/detail.html", survey=survey, responses=_responses(survey), show=_show, limit=RESULTS_LIMIT
+    )
+
+
+@bp.route("/surveys/<survey_id>/export.xlsx")
+@login_required
+def survey_export(survey_id):
+    survey = get_or_404(Survey, survey_id)
+    qids = [q["id"] for q in survey.questions]
+    headers = [
+        "session_id",
+        "phone",
+        "case_id",
+        "case_name",
+        "status",
+        "started_at",
+        "ended_at",
+        "form_id",
+        *qids,
+    ]
+    rows = []
+    for session, case in _responses(survey):
+        answers = session.answers or {}
+        rows.append(
+            [
+                session.id,
+                session.phone,
+                case.case_id if case else "",
+                case.name if case else "",
+                session.status,
+                clock.isoformat(session.started_at),
+                clock.isoformat(session.ended_at) or "",
+                session.form_id or "",
+                *[_show(answers.get(q)) for q in qids],
+            ]
+        )
+    buffer = io.BytesIO()
+    write_report(buffer, headers, rows, sheet_title="Responses")
+    buffer.seek(0)
+    log.info("survey export survey_id=%s rows=%s", survey.id, len(rows))
+    return send_file(
+        buffer,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=f"survey-{survey.id[:8]}-responses.xlsx",
+    )

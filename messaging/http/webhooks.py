@@ -1,0 +1,143 @@
+"""Twilio webhooks: ``POST /twilio/status`` and ``POST /twilio/inbound``.
+
+Every request is checked with ``X-Twilio-Signature`` against the auth token of
+the project whose gateway it concerns (403 otherwise, and nothing changes).
+The check uses ``PUBLIC_BASE_URL`` when set (behind a proxy Twilio signs the
+public URL), else the URL of the request, and the whole form as sent.
+"""
+
+import logging
+
+from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from messaging.db.tenancy import project_scope
+from messaging.extensions import csrf, db
+from messaging.models import GatewayConfig
+from messaging.sms import crypto, service
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+csrf.exempt(bp)
+
+
+def public_request_url() -> str:
+    """The URL Twilio called, as it signed it."""
+    base = current_app.config.get("PUBLIC_BASE_URL") or ""
+    if base:
+        query = request.query_string.decode()
+        return base.rstrip("/") + request.path + (f"?{query}" if query else "")
+    return request.url
+
+
+def validate_twilio_request(auth_token: str) -> bool:
+    """True when this request carries a valid ``X-Twilio-Signature`` for ``auth_token``."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not auth_token:
+        return False
+    return RequestValidator(auth_token).validate(public_request_url(), request.form, signature)
+
+
+def gateways_for_account(account_sid: str) -> list:
+    """The Twilio gateways (any project) using this Account SID, as rows of the columns checked here."""
+    if not account_sid:
+        return []
+    # Core on the session's connection: rows of these columns are all a webhook reads,
+    # and this runs on every webhook request. Any project's gateway may match.
+    gateways = GatewayConfig.__table__
+    return list(
+        db.session.connection().execute(
+            select(
+                gateways.c.id,
+                gateways.c.project_id,
+                gateways.c.from_numbers,
+                gateways.c.messaging_service_sid,
+                gateways.c.auth_token_encrypted,
+            )
+            .where(gateways.c.account_sid == account_sid, gateways.c.kind == "twilio")
+            .order_by(gateways.c.id)
+        )
+    )
+
+
+def authenticated_gateway(account_sid: str):
+    """The gateway of ``account_sid`` whose auth token signed this request, or None."""
+    for cfg in gateways_for_account(account_sid):
+        token = crypto.decrypt(cfg.auth_token_encrypted) if cfg.auth_token_encrypted else None
+        if token and validate_twilio_request(token):
+            return cfg
+    return None
+
+
+@bp.route("/status", methods=["POST"])
+def status():
+    """A delivery report: statuses only move forward; unknown sids are logged and ignored."""
+    account_sid = request.form.get("AccountSid", "")
+    cfg = authenticated_gateway(account_sid)
+    if cfg is None:
+        log.warning("status callback refused: bad signature account_sid=%s", account_sid)
+        abort(403)
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
+    status_value = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
+    error_code = request.form.get("ErrorCode") or None
+    if not sid or not status_value:
+        return "", 204
+    # Several projects may share one Twilio account: the message says whose it is.
+    projects = [cfg.project_id] + [
+        other.project_id for other in gateways_for_account(account_sid) if other.project_id != cfg.project_id
+    ]
+    outcome = "unknown_sid"
+    for project_id in projects:
+        with project_scope(project_id):
+            outcome = service.handle_status_callback(
+                project_id, sid, status_value, error_code, remember_unknown=project_id == projects[-1]
+            )
+        if outcome != "unknown_sid":
+            break
+    db.session.commit()
+    return "", 204
+
+
+def inbound_gateway(account_sid: str, to_number: str):
+    """The Twilio gateway (any project) that owns ``to_number`` and whose token signed this request.
+
+    Several projects may share an Account SID: the one with ``To`` among its
+    numbers is tried first; a project sending through a Messaging Service
+    without listed numbers is tried next.
+    """
+    candidates = gateways_for_account(account_sid)
+    owners = [c for c in candidates if to_number in (c.from_numbers or [])]
+    services = [c for c in candidates if c not in owners and c.messaging_service_sid and not c.from_numbers]
+    for cfg in owners + services:
+        token = crypto.decrypt(cfg.auth_token_encrypted) if cfg.auth_token_encrypted else None
+        if token and validate_twilio_request(token):
+            return cfg
+    return None
+
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+@bp.route("/inbound", methods=["POST"])
+def inbound():
+    """An incoming SMS: stored once per MessageSid, handled in a job; answers empty TwiML at once."""
+    from messaging.inbound.service import receive_inbound
+
+    account_sid = request.form.get("AccountSid", "")
+    to_number = request.form.get("To", "")
+    cfg = inbound_gateway(account_sid, to_number)
+    if cfg is None:
+        log.warning(
+            "inbound refused: bad signature or unknown number account_sid=%s to=%s", account_sid, to_number
+        )
+        abort(403)
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
+    from_number = request.form.get("From", "")
+    if not sid or not from_number:
+        log.warning("inbound without MessageSid or From project_id=%s", cfg.project_id)
+        return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
+    with project_scope(cfg.project_id):
+        receive_inbound(cfg.project_id, from_number, to_number, request.form.get("Body", ""), sid)
+    return Response(EMPTY_TWIML, status=200, mimetype="text/xml")

@@ -1,0 +1,51 @@
+"""Creating projects and their first admin."""
+
+import re
+
+from sqlalchemy import func, select
+
+from messaging.errors import Conflict, Invalid
+from messaging.extensions import db
+from messaging.models import ApiToken, Project, WebUser
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+
+def create_project(
+    slug: str,
+    admin_email: str,
+    admin_password: str,
+    name: str | None = None,
+    default_country: str = "KE",
+    timezone: str = "UTC",
+) -> tuple[Project, WebUser, str]:
+    """Create a project with an admin; returns (project, admin, one-time API key)."""
+    slug = slug.strip().lower()
+    if not SLUG_RE.match(slug):
+        raise Invalid("invalid_slug", "The slug must be 2-63 lowercase letters, digits or dashes.")
+    if db.session.execute(select(Project.id).where(Project.slug == slug)).first():
+        raise Conflict("duplicate_slug", f"A project '{slug}' already exists.")
+    email = admin_email.strip().lower()
+    if "@" not in email:
+        raise Invalid("invalid_email", "The admin e-mail is not valid.")
+    if db.session.execute(
+        select(WebUser.id).where(func.lower(WebUser.email) == email).execution_options(all_projects=True)
+    ).first():
+        raise Conflict("duplicate_email", f"{email} already has an account.")
+    if len(admin_password) < 8:
+        raise Invalid("weak_password", "The admin password must have at least 8 characters.")
+    project = Project(
+        slug=slug,
+        name=name or slug.replace("-", " ").title(),
+        default_country=default_country.upper(),
+        timezone=timezone,
+    )
+    db.session.add(project)
+    db.session.flush()
+    admin = WebUser(project_id=project.id, email=email, role="admin", name="Admin")
+    admin.set_password(admin_password)
+    db.session.add(admin)
+    db.session.flush()
+    _token, key = ApiToken.issue(admin, "created with the project")
+    db.session.flush()
+    return project, admin, key
