@@ -1,8 +1,24 @@
-"""One Redis connection and the named RQ queues, built once from REDIS_URL.
+"""The job catalogue: every background job's path, queue and timeout, and the periodic table.
 
-RQ 2 has no ``Connection`` context: every queue and worker gets
-``connection=`` explicitly from here.
+Rules:
+- Every job the domains enqueue is declared here once (``JobSpec``): its
+  dotted path in ``workers.jobs``, its queue, its timeout and how long RQ
+  keeps its result. Domain code enqueues by spec (``enqueue(SEND_MESSAGES,
+  project_id, ids)``), never by a path string.
+- Jobs take ids only; the rows in the database say what to do, so a job run
+  twice does its work once (each job's docstring says how).
+- Periodic jobs (``PERIODIC``) run once per interval across every worker on
+  every machine (``workers.periodic``: the first process to claim a slot in
+  Redis enqueues it).
+- One Redis connection per process and the named RQ queues, built once from
+  ``REDIS_URL``. RQ 2 has no ``Connection`` context: every queue and worker
+  gets ``connection=`` explicitly from here.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app
 from redis import Redis
@@ -40,3 +56,87 @@ def queue(name: str = "default", app=None) -> Queue:
 
 def all_queues(app=None) -> list[Queue]:
     return [queue(name, app) for name in QUEUE_NAMES]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One kind of background job."""
+
+    path: str
+    queue: str
+    timeout: int
+    result_ttl: int = 300
+    failure_ttl: int = 86400
+
+
+# Send a batch of messages of one project (ids); claims each row before sending it.
+SEND_MESSAGES = JobSpec("workers.jobs.sms.send_messages", "sms", timeout=1800)
+# Snapshot a broadcast firing's recipients, then write and queue their messages in batches.
+RUN_FIRING = JobSpec("workers.jobs.broadcasts.run_firing", "default", timeout=6 * 3600)
+# Handle one number's pending inbound messages, oldest first.
+HANDLE_NUMBER = JobSpec("workers.jobs.inbound.handle_number", "high", timeout=600, result_ttl=60)
+# POST a forwarding location's due records, oldest first.
+FORWARD_LOCATION = JobSpec("workers.jobs.forwarding.forward_location", "default", timeout=1800, result_ttl=60)
+# Process an uploaded Excel import in batches.
+RUN_IMPORT = JobSpec("workers.jobs.imports.run_import", "default", timeout=3600, result_ttl=600)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A job run once per interval across all workers."""
+
+    name: str
+    every_seconds: int
+    job: JobSpec
+
+
+def _periodic(name: str, every_seconds: int, path: str, queue_name: str) -> Periodic:
+    return Periodic(
+        name, every_seconds, JobSpec(path, queue_name, timeout=180, result_ttl=60, failure_ttl=3600)
+    )
+
+
+PERIODIC = (
+    _periodic("heartbeat", 60, "workers.jobs.maintenance.heartbeat", "low"),
+    _periodic("sweep-imports", 60, "workers.jobs.imports.sweep_imports", "low"),
+    _periodic("sms-sweep", 15, "workers.jobs.sms.sweep", "high"),
+    _periodic("sweep-forwarding", 60, "workers.jobs.forwarding.sweep_forwarding", "low"),
+    _periodic("survey-tick", 30, "workers.jobs.surveys.tick", "high"),
+    _periodic("inbound-sweep", 30, "workers.jobs.inbound.sweep", "high"),
+    _periodic("broadcast-tick", 10, "workers.jobs.broadcasts.tick", "high"),
+)
+
+
+def enqueue(spec: JobSpec, *args, job_id: str | None = None, delay: timedelta | None = None, pipeline=None):
+    """Enqueue one job of ``spec`` (after ``delay``, through RQ's scheduler, when given)."""
+    q = queue(spec.queue)
+    options = {
+        "job_id": job_id,
+        "job_timeout": spec.timeout,
+        "result_ttl": spec.result_ttl,
+        "failure_ttl": spec.failure_ttl,
+    }
+    if delay is not None:
+        return q.enqueue_in(delay, spec.path, *args, **options)
+    if pipeline is not None:
+        options["pipeline"] = pipeline
+    return q.enqueue(spec.path, *args, **options)
+
+
+def enqueue_many(spec: JobSpec, calls: list[tuple[str, tuple]]) -> None:
+    """Enqueue many jobs of ``spec`` in one round trip per thousand: ``calls`` are (job_id, args)."""
+    q = queue(spec.queue)
+    for start in range(0, len(calls), 1000):
+        q.enqueue_many(
+            [
+                Queue.prepare_data(
+                    spec.path,
+                    args=args,
+                    job_id=job_id,
+                    timeout=spec.timeout,
+                    result_ttl=spec.result_ttl,
+                    failure_ttl=spec.failure_ttl,
+                )
+                for job_id, args in calls[start : start + 1000]
+            ]
+        )

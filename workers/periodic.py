@@ -12,28 +12,28 @@ import time
 
 from rq import Queue
 
+from messaging.jobs import PERIODIC
+
 log = logging.getLogger(__name__)
-
-# name -> (interval seconds, dotted function path, queue name)
-PERIODIC_TASKS: dict[str, tuple[int, str, str]] = {}
-
-
-def register(name: str, every_seconds: int, func_path: str, queue_name: str = "high") -> None:
-    PERIODIC_TASKS[name] = (every_seconds, func_path, queue_name)
 
 
 def tick(redis, queue_prefix: str = "", now: float | None = None) -> list[str]:
     """Enqueue every periodic task whose slot has not been claimed yet."""
     now = time.time() if now is None else now
     enqueued = []
-    for name, (every, func_path, queue_name) in PERIODIC_TASKS.items():
-        slot = int(now // every)
-        key = f"periodic:{name}:{slot}"
-        if redis.set(key, "1", nx=True, ex=max(every * 3, 60)):
-            Queue(queue_prefix + queue_name, connection=redis).enqueue(
-                func_path, job_id=f"periodic-{name}-{slot}", result_ttl=60, failure_ttl=3600
+    for task in PERIODIC:
+        slot = int(now // task.every_seconds)
+        key = f"periodic:{task.name}:{slot}"
+        if redis.set(key, "1", nx=True, ex=max(task.every_seconds * 3, 60)):
+            spec = task.job
+            Queue(queue_prefix + spec.queue, connection=redis).enqueue(
+                spec.path,
+                job_id=f"periodic-{task.name}-{slot}",
+                job_timeout=spec.timeout,
+                result_ttl=spec.result_ttl,
+                failure_ttl=spec.failure_ttl,
             )
-            enqueued.append(name)
+            enqueued.append(task.name)
     return enqueued
 
 

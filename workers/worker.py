@@ -18,6 +18,7 @@ from rq.scheduler import RQScheduler
 from messaging import jobs as queues
 from messaging.db import tenancy
 from messaging.extensions import db
+from messaging.jobs import PERIODIC
 from workers import periodic
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,28 @@ class _SchedulerStopsWithWorkerMixin:
                 self.scheduler.start()
 
 
+class QuietPeriodicJobs(logging.Filter):
+    """Drops RQ's own INFO lines about periodic jobs (four a job: a dozen lines every ten
+    seconds that buried ``make run``'s banner and filled production logs). The job's
+    own line (``workers.jobs``) still says when a periodic job did something; RQ's
+    warnings and errors about them always pass."""
+
+    markers = ("periodic-", *(task.job.path + "(" for task in PERIODIC))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        message = record.getMessage()
+        return not any(marker in message for marker in self.markers)
+
+
+def quiet_periodic_jobs() -> None:
+    """Install :class:`QuietPeriodicJobs` on RQ's worker logger (idempotent)."""
+    rq_log = logging.getLogger("rq.worker")
+    if not any(isinstance(f, QuietPeriodicJobs) for f in rq_log.filters):
+        rq_log.addFilter(QuietPeriodicJobs())
+
+
 class _SessionCleanupMixin:
     """Each job starts with a fresh database session and no project scope."""
 
@@ -108,11 +131,6 @@ class AppForkWorker(_SessionCleanupMixin, _SchedulerStopsWithWorkerMixin, Worker
     pass
 
 
-def register_periodic_tasks() -> None:
-    """Import the modules that declare periodic tasks."""
-    import workers.jobs  # noqa: F401
-
-
 def make_worker(app, fork: bool = False, queue_names=None):
     names = queue_names or list(queues.QUEUE_NAMES)
     qs = [queues.queue(n, app) for n in names]
@@ -124,7 +142,7 @@ def run_worker(
     app, burst: bool = False, fork: bool = False, with_scheduler: bool = True, queue_names=None
 ) -> None:
     """Run a worker in the current (app) context until stopped."""
-    register_periodic_tasks()
+    quiet_periodic_jobs()
     worker = make_worker(app, fork=fork, queue_names=queue_names)
     ticker = None
     if with_scheduler and not burst:

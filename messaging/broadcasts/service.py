@@ -60,6 +60,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from messaging import jobs
 from messaging.db.after_commit import after_commit
 from messaging.db.tenancy import current_project_id, project_scope
 from messaging.errors import Conflict, Invalid, NotFound
@@ -89,7 +90,6 @@ from messaging.sms import service as sms
 
 log = logging.getLogger(__name__)
 
-FIRING_JOB = "workers.jobs.broadcasts.run_firing"
 FANOUT_BATCH = 500
 # Recipients a batch when the database writes the rows itself (constant text, PostgreSQL).
 SET_FANOUT_BATCH = 2000
@@ -425,18 +425,8 @@ def _new_firing(b: Broadcast, fire_at: datetime) -> BroadcastFiring | None:
 
 def enqueue_firing(project_id: int, firing_id: str) -> None:
     """Enqueue the fan-out job; a Redis error is logged (the tick enqueues stale firings again)."""
-    from messaging.jobs import queue
-
     try:
-        queue("default").enqueue(
-            FIRING_JOB,
-            project_id,
-            firing_id,
-            job_id=f"firing-{firing_id}-{new_id()[:8]}",
-            job_timeout=6 * 3600,
-            result_ttl=300,
-            failure_ttl=86400,
-        )
+        jobs.enqueue(jobs.RUN_FIRING, project_id, firing_id, job_id=f"firing-{firing_id}-{new_id()[:8]}")
     except Exception:
         log.exception(
             "enqueue failed project_id=%s firing_id=%s (the tick will retry)", project_id, firing_id

@@ -66,6 +66,7 @@ from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from messaging import jobs
 from messaging.db import tenancy
 from messaging.db.after_commit import after_commit, transaction_cache
 from messaging.errors import Conflict, Invalid
@@ -81,7 +82,6 @@ from messaging.models.forwarding import FORWARD_KINDS, RECORD_STATUSES
 
 log = logging.getLogger(__name__)
 
-SEND_JOB = "workers.jobs.forwarding.forward_location"
 # Records claimed, sent and committed together: at worst CHUNK x timeout in "sending"
 # (50 x 10 s), well under STALE_SENDING, after which the sweep would send them again.
 CHUNK = 50
@@ -388,15 +388,11 @@ def _marker(location_id: str) -> str:
 def dispatch_location(location_id: str) -> bool:
     """Make sure a sender job is queued for the location. Never raises on Redis trouble
     (the sweep catches up). Returns True when a job was enqueued."""
-    from messaging.jobs import queue, redis_conn
-
     job_id = f"forward-{location_id}-{uuid.uuid4().hex[:12]}"
     try:
-        if not redis_conn().set(_marker(location_id), job_id, nx=True, ex=MARKER_TTL):
+        if not jobs.redis_conn().set(_marker(location_id), job_id, nx=True, ex=MARKER_TTL):
             return False  # a sender is already queued and will see the new records
-        queue("default").enqueue(
-            SEND_JOB, location_id, job_id=job_id, job_timeout=1800, result_ttl=60, failure_ttl=86400
-        )
+        jobs.enqueue(jobs.FORWARD_LOCATION, location_id, job_id=job_id)
     except RedisError as exc:
         log.warning("forwarding dispatch failed location_id=%s (the sweep will retry): %s", location_id, exc)
         return False
@@ -405,13 +401,11 @@ def dispatch_location(location_id: str) -> bool:
 
 def _ensure_dispatched(location_id: str) -> None:
     """The sweep's version: replace a marker whose job is gone (Redis lost it)."""
-    from messaging.jobs import queue, redis_conn
-
     try:
-        r = redis_conn()
+        r = jobs.redis_conn()
         job_id = r.get(_marker(location_id))
         if job_id is not None:
-            job = queue("default").fetch_job(job_id.decode())
+            job = jobs.queue(jobs.FORWARD_LOCATION.queue).fetch_job(job_id.decode())
             if job is not None and job.get_status(refresh=True) in ("queued", "started", "deferred"):
                 return
             r.delete(_marker(location_id))
@@ -422,19 +416,14 @@ def _ensure_dispatched(location_id: str) -> None:
 
 
 def _schedule_retry(location_id: str, delay_seconds: float) -> None:
-    from messaging.jobs import queue
-
     due = clock.now() + timedelta(seconds=delay_seconds)
     bucket = int(due.timestamp() // 60)
     try:
-        queue("default").enqueue_in(
-            timedelta(seconds=max(delay_seconds, 0) + 1),
-            SEND_JOB,
+        jobs.enqueue(
+            jobs.FORWARD_LOCATION,
             location_id,
             job_id=f"forward-retry-{location_id}-{bucket}",
-            job_timeout=1800,
-            result_ttl=60,
-            failure_ttl=86400,
+            delay=timedelta(seconds=max(delay_seconds, 0) + 1),
         )
     except RedisError as exc:
         log.warning("forwarding retry not scheduled location_id=%s (the sweep will): %s", location_id, exc)
@@ -646,10 +635,8 @@ def forward_location(location_id: str) -> dict:
     """The sender job: send the location's due records, oldest first, in chunks.
 
     Safe to run twice or concurrently: records are claimed atomically."""
-    from messaging.jobs import redis_conn
-
     try:
-        redis_conn().delete(_marker(location_id))  # new records from now on enqueue another sender
+        jobs.redis_conn().delete(_marker(location_id))  # new records from now on enqueue another sender
     except RedisError:
         pass
     location = db.session.execute(

@@ -52,6 +52,7 @@ from typing import IO
 from flask import current_app
 from sqlalchemy import delete, func, insert, or_, select, update
 
+from messaging import jobs
 from messaging.db import dialect, tenancy
 from messaging.errors import Invalid, TooLarge, Unsupported
 from messaging.extensions import db
@@ -158,16 +159,7 @@ def start_import(
 
 
 def enqueue_import(import_id: str) -> None:
-    from messaging.jobs import queue
-
-    queue("default").enqueue(
-        "workers.jobs.imports.run_import",
-        import_id,
-        job_id=f"import-{import_id}",
-        job_timeout=3600,
-        result_ttl=600,
-        failure_ttl=86400,
-    )
+    jobs.enqueue(jobs.RUN_IMPORT, import_id, job_id=f"import-{import_id}")
 
 
 def _claim(import_id: str) -> bool:
@@ -616,9 +608,7 @@ def sweep_stale_imports() -> int:
         .scalars()
         .all()
     )
-    from messaging.jobs import queue
-
-    q = queue("default")
+    q = jobs.queue(jobs.RUN_IMPORT.queue)
     for import_id in stale:
         job = q.fetch_job(f"import-{import_id}")
         if job is None or job.get_status(refresh=True) in ("finished", "failed", "stopped", "canceled"):

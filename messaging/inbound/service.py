@@ -48,12 +48,12 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, insert, select
 
+from messaging import jobs
 from messaging.db.dialect import insert_ignoring_conflicts
 from messaging.db.tenancy import project_scope
 from messaging.extensions import db
 from messaging.inbound.keywords import classify, confirmation_text
 from messaging.inbound.locks import NumberLock
-from messaging.jobs import queue
 from messaging.lib import clock
 from messaging.lib.phones import normalize_phone
 from messaging.lib.segments import count_segments
@@ -65,8 +65,6 @@ from messaging.surveys.definitions import inbound_settings
 
 log = logging.getLogger(__name__)
 
-HANDLE_JOB = "workers.jobs.inbound.handle_number"
-INBOUND_QUEUE = "high"
 MESSAGES = Message.__table__
 INBOUND = InboundMessage.__table__
 
@@ -154,18 +152,9 @@ def _existing(project_id: int, sid: str) -> int | None:
 def enqueue_number(project_id: int, phone: str) -> bool:
     """Enqueue the handling job of a number; a Redis error is logged (the sweep catches up)."""
     try:
-        handling = queue(INBOUND_QUEUE)
         # Our own pipeline: the job's hash and its place in the queue go in one round trip.
-        with handling.connection.pipeline() as pipe:
-            handling.enqueue(
-                HANDLE_JOB,
-                project_id,
-                phone,
-                job_timeout=600,
-                result_ttl=60,
-                failure_ttl=86400,
-                pipeline=pipe,
-            )
+        with jobs.redis_conn().pipeline() as pipe:
+            jobs.enqueue(jobs.HANDLE_NUMBER, project_id, phone, pipeline=pipe)
             pipe.execute()
         return True
     except Exception as exc:  # noqa: BLE001 - the row is safe; the sweep will enqueue it

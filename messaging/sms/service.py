@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from rq import Queue
 from rq.job import Job
 from sqlalchemy import (
     BigInteger,
@@ -46,12 +45,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from messaging import jobs
 from messaging.db import dialect
 from messaging.db.after_commit import after_commit
 from messaging.db.dialect import in_values
 from messaging.errors import Invalid
 from messaging.extensions import db
-from messaging.jobs import queue, redis_conn
 from messaging.lib import clock
 from messaging.lib.segments import count_segments
 from messaging.models import Case, GatewayConfig, Message, OptOut
@@ -68,15 +67,12 @@ from messaging.sms.ratelimit import RateLimiter, project_key, sender_key
 
 log = logging.getLogger(__name__)
 
-SEND_JOB = "workers.jobs.sms.send_messages"
-SMS_QUEUE = "sms"
 INSERT_BATCH = 500
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 MESSAGES = Message.__table__
 OPT_OUTS = OptOut.__table__
 EARLY_STATUS_KEY = "sms:early-status:{sid}"
 EARLY_STATUS_TTL = 3600
-SEND_JOB_TIMEOUT = 1800
 # Ids per send job: RQ's own work per job (about 4 ms) and the job's gateway look-up are shared
 # by this many messages.
 DEFAULT_BATCH_SIZE = 500
@@ -428,35 +424,14 @@ def enqueue_send_jobs(project_id: int, batches: list[tuple[str, list[int]]], del
     """
     if not batches:
         return 0
-    q = queue(SMS_QUEUE)
     try:
         if delay > 0:
             for job_id, ids in batches:
-                q.enqueue_in(
-                    timedelta(seconds=delay),
-                    SEND_JOB,
-                    project_id,
-                    ids,
-                    job_id=job_id,
-                    job_timeout=SEND_JOB_TIMEOUT,
-                    result_ttl=300,
-                    failure_ttl=86400,
+                jobs.enqueue(
+                    jobs.SEND_MESSAGES, project_id, ids, job_id=job_id, delay=timedelta(seconds=delay)
                 )
         else:
-            for start in range(0, len(batches), 1000):
-                q.enqueue_many(
-                    [
-                        Queue.prepare_data(
-                            SEND_JOB,
-                            args=(project_id, ids),
-                            job_id=job_id,
-                            timeout=SEND_JOB_TIMEOUT,
-                            result_ttl=300,
-                            failure_ttl=86400,
-                        )
-                        for job_id, ids in batches[start : start + 1000]
-                    ]
-                )
+            jobs.enqueue_many(jobs.SEND_MESSAGES, [(job_id, (project_id, ids)) for job_id, ids in batches])
     except Exception:
         log.exception(
             "enqueue failed project_id=%s jobs=%s (the sweep will re-queue)", project_id, len(batches)
@@ -677,7 +652,7 @@ def send_batch(project_id: int, ids: list[int], job_id: str | None = None) -> Ba
         gateway = build_gateway(cfg)
     except GatewayError as exc:
         gateway, gateway_error = None, exc
-    limiter = RateLimiter(redis_conn())
+    limiter = RateLimiter(jobs.redis_conn())
     callback = status_callback_url() if cfg.kind == "twilio" else None
     pool = list(cfg.from_numbers or [])
     size = _chunk_size(cfg)
@@ -1082,7 +1057,7 @@ def handle_status_callback(
             "status callback for unknown sid project_id=%s sid=%s status=%s", project_id, sid, gateway_status
         )
         key = EARLY_STATUS_KEY.format(sid=sid)
-        pipe = redis_conn().pipeline()
+        pipe = jobs.redis_conn().pipeline()
         pipe.rpush(key, f"{gateway_status}|{error_code or ''}")
         pipe.expire(key, EARLY_STATUS_TTL)
         pipe.execute()
@@ -1102,7 +1077,7 @@ def handle_status_callback(
 
 
 def _apply_early_statuses(project_id: int, sids: list[str]) -> None:
-    redis = redis_conn()
+    redis = jobs.redis_conn()
     pipe = redis.pipeline()
     for sid in sids:
         pipe.lrange(EARLY_STATUS_KEY.format(sid=sid), 0, -1)
@@ -1171,8 +1146,8 @@ def _requeue_orphans(stats: SweepStats, limit: int, started: float, time_budget:
         job_ids = sorted({r.job_id for r in rows if r.job_id})
         alive = set()
         if job_ids:
-            jobs = Job.fetch_many(job_ids, connection=redis_conn())
-            for job_id, job in zip(job_ids, jobs, strict=True):
+            fetched = Job.fetch_many(job_ids, connection=jobs.redis_conn())
+            for job_id, job in zip(job_ids, fetched, strict=True):
                 if job is None:
                     continue
                 status = job.get_status(refresh=False)

@@ -5,7 +5,6 @@ from workers import periodic
 
 
 def test_periodic_tick_enqueues_once_per_slot_across_processes(app, run_jobs):
-    import workers.jobs  # noqa: F401  (registers the tasks)
     from messaging.jobs import queue, redis_conn
 
     redis = redis_conn(app)

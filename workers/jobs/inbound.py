@@ -1,25 +1,20 @@
-"""Inbound SMS jobs: handle one number's messages in order, and the sweep of waiting ones."""
+"""Inbound SMS jobs: handle one number's messages in order, and the sweep of waiting ones.
 
-import logging
+A number's messages are handled under its lock, oldest first, each once
+(its outcome row is claimed), so a job that runs twice handles nothing twice.
+"""
 
-from rq import get_current_job
-
-from messaging.inbound import service
-
-log = logging.getLogger(__name__)
+from messaging.inbound import service as inbound
+from workers.jobs import current_job_id, periodic_job, project_job
 
 
+@project_job
 def handle_number(project_id: int, phone: str) -> int:
     """Handle the pending inbound messages of one number, oldest first (under the number's lock)."""
-    job = get_current_job()
-    job_id = job.id if job else None
-    handled = service.handle_number(project_id, phone, job_id=job_id)
-    log.info(
-        "inbound job done job_id=%s project_id=%s phone=%s handled=%s", job_id, project_id, phone, handled
-    )
-    return handled
+    return inbound.handle_number(project_id, phone, job_id=current_job_id())
 
 
+@periodic_job
 def sweep() -> int:
-    """Periodic: enqueue numbers whose inbound messages have waited too long (a lost job)."""
-    return service.sweep_pending()
+    """Every 30 s: enqueue numbers whose inbound messages have waited too long (a lost job)."""
+    return inbound.sweep_pending()

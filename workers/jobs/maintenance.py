@@ -1,16 +1,10 @@
 """Housekeeping jobs."""
 
-import logging
-
-from rq import get_current_job
-
 from messaging.jobs import redis_conn
+from workers.jobs import current_job_id, periodic_job
 
-log = logging.getLogger(__name__)
 
-
+@periodic_job
 def heartbeat() -> None:
     """Record that the periodic scheduler and a worker are alive (shown by /healthz?verbose)."""
-    job = get_current_job()
-    redis_conn().set("messaging:heartbeat", job.id if job else "manual", ex=600)
-    log.debug("heartbeat job_id=%s", job.id if job else None)
+    redis_conn().set("messaging:heartbeat", current_job_id() or "manual", ex=600)

@@ -4,29 +4,17 @@ Both only take ids; the rows in the database say what to do, so running a
 job twice (RQ retries, the sweep re-queuing, two workers) never sends twice.
 """
 
-import logging
-
-from rq import get_current_job
-
-from messaging.db.tenancy import project_scope
 from messaging.sms import service
+from workers.jobs import current_job_id, periodic_job, project_job
 
-log = logging.getLogger(__name__)
 
-
+@project_job
 def send_messages(project_id: int, message_ids: list[int]) -> dict:
     """Send these messages of one project (claims each row before sending it)."""
-    job = get_current_job()
-    job_id = job.id if job else None
-    with project_scope(project_id):
-        stats = service.send_batch(project_id, list(message_ids), job_id=job_id)
-    log.info("send job done job_id=%s project_id=%s %s", job_id, project_id, stats)
-    return stats.__dict__
+    return service.send_batch(project_id, list(message_ids), job_id=current_job_id()).__dict__
 
 
+@periodic_job
 def sweep() -> dict:
-    """Periodic: re-queue due messages whose job is gone; resolve messages stuck in ``sending``."""
-    stats = service.sweep()
-    job = get_current_job()
-    log.info("sweep done job_id=%s %s", job.id if job else None, stats)
-    return stats.__dict__
+    """Every 15 s: re-queue due messages whose job is gone; resolve messages stuck in ``sending``."""
+    return service.sweep().__dict__
