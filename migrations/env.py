@@ -3,6 +3,7 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import inspect, text
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -12,6 +13,27 @@ config = context.config
 # This line sets up loggers basically.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
+
+# Revision ids before the files were renamed to follow the chain (0006 was missing;
+# 0008 ran before 0007). A database stamped with an old id is moved to the new one
+# before migrating, so databases migrated before the rename keep working.
+LEGACY_REVISIONS = {
+    "0008_forwarding": "0006_forwarding",
+    "0009_broadcasts": "0008_broadcasts",
+    "0010_import_batches": "0009_import_batches",
+}
+
+
+def rename_legacy_revisions(connection) -> None:
+    if not inspect(connection).has_table("alembic_version"):
+        return
+    for old, new in LEGACY_REVISIONS.items():
+        moved = connection.execute(
+            text("UPDATE alembic_version SET version_num = :new WHERE version_num = :old"),
+            {"old": old, "new": new},
+        ).rowcount
+        if moved:
+            logger.info("Revision %s is now called %s.", old, new)
 
 
 def get_engine():
@@ -86,6 +108,9 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
 
     connectable = get_engine()
+
+    with connectable.begin() as connection:
+        rename_legacy_revisions(connection)
 
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)

@@ -1,7 +1,7 @@
 """case groups
 
 Revision ID: 0004_case_groups
-Revises: 0002_imports
+Revises: 0003_cases
 Create Date: 2026-11-22 04:59:31.157226
 
 """

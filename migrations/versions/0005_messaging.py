@@ -1,7 +1,7 @@
 """messaging: messages, opt_outs, sms_gateways
 
 Revision ID: 0005_messaging
-Revises: 0001_foundation
+Revises: 0004_case_groups
 Create Date: 2026-11-22 04:56:59.010172
 
 """

@@ -1,7 +1,7 @@
 """inbound surveys
 
 Revision ID: 0007_inbound_surveys
-Revises: 0008_forwarding
+Revises: 0006_forwarding
 Create Date: 2026-11-22 05:44:26.184715
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0007_inbound_surveys'
-down_revision = '0008_forwarding'
+down_revision = '0006_forwarding'
 branch_labels = None
 depends_on = None
 

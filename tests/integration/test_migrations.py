@@ -7,7 +7,7 @@ the schema back to an old revision.
 
 import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import ROOT, app_test_config
@@ -49,7 +49,7 @@ def test_import_results_survive_the_move_to_batches_and_back(scratch_app):
     from messaging.projects.setup import create_project
 
     with scratch_app.app_context():
-        upgrade(directory=MIGRATIONS, revision="0009_broadcasts")
+        upgrade(directory=MIGRATIONS, revision="0008_broadcasts")
         project, *_ = create_project("mig", "mig@example.org", "a long password 1", None, "KE", "UTC")
         db.session.commit()
         sizes = {"a" * 32: 4500, "b" * 32: 3}
@@ -83,9 +83,44 @@ def test_import_results_survive_the_move_to_batches_and_back(scratch_app):
         assert [o.row_number for o in page] == [2002, 2003, 2004]
         db.session.commit()
 
-        downgrade(directory=MIGRATIONS, revision="0009_broadcasts")
+        downgrade(directory=MIGRATIONS, revision="0008_broadcasts")
         with db.engine.connect() as conn:
             counts = conn.execute(
                 text("SELECT import_id, count(*), max(row_number) FROM import_rows GROUP BY import_id")
             ).all()
         assert {i: (n, top) for i, n, top in counts} == {i: (n, n + 1) for i, n in sizes.items()}
+
+
+def test_migration_files_follow_the_revision_chain():
+    """Each file is numbered by its place in the chain, and its revision id is its file name."""
+    import re
+    from pathlib import Path
+
+    chain = {}
+    for path in sorted(Path(MIGRATIONS, "versions").glob("*.py")):
+        source = path.read_text()
+        revision = re.search(r"^revision = ['\"](.+?)['\"]", source, re.M).group(1)
+        down = re.search(r"^down_revision = (?:['\"](.+?)['\"]|None)", source, re.M).group(1)
+        assert revision == path.stem
+        chain[down] = revision
+    walked, current = [], None
+    while current in chain:
+        current = chain[current]
+        walked.append(current)
+    assert len(walked) == len(chain)
+    assert [int(name[:4]) for name in walked] == list(range(1, len(walked) + 1))
+
+
+def test_a_database_stamped_with_an_old_revision_id_still_upgrades(scratch_app):
+    from messaging.extensions import db
+
+    with scratch_app.app_context():
+        upgrade(directory=MIGRATIONS, revision="0008_broadcasts")
+        with db.engine.begin() as conn:  # as a database migrated before the files were renamed
+            conn.execute(text("UPDATE alembic_version SET version_num = '0009_broadcasts'"))
+        upgrade(directory=MIGRATIONS)
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == (
+                "0009_import_batches"
+            )
+            assert inspect(conn).has_table("import_batches")

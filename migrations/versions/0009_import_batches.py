@@ -1,7 +1,7 @@
 """import results stored per batch
 
-Revision ID: 0010_import_batches
-Revises: 0009_broadcasts
+Revision ID: 0009_import_batches
+Revises: 0008_broadcasts
 Create Date: 2026-12-03 13:55:00
 
 The per-row ``import_rows`` table becomes ``import_batches``: one record per
@@ -14,8 +14,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_import_batches"
-down_revision = "0009_broadcasts"
+revision = "0009_import_batches"
+down_revision = "0008_broadcasts"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """forwarding
 
-Revision ID: 0008_forwarding
-Revises: 0002_imports
+Revision ID: 0006_forwarding
+Revises: 0005_messaging
 Create Date: 2026-11-22 05:00:09.096620
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0008_forwarding'
+revision = '0006_forwarding'
 down_revision = '0005_messaging'
 branch_labels = None
 depends_on = None

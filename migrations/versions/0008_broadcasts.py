@@ -1,6 +1,6 @@
 """broadcasts
 
-Revision ID: 0009_broadcasts
+Revision ID: 0008_broadcasts
 Revises: 0007_inbound_surveys
 Create Date: 2026-12-02 20:00:17.193183
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0009_broadcasts'
+revision = '0008_broadcasts'
 down_revision = '0007_inbound_surveys'
 branch_labels = None
 depends_on = None
