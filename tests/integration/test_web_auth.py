@@ -140,3 +140,34 @@ def test_admin_changes_project_settings_and_bad_values_change_nothing(app, proje
             "Call 0800 123",
         )
         db.session.remove()
+
+
+def test_an_admin_created_on_a_special_use_domain_can_log_in(app):
+    """``flask create-project`` and the login form share one rule: .local and .test addresses work."""
+    from messaging.extensions import db
+    from messaging.projects.setup import create_project
+
+    with app.app_context():
+        create_project("clinic", "Admin@Clinic.Local", "a long password 1", None, "KE", "UTC")
+        db.session.commit()
+        db.session.remove()
+    web = login(app, "admin@clinic.local", "a long password 1")
+    assert web.get("/").status_code == 200
+
+
+def test_a_web_user_on_a_test_domain_can_be_added_and_log_in(app, project, web):
+    response = web.post(
+        "/settings/users",
+        data={"email": "Nurse@ward.test", "name": "Nurse", "password": "another password", "role": "viewer"},
+        follow_redirects=True,
+    )
+    assert "nurse@ward.test can now log in as viewer." in response.get_data(as_text=True)
+    assert login(app, "nurse@ward.test", "another password").get("/").status_code == 200
+
+
+def test_the_login_form_refuses_what_is_not_an_address(app):
+    client = app.test_client()
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"email": "not an address", "password": "x", "csrf_token": token})
+    assert response.status_code == 400
+    assert client.get("/").status_code == 302

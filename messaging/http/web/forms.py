@@ -3,13 +3,22 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Length, ValidationError
 
+from messaging.lib.emails import InvalidEmail, normalize_email
 from messaging.models import ROLES
 
 
+def valid_email(form, field) -> None:
+    """The one rule for e-mail addresses (``messaging.lib.emails``), as a WTForms validator."""
+    try:
+        normalize_email(field.data)
+    except InvalidEmail as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class LoginForm(FlaskForm):
-    email = StringField("Email", validators=[DataRequired(), Email(check_deliverability=False)])
+    email = StringField("Email", validators=[DataRequired(), valid_email])
     password = PasswordField("Password", validators=[DataRequired()])
     remember = BooleanField("Keep me logged in")
 
@@ -19,7 +28,7 @@ class ApiTokenForm(FlaskForm):
 
 
 class WebUserForm(FlaskForm):
-    email = StringField("Email", validators=[DataRequired(), Email(check_deliverability=False)])
+    email = StringField("Email", validators=[DataRequired(), valid_email])
     name = StringField("Name", validators=[Length(max=200)])
     password = PasswordField("Password", validators=[DataRequired(), Length(min=8)])
     role = SelectField("Role", choices=[SelectChoice(r, r.title()) for r in ROLES], default="manager")
