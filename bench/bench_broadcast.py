@@ -158,7 +158,7 @@ class Bench:
     def seed(self) -> None:
         from sqlalchemy import insert, literal, select
 
-        from messaging.case_groups import membership as case_groups
+        from messaging.case_groups import groups
         from messaging.db.tenancy import project_scope
         from messaging.extensions import db
         from messaging.lib import clock
@@ -193,7 +193,7 @@ class Bench:
                     ],
                 )
         with project_scope(self.project_id):
-            group = case_groups.create_group("Bench recipients")
+            group = groups.create_group("Bench recipients")
             db.session.commit()
             self.group_id = group.id
         members = CaseGroupMember.__table__

@@ -250,15 +250,16 @@ def import_once(app, project_id: int, path: Path, rows: int, group_name: str) ->
     """One import of the file into a new group, through the job body; (seconds, peak RSS growth)."""
     from sqlalchemy import func, select
 
-    from messaging.case_groups import membership as case_groups
+    from messaging.case_groups.groups import create_group
+    from messaging.case_groups.upload import IMPORT_KIND
     from messaging.db import tenancy
     from messaging.extensions import db
     from messaging.imports import runner as imports
     from messaging.models import CaseGroupMember, Import, ImportFile
 
     with app.app_context(), tenancy.project_scope(project_id):
-        group = case_groups.create_group(group_name)
-        imp = Import(kind=case_groups.IMPORT_KIND, target_id=group.id, filename=path.name)
+        group = create_group(group_name)
+        imp = Import(kind=IMPORT_KIND, target_id=group.id, filename=path.name)
         imp.counts, imp.options = {}, {}
         db.session.add(imp)
         db.session.flush()

@@ -114,11 +114,12 @@ def run_import(app, project_id: int, data: bytes) -> tuple[float, dict, list[flo
     from messaging.db import tenancy
     from messaging.extensions import db
     from messaging.imports import runner as imports
+    from messaging.imports import start as imports_start
 
     with app.app_context():
-        imports.enqueue_import = lambda import_id: None  # run in this process, not through Redis
+        imports_start.enqueue_import = lambda import_id: None  # run in this process, not through Redis
         with tenancy.project_scope(project_id):
-            imp = imports.start_import("cases", data, "bench.xlsx")
+            imp = imports_start.start_import("cases", data, "bench.xlsx")
             import_id = imp.id
         db.session.remove()
         sampler = RssSampler()

@@ -43,7 +43,7 @@ def main() -> None:
     from messaging import create_app
     from messaging.db.tenancy import project_scope
     from messaging.extensions import db
-    from messaging.forwarding import sender as forwarding
+    from messaging.forwarding import capture, dispatch, locations
     from messaging.models import Form, ForwardRecord
     from messaging.projects.setup import create_project
     from tests.http_receiver import Receiver
@@ -71,7 +71,7 @@ def main() -> None:
         db.session.commit()
         project_id = project.id
         with project_scope(project_id):
-            location_id = forwarding.create_location(rx.url + "/inbox", "forms").id
+            location_id = locations.create_location(rx.url + "/inbox", "forms").id
             db.session.commit()
 
             # 1. capture
@@ -86,7 +86,7 @@ def main() -> None:
                     )
                     db.session.add(form)
                     db.session.flush()
-                    forwarding.capture_form(form)
+                    capture.capture_form(form, [])
                 db.session.commit()
             capture_s = time.perf_counter() - t0
             payloads = [
@@ -110,7 +110,7 @@ def main() -> None:
         # 3. forwarding through the outbox, the sender job and a real RQ worker
         rx.clear()
         t0 = time.perf_counter()
-        forwarding.dispatch_location(location_id)
+        dispatch.dispatch_location(location_id)
         worker = make_worker(app)
         previous_left = None
         while True:
@@ -127,7 +127,7 @@ def main() -> None:
             if left == previous_left:
                 sys.exit(f"no progress: {left} record(s) not sent; see the worker's log above")
             previous_left = left
-            forwarding.dispatch_location(location_id)
+            dispatch.dispatch_location(location_id)
         forward_s = time.perf_counter() - t0
         received = rx.count
         from messaging.jobs import redis_conn

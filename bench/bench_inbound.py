@@ -64,14 +64,14 @@ with app.app_context():
     from flask_migrate import upgrade
     upgrade(directory='{ROOT / "migrations"}')
     from messaging.projects.setup import create_project
-    from messaging.sms import service
+    from messaging.sms import gateway_settings
     from messaging.db.tenancy import project_scope
     from messaging.jobs import redis_conn
     redis_conn().flushdb()
     project, _a, _k = create_project('bench', 'bench@example.org', 'correct horse battery', None, 'KE', 'UTC')
     db.session.commit()
     with project_scope(project.id):
-        service.save_gateway(project.id, kind='twilio', account_sid='{DEFAULT_ACCOUNT_SID}',
+        gateway_settings.save_gateway(project.id, kind='twilio', account_sid='{DEFAULT_ACCOUNT_SID}',
                              auth_token='{DEFAULT_AUTH_TOKEN}', from_numbers=['{TO}'], mps=10)
         db.session.commit()
     print(project.id)

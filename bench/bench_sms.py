@@ -70,10 +70,10 @@ class Bench:
 
     def queue(self, rows):
         from messaging.db.tenancy import project_scope
-        from messaging.sms import service
+        from messaging.sms import outbox
 
         with project_scope(self.project_id):
-            return service.queue_messages(self.project_id, rows)
+            return outbox.queue_messages(self.project_id, rows)
 
     def start_worker(self, burst: bool, scheduler: bool = False, queues: str = "sms"):
         cmd = [sys.executable, "-m", "flask", "worker", "--queues", queues]

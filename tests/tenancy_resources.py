@@ -69,15 +69,15 @@ def _import(api):
 
     import openpyxl
 
-    from messaging.imports import runner as imports
+    from messaging.imports import handlers, start
 
-    if "echo" not in imports.HANDLERS:
-        imports.register(imports.ImportHandler("echo", "Echo", None, lambda imp, rows: []))
+    if "echo" not in handlers.HANDLERS:
+        handlers.register(handlers.ImportHandler("echo", "Echo", None, lambda imp, rows: []))
     wb = openpyxl.Workbook()
     wb.active.append(["case_identifier"])
     buf = io.BytesIO()
     wb.save(buf)
-    return imports.start_import("echo", buf.getvalue(), "x.xlsx").id
+    return start.start_import("echo", buf.getvalue(), "x.xlsx").id
 
 
 FACTORIES["import_id"] = _import
@@ -116,14 +116,14 @@ def _forward_record(api):
     from sqlalchemy import select
 
     from messaging.extensions import db
-    from messaging.forwarding import sender as forwarding
+    from messaging.forwarding import capture
     from messaging.models import Case, ForwardRecord
 
     _forwarding(api)
     case = Case(case_type="person", name="Walker")
     db.session.add(case)
     db.session.flush()
-    forwarding.capture_case(case)
+    capture.capture_case(case)
     db.session.commit()
     return db.session.execute(select(ForwardRecord.id).order_by(ForwardRecord.id)).scalars().first()
 

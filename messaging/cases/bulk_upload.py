@@ -7,10 +7,10 @@ found twice: refused as ambiguous). Columns:
 - ``case_id``, ``external_id``: how a row finds its case;
 - ``case_type``: required to create; on an update it must match the case's type;
 - ``name`` (or ``case_name``): the case's name;
-- ``phone_number``: parsed with the project's country (``messaging.cases.forms.set_case_phone``);
+- ``phone_number``: parsed with the project's country (``messaging.cases.updates.set_case_phone``);
   an invalid number is kept raw and flagged, and the row says so;
 - ``owner_id``: a mobile worker or case-sharing group of the project, by id, by
-  username or by group name (``messaging.cases.forms.known_owner``); a new case without
+  username or by group name (``messaging.cases.ownership.known_owner``); a new case without
   one has no owner (it shows in no worker's case list until a form sets one);
 - ``language``; ``close`` (yes/true/1 closes the case; never reopens);
 - any other column: a case property of that name. A blank cell changes nothing.
@@ -18,7 +18,7 @@ found twice: refused as ambiguous). Columns:
 Results per row: ``created``, ``updated`` or ``error`` with the reason (dry run:
 ``would_create`` / ``would_update``). A bad row never stops the others.
 
-Speed: a batch of rows (``imports.BATCH_SIZE``) is matched with two queries
+Speed: a batch of rows (``messaging.imports.runner.BATCH_SIZE``) is matched with two queries
 (by case id, by external id), new cases are inserted in one flush, and the
 whole batch is recorded as one form (``source="import"``) with one history row
 per case row, so the case data page shows the upload. The framework commits
@@ -27,19 +27,23 @@ once per batch.
 
 import logging
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from types import SimpleNamespace
 
 from sqlalchemy import func, insert, select
 
-from messaging.cases import forms as case_rules
+from messaging.cases.blocks import MAX_VALUE_LENGTH, PROPERTY_KEY
+from messaging.cases.ownership import known_owner
+from messaging.cases.updates import apply_update, project_country
 from messaging.db import dialect
 from messaging.extensions import db
-from messaging.forwarding import sender as forwarding
-from messaging.imports import runner as imports
+from messaging.forwarding.capture import capture_case, capture_form
+from messaging.imports.handlers import ImportHandler, RowOutcome, register
 from messaging.lib import clock
+from messaging.lib.phones import normalize_phone
 from messaging.lib.xlsx import SpreadsheetError, make_example_workbook
-from messaging.models import Case, CaseTransaction, Form, MobileWorker, UserGroup, new_id
+from messaging.models import Case, CaseTransaction, Form, Import, MobileWorker, UserGroup, new_id
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +89,7 @@ def _property_value(value):
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str):
-        return value.strip()[: case_rules.MAX_VALUE_LENGTH]
+        return value.strip()[:MAX_VALUE_LENGTH]
     return value
 
 
@@ -95,7 +99,7 @@ def _property_key(header: str) -> str | None:
     if key and not key[0].isalpha():
         key = "p_" + key
     key = key[:100]
-    return key if case_rules.PROPERTY_KEY.match(key) else None
+    return key if PROPERTY_KEY.match(key) else None
 
 
 def check_headers(headers: list[str]) -> None:
@@ -126,7 +130,7 @@ class _Owners:
     def resolve(self, value: str) -> str | None:
         if value in self.cache:
             return self.cache[value]
-        owner = case_rules.known_owner(value)
+        owner = known_owner(value)
         owner_id = owner.id if owner is not None else None
         if owner_id is None:
             owner_id = db.session.execute(
@@ -146,33 +150,28 @@ class RowError(Exception):
     pass
 
 
+@dataclass
+class Batch:
+    """One batch of rows being applied: the cases it found (by case id, by external id),
+    the owner cells resolved so far, the project's country and the batch's time."""
+
+    imp: Import
+    by_id: dict[str, Case]
+    by_ext: dict[str, list]
+    owners: _Owners
+    region: str
+    now: datetime
+
+
 def process_batch(imp, rows, state=None):
     """Apply a batch of rows; one ``RowOutcome`` per row, in order. Does not commit.
 
     ``state`` (the import framework's per-run dict) is not needed: each case row stands alone."""
     if not imp.dry_run:
         dialect.begin_write()  # SQLite: take the write lock before reading (see begin_write)
-    region = case_rules.project_country(imp.project_id)
-    owners = _Owners()
-    now = clock.now()
-
-    wanted_ids = {t for _, r in rows if (t := _text(r.get("case_id")))}
-    wanted_ext = {t for _, r in rows if (t := _text(r.get("external_id"))) and not _text(r.get("case_id"))}
-    by_id: dict[str, Case] = {}
-    by_ext: dict[str, list[Case]] = {}
-    if wanted_ids:
-        stmt = (
-            select(Case).where(Case.case_id.in_(wanted_ids), Case.deleted.is_(False)).order_by(Case.case_id)
-        )
-        for case in db.session.execute(stmt.with_for_update()).scalars():
-            by_id[case.case_id] = case
-    if wanted_ext:
-        stmt = select(Case).where(Case.external_id.in_(wanted_ext), Case.deleted.is_(False))
-        # lock in case-id order (as forms do) so an upload and a form never deadlock
-        stmt = dialect.lock_in_order(stmt, Case.case_id)
-        for case in db.session.execute(stmt.with_for_update()).scalars():
-            by_ext.setdefault(case.external_id, []).append(case)
-            by_id.setdefault(case.case_id, case)
+    region = project_country(imp.project_id)
+    batch = Batch(imp, {}, {}, _Owners(), region, clock.now())
+    _find_cases(batch, rows)
 
     outcomes = []
     touched: list[tuple[Case, int, dict]] = []
@@ -181,27 +180,46 @@ def process_batch(imp, rows, state=None):
             _text(record.get("case_id")) or _text(record.get("external_id")) or _text(record.get("name"))
         )
         try:
-            case, result, message, block = _apply_row(imp, record, by_id, by_ext, owners, region, now)
+            case, result, message, block = apply_row(batch, record)
         except RowError as exc:
-            outcomes.append(imports.RowOutcome(number, identifier, "error", message=str(exc)))
+            outcomes.append(RowOutcome(number, identifier, "error", message=str(exc)))
             continue
         except Exception:
             # A bug must cost this row only, never the rows before it in the batch
             # (the framework's retry would roll the whole batch back).
             log.exception("case import row failed import_id=%s row=%s", imp.id, number)
             outcomes.append(
-                imports.RowOutcome(number, identifier, "error", message="This row could not be processed.")
+                RowOutcome(number, identifier, "error", message="This row could not be processed.")
             )
             continue
         if imp.dry_run:
             result = "would_" + ("create" if result == "created" else "update")
         else:
             touched.append((case, number, block))
-        outcomes.append(imports.RowOutcome(number, identifier, result, case_id=case.case_id, message=message))
+        outcomes.append(RowOutcome(number, identifier, result, case_id=case.case_id, message=message))
 
     if touched and not imp.dry_run:
-        _write(imp, rows, touched, now)
+        _write(imp, rows, touched, batch.now)
     return outcomes
+
+
+def _find_cases(batch: Batch, rows) -> None:
+    """The batch's cases, locked: two queries (by case id, by external id)."""
+    wanted_ids = {t for _, r in rows if (t := _text(r.get("case_id")))}
+    wanted_ext = {t for _, r in rows if (t := _text(r.get("external_id"))) and not _text(r.get("case_id"))}
+    if wanted_ids:
+        stmt = (
+            select(Case).where(Case.case_id.in_(wanted_ids), Case.deleted.is_(False)).order_by(Case.case_id)
+        )
+        for case in db.session.execute(stmt.with_for_update()).scalars():
+            batch.by_id[case.case_id] = case
+    if wanted_ext:
+        stmt = select(Case).where(Case.external_id.in_(wanted_ext), Case.deleted.is_(False))
+        # lock in case-id order (as forms do) so an upload and a form never deadlock
+        stmt = dialect.lock_in_order(stmt, Case.case_id)
+        for case in db.session.execute(stmt.with_for_update()).scalars():
+            batch.by_ext.setdefault(case.external_id, []).append(case)
+            batch.by_id.setdefault(case.case_id, case)
 
 
 class NewCase(SimpleNamespace):
@@ -240,65 +258,104 @@ def _write(imp, rows, touched, now) -> None:
     )
     db.session.add(form)
     db.session.flush()
-    db.session.execute(
-        insert(CaseTransaction),
-        [
-            {
-                "project_id": imp.project_id,
-                "case_pk": pks[case.case_id] if isinstance(case, NewCase) else case.id,
-                "form_pk": form.id,
-                "kind": ",".join(k for k in ("create", "update", "close") if k in block) or "update",
-                "actions": {"case_id": case.case_id, "row": number, **block},
-                "server_date": now,
-            }
-            for case, number, block in touched
-        ],
-    )
+    history = [
+        {
+            "project_id": imp.project_id,
+            "case_pk": pks[case.case_id] if isinstance(case, NewCase) else case.id,
+            "form_pk": form.id,
+            "kind": ",".join(k for k in ("create", "update", "close") if k in block) or "update",
+            "actions": {"case_id": case.case_id, "row": number, **block},
+            "server_date": now,
+        }
+        for case, number, block in touched
+    ]
+    db.session.execute(insert(CaseTransaction), history)
     # Data forwarding, in the batch's transaction (dispatched after its commit).
-    forwarding.capture_form(form)
+    capture_form(form, [row["actions"] for row in history])
     for case in {c.case_id: c for c, _, _ in touched}.values():
         if isinstance(case, NewCase):
             case.project_id = imp.project_id
-        forwarding.capture_case(case)
+        capture_case(case)
 
 
-def _apply_row(imp, record, by_id, by_ext, owners, region, now):
+def apply_row(batch: Batch, record: dict):
+    """One row: find or make its case and change it (only find it in a dry run).
+
+    Returns ``(case, "created" | "updated", message, history block)``; raises
+    ``RowError`` with the reason when the row cannot be applied."""
     case_id = _text(record.get("case_id"))
     external_id = _text(record.get("external_id"))
     case_type = _text(record.get("case_type"))
     name = _text(record.get("name")) or _text(record.get("case_name"))
-    owner_cell = _text(record.get("owner_id"))
-
-    case = None
-    if case_id:
-        case = by_id.get(case_id)
-        if case is None:
-            raise RowError(f"No case has the case_id '{case_id}'. Leave case_id empty to create a case.")
-    elif external_id:
-        found = by_ext.get(external_id, [])
-        if len(found) > 1:
-            raise RowError(
-                f"{len(found)} cases have the external_id '{external_id}'; use their case_id instead."
-            )
-        case = found[0] if found else None
-
-    owner_id = None
-    if owner_cell:
-        owner_id = owners.resolve(owner_cell)
-        if owner_id is None:
-            raise RowError(
-                f"owner_id '{owner_cell}' is not a mobile worker or case-sharing group of this project."
-            )
+    case = _row_case(batch, case_id, external_id)
+    owner_id = _row_owner(batch, _text(record.get("owner_id")))
     if case is not None and case_type and case.case_type != case_type:
         raise RowError(f"This case is of type '{case.case_type}', not '{case_type}'.")
     if case is None and not case_type:
         raise RowError("case_type is required to create a case.")
+    update = _row_update(record, case, name, external_id if case_id else None, owner_id)
 
+    block: dict = {}
+    result = "updated"
+    if case is None:
+        result = "created"
+        case = _new_case(batch, case_type, external_id, owner_id)
+        block["create"] = {"case_type": case.case_type, "case_name": name or "", "owner_id": owner_id}
+    if batch.imp.dry_run:  # report only: the case is not changed (nor added to the session)
+        return case, result, _phone_message(update, batch.region), block
+    apply_update(case, update, batch.region)
+    if update:
+        block["update"] = {k: (str(v) if k == "phone_number" else v) for k, v in update.items()}
+    if (_text(record.get("close")) or "").lower() in TRUE_WORDS and not case.closed:
+        case.closed = True
+        case.closed_on = batch.now
+        block["close"] = True
+    case.modified_on = batch.now
+    message = (
+        "phone number is not valid; kept as entered"
+        if case.phone_invalid and "phone_number" in update
+        else ""
+    )
+    return case, result, message, block
+
+
+def _row_case(batch: Batch, case_id: str | None, external_id: str | None):
+    """The row's case: by case id (must exist), else by external id (None: create it)."""
+    if case_id:
+        case = batch.by_id.get(case_id)
+        if case is None:
+            raise RowError(f"No case has the case_id '{case_id}'. Leave case_id empty to create a case.")
+        return case
+    if external_id:
+        found = batch.by_ext.get(external_id, [])
+        if len(found) > 1:
+            raise RowError(
+                f"{len(found)} cases have the external_id '{external_id}'; use their case_id instead."
+            )
+        return found[0] if found else None
+    return None
+
+
+def _row_owner(batch: Batch, owner_cell: str | None) -> str | None:
+    if not owner_cell:
+        return None
+    owner_id = batch.owners.resolve(owner_cell)
+    if owner_id is None:
+        raise RowError(
+            f"owner_id '{owner_cell}' is not a mobile worker or case-sharing group of this project."
+        )
+    return owner_id
+
+
+def _row_update(
+    record: dict, case, name: str | None, new_external_id: str | None, owner_id: str | None
+) -> dict:
+    """The row's ``update`` dict (as a form's update block; blank cells change nothing)."""
     update: dict = {}
     if name:
         update["case_name"] = name[:255]
-    if external_id and case_id:
-        update["external_id"] = external_id[:255]
+    if new_external_id:
+        update["external_id"] = new_external_id[:255]
     language = _text(record.get("language"))
     if language:
         update["language"] = language[:16]
@@ -311,57 +368,37 @@ def _apply_row(imp, record, by_id, by_ext, owners, region, now):
         if header in FIELD_COLUMNS or value is None or value == "":
             continue
         update[_property_key(header)] = _property_value(value)
-    close = (_text(record.get("close")) or "").lower() in TRUE_WORDS
+    return update
 
-    block: dict = {}
-    result = "updated"
-    if case is None:
-        result = "created"
-        case = NewCase(
-            case_id=new_id(),
-            case_type=case_type[:100],
-            name="",
-            external_id=external_id[:255] if external_id else None,
-            phone_raw=None,
-            phone_number=None,
-            phone_invalid=False,
-            language=None,
-            owner_id=owner_id,
-            user_id=None,
-            closed=False,
-            closed_on=None,
-            deleted=False,
-            opened_on=now,
-            modified_on=now,
-            properties={},
-        )
-        # a later row of this batch with the same external id updates this case
-        if external_id:
-            by_ext[external_id] = [case]
-        block["create"] = {"case_type": case.case_type, "case_name": name or "", "owner_id": owner_id}
-    if imp.dry_run:  # report only: the case is not changed (nor added to the session)
-        return case, result, _phone_message(update, region), block
-    case_rules.apply_update(case, update, region)
-    if update:
-        block["update"] = {k: (str(v) if k == "phone_number" else v) for k, v in update.items()}
-    if close and not case.closed:
-        case.closed = True
-        case.closed_on = now
-        block["close"] = True
-    case.modified_on = now
-    message = (
-        "phone number is not valid; kept as entered"
-        if case.phone_invalid and "phone_number" in update
-        else ""
+
+def _new_case(batch: Batch, case_type: str, external_id: str | None, owner_id: str | None) -> NewCase:
+    case = NewCase(
+        case_id=new_id(),
+        case_type=case_type[:100],
+        name="",
+        external_id=external_id[:255] if external_id else None,
+        phone_raw=None,
+        phone_number=None,
+        phone_invalid=False,
+        language=None,
+        owner_id=owner_id,
+        user_id=None,
+        closed=False,
+        closed_on=None,
+        deleted=False,
+        opened_on=batch.now,
+        modified_on=batch.now,
+        properties={},
     )
-    return case, result, message, block
+    # a later row of this batch with the same external id updates this case
+    if external_id:
+        batch.by_ext[external_id] = [case]
+    return case
 
 
 def _phone_message(update, region) -> str:
     if "phone_number" not in update:
         return ""
-    from messaging.lib.phones import normalize_phone
-
     return (
         ""
         if normalize_phone(update["phone_number"], region)
@@ -369,7 +406,7 @@ def _phone_message(update, region) -> str:
     )
 
 
-HANDLER = imports.ImportHandler(
+HANDLER = ImportHandler(
     kind="cases",
     label="Bulk case upload",
     required_header=None,
@@ -383,4 +420,4 @@ HANDLER = imports.ImportHandler(
         "would_update": "Would update",
     },
 )
-imports.register(HANDLER)
+register(HANDLER)

@@ -7,13 +7,13 @@ Views and services therefore never write the filter themselves, and another
 project's id simply finds nothing (a 404).
 
 Web requests set it from the logged-in user or the API token; jobs and CLI
-commands use ``project_scope(project_id)``.
+commands use ``project_scope(project_id)``. ``messaging.http.lookup.get_or_404``
+loads one row of the current project for a view.
 """
 
 from contextlib import contextmanager
 
-from flask import abort
-from sqlalchemy import event, select
+from sqlalchemy import event
 from sqlalchemy.orm import Session, with_loader_criteria
 
 from messaging.extensions import db
@@ -42,15 +42,6 @@ def project_scope(project_id: int):
         yield
     finally:
         set_current_project(previous)
-
-
-def get_or_404(model, ident, column=None):
-    """Load one row of the current project by its id (or ``column``), else 404."""
-    column = column if column is not None else model.__mapper__.primary_key[0]
-    row = db.session.execute(select(model).where(column == ident)).scalar_one_or_none()
-    if row is None:
-        abort(404)
-    return row
 
 
 def install(session_class=Session) -> None:

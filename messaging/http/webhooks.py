@@ -15,7 +15,8 @@ from twilio.request_validator import RequestValidator
 from messaging.db.tenancy import project_scope
 from messaging.extensions import csrf, db
 from messaging.models import GatewayConfig
-from messaging.sms import crypto, service
+from messaging.sms import crypto
+from messaging.sms.status import handle_status_callback
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,12 @@ def gateways_for_account(account_sid: str) -> list:
 
 def authenticated_gateway(account_sid: str):
     """The gateway of ``account_sid`` whose auth token signed this request, or None."""
-    for cfg in gateways_for_account(account_sid):
+    return _signed_by_one_of(gateways_for_account(account_sid))
+
+
+def _signed_by_one_of(candidates: list):
+    """The first of ``candidates`` whose auth token signed this request, or None."""
+    for cfg in candidates:
         token = crypto.decrypt(cfg.auth_token_encrypted) if cfg.auth_token_encrypted else None
         if token and validate_twilio_request(token):
             return cfg
@@ -91,7 +97,7 @@ def status():
     outcome = "unknown_sid"
     for project_id in projects:
         with project_scope(project_id):
-            outcome = service.handle_status_callback(
+            outcome = handle_status_callback(
                 project_id, sid, status_value, error_code, remember_unknown=project_id == projects[-1]
             )
         if outcome != "unknown_sid":
@@ -110,11 +116,7 @@ def inbound_gateway(account_sid: str, to_number: str):
     candidates = gateways_for_account(account_sid)
     owners = [c for c in candidates if to_number in (c.from_numbers or [])]
     services = [c for c in candidates if c not in owners and c.messaging_service_sid and not c.from_numbers]
-    for cfg in owners + services:
-        token = crypto.decrypt(cfg.auth_token_encrypted) if cfg.auth_token_encrypted else None
-        if token and validate_twilio_request(token):
-            return cfg
-    return None
+    return _signed_by_one_of(owners + services)
 
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
@@ -123,7 +125,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 @bp.route("/inbound", methods=["POST"])
 def inbound():
     """An incoming SMS: stored once per MessageSid, handled in a job; answers empty TwiML at once."""
-    from messaging.inbound.service import receive_inbound
+    from messaging.inbound.receive import receive_inbound
 
     account_sid = request.form.get("AccountSid", "")
     to_number = request.form.get("To", "")

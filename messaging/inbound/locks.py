@@ -1,8 +1,13 @@
 """A per-phone-number lock in Redis, so one number's messages are handled one at a time.
 
-``SET key token NX PX ttl`` takes it; release and extend are Lua scripts that
-act only when the key still holds OUR token (a lock that expired and was taken
-by another worker is never released or extended by the old holder).
+Rules:
+
+- ``SET key token NX PX ttl`` takes it (60 s by default, per project and phone);
+  release and extend are Lua scripts that act only when the key still holds OUR
+  token (a lock that expired and was taken by another worker is never released
+  or extended by the old holder).
+- The survey tick takes the same lock, so it never races with the handling of a
+  reply from the same number.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ return 0
 
 
 class NumberLock:
+    """The lock of one number of one project, held by this instance's token."""
+
     def __init__(self, project_id: int, phone: str, ttl_ms: int = DEFAULT_TTL_MS):
         self.key = LOCK_KEY.format(project_id=project_id, phone=phone)
         self.token = uuid.uuid4().hex

@@ -1,1 +1,5 @@
-"""messaging.projects.setup."""
+"""Projects: the tenants. Every row of the other areas belongs to one project.
+
+- ``setup``: creating a project with its first admin and API key.
+- ``demo``: the demo project that ``make run`` seeds on first start.
+"""

@@ -158,7 +158,7 @@ def seed_demo(case_count: int = 300, seed: int = 7) -> str:
 
 def _seed_broadcast(project: Project, cases: list[Case]) -> None:
     """A case group of mothers and a weekly reminder to them, so Broadcasts is not empty."""
-    from messaging.broadcasts import service as broadcasts
+    from messaging.broadcasts import manage
     from messaging.db.tenancy import project_scope
     from messaging.models import CaseGroup, CaseGroupMember
 
@@ -179,7 +179,7 @@ def _seed_broadcast(project: Project, cases: list[Case]) -> None:
             "repeat": {"kind": "weekly", "time": "09:00", "days_of_week": [0]},
             "quiet_hours": {"start": "08:00", "end": "19:00"},
         }
-        broadcasts.create_broadcast(project, body)
+        manage.create_broadcast(project, body)
         db.session.commit()
 
 

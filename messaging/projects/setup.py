@@ -1,4 +1,15 @@
-"""Creating projects and their first admin."""
+"""Creating a project and its first admin.
+
+- The slug is 2-63 lowercase letters, digits or dashes, starting with a letter
+  or digit (400 ``invalid_slug``), unique (409 ``duplicate_slug``).
+- The admin's e-mail follows the one rule for addresses (``messaging.lib.emails``,
+  the same as at login; 400 ``invalid_email`` with the reason), is stored in
+  lower case and must be new across all projects (409 ``duplicate_email``).
+- The admin password has at least 8 characters (400 ``weak_password``).
+- The project's name defaults to its slug in title case; its default country
+  (for national phone spellings) is stored in upper case.
+- The admin gets a one-time API key (only its hash is stored).
+"""
 
 import re
 
@@ -6,6 +17,7 @@ from sqlalchemy import func, select
 
 from messaging.errors import Conflict, Invalid
 from messaging.extensions import db
+from messaging.lib.emails import InvalidEmail, normalize_email
 from messaging.models import ApiToken, Project, WebUser
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -25,9 +37,10 @@ def create_project(
         raise Invalid("invalid_slug", "The slug must be 2-63 lowercase letters, digits or dashes.")
     if db.session.execute(select(Project.id).where(Project.slug == slug)).first():
         raise Conflict("duplicate_slug", f"A project '{slug}' already exists.")
-    email = admin_email.strip().lower()
-    if "@" not in email:
-        raise Invalid("invalid_email", "The admin e-mail is not valid.")
+    try:
+        email = normalize_email(admin_email)
+    except InvalidEmail as exc:
+        raise Invalid("invalid_email", f"The admin e-mail is not valid: {exc}", field="admin_email") from None
     if db.session.execute(
         select(WebUser.id).where(func.lower(WebUser.email) == email).execution_options(all_projects=True)
     ).first():

@@ -1,8 +1,23 @@
-"""Survey and keyword definitions: validation, create/update, JSON.
+"""Survey definitions: validation, create and update, the survey's questions.
 
-Questions are validated with :class:`messaging.surveys.answers.Question`;
-bad input raises ``Invalid("validation_error")`` naming the field, and
-nothing is written. Services flush, never commit.
+Rules:
+
+- Questions are validated with :class:`messaging.surveys.answers.Question`;
+  bad input raises ``Invalid("validation_error")`` naming the field, and nothing
+  is written. A body that is not a JSON object is ``invalid_json``; an unknown
+  field is refused.
+- A survey has a name (at most 200 characters) and 1 to 100 questions with
+  distinct ids; a question's ``case_property`` is a property name (letters,
+  digits, _ or -), not one of case_name, case_type, owner_id, external_id,
+  phone_number, language.
+- ``expire_after_minutes`` is 1 minute to 168 hours (as CommCare; 24 hours by
+  default), ``reminder_minutes`` 1 minute to 168 hours or null,
+  ``max_invalid_attempts`` 0 to 20 (3 by default), ``save_partial_on_expiry``
+  true or false, ``case_type`` a case type (at most 100 characters) or null,
+  ``completion_text`` at most 1000 characters or null (blank is null).
+- An update changes only the fields given; open sessions keep their answers by
+  question id and continue with the new list.
+- Services flush, never commit.
 """
 
 from __future__ import annotations
@@ -11,13 +26,11 @@ import logging
 import re
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from messaging.errors import Conflict, Invalid
+from messaging.errors import Invalid, NotFound
 from messaging.extensions import db
-from messaging.inbound.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS
 from messaging.lib import clock
-from messaging.models import InboundSettings, Keyword, Survey
+from messaging.models import Survey
 from messaging.surveys.answers import Question
 
 log = logging.getLogger(__name__)
@@ -25,34 +38,43 @@ log = logging.getLogger(__name__)
 MAX_EXPIRE_MINUTES = 168 * 60  # CommCare: 1 to 168 hours
 DEFAULT_EXPIRE_MINUTES = 24 * 60
 MAX_QUESTIONS = 100
-RESERVED_WORDS = OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS
-_KEYWORD = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{0,39}$")
 _PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
 _RESERVED_PROPERTIES = {"case_name", "case_type", "owner_id", "external_id", "phone_number", "language"}
+_FIELDS = {
+    "name",
+    "questions",
+    "expire_after_minutes",
+    "reminder_minutes",
+    "max_invalid_attempts",
+    "save_partial_on_expiry",
+    "case_type",
+    "completion_text",
+}
 
 
-def _bad(field: str, message: str) -> Invalid:
+def invalid_field(field: str, message: str) -> Invalid:
+    """The ``validation_error`` refusal of one field: ``"<field>: <message>"``."""
     return Invalid("validation_error", f"{field}: {message}", field=field)
 
 
 def parse_questions(raw) -> list[Question]:
     if not isinstance(raw, list) or not raw:
-        raise _bad("questions", "give at least one question.")
+        raise invalid_field("questions", "give at least one question.")
     if len(raw) > MAX_QUESTIONS:
-        raise _bad("questions", f"at most {MAX_QUESTIONS} questions.")
+        raise invalid_field("questions", f"at most {MAX_QUESTIONS} questions.")
     questions: list[Question] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
         try:
             question = Question.from_dict(item)
         except (ValueError, TypeError) as exc:
-            raise _bad(f"questions[{index}]", str(exc)) from None
+            raise invalid_field(f"questions[{index}]", str(exc)) from None
         if question.id in seen:
-            raise _bad(f"questions[{index}]", f"id: {question.id!r} is used twice.")
+            raise invalid_field(f"questions[{index}]", f"id: {question.id!r} is used twice.")
         seen.add(question.id)
         prop = question.case_property
         if prop is not None and (not _PROPERTY.match(prop) or prop in _RESERVED_PROPERTIES):
-            raise _bad(
+            raise invalid_field(
                 f"questions[{index}]",
                 f"case_property: {prop!r} must be a property name (letters, digits, _ or -), "
                 "not one of case_name, case_type, owner_id, external_id, phone_number, language.",
@@ -66,30 +88,22 @@ def _int_field(body: dict, name: str, default, low: int, high: int, nullable: bo
     if value is None and nullable:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _bad(name, f"must be a whole number from {low} to {high}{' or null' if nullable else ''}.")
+        raise invalid_field(
+            name, f"must be a whole number from {low} to {high}{' or null' if nullable else ''}."
+        )
     return value
 
 
 def _clean(body: dict, current: Survey | None = None) -> dict:
     if not isinstance(body, dict):
         raise Invalid("invalid_json", "The survey must be a JSON object.")
-    known = {
-        "name",
-        "questions",
-        "expire_after_minutes",
-        "reminder_minutes",
-        "max_invalid_attempts",
-        "save_partial_on_expiry",
-        "case_type",
-        "completion_text",
-    }
-    unknown = sorted(set(body) - known)
+    unknown = sorted(set(body) - _FIELDS)
     if unknown:
-        raise _bad(unknown[0], "unknown field.")
+        raise invalid_field(unknown[0], "unknown field.")
     get = (lambda n, d: body.get(n, getattr(current, n))) if current else (lambda n, d: body.get(n, d))
     name = get("name", None)
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise _bad("name", "is required (at most 200 characters).")
+        raise invalid_field("name", "is required (at most 200 characters).")
     questions = parse_questions(get("questions", None))
     values = {"name": name.strip(), "questions": [q.to_dict() for q in questions]}
     merged = {
@@ -103,21 +117,26 @@ def _clean(body: dict, current: Survey | None = None) -> dict:
             ("completion_text", None),
         )
     }
+    return values | _clean_settings(merged)
+
+
+def _clean_settings(merged: dict) -> dict:
+    values = {}
     values["expire_after_minutes"] = _int_field(merged, "expire_after_minutes", None, 1, MAX_EXPIRE_MINUTES)
     values["reminder_minutes"] = _int_field(merged, "reminder_minutes", None, 1, MAX_EXPIRE_MINUTES, True)
     values["max_invalid_attempts"] = _int_field(merged, "max_invalid_attempts", None, 0, 20)
     if not isinstance(merged["save_partial_on_expiry"], bool):
-        raise _bad("save_partial_on_expiry", "must be true or false.")
+        raise invalid_field("save_partial_on_expiry", "must be true or false.")
     values["save_partial_on_expiry"] = merged["save_partial_on_expiry"]
     case_type = merged["case_type"]
     if case_type is not None and (
         not isinstance(case_type, str) or not case_type.strip() or len(case_type) > 100
     ):
-        raise _bad("case_type", "must be a case type (at most 100 characters) or null.")
+        raise invalid_field("case_type", "must be a case type (at most 100 characters) or null.")
     values["case_type"] = case_type.strip() if case_type else None
     completion = merged["completion_text"]
     if completion is not None and (not isinstance(completion, str) or len(completion) > 1000):
-        raise _bad("completion_text", "must be a text of at most 1000 characters or null.")
+        raise invalid_field("completion_text", "must be a text of at most 1000 characters or null.")
     values["completion_text"] = completion.strip() if completion and completion.strip() else None
     return values
 
@@ -140,108 +159,18 @@ def update_survey(survey: Survey, body: dict) -> Survey:
     return survey
 
 
-def survey_questions(survey: Survey) -> list[Question]:
-    return [Question.from_dict(q) for q in survey.questions or []]
+def get_survey(survey_id: str) -> Survey:
+    """The survey ``survey_id`` of the current project; ``NotFound`` if there is none."""
+    survey = db.session.execute(select(Survey).where(Survey.id == survey_id)).scalar_one_or_none()
+    if survey is None:
+        raise NotFound("not_found", f"There is no survey '{survey_id}' in this project.")
+    return survey
 
 
-def survey_json(survey: Survey) -> dict:
-    return {
-        "id": survey.id,
-        "name": survey.name,
-        "questions": list(survey.questions or []),
-        "expire_after_minutes": survey.expire_after_minutes,
-        "reminder_minutes": survey.reminder_minutes,
-        "max_invalid_attempts": survey.max_invalid_attempts,
-        "save_partial_on_expiry": survey.save_partial_on_expiry,
-        "case_type": survey.case_type,
-        "completion_text": survey.completion_text,
-        "created_at": clock.isoformat(survey.created_at),
-        "updated_at": clock.isoformat(survey.updated_at),
-    }
-
-
-# --- keywords ------------------------------------------------------------------
-
-
-def normalize_keyword(raw) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise _bad("keyword", "is required.")
-    word = raw.strip().upper()
-    if not _KEYWORD.match(word):
-        raise _bad("keyword", "one word of letters, digits, _ or - (at most 40 characters).")
-    if word in RESERVED_WORDS:
-        raise _bad("keyword", f"{word} is reserved for opt-out, opt-in and help.")
-    return word
-
-
-def create_keyword(body: dict) -> Keyword:
-    if not isinstance(body, dict):
-        raise Invalid("invalid_json", "The keyword must be a JSON object.")
-    unknown = sorted(set(body) - {"keyword", "reply_text", "survey_id", "yields_to_session"})
-    if unknown:
-        raise _bad(unknown[0], "unknown field.")
-    word = normalize_keyword(body.get("keyword"))
-    reply = body.get("reply_text")
-    if reply is not None and not isinstance(reply, str):
-        raise _bad("reply_text", "must be a text.")
-    reply = (reply or "").strip() or None
-    if reply and len(reply) > 1600:
-        raise _bad("reply_text", "at most 1600 characters.")
-    survey_id = body.get("survey_id")
-    if survey_id is not None:
-        if not isinstance(survey_id, str) or not _in_scope(survey_id):
-            raise _bad("survey_id", "no such survey in this project.")
-    if not reply and not survey_id:
-        raise _bad("reply_text", "give a reply_text, a survey_id, or both.")
-    yields = body.get("yields_to_session", True)
-    if not isinstance(yields, bool):
-        raise _bad("yields_to_session", "must be true or false.")
-    keyword = Keyword(keyword=word, reply_text=reply, survey_id=survey_id, yields_to_session=yields)
-    try:
-        with db.session.begin_nested():
-            db.session.add(keyword)
-    except IntegrityError:
-        raise Conflict("duplicate_keyword", f"The keyword {word} already exists.", field="keyword") from None
-    log.info("keyword created keyword_id=%s keyword=%s", keyword.id, word)
-    return keyword
-
-
-def _in_scope(survey_id: str) -> bool:
+def survey_exists(survey_id: str) -> bool:
+    """Whether the current project has a survey ``survey_id``."""
     return db.session.execute(select(Survey.id).where(Survey.id == survey_id)).first() is not None
 
 
-def keyword_json(keyword: Keyword) -> dict:
-    return {
-        "id": keyword.id,
-        "keyword": keyword.keyword,
-        "reply_text": keyword.reply_text,
-        "survey_id": keyword.survey_id,
-        "yields_to_session": keyword.yields_to_session,
-        "created_at": clock.isoformat(keyword.created_at),
-    }
-
-
-# --- settings ------------------------------------------------------------------
-
-
-def inbound_settings(project_id: int, create: bool = False) -> InboundSettings | None:
-    row = db.session.execute(select(InboundSettings)).scalar_one_or_none()
-    if row is None and create:
-        try:
-            with db.session.begin_nested():
-                row = InboundSettings(project_id=project_id, updated_at=clock.now())
-                db.session.add(row)
-        except IntegrityError:
-            row = db.session.execute(select(InboundSettings)).scalar_one()
-    return row
-
-
-def set_default_reply(project_id: int, text: str | None) -> InboundSettings:
-    text = (text or "").strip() or None
-    if text and len(text) > 1600:
-        raise _bad("default_reply", "at most 1600 characters.")
-    row = inbound_settings(project_id, create=True)
-    row.default_reply = text
-    row.updated_at = clock.now()
-    db.session.flush()
-    return row
+def survey_questions(survey: Survey) -> list[Question]:
+    return [Question.from_dict(q) for q in survey.questions or []]

@@ -82,10 +82,10 @@ def case_pk(project, case_id):
 
 def run_firing(project, firing_id, **kw):
     """The fan-out service called directly (as the job does), in the project's scope."""
-    from messaging.broadcasts import service as broadcasts
+    from messaging.broadcasts.firing import run_firing as run
 
     with project.scope():
-        return broadcasts.run_firing(project.id, firing_id, **kw)
+        return run(project.id, firing_id, **kw)
 
 
 def by_phone(messages):

@@ -74,7 +74,7 @@ def make_keyword(project, **body):
 
 
 def text_in(project, phone, body, sid=None):
-    from messaging.inbound.service import receive_inbound
+    from messaging.inbound.receive import receive_inbound
 
     with project.scope():
         return receive_inbound(project.id, phone, TO, body, sid or "SM" + uuid.uuid4().hex)

@@ -59,9 +59,9 @@ def _plain(message) -> dict:
 
 def send(project, phone="+254712000001", body="Hello", **kw) -> int:
     from messaging.extensions import db
-    from messaging.sms import service
+    from messaging.sms.outbox import send_sms
 
     with project.scope():
-        message_id = service.send_sms(project.id, phone, body, **kw)
+        message_id = send_sms(project.id, phone, body, **kw)
         db.session.commit()
         return message_id

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from messaging.broadcasts import service as broadcasts
+from messaging.broadcasts import fanout, reading
+from messaging.broadcasts.firing import FIRING_STALE_SECONDS, enqueue_firing
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import Case
@@ -55,7 +56,7 @@ class _Crash(Exception):
 
 def _crash_after(monkeypatch, batches):
     """Make the fan-out die (as a killed worker would) after ``batches`` more batches."""
-    real = broadcasts._fan_out_batch
+    real = fanout.fan_out_batch
     done = []
 
     def dying(*args):
@@ -64,8 +65,8 @@ def _crash_after(monkeypatch, batches):
         done.append(1)
         return real(*args)
 
-    monkeypatch.setattr(broadcasts, "_fan_out_batch", dying)
-    return lambda: monkeypatch.setattr(broadcasts, "_fan_out_batch", real)
+    monkeypatch.setattr(fanout, "fan_out_batch", dying)
+    return lambda: monkeypatch.setattr(fanout, "fan_out_batch", real)
 
 
 # --- 8. the whole path ----------------------------------------------------------------
@@ -173,7 +174,7 @@ def test_translations_default_to_english_when_no_default_is_given(app, twilio_pr
 
 
 def test_each_skip_reason_in_the_preview_and_in_the_firing(app, twilio_project, fake, run_jobs):
-    from messaging.sms import service
+    from messaging.sms import optouts
 
     p = twilio_project
     ok = make_case(p, name="Ok", phone="+254712000401")
@@ -193,7 +194,7 @@ def test_each_skip_reason_in_the_preview_and_in_the_firing(app, twilio_project, 
     _set_case(p, closed_twin, closed=True)
     _set_case(p, deleted, deleted=True)
     with p.scope():
-        assert service.opt_out(p.id, "+254712000405", "keyword")
+        assert optouts.opt_out(p.id, "+254712000405", "keyword")
         db.session.commit()
 
     # ``ok`` is in the group and listed by itself: still one recipient.
@@ -245,7 +246,7 @@ def test_each_skip_reason_in_the_preview_and_in_the_firing(app, twilio_project, 
 
 
 def test_a_number_opted_out_after_the_fan_out_is_not_sent(app, twilio_project, fake, run_jobs):
-    from messaging.sms import service
+    from messaging.sms import optouts
 
     p = twilio_project
     cases = [make_case(p, name=f"O{i}", phone=f"+25471200041{i}") for i in range(2)]
@@ -253,7 +254,7 @@ def test_a_number_opted_out_after_the_fan_out_is_not_sent(app, twilio_project, f
     [firing] = firings(p, broadcast_id)
     run_firing(p, firing["id"])  # messages written, send jobs queued, nothing sent yet
     with p.scope():
-        service.opt_out(p.id, "+254712000411", "keyword")
+        optouts.opt_out(p.id, "+254712000411", "keyword")
         db.session.commit()
     run_jobs()
     assert by_phone(fake.messages) == {"+254712000410": ["Hi"]}
@@ -274,8 +275,8 @@ def test_the_firing_job_enqueued_three_times_sends_each_recipient_once(app, twil
     broadcast_id = create(p, recipients={"case_groups": [make_group(p, "G", cases)]}, text="Once")["id"]
     [firing] = firings(p, broadcast_id)
     with app.app_context():
-        broadcasts.enqueue_firing(p.id, firing["id"])
-        broadcasts.enqueue_firing(p.id, firing["id"])
+        enqueue_firing(p.id, firing["id"])
+        enqueue_firing(p.id, firing["id"])
     run_jobs()
     assert sorted(by_phone(fake.messages)) == [f"+2547120005{i:02d}" for i in range(7)]
     assert all(bodies == ["Once"] for bodies in by_phone(fake.messages).values())
@@ -320,7 +321,7 @@ def test_two_fan_outs_racing_on_one_firing_write_each_message_once(
     cases = [make_case(p, name=f"X{i}", phone=phone) for i, phone in enumerate(phones)]
     broadcast_id = create(p, recipients={"cases": cases}, text="Race")["id"]
     [firing] = firings(p, broadcast_id)
-    real = broadcasts._fan_out_batch
+    real = fanout.fan_out_batch
     calls, other = [], {}
 
     def job_b():
@@ -341,9 +342,9 @@ def test_two_fan_outs_racing_on_one_firing_write_each_message_once(
             thread.join()
         return real(b, firing_id, cursor, batch, content)
 
-    monkeypatch.setattr(broadcasts, "_fan_out_batch", racing)
+    monkeypatch.setattr(fanout, "fan_out_batch", racing)
     mine = run_firing(p, firing["id"], batch_size=2)
-    monkeypatch.setattr(broadcasts, "_fan_out_batch", real)
+    monkeypatch.setattr(fanout, "fan_out_batch", real)
     assert mine == {"batches": 1, "messages": 2}  # A lost the claim at cursor 2 and stopped
     if other_finishes:
         assert calls == [("A", 0), ("A", 2), ("B", 2), ("B", 4)]
@@ -370,14 +371,14 @@ def test_a_firing_whose_job_was_lost_is_enqueued_again_by_the_tick(app, twilio_p
     broadcast_id = create(p, recipients={"cases": cases}, text="Lost")["id"]
     redis_conn(app).flushdb()  # the firing job is gone
     assert run_jobs() == 0
-    clock.advance(seconds=broadcasts.FIRING_STALE_SECONDS - 1)
+    clock.advance(seconds=FIRING_STALE_SECONDS - 1)
     assert tick(app) == {}  # not stale yet
     clock.advance(seconds=2)
     assert tick(app) == {"requeued": 1}
     run_jobs()
     assert len(fake.messages) == 3 and len(rows(p, broadcast_id=broadcast_id)) == 3
     assert show(p, broadcast_id)["status"] == "sent"
-    clock.advance(seconds=broadcasts.FIRING_STALE_SECONDS + 1)
+    clock.advance(seconds=FIRING_STALE_SECONDS + 1)
     assert tick(app) == {}  # done: never again
 
 
@@ -421,10 +422,10 @@ def test_cancel_midway_fails_the_unsent_and_nothing_more_reaches_twilio(
     run_jobs(scheduled=True)
     assert run_firing(p, firing["id"]) == {"status": "cancelled"}
     clock.advance(minutes=10)
-    from messaging.sms import service
+    from messaging.sms import sweep
 
     with app.app_context():
-        assert service.sweep().requeued == 0
+        assert sweep.sweep().requeued == 0
     assert tick(app) == {}
     run_jobs(scheduled=True)
     assert sorted(by_phone(fake.messages)) == phones[:2] and len(fake.messages) == 2
@@ -465,7 +466,7 @@ def test_cancel_after_the_fan_out_before_any_send(app, twilio_project, fake, run
 
 
 def test_survey_broadcast_sends_the_first_question_and_opens_a_session(app, twilio_project, fake, run_jobs):
-    from messaging.sms import service
+    from messaging.sms import optouts
     from tests.integration.inbound_helpers import make_survey, say, sessions_of
 
     p = twilio_project
@@ -475,7 +476,7 @@ def test_survey_broadcast_sends_the_first_question_and_opens_a_session(app, twil
     bora = make_case(p, name="Bora", phone="+254712000802")
     opted = make_case(p, name="Opted", phone="+254712000803")
     with p.scope():
-        service.opt_out(p.id, "+254712000803", "keyword")
+        optouts.opt_out(p.id, "+254712000803", "keyword")
         db.session.commit()
     body = {"recipients": {"cases": [asha, bora, opted]}, "survey_id": survey_id}
     preview = p.api().post("/api/v1/broadcasts/preview", json=body).get_json()
@@ -794,7 +795,7 @@ def test_list_pages_with_a_cursor_and_filters_status_across_pages(app, project, 
     error = error_of(project.api().get("/api/v1/broadcasts?cursor=bm90LWEtY3Vyc29y"), 400)
     assert error["code"] == "invalid_cursor"
     with project.scope():
-        assert broadcasts.status_counts() == {"cancelled": 3, "sending": 0, "scheduled": 4, "sent": 0}
+        assert reading.status_counts() == {"cancelled": 3, "sending": 0, "scheduled": 4, "sent": 0}
 
 
 def test_detail_shows_counts_by_status_and_skip_reason_and_the_fields(app, twilio_project, fake, run_jobs):
@@ -893,6 +894,6 @@ def test_sends_today_counts_firings_and_messages_since_local_midnight(app, twili
     run_jobs()
     with p.scope():
         project = db.session.get(Project, p.id)
-        assert broadcasts.sends_today(project) == {"firings": 1, "messages": 1}
+        assert reading.sends_today(project) == {"firings": 1, "messages": 1}
         clock.set_now(T0 + timedelta(hours=12))  # 00:00 the next day in Nairobi
-        assert broadcasts.sends_today(project) == {"firings": 0, "messages": 0}
+        assert reading.sends_today(project) == {"firings": 0, "messages": 0}

@@ -99,7 +99,7 @@ def test_the_periodic_tick_job_fires_a_due_broadcast_through_rq(app, twilio_proj
 
 def test_ticks_in_a_project_scope_and_as_the_job_start_one_firing(app, twilio_project, fake, run_jobs):
     """The tick inside a project scope (as a test or CLI could call it) and the job: one firing."""
-    from messaging.broadcasts import service as broadcasts
+    from messaging.broadcasts.firing import tick as service_tick
 
     p = twilio_project
     clock.set_now(T0)
@@ -108,8 +108,8 @@ def test_ticks_in_a_project_scope_and_as_the_job_start_one_firing(app, twilio_pr
     )
     clock.advance(minutes=1)
     with p.scope():
-        assert broadcasts.tick() == {"fired": 1}
-        assert broadcasts.tick() == {}
+        assert service_tick() == {"fired": 1}
+        assert service_tick() == {}
     assert tick(app) == {}
     run_jobs()
     assert len(firings(p, created["id"])) == 1 and len(fake.messages) == 2
@@ -245,7 +245,7 @@ def test_cancelling_a_repeating_broadcast_stops_its_firings(app, twilio_project,
 
 
 def test_quiet_hours_defer_to_the_next_opening_in_each_recipients_zone(app, twilio_project, fake, run_jobs):
-    from messaging.sms import service
+    from messaging.sms import sweep
 
     p = twilio_project
     start = datetime(2026, 3, 2, 2, 0)  # 05:00 in Nairobi, 21:00 (1 March) in New York, 11:00 in Tokyo
@@ -271,7 +271,7 @@ def test_quiet_hours_defer_to_the_next_opening_in_each_recipients_zone(app, twil
 
     def sweep_and_run():
         with app.app_context():
-            requeued = service.sweep().requeued
+            requeued = sweep.sweep().requeued
         run_jobs(scheduled=True)
         return requeued
 
@@ -300,7 +300,7 @@ def test_quiet_hours_defer_to_the_next_opening_in_each_recipients_zone(app, twil
 def test_quiet_hours_window_across_midnight_and_cancel_of_deferred_messages(
     app, twilio_project, fake, run_jobs
 ):
-    from messaging.sms import service
+    from messaging.sms import sweep
 
     p = twilio_project
     clock.set_now(datetime(2026, 3, 2, 9, 0))  # 12:00 in Nairobi: outside 20:00-06:00
@@ -314,7 +314,7 @@ def test_quiet_hours_window_across_midnight_and_cancel_of_deferred_messages(
     assert p.api().post(f"/api/v1/broadcasts/{created['id']}/cancel").status_code == 200
     clock.set_now(datetime(2026, 3, 2, 17, 1))
     with app.app_context():
-        assert service.sweep().requeued == 0
+        assert sweep.sweep().requeued == 0
     run_jobs(scheduled=True)
     assert fake.messages == []
     [row] = rows(p, broadcast_id=created["id"])
@@ -419,8 +419,8 @@ def test_edit_switches_between_once_and_repeat_and_content_kinds(app, twilio_pro
 def test_a_survey_deferred_by_quiet_hours_starts_its_reminders_and_expiry_at_the_opening(
     app, twilio_project, fake, run_jobs
 ):
-    from messaging.sms import service
-    from messaging.surveys import sessions
+    from messaging.sms import sweep
+    from messaging.surveys import timers
     from tests.integration.inbound_helpers import make_survey, say, sessions_of
 
     p = twilio_project
@@ -437,7 +437,7 @@ def test_a_survey_deferred_by_quiet_hours_starts_its_reminders_and_expiry_at_the
     for moment in (datetime(2026, 3, 2, 2, 31), datetime(2026, 3, 2, 4, 1), datetime(2026, 3, 2, 4, 59)):
         clock.set_now(moment)
         with app.app_context():
-            assert sessions.tick() == {}, moment
+            assert timers.tick() == {}, moment
         run_jobs()
     assert fake.messages == []
     [session] = sessions_of(p)
@@ -446,7 +446,7 @@ def test_a_survey_deferred_by_quiet_hours_starts_its_reminders_and_expiry_at_the
     assert session["reminder_due_at"] == datetime(2026, 3, 2, 5, 30)
     clock.set_now(datetime(2026, 3, 2, 5, 0, 31))
     with app.app_context():
-        assert service.sweep().requeued == 1
+        assert sweep.sweep().requeued == 1
     run_jobs()
     assert by_phone(fake.messages) == {"+254712002501": ["How old are you?"]}
     assert say(p, run_jobs, "+254712002501", "34") == ["Any fever?\n1. Yes\n2. No"]

@@ -162,7 +162,7 @@ def test_a_resumed_import_still_reports_repeats_of_rows_from_before_the_crash(
     monkeypatch.setattr(imports, "BATCH_SIZE", 2)
     group_id = _with_member(api, project, cases)
     import_id = _start(api, group_id, xlsx(SHEET, header=("case_identifier", "note")), dry_run=str(dry_run))
-    record, recorded = imports._record_outcomes, []
+    record, recorded = imports.record_outcomes, []
 
     def dies_after_four_batches(import_id, outcomes):
         if len(recorded) == 4:  # rows 2-9 are recorded; 10-15 repeat some of them
@@ -170,11 +170,11 @@ def test_a_resumed_import_still_reports_repeats_of_rows_from_before_the_crash(
         recorded.append(outcomes)
         return record(import_id, outcomes)
 
-    monkeypatch.setattr(imports, "_record_outcomes", dies_after_four_batches)
+    monkeypatch.setattr(imports, "record_outcomes", dies_after_four_batches)
     clock.set_now(clock.now())
     with app.app_context(), pytest.raises(_WorkerDied):
         imports.run_import(import_id)
-    monkeypatch.setattr(imports, "_record_outcomes", record)
+    monkeypatch.setattr(imports, "record_outcomes", record)
     assert _status(api, import_id)["processed"] == 8
     clock.advance(minutes=11)  # the sweep's STALE_AFTER: the next run takes it over
     with app.app_context():
@@ -198,22 +198,23 @@ def test_a_batch_whose_insert_fails_is_applied_again_row_by_row(
 ):
     """The batch's plan has already noted its rows as seen: applying it again row by row
     must give each row the result it would have had, never 'repeated in the file'."""
-    from messaging.case_groups import membership as case_groups
+    from messaging.case_groups import adding
+    from messaging.models import Case
 
     monkeypatch.setattr(imports, "BATCH_SIZE", batch_size)
     group_id = _with_member(api, project, cases)
     with project.scope():
         chausiku_pk = db.session.execute(
-            select(case_groups.Case.id).where(case_groups.Case.case_id == cases["chausiku"])
+            select(Case.id).where(Case.case_id == cases["chausiku"])
         ).scalar_one()
-    insert = case_groups._insert_members
+    insert = adding.insert_members
 
     def fails_for_chausiku(group_id, pks, user_id):
         if chausiku_pk in pks:
             raise RuntimeError("the database refused this insert")
         return insert(group_id, pks, user_id)
 
-    monkeypatch.setattr(case_groups, "_insert_members", fails_for_chausiku)
+    monkeypatch.setattr(adding, "insert_members", fails_for_chausiku)
     import_id = _start(api, group_id, xlsx(SHEET, header=("case_identifier", "note")))
     run_jobs()
     status = _status(api, import_id)
@@ -234,13 +235,13 @@ def test_on_postgresql_batches_are_written_beside_the_reading_in_order(app, api,
     monkeypatch.setattr(imports, "BATCH_SIZE", 2)
     group_id = _with_member(api, project, cases)
     import_id = _start(api, group_id, xlsx(SHEET, header=("case_identifier", "note")))
-    record, recorded = imports._record_outcomes, []
+    record, recorded = imports.record_outcomes, []
 
     def noting_the_thread(import_id, outcomes):
         recorded.append((threading.current_thread().name, outcomes[0].row_number))
         return record(import_id, outcomes)
 
-    monkeypatch.setattr(imports, "_record_outcomes", noting_the_thread)
+    monkeypatch.setattr(imports, "record_outcomes", noting_the_thread)
     with app.app_context():
         imports.run_import(import_id)
         postgres = db.engine.dialect.name == "postgresql"
@@ -259,7 +260,7 @@ def test_an_error_in_the_writer_stops_the_job_and_a_rerun_resumes(app, api, proj
     monkeypatch.setattr(imports, "BATCH_SIZE", 2)
     group_id = _with_member(api, project, cases)
     import_id = _start(api, group_id, xlsx(SHEET, header=("case_identifier", "note")))
-    record, calls = imports._record_outcomes, []
+    record, calls = imports.record_outcomes, []
 
     def database_gone_at_the_third_batch(import_id, outcomes):
         calls.append(outcomes[0].row_number)
@@ -267,14 +268,14 @@ def test_an_error_in_the_writer_stops_the_job_and_a_rerun_resumes(app, api, proj
             raise ConnectionError("server closed the connection unexpectedly")
         return record(import_id, outcomes)
 
-    monkeypatch.setattr(imports, "_record_outcomes", database_gone_at_the_third_batch)
+    monkeypatch.setattr(imports, "record_outcomes", database_gone_at_the_third_batch)
     clock.set_now(clock.now())
     with app.app_context(), pytest.raises(ConnectionError):
         imports.run_import(import_id)
     assert calls == [2, 4, 6]  # nothing recorded after the failed batch
     status = _status(api, import_id)
     assert status["status"] == "running" and status["processed"] == 4
-    monkeypatch.setattr(imports, "_record_outcomes", record)
+    monkeypatch.setattr(imports, "record_outcomes", record)
     clock.advance(minutes=11)
     with app.app_context():
         imports.run_import(import_id)

@@ -3,7 +3,9 @@
 import pytest
 from sqlalchemy import event, func, select
 
-from messaging.case_groups import membership as case_groups
+from messaging.case_groups import adding, members
+from messaging.case_groups.groups import create_group, flush_unique_name
+from messaging.case_groups.resolve import resolve_identifiers
 from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.errors import status_of
@@ -29,7 +31,7 @@ def _member_ids(api, group_id, **params):
 
 def _resolve(project, identifiers):
     with project.scope():
-        return case_groups.resolve_identifiers(db.session.get(Project, project.id), identifiers)
+        return resolve_identifiers(db.session.get(Project, project.id), identifiers)
 
 
 # --- groups ----------------------------------------------------------------------------
@@ -75,11 +77,11 @@ def test_duplicate_name_is_409_in_any_case_and_on_rename(api):
 def test_the_database_refuses_a_duplicate_name_that_slipped_past_the_check(project):
     """Two requests racing: both pass the SELECT, the unique index stops the second."""
     with project.scope():
-        case_groups.create_group("Village A")
+        create_group("Village A")
         db.session.commit()
         db.session.add(CaseGroup(name="village a"))
         with pytest.raises(DomainError) as info:
-            case_groups._flush_unique("village a")
+            flush_unique_name("village a")
         assert status_of(info.value) == 409
         db.session.rollback()
         assert db.session.execute(select(func.count()).select_from(CaseGroup)).scalar_one() == 1
@@ -242,7 +244,7 @@ def test_resolution_is_set_based(app, project):
         ]
         db.session.add_all(rows)
         db.session.commit()
-        group = case_groups.create_group("Big")
+        group = create_group("Big")
         db.session.commit()
         identifiers = [(n, f"07123{i:05d}" if i % 2 else f"EXT-{i}") for n, i in enumerate(range(500), 2)]
 
@@ -255,7 +257,7 @@ def test_resolution_is_set_based(app, project):
             db.session.expire_all()
             event.listen(db.engine, "before_cursor_execute", count)
             try:
-                outcomes = case_groups.add_identifiers(group, rows)
+                outcomes = adding.add_identifiers(group, rows)
             finally:
                 event.remove(db.engine, "before_cursor_execute", count)
             db.session.commit()
@@ -279,8 +281,8 @@ def test_identifiers_with_array_syntax_are_matched_exactly(project, external_id)
     case_id = make_case(project, name="Odd", external_id=external_id)
     make_case(project, name="Decoy", external_id="PT7")
     with project.scope():
-        group = case_groups.create_group("Odd ones")
-        outcomes = case_groups.add_identifiers(group, [(2, external_id), (3, "PT7"), (4, "PT")])
+        group = create_group("Odd ones")
+        outcomes = adding.add_identifiers(group, [(2, external_id), (3, "PT7"), (4, "PT")])
         db.session.commit()
     assert [(o.result, o.case.case_id if o.case else None) for o in outcomes][0] == ("added", case_id)
     assert [o.result for o in outcomes] == ["added", "added", "not_found"]
@@ -460,13 +462,13 @@ def test_concurrent_add_of_the_same_case_is_reported_once(project, monkeypatch):
     """The membership check said 'not a member' but another request inserted it first."""
     case_id = make_case(project, phone="254712345678")
     with project.scope():
-        group = case_groups.create_group("Race")
+        group = create_group("Race")
         db.session.commit()
-        first = case_groups.add_by_identifier(group, case_id)
+        first = adding.add_by_identifier(group, case_id)
         db.session.commit()
         assert first.result == "added"
-        monkeypatch.setattr(case_groups, "_members_among", lambda group_id, pks: set())
-        second = case_groups.add_by_identifier(group, case_id)
+        monkeypatch.setattr(members, "members_among", lambda group_id, pks: set())
+        second = adding.add_by_identifier(group, case_id)
         db.session.commit()
         assert second.result == "already_member"
         assert db.session.execute(select(func.count()).select_from(CaseGroupMember)).scalar_one() == 1

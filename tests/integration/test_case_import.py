@@ -192,14 +192,14 @@ def test_files_refused_whole(api, project, run_jobs, app):
 def test_a_row_that_breaks_the_batch_does_not_stop_the_others(api, project, run_jobs, monkeypatch):
     from messaging.cases import bulk_upload as case_import
 
-    real = case_import._apply_row
+    real = case_import.apply_row
 
-    def flaky(imp, record, *args):
+    def flaky(batch, record):
         if record.get("name") == "boom":
             raise RuntimeError("a bug")
-        return real(imp, record, *args)
+        return real(batch, record)
 
-    monkeypatch.setattr(case_import, "_apply_row", flaky)
+    monkeypatch.setattr(case_import, "apply_row", flaky)
     r = upload(api, xlsx(["case_type", "name"], [["mother", "a"], ["mother", "boom"], ["mother", "c"]]))
     run_jobs()
     status = api.get(f"/api/v1/imports/{r.get_json()['id']}").get_json()

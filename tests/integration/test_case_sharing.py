@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from messaging.cases import forms as case_rules
+from messaging.cases.ownership import CASE_SHARING_MESSAGE
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import Case, CaseTransaction, Form
@@ -142,7 +142,7 @@ def test_owner_rules_for_new_cases(world, project, app_name, user, owner, expect
         error = r.get_json()["error"]
         assert error["code"] == expected
         if expected.startswith("case_sharing"):
-            assert error["message"] == case_rules.CASE_SHARING_MESSAGE
+            assert error["message"] == CASE_SHARING_MESSAGE
             assert "exactly one case sharing group" in error["message"]
         # nothing is written: no form, no case, no history
         assert _counts(project) == before

@@ -249,7 +249,7 @@ def test_apply_form_service_for_other_callers(project, api):
     """SMS surveys and others call messaging.cases.forms.apply_form directly."""
     import pytest
 
-    from messaging.cases import forms as cases
+    from messaging.cases.forms import apply_form
     from messaging.errors import Conflict
 
     app_id, user_id = _setup(api)
@@ -260,7 +260,7 @@ def test_apply_form_service_for_other_callers(project, api):
             "user_id": user_id,
             "cases": [{"case_id": "s1", "create": {"case_type": "p"}}],
         }
-        result = cases.apply_form(body, source="sms_survey", on_applied=lambda r: seen.append(r.form.form_id))
+        result = apply_form(body, source="sms_survey", on_applied=lambda r: seen.append(r.form.form_id))
         assert result.created_case_ids == ["s1"] and not result.duplicate
         assert seen == [result.form.form_id]
 
@@ -273,6 +273,6 @@ def test_apply_form_service_for_other_callers(project, api):
             "cases": [{"case_id": "s2", "create": {"case_type": "p"}}],
         }
         with pytest.raises(Conflict):
-            cases.apply_form(body2, source="sms_survey", on_applied=fail)
+            apply_form(body2, source="sms_survey", on_applied=fail)
     assert api.get("/api/v1/forms/" + seen[0]).get_json()["source"] == "sms_survey"
     assert api.get("/api/v1/cases/s2").status_code == 404  # the callback's refusal rolled it all back

@@ -47,7 +47,8 @@ def test_create_project_refuses_a_duplicate_slug(app, project):
 
 
 def test_seed_demo_makes_workers_groups_and_international_cases(app):
-    from messaging.broadcasts import service as broadcasts
+    from messaging.broadcasts import preview as broadcasts_preview
+    from messaging.broadcasts import reading
     from messaging.db import tenancy
     from messaging.extensions import db
     from messaging.models import Broadcast, Case, Project, UserGroup
@@ -62,8 +63,10 @@ def test_seed_demo_makes_workers_groups_and_international_cases(app):
             select(func.count()).select_from(UserGroup).where(UserGroup.case_sharing.is_(True))
         ).scalar_one()
         [demo_broadcast] = db.session.execute(select(Broadcast)).scalars().all()
-        preview = broadcasts.preview(project, {"recipients": demo_broadcast.recipients, "text": "x"})
-        status = broadcasts.broadcast_status(demo_broadcast)
+        preview = broadcasts_preview.preview_broadcast(
+            project, {"recipients": demo_broadcast.recipients, "text": "x"}
+        )
+        status = reading.broadcast_status(demo_broadcast)
         db.session.remove()
     assert status == "scheduled" and preview["will_send"] > 0
     assert key.startswith("msk_")

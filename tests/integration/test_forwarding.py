@@ -8,7 +8,9 @@ from sqlalchemy import event, func, select
 
 from messaging.db import after_commit
 from messaging.extensions import db
-from messaging.forwarding import sender as forwarding
+from messaging.forwarding.capture import capture_case, capture_form
+from messaging.forwarding.sender import forward_location
+from messaging.forwarding.sweep import sweep
 from messaging.lib import clock
 from messaging.models import (
     Case,
@@ -69,7 +71,7 @@ def submit_form(project, **kw) -> str:
     """What the forms service does: save, capture in the transaction, commit (which dispatches)."""
     with project.scope():
         form = new_form(**kw)
-        forwarding.capture_form(form)
+        capture_form(form, [])
         db.session.commit()
         return form.form_id
 
@@ -88,7 +90,7 @@ def change_case(project, case_id=None, **fields) -> str:
             setattr(case, key, value)
         case.modified_on = clock.now()
         db.session.flush()
-        forwarding.capture_case(case)
+        capture_case(case)
         db.session.commit()
         return case.case_id
 
@@ -136,9 +138,9 @@ def test_capture_without_locations_costs_one_query_and_adds_nothing(project):
         db.session.add(case)
         db.session.flush()
         with StatementCounter(db.engine) as counter:
-            assert forwarding.capture_form(form) == 0
-            assert forwarding.capture_case(case) == 0
-            assert forwarding.capture_case(case) == 0  # cached for the transaction
+            assert capture_form(form, []) == 0
+            assert capture_case(case) == 0
+            assert capture_case(case) == 0  # cached for the transaction
         assert len(counter.statements) == 2
         assert all("forward_locations" in s for s in counter.statements)
         assert after_commit.pending_count() == 0  # nothing to enqueue after the commit
@@ -155,7 +157,7 @@ def test_capture_adds_a_snapshot_per_location_of_the_kind_inside_the_transaction
     with project.scope():
         form = new_form(case_ids=["c1", "c2"], answers={"age": 31}, form_id="f" * 32)
         with StatementCounter(db.engine) as counter:
-            assert forwarding.capture_form(form) == 2
+            assert capture_form(form, []) == 2
         # The locations, the records (one statement per location at most), the keys (one executemany).
         assert len(counter.statements) <= 4
         assert sum("INSERT INTO forward_record_keys" in s for s in counter.statements) == 1
@@ -170,12 +172,14 @@ def test_capture_adds_a_snapshot_per_location_of_the_kind_inside_the_transaction
         "user_id": "user-1",
         "answers": {"age": 31},
         "case_ids": ["c1", "c2"],
+        "source": "api",
+        "cases": [],
     }
     assert {r.status for r in rows} == {"pending"}
 
     # A rolled-back transaction leaves nothing and dispatches nothing.
     with project.scope():
-        forwarding.capture_form(new_form())
+        capture_form(new_form(), [])
         assert after_commit.pending_count() == 2  # one sender per location
         db.session.rollback()
         assert after_commit.pending_count() == 0
@@ -201,6 +205,8 @@ def test_a_form_is_posted_as_json_with_the_extra_headers(project, rx, run_jobs):
         "user_id": "user-1",
         "answers": {"weight": 3.5},
         "case_ids": ["case-1"],
+        "source": "api",
+        "cases": [],
     }
     assert request["headers"]["authorization"] == "Bearer s3cret-token-abcdef"
     assert request["headers"]["x-source"] == "messaging"
@@ -243,6 +249,10 @@ def test_a_changed_case_is_posted_with_its_fields(project, rx, run_jobs):
         "modified_on": "2026-03-02T09:00:00Z",
         "closed_on": None,
         "properties": {"village": "Kisumu"},
+        "phone_raw": None,
+        "phone_invalid": False,
+        "language": None,
+        "deleted": False,
     }
     assert second["closed"] is True and second["closed_on"] == "2026-03-02T09:05:00Z"
     assert second["modified_on"] == "2026-03-02T09:05:00Z"
@@ -296,7 +306,7 @@ def test_failures_are_retried_with_growing_delays_then_given_up_and_emailed(app,
     # Nothing more happens afterwards, and no second e-mail.
     clock.advance(days=2)
     with app.app_context():
-        forwarding.sweep()
+        sweep()
     run_jobs(scheduled=True)
     assert rx.count == 6 and len(emails(app)) == 1
 
@@ -357,13 +367,13 @@ def test_failure_emails_come_once_per_burst_per_location_and_none_is_lost(app, p
     clock.advance(minutes=1)
     run_jobs(scheduled=True)
     with app.app_context():
-        forwarding.sweep()
+        sweep()
     assert len(emails(app)) == 1
     (unreported,) = records(project, status="failed", notified_at=None)
     # ...but once the hour has passed, the sweep reports it.
     clock.advance(hours=1)
     with app.app_context():
-        assert forwarding.sweep()["emailed"] == 1
+        assert sweep()["emailed"] == 1
     second = emails(app)[1]
     assert "gave up on 1 record(s)" in second.body and late in second.body
     assert records(project, status="failed", notified_at=None) == []
@@ -448,7 +458,7 @@ def test_a_paused_location_captures_and_resume_sends_in_order(project, rx, run_j
     change_case(project, name="y1")
     run_jobs()
     with project.app.app_context():
-        forwarding.sweep()  # the sweep does not send for a paused location either
+        sweep()  # the sweep does not send for a paused location either
     run_jobs()
     assert rx.count == 0
     assert api.get(f"/api/v1/forwarding/{location_id}").get_json()["counts"]["pending"] == 3
@@ -527,7 +537,7 @@ def test_the_sweep_sends_what_redis_lost(app, project, rx, run_jobs):
     run_jobs()
     assert rx.count == 0
     with app.app_context():
-        assert forwarding.sweep()["dispatched"] == 1
+        assert sweep()["dispatched"] == 1
     run_jobs()
     assert rx.count == 1 and records(project)[0].status == "succeeded"
 
@@ -536,16 +546,16 @@ def test_the_sweep_puts_back_a_record_whose_worker_died(app, project, rx, run_jo
     add_location(project, rx.url + "/forms", "forms")
     with project.scope():
         form = new_form()
-        forwarding.capture_form(form)
+        capture_form(form, [])
         db.session.commit()
         record = db.session.execute(select(ForwardRecord)).scalar_one()
         record.status, record.claimed_at, record.claim_token = "sending", clock.now(), "dead-worker"
         db.session.commit()
     with app.app_context():
-        assert forwarding.sweep()["reset"] == 0  # a live worker may still own it
+        assert sweep()["reset"] == 0  # a live worker may still own it
     clock.advance(minutes=16)
     with app.app_context():
-        result = forwarding.sweep()
+        result = sweep()
     assert result["reset"] == 1 and result["dispatched"] == 1
     run_jobs()
     assert records(project)[0].status == "succeeded" and rx.count == 1
@@ -556,8 +566,8 @@ def test_running_the_sender_twice_sends_each_record_once(app, project, rx, run_j
     for _ in range(3):
         submit_form(project)
     with app.app_context():
-        forwarding.forward_location(location_id)
-        forwarding.forward_location(location_id)
+        forward_location(location_id)
+        forward_location(location_id)
     run_jobs()
     assert rx.count == 3
 

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from messaging.extensions import db
-from messaging.forwarding import sender as forwarding
+from messaging.forwarding.capture import capture_form
 from messaging.lib import clock
 from messaging.models import Form, ForwardLocation, ForwardRecord
 from tests.conftest import ApiClient, login
@@ -137,13 +137,14 @@ def test_records_and_attempts_filters(project, api):
             form = Form(app_id="a", user_id="u", answers={}, case_ids=[])
             db.session.add(form)
             db.session.flush()
-            forwarding.capture_form(form)
+            capture_form(form, [])
         db.session.commit()
     page = api.get(f"/api/v1/forwarding/{location_id}/records?status=pending&limit=2").get_json()
     assert len(page["results"]) == 2 and page["next"]
     assert page["results"][0]["id"] > page["results"][1]["id"]
     one = api.get(f"/api/v1/forwarding/records/{page['results'][0]['id']}").get_json()
-    assert set(one["payload"]) == {"form_id", "received_on", "app_id", "user_id", "answers", "case_ids"}
+    payload_keys = {"form_id", "received_on", "app_id", "user_id", "answers", "case_ids", "source", "cases"}
+    assert set(one["payload"]) == payload_keys
     assert api.get(f"/api/v1/forwarding/{location_id}/records?status=sent").status_code == 400
     assert api.get(f"/api/v1/forwarding/{location_id}/attempts?outcome=maybe").status_code == 400
     assert api.get(f"/api/v1/forwarding/{location_id}/attempts?record_id=x").status_code == 400
@@ -258,7 +259,7 @@ def test_the_location_page_shows_failures_first_and_the_email_and_its_buttons_wo
                     form = Form(app_id="a", user_id="u", answers={}, case_ids=[])
                     db.session.add(form)
                     db.session.flush()
-                    forwarding.capture_form(form)
+                    capture_form(form, [])
                     form_ids.append(form.form_id)
                 db.session.commit()
             run_jobs()

@@ -9,7 +9,13 @@ from sqlalchemy import func, select
 from messaging.db import dialect
 from messaging.errors import DomainError
 from messaging.http.errors import status_of
-from messaging.imports import runner as imports
+from messaging.imports import runner
+from messaging.imports.files import copy_file, store_file
+from messaging.imports.handlers import HANDLERS, ImportHandler, RowOutcome, register
+from messaging.imports.outcomes import REPORT_HEADERS, iter_outcomes
+from messaging.imports.runner import run_import
+from messaging.imports.start import start_import
+from messaging.imports.sweep import sweep_stale_imports
 from messaging.lib import clock
 
 calls: list[list[int]] = []
@@ -23,13 +29,11 @@ def _echo_batch(imp, rows, state):
         if value == "boom":
             raise RuntimeError("a bug in one row")
         result = "error" if value == "bad" else ("would_add" if imp.dry_run else "added")
-        outcomes.append(
-            imports.RowOutcome(number, value, result, message="" if result != "error" else "Bad value.")
-        )
+        outcomes.append(RowOutcome(number, value, result, message="" if result != "error" else "Bad value."))
     return outcomes
 
 
-imports.register(imports.ImportHandler("echo", "Echo import", "case_identifier", _echo_batch))
+register(ImportHandler("echo", "Echo import", "case_identifier", _echo_batch))
 
 
 def xlsx(rows, header=("case_identifier",)):
@@ -45,7 +49,7 @@ def xlsx(rows, header=("case_identifier",)):
 
 def _start(project, data, **kw):
     with project.scope():
-        return imports.start_import("echo", data, "people.xlsx", **kw).id
+        return start_import("echo", data, "people.xlsx", **kw).id
 
 
 def _status(project, import_id):
@@ -72,7 +76,7 @@ def test_import_runs_in_a_job_with_counts_rows_and_report(project, run_jobs):
     assert report.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(report.data)).active
     values = [[c.value for c in row] for row in sheet.iter_rows()]
-    assert values[0] == imports.REPORT_HEADERS
+    assert values[0] == REPORT_HEADERS
     assert values[2][:3] == [3, "bad", "error"]
 
 
@@ -80,13 +84,13 @@ def test_running_the_job_twice_records_each_row_once(app, project, run_jobs):
     import_id = _start(project, xlsx(["a", "b"]))
     run_jobs()
     with app.app_context():
-        imports.run_import(import_id)  # a duplicate delivery of the same job
+        run_import(import_id)  # a duplicate delivery of the same job
     from messaging.extensions import db
     from messaging.models import ImportBatch
 
     with project.scope():
         count = db.session.execute(select(func.sum(ImportBatch.size))).scalar_one()
-        assert len(list(imports.iter_outcomes(import_id))) == 2
+        assert len(list(iter_outcomes(import_id))) == 2
     assert count == 2
     assert calls == [[2, 3]]
 
@@ -106,7 +110,7 @@ def test_refused_uploads_change_nothing(app, project, data, status, code):
 
     with project.scope():
         with pytest.raises(DomainError) as info:
-            imports.start_import("echo", data, "x.xlsx")
+            start_import("echo", data, "x.xlsx")
         assert (status_of(info.value), info.value.code) == (status, code)
         assert db.session.execute(select(func.count()).select_from(Import)).scalar_one() == 0
 
@@ -115,7 +119,7 @@ def test_upload_over_the_size_limit_is_413(app, project):
     app.config["MAX_CONTENT_LENGTH"], old = 1000, app.config["MAX_CONTENT_LENGTH"]
     try:
         with project.scope(), pytest.raises(DomainError) as info:
-            imports.start_import("echo", xlsx(["x" * 50] * 50), "big.xlsx")
+            start_import("echo", xlsx(["x" * 50] * 50), "big.xlsx")
         assert status_of(info.value) == 413
     finally:
         app.config["MAX_CONTENT_LENGTH"] = old
@@ -182,7 +186,7 @@ def test_a_stale_running_import_is_resumed_without_redoing_rows(app, project, ru
     assert _status(project, import_id)["status"] == "running"  # a live worker still owns it
     clock.advance(minutes=11)
     with app.app_context():
-        imports.run_import(import_id)
+        run_import(import_id)
     status = _status(project, import_id)
     assert status["status"] == "done" and status["counts"] == {"added": 3}
     assert calls == [[3, 4]]
@@ -196,7 +200,7 @@ def test_sweep_requeues_an_import_whose_job_was_lost(app, project, run_jobs):
     clock.set_now(clock.now())
     clock.advance(minutes=3)
     with app.app_context():
-        assert imports.sweep_stale_imports() == 1
+        assert sweep_stale_imports() == 1
     run_jobs()
     assert _status(project, import_id)["status"] == "done"
 
@@ -214,8 +218,8 @@ def test_progress_page_and_status_json(project, web, run_jobs):
 
 
 def test_progress_page_uses_the_handlers_labels_and_back_link(project, web, run_jobs):
-    imports.register(
-        imports.ImportHandler(
+    register(
+        ImportHandler(
             "labelled",
             "Labelled import",
             "case_identifier",
@@ -226,7 +230,7 @@ def test_progress_page_uses_the_handlers_labels_and_back_link(project, web, run_
     )
     try:
         with project.scope():
-            import_id = imports.start_import("labelled", xlsx(["a"]), "x.xlsx").id
+            import_id = start_import("labelled", xlsx(["a"]), "x.xlsx").id
         queued = web.get(f"/imports/{import_id}").get_data(as_text=True)
         assert '"added": "Put in the list"' in queued  # the live counts use the labels too
         run_jobs()
@@ -234,7 +238,7 @@ def test_progress_page_uses_the_handlers_labels_and_back_link(project, web, run_
         assert '<a id="import-back" href="/somewhere">← Back to the list</a>' in page
         assert 'data-result="added"' in page and "Put in the list" in page
     finally:
-        imports.HANDLERS.pop("labelled", None)
+        HANDLERS.pop("labelled", None)
 
 
 def _writing_batch(imp, rows, state):
@@ -248,11 +252,11 @@ def _writing_batch(imp, rows, state):
         db.session.flush()
         if value == "boom":
             raise RuntimeError("fails after writing")
-        outcomes.append(imports.RowOutcome(number, value, "added"))
+        outcomes.append(RowOutcome(number, value, "added"))
     return outcomes
 
 
-imports.register(imports.ImportHandler("writer", "Writer import", "case_identifier", _writing_batch))
+register(ImportHandler("writer", "Writer import", "case_identifier", _writing_batch))
 
 
 def test_row_by_row_retry_keeps_the_good_rows_changes(project, run_jobs):
@@ -260,7 +264,7 @@ def test_row_by_row_retry_keeps_the_good_rows_changes(project, run_jobs):
     from messaging.models import MobileWorker
 
     with project.scope():
-        import_id = imports.start_import("writer", xlsx(["a", "b", "boom", "c"]), "w.xlsx").id
+        import_id = start_import("writer", xlsx(["a", "b", "boom", "c"]), "w.xlsx").id
     run_jobs()
     status = _status(project, import_id)
     assert status["counts"] == {"added": 3, "error": 1}
@@ -278,15 +282,15 @@ def test_stored_files_round_trip_in_pieces_and_replace_the_old_one(app, project,
     import_id = _start(project, xlsx(["a"]))
     data = os.urandom(5500)
     with project.scope():
-        imports.store_file(import_id, "report", data)
-        imports.store_file(import_id, "report", data[::-1])  # replaced, not appended to
+        store_file(import_id, "report", data)
+        store_file(import_id, "report", data[::-1])  # replaced, not appended to
         db.session.commit()
         out = io.BytesIO()
-        assert imports.copy_file(import_id, "report", out) is True
+        assert copy_file(import_id, "report", out) is True
         assert out.getvalue() == data[::-1]
-        assert imports.copy_file(import_id, "missing", io.BytesIO()) is False
+        assert copy_file(import_id, "missing", io.BytesIO()) is False
         upload = io.BytesIO()
-        assert imports.copy_file(import_id, "upload", upload) and upload.getvalue() == xlsx(["a"])
+        assert copy_file(import_id, "upload", upload) and upload.getvalue() == xlsx(["a"])
 
 
 @pytest.mark.parametrize("worker_froze_first", [False, True])
@@ -299,7 +303,7 @@ def test_the_import_hands_back_the_garbage_collectors_frozen_objects(app, projec
     before = gc.get_freeze_count()
     try:
         with app.app_context():
-            imports.run_import(import_id)
+            run_import(import_id)
         after = gc.get_freeze_count()
     finally:
         gc.unfreeze()
@@ -311,7 +315,7 @@ def test_the_import_hands_back_the_garbage_collectors_frozen_objects(app, projec
 
 
 def test_the_rows_endpoint_pages_across_batches_with_a_row_cursor(project, run_jobs, monkeypatch):
-    monkeypatch.setattr(imports, "BATCH_SIZE", 3)  # 7 rows: batches of 3, 3 and 1
+    monkeypatch.setattr(runner, "BATCH_SIZE", 3)  # 7 rows: batches of 3, 3 and 1
     import_id = _start(project, xlsx(["a", "b", "c", "d", "e", "f", "g"]))
     run_jobs()
     api = project.api()

@@ -25,27 +25,27 @@ def _frozen():
 
 @pytest.mark.parametrize("word", ["STOP", "stopall", " Unsubscribe ", "CANCEL", "end", "Quit", "STOP!"])
 def test_opt_out_words_opt_out_and_confirm(project, run_jobs, word):
-    from messaging.sms import service
+    from messaging.sms import optouts
 
     make_case(project, PHONE)
     sent = say(project, run_jobs, PHONE, word)
     assert sent == ["You have been unsubscribed from Alpha messages. Reply START to subscribe again."]
     with project.scope():
-        assert service.is_opted_out(project.id, PHONE)
+        assert optouts.is_opted_out(project.id, PHONE)
     assert inbound_rows(project)[-1]["outcome"] == "opt_out"
 
 
 @pytest.mark.parametrize("word", ["START", "unstop", "Yes"])
 def test_opt_in_words_opt_back_in_and_confirm(project, run_jobs, word):
     from messaging.models import Message
-    from messaging.sms import service
+    from messaging.sms import optouts
 
     make_case(project, PHONE)
     say(project, run_jobs, PHONE, "STOP")
     sent = say(project, run_jobs, PHONE, word)
     assert sent == ["You are now subscribed to Alpha messages. Reply STOP to unsubscribe."]
     with project.scope():
-        assert not service.is_opted_out(project.id, PHONE)
+        assert not optouts.is_opted_out(project.id, PHONE)
         from messaging.extensions import db
 
         statuses = [m.status for m in db.session.query(Message).filter_by(direction="outbound")]
@@ -125,10 +125,10 @@ def test_shared_family_phone_routes_to_open_session_then_most_recent(project, ru
         project, questions=[{"id": "q", "type": "text", "text": "How are you?", "case_property": "mood"}]
     )
     from messaging.extensions import db
-    from messaging.surveys import sessions
+    from messaging.surveys import starting
 
     with project.scope():
-        sessions.start_session(project.id, survey_id, PHONE, case_pk=older_pk, source="api")
+        starting.start_session(project.id, survey_id, PHONE, case_pk=older_pk, source="api")
         db.session.commit()
     run_jobs()
     say(project, run_jobs, PHONE, "fine")
@@ -202,10 +202,10 @@ def test_two_replies_from_one_number_are_handled_in_order_by_two_worker_processe
     questions = [{"id": f"q{i}", "type": "integer", "text": f"Q{i}?"} for i in range(30)]
     survey_id = make_survey(project, questions=questions)
     from messaging.extensions import db
-    from messaging.surveys import sessions
+    from messaging.surveys import starting
 
     with project.scope():
-        sessions.start_session(project.id, survey_id, PHONE, source="api")
+        starting.start_session(project.id, survey_id, PHONE, source="api")
         db.session.commit()
     procs = [
         subprocess.Popen(

@@ -45,7 +45,7 @@ def scratch_app(tmp_path):
 
 def test_import_results_survive_the_move_to_batches_and_back(scratch_app):
     from messaging.extensions import db
-    from messaging.imports import runner as imports
+    from messaging.imports import outcomes as imports_outcomes
     from messaging.projects.setup import create_project
 
     with scratch_app.app_context():
@@ -76,10 +76,10 @@ def test_import_results_survive_the_move_to_batches_and_back(scratch_app):
 
         upgrade(directory=MIGRATIONS)
         for import_id, size in sizes.items():
-            outcomes = list(imports.iter_outcomes(import_id))
+            outcomes = list(imports_outcomes.iter_outcomes(import_id))
             assert [o[0] for o in outcomes] == list(range(2, size + 2))
             assert outcomes[-1] == [size + 1, f"x{size - 1}", "added", f"c{size - 1}", "Added."]
-        page = imports.outcome_page("a" * 32, after_row=2001, limit=3)
+        page = imports_outcomes.outcome_page("a" * 32, after_row=2001, limit=3)
         assert [o.row_number for o in page] == [2002, 2003, 2004]
         db.session.commit()
 

@@ -102,9 +102,9 @@ def test_list_messages_filters_and_pages(app, api, project, run_jobs):
     internal, public = _case(project)
     send(project, "+254712000301", "for the case", case_id=internal)
     with project.scope():
-        from messaging.sms import service
+        from messaging.sms.outbox import queue_messages
 
-        service.queue_messages(
+        queue_messages(
             project.id,
             [{"phone": f"+25471500{i:04d}", "body": f"b{i}", "broadcast_id": "bb"} for i in range(5)],
         )

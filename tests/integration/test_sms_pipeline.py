@@ -59,7 +59,7 @@ def test_invalid_and_not_mobile_fail_at_once(app, twilio_project, fake, run_jobs
 
 
 def test_21610_records_an_opt_out_and_later_sends_are_not_attempted(app, twilio_project, fake, run_jobs):
-    from messaging.sms import service
+    from messaging.sms.optouts import is_opted_out
 
     fake.fail_numbers = {"+254712000005": 21610}
     send(twilio_project, "+254712000005", "first")
@@ -67,7 +67,7 @@ def test_21610_records_an_opt_out_and_later_sends_are_not_attempted(app, twilio_
     [row] = rows(twilio_project)
     assert row["status"] == "failed" and row["error_code"] == "21610" and row["skip_reason"] == "opted_out"
     with twilio_project.scope():
-        assert service.is_opted_out(twilio_project.id, "+254712000005")
+        assert is_opted_out(twilio_project.id, "+254712000005")
     requests_before = fake.stats["requests"]
     send(twilio_project, "+254712000005", "second")
     run_jobs()
@@ -129,7 +129,7 @@ def test_connection_refused_is_retried(app, twilio_project, fake, run_jobs):
 
 
 def test_a_timeout_is_resolved_by_asking_twilio_not_by_sending_again(app, twilio_project, fake, run_jobs):
-    from messaging.sms import service
+    from messaging.sms.sweep import sweep
 
     clock.set_now(T0)
     app.config["SMS_HTTP_TIMEOUT"] = 0.5
@@ -143,10 +143,10 @@ def test_a_timeout_is_resolved_by_asking_twilio_not_by_sending_again(app, twilio
     assert _wait(lambda: len(fake.messages) == 1)  # Twilio got it after all
     clock.advance(seconds=59)
     with app.app_context():
-        assert service.sweep().resolved_sent == 0  # not asked before SMS_UNKNOWN_CHECK_DELAY
+        assert sweep().resolved_sent == 0  # not asked before SMS_UNKNOWN_CHECK_DELAY
     clock.advance(seconds=1)
     with app.app_context():
-        stats = service.sweep()
+        stats = sweep()
     assert stats.resolved_sent == 1
     [row] = rows(twilio_project)
     assert row["status"] == "sent" and row["gateway_sid"] == fake.messages[0]["sid"]
@@ -158,20 +158,21 @@ def test_a_message_stuck_in_sending_that_never_left_is_sent_once_by_the_sweep(
     app, twilio_project, fake, run_jobs
 ):
     from messaging.jobs import redis_conn
-    from messaging.sms import service
+    from messaging.sms.claims import claim
+    from messaging.sms.sweep import sweep
 
     clock.set_now(T0)
     message_id = send(twilio_project, "+254712000010", "worker died")
     with twilio_project.scope():
-        claimed = service._claim(twilio_project.id, [message_id], clock.now())  # a worker claims, then dies
+        claimed = claim(twilio_project.id, [message_id], clock.now())  # a worker claims, then dies
     assert [r.id for r in claimed] == [message_id]
     redis_conn(app).flushdb()
     clock.advance(seconds=60)
     with app.app_context():
-        assert service.sweep().resolved_requeued == 0  # not stuck yet: it may still be sending
+        assert sweep().resolved_requeued == 0  # not stuck yet: it may still be sending
     clock.advance(seconds=61)
     with app.app_context():
-        stats = service.sweep()
+        stats = sweep()
     assert stats.resolved_requeued == 1
     run_jobs()
     [row] = rows(twilio_project)
@@ -196,7 +197,7 @@ def test_the_same_job_run_twice_sends_once(app, twilio_project, fake, run_jobs):
 
 def test_two_workers_racing_on_the_same_ids_send_each_once(app, twilio_project, fake):
     from messaging.extensions import db
-    from messaging.sms import service
+    from messaging.sms.sending import send_batch
 
     ids = [send(twilio_project, f"+2547120003{i:02d}", f"race {i}") for i in range(40)]
     barrier = threading.Barrier(2)
@@ -206,7 +207,7 @@ def test_two_workers_racing_on_the_same_ids_send_each_once(app, twilio_project, 
         try:
             with app.app_context():
                 barrier.wait()
-                service.send_batch(twilio_project.id, ids)
+                send_batch(twilio_project.id, ids)
                 db.session.remove()
         except Exception as exc:  # surfaced below
             errors.append(exc)
@@ -224,12 +225,13 @@ def test_two_workers_racing_on_the_same_ids_send_each_once(app, twilio_project, 
 
 def test_sweep_requeues_everything_after_redis_flushdb(app, twilio_project, fake, run_jobs, monkeypatch):
     from messaging.jobs import redis_conn
-    from messaging.sms import service
+    from messaging.sms.outbox import queue_messages
+    from messaging.sms.sweep import sweep
 
     monkeypatch.setitem(app.config, "SMS_BATCH_SIZE", 100)  # several jobs to lose and re-queue
     clock.set_now(T0)
     with twilio_project.scope():
-        result = service.queue_messages(
+        result = queue_messages(
             twilio_project.id,
             ({"phone": f"+25471300{i:04d}", "body": f"bulk {i}", "case_id": None} for i in range(250)),
         )
@@ -237,37 +239,39 @@ def test_sweep_requeues_everything_after_redis_flushdb(app, twilio_project, fake
     redis_conn(app).flushdb()  # Redis restarted empty
     assert run_jobs() == 0
     with app.app_context():
-        assert service.sweep().requeued == 0  # within the grace period: jobs may just be on their way
+        assert sweep().requeued == 0  # within the grace period: jobs may just be on their way
     clock.advance(seconds=31)
     with app.app_context():
-        stats = service.sweep()
+        stats = sweep()
     assert stats.requeued == 250 and stats.jobs == 3
     run_jobs()
     assert len(fake.messages) == 250
     assert len({m["to"] for m in fake.messages}) == 250
     assert {r["status"] for r in rows(twilio_project)} == {"sent"}
     with app.app_context():
-        assert service.sweep().requeued == 0
+        assert sweep().requeued == 0
 
 
 def test_sweep_leaves_rows_whose_job_is_still_queued(app, twilio_project, fake, run_jobs):
-    from messaging.sms import service
+    from messaging.sms.sweep import sweep
 
     clock.set_now(T0)
     send(twilio_project, "+254712000011", "patience")
     clock.advance(seconds=120)
     with app.app_context():
-        assert service.sweep().requeued == 0
+        assert sweep().requeued == 0
     assert run_jobs() == 1
     assert len(fake.messages) == 1
 
 
 def test_bulk_queue_records_skips_and_schedules(app, twilio_project, fake, run_jobs):
-    from messaging.sms import service
+    from messaging.sms.optouts import opt_out
+    from messaging.sms.outbox import queue_messages
+    from messaging.sms.sweep import sweep
 
     clock.set_now(T0)
     with twilio_project.scope():
-        service.opt_out(twilio_project.id, "+254713100001", "keyword")
+        opt_out(twilio_project.id, "+254713100001", "keyword")
         from messaging.extensions import db
 
         db.session.commit()
@@ -281,7 +285,7 @@ def test_bulk_queue_records_skips_and_schedules(app, twilio_project, fake, run_j
                 "due_at": T0 + timedelta(hours=1),
             }
         )
-        result = service.queue_messages(twilio_project.id, data)
+        result = queue_messages(twilio_project.id, data)
     assert result.queued == 1199 and result.scheduled == 1
     assert result.failed == {"opted_out": 1, "invalid_number": 1}
     assert result.jobs == 3  # one per insert batch of 500 rows (up to 500 ids a job)
@@ -291,24 +295,22 @@ def test_bulk_queue_records_skips_and_schedules(app, twilio_project, fake, run_j
     assert rows(twilio_project, phone="+254713199999")[0]["status"] == "queued"
     clock.advance(hours=1, seconds=31)
     with app.app_context():
-        assert service.sweep().requeued == 1
+        assert sweep().requeued == 1
     run_jobs()
     assert rows(twilio_project, phone="+254713199999")[0]["status"] == "sent"
 
 
 def test_cancel_fails_what_no_worker_claimed(app, twilio_project, fake, run_jobs):
     from messaging.extensions import db
-    from messaging.sms import service
+    from messaging.sms.outbox import cancel_messages, queue_messages
 
     with twilio_project.scope():
-        service.queue_messages(
+        queue_messages(
             twilio_project.id,
             [{"phone": f"+25471320{i:04d}", "body": "x", "broadcast_id": "bc"} for i in range(30)],
         )
-        service.queue_messages(
-            twilio_project.id, [{"phone": "+254713300000", "body": "other", "broadcast_id": "zz"}]
-        )
-        assert service.cancel_messages(twilio_project.id, "bc") == 30
+        queue_messages(twilio_project.id, [{"phone": "+254713300000", "body": "other", "broadcast_id": "zz"}])
+        assert cancel_messages(twilio_project.id, "bc") == 30
         db.session.commit()
     run_jobs()
     assert [m["body"] for m in fake.messages] == ["other"]
@@ -318,11 +320,11 @@ def test_cancel_fails_what_no_worker_claimed(app, twilio_project, fake, run_jobs
 
 def test_opt_out_bypass_and_opt_in(app, twilio_project, fake, run_jobs):
     from messaging.extensions import db
-    from messaging.sms import service
+    from messaging.sms.optouts import opt_in, opt_out
 
     with twilio_project.scope():
-        assert service.opt_out(twilio_project.id, "+254712000012", "keyword") is True
-        assert service.opt_out(twilio_project.id, "+254712000012", "keyword") is False
+        assert opt_out(twilio_project.id, "+254712000012", "keyword") is True
+        assert opt_out(twilio_project.id, "+254712000012", "keyword") is False
         db.session.commit()
     send(twilio_project, "+254712000012", "news")
     send(twilio_project, "+254712000012", "You are unsubscribed. Reply START to undo.", bypass_opt_out=True)
@@ -330,7 +332,7 @@ def test_opt_out_bypass_and_opt_in(app, twilio_project, fake, run_jobs):
     assert [m["body"] for m in fake.messages] == ["You are unsubscribed. Reply START to undo."]
     assert rows(twilio_project)[0]["skip_reason"] == "opted_out"
     with twilio_project.scope():
-        assert service.opt_in(twilio_project.id, "+254712000012") is True
+        assert opt_in(twilio_project.id, "+254712000012") is True
         db.session.commit()
     send(twilio_project, "+254712000012", "welcome back")
     run_jobs()
@@ -339,13 +341,13 @@ def test_opt_out_bypass_and_opt_in(app, twilio_project, fake, run_jobs):
 
 def test_opt_outs_are_per_project(app, twilio_project, other_project, fake):
     from messaging.extensions import db
-    from messaging.sms import service
+    from messaging.sms.optouts import is_opted_out, opt_out
 
     with twilio_project.scope():
-        service.opt_out(twilio_project.id, "+254712000013", "api")
+        opt_out(twilio_project.id, "+254712000013", "api")
         db.session.commit()
     with other_project.scope():
-        assert not service.is_opted_out(other_project.id, "+254712000013")
+        assert not is_opted_out(other_project.id, "+254712000013")
 
 
 def test_a_number_that_opts_out_after_queueing_is_not_sent_to(
@@ -353,17 +355,17 @@ def test_a_number_that_opts_out_after_queueing_is_not_sent_to(
 ):
     """The send job reads the opt-out list when it claims the rows, not only when they were queued."""
     from messaging.extensions import db
-    from messaging.sms import service
+    from messaging.sms.optouts import opt_out
 
     stays, leaves = "+254712000021", "+254712000022"
     send(twilio_project, stays, "to stays")
     send(twilio_project, leaves, "to leaves")
     send(twilio_project, leaves, "STOP confirmation", bypass_opt_out=True)
     with twilio_project.scope():
-        service.opt_out(twilio_project.id, leaves, "keyword")
+        opt_out(twilio_project.id, leaves, "keyword")
         db.session.commit()
     with other_project.scope():  # another project's list does not count
-        service.opt_out(other_project.id, stays, "keyword")
+        opt_out(other_project.id, stays, "keyword")
         db.session.commit()
     run_jobs()
     assert sorted(m["body"] for m in fake.messages) == ["STOP confirmation", "to stays"]
@@ -379,24 +381,26 @@ def test_a_send_job_claims_in_chunks_and_reads_opt_outs_in_the_claim(app, twilio
     from sqlalchemy import event
 
     from messaging.extensions import db
-    from messaging.sms import service
+    from messaging.sms.optouts import opt_out
+    from messaging.sms.outbox import queue_messages
+    from messaging.sms.tuning import DEFAULT_BATCH_SIZE
 
     with twilio_project.scope():
-        service.opt_out(twilio_project.id, "+254714000007", "keyword")
+        opt_out(twilio_project.id, "+254714000007", "keyword")
         db.session.commit()
     app.config["SMS_BATCH_SIZE"] = 600
     try:
         with twilio_project.scope():
-            result = service.queue_messages(
+            result = queue_messages(
                 twilio_project.id,
                 ({"phone": f"+25471400{i:04d}", "body": f"chunk {i}"} for i in range(521)),
                 insert_batch=600,
             )
             # Opted out after queueing: only the send job's claim can notice.
-            service.opt_out(twilio_project.id, "+254714000008", "keyword")
+            opt_out(twilio_project.id, "+254714000008", "keyword")
             db.session.commit()
     finally:
-        app.config["SMS_BATCH_SIZE"] = service.DEFAULT_BATCH_SIZE
+        app.config["SMS_BATCH_SIZE"] = DEFAULT_BATCH_SIZE
     assert result.queued == 520 and result.jobs == 1  # +254714000007 was skipped when queued
     statements = []
 
@@ -424,12 +428,12 @@ def test_a_slow_gateway_makes_the_job_hand_back_before_the_sweep_could_take_its_
     """Each request takes 0.1 s and the sending lease is 0.25 s (SMS_SENDING_TIMEOUT 0.5 s): a job
     stops sending its claimed rows in time, gives the rest back, and every message goes once."""
     from messaging.extensions import db
-    from messaging.sms import service
+    from messaging.sms.outbox import queue_messages
 
     fake.configure(hang_rate=1.0, hang_seconds=0.1)  # slow answers, well within the HTTP timeout
     monkeypatch.setitem(app.config, "SMS_SENDING_TIMEOUT", 0.5)
     with twilio_project.scope():
-        result = service.queue_messages(
+        result = queue_messages(
             twilio_project.id, ({"phone": f"+25471500{i:04d}", "body": f"slow {i}"} for i in range(8))
         )
         db.session.commit()
@@ -447,7 +451,8 @@ def test_a_job_takes_the_pools_senders_in_turn(app, twilio_project, fake):
     any chunk of the job holds about as many rows for each sender; rows that are no longer
     queued go last, and each sender's ids stay in order."""
     from messaging.extensions import db
-    from messaging.sms import service
+    from messaging.sms.outbox import MESSAGES, send_sms
+    from messaging.sms.sending import interleave_senders
 
     phones = {sender: [] for sender in POOL}
     i = 0
@@ -459,14 +464,12 @@ def test_a_job_takes_the_pools_senders_in_turn(app, twilio_project, fake):
         i += 1
     in_runs = [phone for sender in POOL for phone in phones[sender]]  # 4 of one sender, then ...
     with twilio_project.scope():
-        ids = [service.send_sms(twilio_project.id, phone, "turns") for phone in in_runs]
+        ids = [send_sms(twilio_project.id, phone, "turns") for phone in in_runs]
         db.session.commit()
         cancelled = ids[1]
-        db.session.execute(
-            update(service.MESSAGES).where(service.MESSAGES.c.id == cancelled).values(status="failed")
-        )
+        db.session.execute(update(MESSAGES).where(MESSAGES.c.id == cancelled).values(status="failed"))
         db.session.commit()
-        ordered = service._interleave_senders(twilio_project.id, ids, POOL)
+        ordered = interleave_senders(twilio_project.id, ids, POOL)
     assert sorted(ordered) == sorted(ids) and ordered[-1] == cancelled
     sender_of = {message_id: pick_sender(phone, POOL) for message_id, phone in zip(ids, in_runs, strict=True)}
     first_nine = [sender_of[message_id] for message_id in ordered[:9]]
@@ -479,10 +482,10 @@ def test_a_job_takes_the_pools_senders_in_turn(app, twilio_project, fake):
 def test_send_sms_joins_the_callers_transaction(app, twilio_project, fake, run_jobs):
     from messaging.extensions import db
     from messaging.jobs import queue
-    from messaging.sms import service
+    from messaging.sms.outbox import send_sms
 
     with twilio_project.scope():
-        service.send_sms(twilio_project.id, "+254712000014", "rolled back")
+        send_sms(twilio_project.id, "+254712000014", "rolled back")
         db.session.rollback()
         assert queue("sms").count == 0
     assert rows(twilio_project) == []

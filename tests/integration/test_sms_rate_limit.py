@@ -79,7 +79,7 @@ def test_slots_leave_headroom_so_a_late_message_does_not_crowd_a_second(app):
 
 def test_two_worker_processes_together_keep_the_senders_rate(app, project, fake):
     from messaging.extensions import db
-    from messaging.sms import service
+    from messaging.sms.outbox import queue_messages
 
     api = project.api()
     response = api.put(
@@ -94,7 +94,7 @@ def test_two_worker_processes_together_keep_the_senders_rate(app, project, fake)
     )
     assert response.status_code == 200
     with project.scope():
-        service.queue_messages(
+        queue_messages(
             project.id,
             [{"phone": f"+25471400{i:04d}", "body": f"rate {i}"} for i in range(30)],
             per_job=5,

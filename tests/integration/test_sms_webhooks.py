@@ -42,12 +42,12 @@ def test_out_of_order_undelivered_keeps_the_error_code(app, twilio_project, fake
 
 
 def test_failed_21610_callback_records_an_opt_out(app, twilio_project, fake, run_jobs, live_server):
-    from messaging.sms import service
+    from messaging.sms.optouts import is_opted_out
 
     row = _sent_message(app, twilio_project, fake, run_jobs, live_server)
     assert fake.send_status_callback(row["gateway_sid"], "failed", 21610) == 204
     with twilio_project.scope():
-        assert service.is_opted_out(twilio_project.id, row["phone"])
+        assert is_opted_out(twilio_project.id, row["phone"])
 
 
 def test_automatic_callbacks_settle_every_message(app, twilio_project, fake, run_jobs, live_server):
@@ -98,7 +98,10 @@ def test_unknown_sid_is_ignored_and_applied_if_its_message_turns_up(
     app, twilio_project, fake, run_jobs, live_server
 ):
     from messaging.extensions import db
-    from messaging.sms import service
+    from messaging.lib import clock
+    from messaging.sms.claims import claim
+    from messaging.sms.outcomes import record_outcomes
+    from messaging.sms.send_job import BatchStats
 
     app.config["PUBLIC_BASE_URL"] = live_server.url
     url = f"{live_server.url}/twilio/status"
@@ -109,13 +112,13 @@ def test_unknown_sid_is_ignored_and_applied_if_its_message_turns_up(
     # The callback beat the worker's commit of that sid: applied when the sid is recorded.
     message_id = send(twilio_project, "+254712000102", "race")
     with twilio_project.scope():
-        claimed = service._claim(twilio_project.id, [message_id], service.clock.now())
+        claimed = claim(twilio_project.id, [message_id], clock.now())
         from messaging.sms.gateways import SendResult
 
-        service._record(
+        record_outcomes(
             twilio_project.id,
             [("sent", claimed[0], SendResult("SM" + "a" * 32, "queued", "+15005550006"), None)],
-            service.BatchStats(),
+            BatchStats(),
         )
         db.session.commit()
     assert rows(twilio_project)[0]["status"] == "delivered"

@@ -147,15 +147,15 @@ def test_expiry_driven_by_the_clock_optionally_saves_partial_answers(project, ru
 
 def test_a_new_session_closes_the_old_one(project, run_jobs):
     from messaging.extensions import db
-    from messaging.surveys import sessions
+    from messaging.surveys import starting
 
     case_pk, _ = make_case(project, PHONE)
     first = make_survey(project)
     second = make_survey(project, name="Second", questions=[{"id": "q", "type": "text", "text": "Second?"}])
     with project.scope():
-        sessions.start_session(project.id, first, PHONE, case_pk, source="api")
+        starting.start_session(project.id, first, PHONE, case_pk, source="api")
         db.session.commit()
-        sessions.start_session(project.id, second, PHONE, case_pk, source="api")
+        starting.start_session(project.id, second, PHONE, case_pk, source="api")
         db.session.commit()
     run_jobs()
     statuses = [(s["survey_id"], s["status"], s["end_reason"]) for s in sessions_of(project)]
@@ -165,18 +165,18 @@ def test_a_new_session_closes_the_old_one(project, run_jobs):
 
 def test_start_survey_for_recipients_in_bulk(project, run_jobs):
     from messaging.extensions import db
-    from messaging.sms import service
-    from messaging.surveys import sessions
+    from messaging.sms import optouts
+    from messaging.surveys import starting
 
     pks = [make_case(project, f"+2547120001{i:02d}")[0] for i in range(5)]
     survey_id = make_survey(project)
     with project.scope():
-        sessions.start_session(project.id, survey_id, "+254712000100", pks[0], source="api")
-        service.opt_out(project.id, "+254712000104", "api")
+        starting.start_session(project.id, survey_id, "+254712000100", pks[0], source="api")
+        optouts.opt_out(project.id, "+254712000104", "api")
         db.session.commit()
         recipients = [{"case_pk": pk, "phone": f"+2547120001{i:02d}"} for i, pk in enumerate(pks)]
         recipients += [{"case_pk": pks[1], "phone": "+254712000101"}, {"case_pk": None, "phone": "12"}]
-        counts = sessions.start_survey_for_recipients(project.id, survey_id, recipients, broadcast_id="b1")
+        counts = starting.start_survey_for_recipients(project.id, survey_id, recipients, broadcast_id="b1")
     assert counts["started"] == 4 and counts["replaced"] == 1
     assert counts["skipped"] == {"duplicate_phone": 1, "invalid_number": 1, "opted_out": 1}
     assert len(counts["message_ids"]) == 4
@@ -228,7 +228,7 @@ def test_webhook_signed_stored_once_per_sid_and_answers_empty_twiml(app, twilio_
 def test_duplicate_sid_racing_in_threads_is_stored_once(app, project):
     import threading
 
-    from messaging.inbound.service import receive_inbound
+    from messaging.inbound.receive import receive_inbound
 
     results = []
 

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from messaging.broadcasts import service as broadcasts
+from messaging.broadcasts import spec
 from messaging.errors import DomainError
 from messaging.http.errors import status_of
 from messaging.lib import clock
@@ -38,24 +38,24 @@ def _field(error: DomainError) -> str:
 
 def test_text_is_kept_as_written_when_valid():
     text = "Hi {case.name}, {{literal}} {user.username}"
-    assert broadcasts._parse_text("text", text) == text
+    assert spec.parse_text("text", text) == text
 
 
 @pytest.mark.parametrize("text", ["", "   ", None, 12, ["hi"]])
 def test_text_must_be_a_non_empty_string(text):
-    error = _error(broadcasts._parse_text, "text", text)
+    error = _error(spec.parse_text, "text", text)
     assert status_of(error) == 400 and error.code == "validation_error" and _field(error) == "text"
 
 
 def test_text_has_a_length_limit():
-    assert broadcasts._parse_text("text", "x" * broadcasts.MAX_TEXT)
-    error = _error(broadcasts._parse_text, "translations.sw", "x" * (broadcasts.MAX_TEXT + 1))
+    assert spec.parse_text("text", "x" * spec.MAX_TEXT)
+    error = _error(spec.parse_text, "translations.sw", "x" * (spec.MAX_TEXT + 1))
     assert error.code == "validation_error" and _field(error) == "translations.sw"
 
 
 @pytest.mark.parametrize("text", ["Hi {name}", "Hi {case.name", "Hi }", "Hi {visit.date}"])
 def test_a_bad_template_is_invalid_template_with_its_problems(text):
-    error = _error(broadcasts._parse_text, "text", text)
+    error = _error(spec.parse_text, "text", text)
     assert status_of(error) == 400 and error.code == "invalid_template"
     assert _field(error) == "text" and error.details["problems"]
 
@@ -65,18 +65,18 @@ def test_a_bad_template_is_invalid_template_with_its_problems(text):
 
 @pytest.mark.parametrize("raw", [None, {}, ""])
 def test_no_quiet_hours(raw):
-    assert broadcasts._parse_quiet_hours(raw) == {"quiet_start": None, "quiet_end": None}
+    assert spec.parse_quiet_hours(raw) == {"quiet_start": None, "quiet_end": None}
 
 
 def test_quiet_hours_are_normalised_and_read_back_as_a_window():
-    parsed = broadcasts._parse_quiet_hours({"start": "8:00", "end": " 20:30 "})
+    parsed = spec.parse_quiet_hours({"start": "8:00", "end": " 20:30 "})
     assert parsed == {"quiet_start": "08:00", "quiet_end": "20:30"}
     b = Broadcast(**parsed)
-    assert broadcasts.quiet_window(b) == QuietHours(time(8, 0), time(20, 30))
-    overnight = Broadcast(**broadcasts._parse_quiet_hours({"start": "20:00", "end": "06:00"}))
-    window = broadcasts.quiet_window(overnight)
+    assert spec.quiet_window(b) == QuietHours(time(8, 0), time(20, 30))
+    overnight = Broadcast(**spec.parse_quiet_hours({"start": "20:00", "end": "06:00"}))
+    window = spec.quiet_window(overnight)
     assert window.contains(time(23, 0)) and not window.contains(time(12, 0))
-    assert broadcasts.quiet_window(Broadcast()) is None
+    assert spec.quiet_window(Broadcast()) is None
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_quiet_hours_are_normalised_and_read_back_as_a_window():
     ],
 )
 def test_bad_quiet_hours_name_the_field(raw, field):
-    error = _error(broadcasts._parse_quiet_hours, raw)
+    error = _error(spec.parse_quiet_hours, raw)
     assert error.code == "validation_error" and _field(error) == field
 
 
@@ -99,7 +99,7 @@ def test_bad_quiet_hours_name_the_field(raw, field):
 
 
 def test_no_time_means_now():
-    assert broadcasts._parse_timing(PROJECT, {}, None) == {
+    assert spec.parse_timing(PROJECT, {}, None) == {
         "schedule": None,
         "send_at": None,
         "next_fire_at": None,
@@ -107,7 +107,7 @@ def test_no_time_means_now():
 
 
 def test_send_at_is_parsed_to_naive_utc():
-    timing = broadcasts._parse_timing(PROJECT, {"send_at": "2026-03-02T15:00:00+03:00"}, None)
+    timing = spec.parse_timing(PROJECT, {"send_at": "2026-03-02T15:00:00+03:00"}, None)
     assert timing == {
         "schedule": None,
         "send_at": datetime(2026, 3, 2, 12, 0),
@@ -116,28 +116,28 @@ def test_send_at_is_parsed_to_naive_utc():
 
 
 def test_send_at_up_to_a_minute_ago_fires_now():
-    timing = broadcasts._parse_timing(PROJECT, {"send_at": "2026-03-02T08:59:10Z"}, None)
+    timing = spec.parse_timing(PROJECT, {"send_at": "2026-03-02T08:59:10Z"}, None)
     assert timing["send_at"] == datetime(2026, 3, 2, 8, 59, 10) and timing["next_fire_at"] == NOW
-    error = _error(broadcasts._parse_timing, PROJECT, {"send_at": "2026-03-02T08:58:59Z"}, None)
+    error = _error(spec.parse_timing, PROJECT, {"send_at": "2026-03-02T08:58:59Z"}, None)
     assert _field(error) == "send_at"
 
 
 def test_repeat_defaults_to_the_projects_zone_and_todays_local_date():
-    timing = broadcasts._parse_timing(PROJECT, {"repeat": {"kind": "daily", "time": "13:00"}}, None)
+    timing = spec.parse_timing(PROJECT, {"repeat": {"kind": "daily", "time": "13:00"}}, None)
     assert timing["schedule"]["timezone"] == "Africa/Nairobi"
     assert timing["schedule"]["start_date"] == "2026-03-02"
     assert timing["send_at"] is None
     assert timing["next_fire_at"] == datetime(2026, 3, 2, 10, 0)  # 13:00 EAT today
-    later = broadcasts._parse_timing(PROJECT, {"repeat": {"kind": "daily", "time": "11:00"}}, None)
+    later = spec.parse_timing(PROJECT, {"repeat": {"kind": "daily", "time": "11:00"}}, None)
     assert later["next_fire_at"] == datetime(2026, 3, 3, 8, 0)  # 11:00 has passed today: tomorrow
 
 
 def test_repeat_start_date_is_today_in_the_schedules_zone_not_utc():
     clock.set_now(datetime(2026, 3, 2, 23, 0))  # already 3 March in Nairobi, still 2 March in New York
-    nairobi = broadcasts._parse_timing(PROJECT, {"repeat": {"kind": "daily", "time": "09:00"}}, None)
+    nairobi = spec.parse_timing(PROJECT, {"repeat": {"kind": "daily", "time": "09:00"}}, None)
     assert nairobi["schedule"]["start_date"] == "2026-03-03"
     repeat = {"kind": "daily", "time": "09:00", "timezone": "America/New_York"}
-    new_york = broadcasts._parse_timing(PROJECT, {"repeat": repeat}, None)
+    new_york = spec.parse_timing(PROJECT, {"repeat": repeat}, None)
     assert new_york["schedule"]["start_date"] == "2026-03-02"
 
 
@@ -168,17 +168,17 @@ def test_repeat_start_date_is_today_in_the_schedules_zone_not_utc():
     ],
 )
 def test_bad_timing_names_the_field(merged, field):
-    error = _error(broadcasts._parse_timing, PROJECT, merged, None)
+    error = _error(spec.parse_timing, PROJECT, merged, None)
     assert error.code == "validation_error" and _field(error) == field, error.message
 
 
 def test_an_edit_giving_send_at_or_repeat_replaces_the_other():
     repeat = {"kind": "daily", "time": "13:00"}
     merged = {"send_at": "2026-03-05T09:00:00Z", "repeat": repeat}
-    to_once = broadcasts._parse_timing(PROJECT, merged, {"send_at": "2026-03-05T09:00:00Z"})
+    to_once = spec.parse_timing(PROJECT, merged, {"send_at": "2026-03-05T09:00:00Z"})
     assert to_once["schedule"] is None and to_once["send_at"] == datetime(2026, 3, 5, 9, 0)
-    to_repeat = broadcasts._parse_timing(PROJECT, merged, {"repeat": repeat})
+    to_repeat = spec.parse_timing(PROJECT, merged, {"repeat": repeat})
     assert to_repeat["send_at"] is None and to_repeat["schedule"]["kind"] == "daily"
     # An edit naming neither, over a stored body with both, is still an error.
-    error = _error(broadcasts._parse_timing, PROJECT, merged, {"name": "x"})
+    error = _error(spec.parse_timing, PROJECT, merged, {"name": "x"})
     assert _field(error) == "send_at"

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from messaging.case_groups.membership import _quick_e164, phone_e164
+from messaging.case_groups.phones import phone_e164, quick_e164
 from messaging.lib.phones import looks_like_phone, normalize_phone
 
 REGIONS = ["KE", "UG", "US", "GB", "IN", "NG", "ZA", "BR", "FR", "SG", "DE", "ke", None, "XX"]
@@ -73,7 +73,7 @@ def test_a_quick_candidate_that_could_be_stored_is_the_normalised_number(region)
     what the normaliser makes of the text; any other candidate matches no case."""
     checked = 0
     for text in _spellings(region):
-        candidate = _quick_e164(text.strip(), region) if text.strip() else None
+        candidate = quick_e164(text.strip(), region) if text.strip() else None
         if candidate is not None and normalize_phone(candidate) == candidate:
             assert candidate == _expected(text.strip(), region), (text, region)
             checked += 1
@@ -81,7 +81,7 @@ def test_a_quick_candidate_that_could_be_stored_is_the_normalised_number(region)
 
 
 def test_the_national_spelling_has_a_quick_candidate_in_a_zero_prefix_country():
-    assert _quick_e164("0712 345 678", "KE") == "+254712345678"
-    assert _quick_e164("0772-123-456", "UG") == "+256772123456"
-    assert _quick_e164("000254712345678", "KE") is None  # KE's international prefix
-    assert _quick_e164("0712345678", "US") is None  # no plain 0 prefix there
+    assert quick_e164("0712 345 678", "KE") == "+254712345678"
+    assert quick_e164("0772-123-456", "UG") == "+256772123456"
+    assert quick_e164("000254712345678", "KE") is None  # KE's international prefix
+    assert quick_e164("0712345678", "US") is None  # no plain 0 prefix there

@@ -75,9 +75,9 @@ def test_secrets_round_trip_and_need_the_same_key():
 )
 def test_a_send_job_claims_about_a_second_of_sending_at_a_time(mps, numbers, project_mps, size):
     from messaging.models import GatewayConfig
-    from messaging.sms.service import MAX_CHUNK, _chunk_size
+    from messaging.sms.sending import MAX_CHUNK, chunk_size
 
     cfg = GatewayConfig(
         mps=mps, from_numbers=[f"+1500555000{i}" for i in range(numbers)], project_mps=project_mps
     )
-    assert _chunk_size(cfg) == size <= MAX_CHUNK
+    assert chunk_size(cfg) == size <= MAX_CHUNK

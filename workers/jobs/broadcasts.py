@@ -4,7 +4,7 @@ Both take ids only; the firing's row (its status and cursor) says what is left,
 so running either twice writes each recipient's message once.
 """
 
-from messaging.broadcasts import service as broadcasts
+from messaging.broadcasts import firing as broadcasts
 from workers.jobs import periodic_job, project_job
 
 

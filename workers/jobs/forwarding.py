@@ -5,6 +5,7 @@ twice or beside another posts each record once per attempt.
 """
 
 from messaging.forwarding import sender as forwarding
+from messaging.forwarding import sweep
 from messaging.models import ForwardLocation
 from workers.jobs import periodic_job, row_job
 
@@ -18,4 +19,4 @@ def forward_location(location_id: str) -> dict:
 @periodic_job
 def sweep_forwarding() -> dict:
     """Every 60 s: stale ``sending`` records back to ``pending``; senders for due records."""
-    return forwarding.sweep()
+    return sweep.sweep()

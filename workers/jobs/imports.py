@@ -5,6 +5,7 @@ their results, so a job that runs twice resumes after the last recorded batch.
 """
 
 from messaging.imports import runner as imports
+from messaging.imports import sweep
 from messaging.models import Import
 from workers.jobs import periodic_job, row_job
 
@@ -18,4 +19,4 @@ def run_import(import_id: str) -> None:
 @periodic_job
 def sweep_imports() -> int:
     """Every 60 s: enqueue again the imports whose job went quiet."""
-    return imports.sweep_stale_imports()
+    return sweep.sweep_stale_imports()

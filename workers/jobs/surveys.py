@@ -1,10 +1,10 @@
 """Survey jobs: the periodic tick that sends reminders and expires sessions."""
 
-from messaging.surveys import sessions
+from messaging.surveys import timers
 from workers.jobs import periodic_job
 
 
 @periodic_job
 def tick() -> dict:
     """Every 30 s: expire due sessions, resend due questions as reminders."""
-    return sessions.tick()
+    return timers.tick()

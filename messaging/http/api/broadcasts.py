@@ -1,18 +1,18 @@
 """Broadcasts: preview, create (now, once or repeating), list, read, edit, delete, cancel.
 
-The rules live in :mod:`messaging.broadcasts.service`; these views validate, call it,
+The rules live in :mod:`messaging.broadcasts`; these views validate, call it,
 commit and answer. A broadcast's body is the same for preview and create.
 """
 
 from flask import g, jsonify, request
 
-from messaging.broadcasts import service as broadcasts
-from messaging.db.tenancy import get_or_404
+from messaging.broadcasts import manage, preview, reading, serialize, spec
 from messaging.extensions import db
 from messaging.http.api import created, json_body, route
 from messaging.http.api.errors import ApiError
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import decode_cursor, next_page_url, read_limit
+from messaging.http.lookup import get_or_404
 from messaging.models import Broadcast, Project
 
 _IDS = {"type": "array", "items": {"type": "string"}}
@@ -20,7 +20,7 @@ BODY = {
     "type": "object",
     "required": ["recipients"],
     "properties": {
-        "name": {"type": "string", "maxLength": broadcasts.MAX_NAME},
+        "name": {"type": "string", "maxLength": spec.MAX_NAME},
         "recipients": {
             "type": "object",
             "properties": {"case_groups": _IDS, "cases": _IDS, "users": _IDS, "groups": _IDS},
@@ -66,7 +66,7 @@ BROADCAST = schema(
         "properties": {
             "id": {"type": "string"},
             "name": {"type": "string"},
-            "status": {"type": "string", "enum": list(broadcasts.STATUSES)},
+            "status": {"type": "string", "enum": list(reading.STATUSES)},
             "next_fire_at": {"type": ["string", "null"]},
             "percent": {"type": "integer"},
             "counts": {"type": "object"},
@@ -90,7 +90,7 @@ def _project() -> Project:
     errors=(400, 401, 403, 404, 415),
 )
 def preview_broadcast():
-    return jsonify(broadcasts.preview(_project(), json_body()))
+    return jsonify(preview.preview_broadcast(_project(), json_body()))
 
 
 @route(
@@ -103,9 +103,9 @@ def preview_broadcast():
     errors=(400, 401, 403, 404, 415),
 )
 def create_broadcast():
-    b = broadcasts.create_broadcast(_project(), json_body(), user_id=g.api_user.id)
+    b = manage.create_broadcast(_project(), json_body(), user_id=g.api_user.id)
     db.session.commit()
-    return created(broadcasts.broadcast_json(b))
+    return created(serialize.broadcast_json(b))
 
 
 @route(
@@ -118,14 +118,14 @@ def create_broadcast():
 )
 def list_broadcasts():
     status = request.args.get("status") or None
-    if status is not None and status not in broadcasts.STATUSES:
-        raise ApiError(400, "validation_error", f"status: must be one of {', '.join(broadcasts.STATUSES)}.")
+    if status is not None and status not in reading.STATUSES:
+        raise ApiError(400, "validation_error", f"status: must be one of {', '.join(reading.STATUSES)}.")
     cursor = request.args.get("cursor")
     after = tuple(decode_cursor(cursor, 2)) if cursor else None
-    items, next_key = broadcasts.page_broadcasts(status, after, read_limit())
+    items, next_key = reading.page_broadcasts(status, after, read_limit())
     return jsonify(
         {
-            "results": [broadcasts.broadcast_json(b, with_firings=False, status=s) for b, s in items],
+            "results": [serialize.broadcast_json(b, with_firings=False, status=s) for b, s in items],
             "next": next_page_url(next_key) if next_key else None,
         }
     )
@@ -138,7 +138,7 @@ def list_broadcasts():
     responses={200: {"description": "OK", "schema": BROADCAST}},
 )
 def get_broadcast(broadcast_id):
-    return jsonify(broadcasts.broadcast_json(get_or_404(Broadcast, broadcast_id)))
+    return jsonify(serialize.broadcast_json(get_or_404(Broadcast, broadcast_id)))
 
 
 @route(
@@ -152,9 +152,9 @@ def get_broadcast(broadcast_id):
 )
 def edit_broadcast(broadcast_id):
     b = get_or_404(Broadcast, broadcast_id)
-    broadcasts.update_broadcast(_project(), b, json_body())
+    manage.update_broadcast(_project(), b, json_body())
     db.session.commit()
-    return jsonify(broadcasts.broadcast_json(b))
+    return jsonify(serialize.broadcast_json(b))
 
 
 @route(
@@ -166,7 +166,7 @@ def edit_broadcast(broadcast_id):
     errors=(401, 403, 404, 409),
 )
 def delete_broadcast(broadcast_id):
-    broadcasts.delete_broadcast(get_or_404(Broadcast, broadcast_id))
+    manage.delete_broadcast(get_or_404(Broadcast, broadcast_id))
     db.session.commit()
     return "", 204
 
@@ -181,6 +181,6 @@ def delete_broadcast(broadcast_id):
 )
 def cancel_broadcast(broadcast_id):
     b = get_or_404(Broadcast, broadcast_id)
-    broadcasts.cancel_broadcast(b)
+    manage.cancel_broadcast(b)
     db.session.commit()
-    return jsonify(broadcasts.broadcast_json(b))
+    return jsonify(serialize.broadcast_json(b))

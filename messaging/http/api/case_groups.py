@@ -4,23 +4,38 @@ Single adds answer by result: 201 ``added``, 200 ``already_member``, 404
 ``not_found``, 409 ``ambiguous`` (``details.case_ids`` and
 ``details.candidates``), 422 ``case_closed`` / ``case_deleted``, 400
 ``invalid_identifier``. Imports answer 202 with the import; its counts use the
-per-row results of :mod:`messaging.case_groups.membership` (a dry run reports
+per-row results of :mod:`messaging.case_groups.results` (a dry run reports
 ``would_add`` where the real run would say ``added``).
 """
 
 from flask import Response, g, jsonify, request
 
-from messaging.case_groups import membership as case_groups
-from messaging.db.tenancy import get_or_404
+from messaging.case_groups import groups, members, results
+from messaging.case_groups.adding import add_by_identifier
+from messaging.case_groups.serialize import candidates_json, group_json, member_json
+from messaging.case_groups.upload import EXAMPLE_FILENAME, example_workbook, start_group_import
+from messaging.cases.serialize import case_json
 from messaging.extensions import db
 from messaging.http.api import created, json_body, route
+from messaging.http.api.cases import CASE_PROPERTIES
 from messaging.http.api.errors import ApiError
 from messaging.http.api.imports import IMPORT, XLSX, accepted
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import paginate
 from messaging.http.api.validation import get_str, invalid
-from messaging.lib import clock
-from messaging.models import CaseGroup, CaseGroupMember
+from messaging.http.lookup import get_or_404
+from messaging.models import Case, CaseGroup
+
+# How the API answers each result of a single add: (status, error code or None).
+API_STATUS = {
+    results.ADDED: (201, None),
+    results.ALREADY_MEMBER: (200, None),
+    results.NOT_FOUND: (404, "not_found"),
+    results.AMBIGUOUS: (409, "ambiguous"),
+    results.CLOSED: (422, "case_closed"),
+    results.DELETED: (422, "case_deleted"),
+    results.INVALID: (400, "invalid_identifier"),
+}
 
 GROUP = schema(
     "CaseGroup",
@@ -41,21 +56,7 @@ MEMBER = schema(
     {
         "type": "object",
         "description": "A case (as in GET /cases/<case_id>) with the time it was added to the group.",
-        "properties": {
-            "case_id": {"type": "string"},
-            "case_type": {"type": "string"},
-            "name": {"type": "string"},
-            "external_id": {"type": ["string", "null"]},
-            "phone_number": {"type": ["string", "null"]},
-            "owner_id": {"type": ["string", "null"]},
-            "user_id": {"type": ["string", "null"]},
-            "closed": {"type": "boolean"},
-            "deleted": {"type": "boolean"},
-            "opened_on": {"type": "string"},
-            "modified_on": {"type": "string"},
-            "properties": {"type": "object"},
-            "added_at": {"type": "string"},
-        },
+        "properties": {**CASE_PROPERTIES, "added_at": {"type": "string"}},
     },
 )
 ADD_RESULT = schema(
@@ -65,49 +66,15 @@ ADD_RESULT = schema(
         "properties": {
             "result": {"type": "string", "enum": ["added", "already_member"]},
             "message": {"type": "string"},
-            "case": {"$ref": "#/components/schemas/CaseGroupMember"},
+            "case": {"$ref": "#/components/schemas/Case"},
         },
     },
 )
 NAME_BODY = {
     "type": "object",
     "required": ["name"],
-    "properties": {"name": {"type": "string", "maxLength": case_groups.MAX_NAME}},
+    "properties": {"name": {"type": "string", "maxLength": groups.MAX_NAME}},
 }
-
-
-def group_json(group: CaseGroup, member_count: int) -> dict:
-    return {
-        "id": group.id,
-        "name": group.name,
-        "member_count": member_count,
-        "created_at": clock.isoformat(group.created_at),
-        "modified_at": clock.isoformat(group.modified_at),
-    }
-
-
-def case_json(case, added_at=None) -> dict:
-    body = {
-        "case_id": case.case_id,
-        "case_type": case.case_type,
-        "name": case.name,
-        "external_id": case.external_id,
-        "phone_number": case.phone_number,
-        "owner_id": case.owner_id,
-        "user_id": case.user_id,
-        "closed": case.closed,
-        "deleted": case.deleted,
-        "opened_on": clock.isoformat(case.opened_on),
-        "modified_on": clock.isoformat(case.modified_on),
-        "properties": case.properties or {},
-    }
-    if added_at is not None:
-        body["added_at"] = clock.isoformat(added_at)
-    return body
-
-
-def member_json(member: CaseGroupMember) -> dict:
-    return case_json(member.case, member.added_at)
 
 
 def _user_id():
@@ -124,9 +91,9 @@ def _user_id():
 )
 def case_group_example():
     return Response(
-        case_groups.example_workbook(),
+        example_workbook(),
         mimetype=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{case_groups.EXAMPLE_FILENAME}"'},
+        headers={"Content-Disposition": f'attachment; filename="{EXAMPLE_FILENAME}"'},
     )
 
 
@@ -141,8 +108,8 @@ def case_group_example():
 )
 def create_case_group():
     body = json_body()
-    group = case_groups.create_group(
-        get_str(body, "name", required=True, max_length=case_groups.MAX_NAME), user_id=_user_id()
+    group = groups.create_group(
+        get_str(body, "name", required=True, max_length=groups.MAX_NAME), user_id=_user_id()
     )
     db.session.commit()
     return created(group_json(group, 0))
@@ -158,7 +125,7 @@ def list_case_groups():
     from sqlalchemy import select
 
     body = paginate(select(CaseGroup), [CaseGroup.created_at, CaseGroup.id], lambda grp: grp)
-    counts = case_groups.member_counts(grp.id for grp in body["results"])
+    counts = groups.member_counts(grp.id for grp in body["results"])
     body["results"] = [group_json(grp, counts[grp.id]) for grp in body["results"]]
     return jsonify(body)
 
@@ -171,7 +138,7 @@ def list_case_groups():
 )
 def get_case_group(case_group_id):
     group = get_or_404(CaseGroup, case_group_id)
-    return jsonify(group_json(group, case_groups.member_counts([group.id])[group.id]))
+    return jsonify(group_json(group, groups.member_counts([group.id])[group.id]))
 
 
 @route(
@@ -186,9 +153,9 @@ def get_case_group(case_group_id):
 def rename_case_group(case_group_id):
     group = get_or_404(CaseGroup, case_group_id)
     body = json_body()
-    case_groups.rename_group(group, get_str(body, "name", required=True, max_length=case_groups.MAX_NAME))
+    groups.rename_group(group, get_str(body, "name", required=True, max_length=groups.MAX_NAME))
     db.session.commit()
-    return jsonify(group_json(group, case_groups.member_counts([group.id])[group.id]))
+    return jsonify(group_json(group, groups.member_counts([group.id])[group.id]))
 
 
 @route(
@@ -201,7 +168,7 @@ def rename_case_group(case_group_id):
 )
 def delete_case_group(case_group_id):
     group = get_or_404(CaseGroup, case_group_id)
-    case_groups.delete_group(group)
+    groups.delete_group(group)
     db.session.commit()
     return Response(status=204)
 
@@ -215,8 +182,8 @@ def delete_case_group(case_group_id):
 )
 def list_case_group_cases(case_group_id):
     group = get_or_404(CaseGroup, case_group_id)
-    stmt = case_groups.members_query(group, request.args.get("q"))
-    return jsonify(paginate(stmt, case_groups.member_order(), member_json))
+    stmt = members.members_query(group, request.args.get("q"))
+    return jsonify(paginate(stmt, members.member_order(), member_json))
 
 
 @route(
@@ -251,20 +218,18 @@ def add_case_group_case(case_group_id):
             raise invalid("identifier", "is required (a phone number, external ID or case ID).")
         if not isinstance(identifier, str | int) or isinstance(identifier, bool):
             raise invalid("identifier", "must be a string.")
-    outcome = case_groups.add_by_identifier(group, identifier, by=by, user_id=_user_id())
-    status, code = case_groups.API_STATUS[outcome.result]
+    outcome = add_by_identifier(group, identifier, by=by, user_id=_user_id())
+    status, code = API_STATUS[outcome.result]
     if code is not None:
         details = {"identifier": outcome.identifier, "result": outcome.result}
-        if outcome.result == case_groups.AMBIGUOUS:
+        if outcome.result == results.AMBIGUOUS:
             details["case_ids"] = [c.case_id for c, _ in outcome.candidates]
-            details["candidates"] = outcome.candidates_json()
+            details["candidates"] = candidates_json(outcome)
             details["candidate_count"] = outcome.candidate_count
         if outcome.case is not None:
             details["case_id"] = outcome.case.case_id
         raise ApiError(status, code, outcome.message, details)
     db.session.commit()
-    from messaging.models import Case
-
     case = db.session.get(Case, outcome.case.pk)
     return created(
         {"result": outcome.result, "message": outcome.message, "case": case_json(case)}, status=status
@@ -281,7 +246,7 @@ def add_case_group_case(case_group_id):
 )
 def remove_case_group_case(case_group_id, case_id):
     group = get_or_404(CaseGroup, case_group_id)
-    if not case_groups.remove_case(group, case_id):
+    if not members.remove_case(group, case_id):
         raise ApiError(404, "not_member", "This case is not in the group.", {"case_id": case_id})
     db.session.commit()
     return Response(status=204)
@@ -315,7 +280,7 @@ def import_case_group_cases(case_group_id):
             {"field": "file"},
         )
     dry_run = _form_bool("dry_run")
-    imp = case_groups.start_group_import(
+    imp = start_group_import(
         group, upload.read(), upload.filename or "upload.xlsx", dry_run=dry_run, user_id=_user_id()
     )
     return accepted(imp)

@@ -11,40 +11,40 @@ from flask import jsonify, request
 from sqlalchemy import select
 
 from messaging.cases import bulk_upload as case_import
-from messaging.cases import forms as cases
-from messaging.db.tenancy import get_or_404
+from messaging.cases.forms import apply_form
+from messaging.cases.ownership import user_case_list_stmt
+from messaging.cases.queries import phone_condition
+from messaging.cases.serialize import case_json, form_json, form_result_json
 from messaging.http.api import bp, created, json_body, route  # noqa: F401
 from messaging.http.api.errors import ApiError
 from messaging.http.api.imports import IMPORT, accepted
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import paginate
-from messaging.imports import runner as imports
+from messaging.http.lookup import get_or_404
+from messaging.imports.start import start_import
 from messaging.lib import clock
 from messaging.models import Case, Form, MobileWorker
 
-CASE = schema(
-    "Case",
-    {
-        "type": "object",
-        "properties": {
-            "case_id": {"type": "string"},
-            "case_type": {"type": "string"},
-            "name": {"type": "string"},
-            "external_id": {"type": ["string", "null"]},
-            "phone_number": {"type": ["string", "null"], "description": "E.164, or null when invalid"},
-            "phone_raw": {"type": ["string", "null"], "description": "the number as it was given"},
-            "phone_invalid": {"type": "boolean"},
-            "language": {"type": ["string", "null"]},
-            "owner_id": {"type": ["string", "null"]},
-            "user_id": {"type": ["string", "null"], "description": "the last submitter"},
-            "closed": {"type": "boolean"},
-            "closed_on": {"type": ["string", "null"]},
-            "opened_on": {"type": "string"},
-            "modified_on": {"type": "string"},
-            "properties": {"type": "object"},
-        },
-    },
-)
+# THE case JSON (messaging.cases.serialize.case_json); a case group member adds added_at.
+CASE_PROPERTIES = {
+    "case_id": {"type": "string"},
+    "case_type": {"type": "string"},
+    "name": {"type": "string"},
+    "external_id": {"type": ["string", "null"]},
+    "phone_number": {"type": ["string", "null"], "description": "E.164, or null when invalid"},
+    "phone_raw": {"type": ["string", "null"], "description": "the number as it was given"},
+    "phone_invalid": {"type": "boolean"},
+    "language": {"type": ["string", "null"]},
+    "owner_id": {"type": ["string", "null"]},
+    "user_id": {"type": ["string", "null"], "description": "the last submitter"},
+    "closed": {"type": "boolean"},
+    "closed_on": {"type": ["string", "null"]},
+    "deleted": {"type": "boolean"},
+    "opened_on": {"type": "string"},
+    "modified_on": {"type": "string"},
+    "properties": {"type": "object"},
+}
+CASE = schema("Case", {"type": "object", "properties": CASE_PROPERTIES})
 FORM_RESULT = schema(
     "FormResult",
     {
@@ -106,39 +106,6 @@ FORM_BODY = {
 }
 
 
-def case_json(case: Case) -> dict:
-    return {
-        "case_id": case.case_id,
-        "case_type": case.case_type,
-        "name": case.name,
-        "external_id": case.external_id,
-        "phone_number": case.phone_number,
-        "phone_raw": case.phone_raw,
-        "phone_invalid": case.phone_invalid,
-        "language": case.language,
-        "owner_id": case.owner_id,
-        "user_id": case.user_id,
-        "closed": case.closed,
-        "closed_on": clock.isoformat(case.closed_on),
-        "opened_on": clock.isoformat(case.opened_on),
-        "modified_on": clock.isoformat(case.modified_on),
-        "properties": dict(case.properties or {}),
-    }
-
-
-def form_json(form: Form) -> dict:
-    return {
-        "form_id": form.form_id,
-        "app_id": form.app_id,
-        "user_id": form.user_id,
-        "received_on": clock.isoformat(form.received_on),
-        "source": form.source,
-        "answers": form.answers or {},
-        "case_ids": list(form.case_ids or []),
-        "cases": cases.form_blocks(form),
-    }
-
-
 @route(
     "/forms",
     ["POST"],
@@ -154,8 +121,8 @@ def form_json(form: Form) -> dict:
 )
 def submit_form():
     body = json_body()
-    result = cases.apply_form(body, source="api")
-    return created(result.as_json(), status=200 if result.duplicate else 201)
+    result = apply_form(body, source="api")
+    return created(form_result_json(result), status=200 if result.duplicate else 201)
 
 
 @route(
@@ -224,21 +191,6 @@ def filter_cases(stmt):
     return stmt
 
 
-def phone_condition(raw: str):
-    """Match a phone number however it was typed: normalised to E.164 with the
-    project's country; a value that is not a valid number matches the raw text."""
-    from messaging.lib.phones import normalize_phone
-
-    e164 = None
-    try:
-        e164 = normalize_phone(raw, cases.project_country())
-    except ValueError:
-        e164 = None
-    if e164:
-        return Case.phone_number == e164
-    return Case.phone_raw == raw.strip()
-
-
 CASE_FILTERS = [
     {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
     for n, d in [
@@ -289,7 +241,7 @@ def get_case(case_id):
 )
 def user_cases(user_id):
     user = get_or_404(MobileWorker, user_id)
-    stmt = cases.user_case_list_stmt(user.id)
+    stmt = user_case_list_stmt(user.id)
     if request.args.get("case_type"):
         stmt = stmt.where(Case.case_type == request.args["case_type"])
     return jsonify(paginate(stmt, [Case.modified_on, Case.id], case_json))
@@ -322,7 +274,7 @@ def import_cases():
     dry_run = (request.form.get("dry_run") or "").strip().lower() in {"1", "true", "yes", "on"}
     from flask import g
 
-    imp = imports.start_import(
+    imp = start_import(
         case_import.HANDLER.kind,
         upload.read(),
         upload.filename or "cases.xlsx",

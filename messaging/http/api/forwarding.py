@@ -9,14 +9,15 @@ masked value back unchanged in a PATCH keeps the stored value.
 from flask import abort, jsonify, request
 from sqlalchemy import select
 
-from messaging.db.tenancy import get_or_404
 from messaging.extensions import db
-from messaging.forwarding import sender as forwarding
+from messaging.forwarding.locations import create_location, delete_location, update_location
+from messaging.forwarding.resend import cancel_record, resend_failed, resend_record
+from messaging.forwarding.serialize import attempt_json, location_json, record_json
 from messaging.http.api import created, json_body, route
 from messaging.http.api.errors import ApiError
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import paginate
-from messaging.lib import clock
+from messaging.http.lookup import get_or_404
 from messaging.models import ForwardAttempt, ForwardLocation, ForwardRecord
 from messaging.models.forwarding import RECORD_STATUSES
 
@@ -109,58 +110,6 @@ def _record_or_404(raw: str) -> ForwardRecord:
     return get_or_404(ForwardRecord, int(raw))
 
 
-def location_json(location: ForwardLocation, counts: dict | None = None) -> dict:
-    if counts is None:
-        counts = forwarding.status_counts([location.id])[location.id]
-    return {
-        "id": location.id,
-        "name": location.name,
-        "url": location.url,
-        "kind": location.kind,
-        "headers": forwarding.masked_headers(location.headers),
-        "notify_emails": list(location.notify_emails or []),
-        "paused": location.paused,
-        "created_at": clock.isoformat(location.created_at),
-        "last_notified_at": clock.isoformat(location.last_notified_at),
-        "counts": counts,
-    }
-
-
-def record_json(record: ForwardRecord, with_payload: bool = False) -> dict:
-    body = {
-        "id": record.id,
-        "location_id": record.location_id,
-        "kind": record.kind,
-        "object_id": record.object_id,
-        "status": record.status,
-        "attempts": record.attempts,
-        "next_attempt_at": clock.isoformat(record.next_attempt_at) if record.status == "pending" else None,
-        "last_attempt_at": clock.isoformat(record.last_attempt_at),
-        "last_status_code": record.last_status_code,
-        "last_error": record.last_error,
-        "created_at": clock.isoformat(record.created_at),
-        "succeeded_at": clock.isoformat(record.succeeded_at),
-        "notified_at": clock.isoformat(record.notified_at),
-    }
-    if with_payload:
-        body["payload"] = record.payload
-    return body
-
-
-def attempt_json(attempt: ForwardAttempt) -> dict:
-    return {
-        "id": attempt.id,
-        "record_id": attempt.record_id,
-        "attempt": attempt.attempt_number,
-        "started_at": clock.isoformat(attempt.started_at),
-        "duration_ms": attempt.duration_ms,
-        "status_code": attempt.status_code,
-        "succeeded": attempt.succeeded,
-        "response_excerpt": attempt.response_excerpt,
-        "error": attempt.error,
-    }
-
-
 @route(
     "/forwarding",
     ["POST"],
@@ -172,7 +121,7 @@ def attempt_json(attempt: ForwardAttempt) -> dict:
 )
 def forwarding_create():
     body = json_body()
-    location = forwarding.create_location(
+    location = create_location(
         body.get("url"),
         body.get("kind"),
         headers=body.get("headers"),
@@ -234,7 +183,7 @@ def forwarding_get(forwarding_id):
 def forwarding_update(forwarding_id):
     location = get_or_404(ForwardLocation, forwarding_id)
     body = json_body()
-    forwarding.update_location(location, body)
+    update_location(location, body)
     db.session.commit()
     return jsonify(location_json(location))
 
@@ -248,7 +197,7 @@ def forwarding_update(forwarding_id):
     errors=(401, 403, 404),
 )
 def forwarding_delete(forwarding_id):
-    forwarding.delete_location(get_or_404(ForwardLocation, forwarding_id))
+    delete_location(get_or_404(ForwardLocation, forwarding_id))
     db.session.commit()
     return "", 204
 
@@ -337,7 +286,7 @@ def forwarding_records(forwarding_id):
 )
 def forwarding_resend_failed(forwarding_id):
     location = get_or_404(ForwardLocation, forwarding_id)
-    count = forwarding.resend_failed(location)
+    count = resend_failed(location)
     db.session.commit()
     return jsonify({"resent": count})
 
@@ -363,7 +312,7 @@ def forwarding_record_get(forward_record_id):
 )
 def forwarding_record_resend(forward_record_id):
     record = _record_or_404(forward_record_id)
-    forwarding.resend_record(record)
+    resend_record(record)
     db.session.commit()
     return jsonify(record_json(record))
 
@@ -378,6 +327,6 @@ def forwarding_record_resend(forward_record_id):
 )
 def forwarding_record_cancel(forward_record_id):
     record = _record_or_404(forward_record_id)
-    forwarding.cancel_record(record)
+    cancel_record(record)
     db.session.commit()
     return jsonify(record_json(record))

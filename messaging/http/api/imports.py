@@ -2,12 +2,14 @@
 
 from flask import Response, jsonify, request, url_for
 
-from messaging.db.tenancy import get_or_404
 from messaging.http.api import route
 from messaging.http.api.errors import ApiError
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import decode_cursor, next_page_url, read_limit
-from messaging.imports import runner as imports
+from messaging.http.lookup import get_or_404
+from messaging.imports.files import report_bytes
+from messaging.imports.outcomes import outcome_page
+from messaging.imports.serialize import import_json, row_json
 from messaging.models import Import
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -51,15 +53,17 @@ IMPORT_ROW = schema(
 )
 
 
-def import_json(imp: Import) -> dict:
-    body = imports.status_json(imp, url_for("api.import_report", import_id=imp.id, _external=True))
-    body["status_url"] = url_for("api.get_import", import_id=imp.id, _external=True)
-    return body
+def _import_json(imp: Import) -> dict:
+    return import_json(
+        imp,
+        url_for("api.import_report", import_id=imp.id, _external=True),
+        url_for("api.get_import", import_id=imp.id, _external=True),
+    )
 
 
 def accepted(imp: Import):
     """202 with the import, for the endpoints that start one."""
-    response = jsonify(import_json(imp))
+    response = jsonify(_import_json(imp))
     response.status_code = 202
     response.headers["Location"] = url_for("api.get_import", import_id=imp.id, _external=True)
     return response
@@ -72,7 +76,7 @@ def accepted(imp: Import):
     responses={200: {"description": "OK", "schema": IMPORT}},
 )
 def get_import(import_id):
-    return jsonify(import_json(get_or_404(Import, import_id)))
+    return jsonify(_import_json(get_or_404(Import, import_id)))
 
 
 @route(
@@ -88,23 +92,9 @@ def import_rows(import_id):
     after_row = decode_cursor(cursor, 1)[0] if cursor else 0
     if isinstance(after_row, bool) or not isinstance(after_row, int):
         raise ApiError(400, "invalid_cursor", "The cursor is not valid.")
-    rows = imports.outcome_page(imp.id, after_row, limit + 1)
+    rows = outcome_page(imp.id, after_row, limit + 1)
     next_url = next_page_url([rows[limit - 1].row_number]) if len(rows) > limit else None
-    return jsonify(
-        {
-            "results": [
-                {
-                    "row": r.row_number,
-                    "identifier": r.identifier,
-                    "result": r.result,
-                    "case_id": r.case_id,
-                    "message": r.message,
-                }
-                for r in rows[:limit]
-            ],
-            "next": next_url,
-        }
-    )
+    return jsonify({"results": [row_json(r) for r in rows[:limit]], "next": next_url})
 
 
 @route(
@@ -118,7 +108,7 @@ def import_rows(import_id):
 )
 def import_report(import_id):
     imp = get_or_404(Import, import_id)
-    data = imports.report_bytes(imp)
+    data = report_bytes(imp)
     if data is None:
         raise ApiError(
             409, "report_not_ready", "The report is ready when the import is done.", {"status": imp.status}

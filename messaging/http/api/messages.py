@@ -4,17 +4,22 @@ from flask import abort, jsonify, request
 from sqlalchemy import select
 
 from messaging.db import tenancy
-from messaging.db.tenancy import get_or_404
 from messaging.extensions import db
 from messaging.http.api import bp, created, json_body, route  # noqa: F401
 from messaging.http.api.errors import ApiError
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import paginate
 from messaging.http.api.validation import get_int, get_list, get_str, invalid
+from messaging.http.lookup import get_or_404
 from messaging.lib.segments import count_segments
 from messaging.models import Case, Message
 from messaging.models.messaging import DIRECTIONS, GATEWAY_KINDS, STATUSES
-from messaging.sms import service
+from messaging.sms.e164 import E164
+from messaging.sms.gateway_settings import gateway_config, save_gateway
+from messaging.sms.optouts import opt_out
+from messaging.sms.outbox import send_sms
+from messaging.sms.queries import message_filters
+from messaging.sms.serialize import gateway_json, message_json
 
 MESSAGE = schema(
     "Message",
@@ -93,14 +98,14 @@ def _arg_choice(name: str, choices) -> str | None:
     errors=(400, 401),
 )
 def list_messages():
-    stmt = service.message_filters(
+    stmt = message_filters(
         select(Message),
         status=_arg_choice("status", STATUSES),
         direction=_arg_choice("direction", DIRECTIONS),
         case_id=(request.args.get("case_id") or "").strip() or None,
         broadcast=(request.args.get("broadcast") or "").strip() or None,
     )
-    return jsonify(paginate(stmt, [Message.id], service.message_json))
+    return jsonify(paginate(stmt, [Message.id], message_json))
 
 
 @route(
@@ -112,7 +117,7 @@ def list_messages():
 def get_message(message_id):
     if not message_id.isdigit() or len(message_id) > 18:
         abort(404)
-    return jsonify(service.message_json(get_or_404(Message, int(message_id))))
+    return jsonify(message_json(get_or_404(Message, int(message_id))))
 
 
 @route(
@@ -146,12 +151,12 @@ def send_message():
     if not phone:
         raise invalid("phone", "is required (or give case_id).")
     phone = phone.replace(" ", "")
-    if not service.E164.match(phone):
+    if not E164.match(phone):
         raise invalid("phone", "must be an E.164 number like +254712345678.")
     project_id = tenancy.current_project_id()
-    message_id = service.send_sms(project_id, phone, text, case.id if case else None)
+    message_id = send_sms(project_id, phone, text, case.id if case else None)
     db.session.commit()
-    return created(service.message_json(get_or_404(Message, message_id)))
+    return created(message_json(get_or_404(Message, message_id)))
 
 
 @route(
@@ -185,7 +190,7 @@ def message_segments():
     errors=(401,),
 )
 def get_gateway():
-    return jsonify(service.gateway_json(service.gateway_config(tenancy.current_project_id())))
+    return jsonify(gateway_json(gateway_config(tenancy.current_project_id())))
 
 
 @route(
@@ -212,7 +217,7 @@ def get_gateway():
 )
 def put_gateway():
     body = json_body()
-    cfg = service.save_gateway(
+    cfg = save_gateway(
         tenancy.current_project_id(),
         kind=get_str(body, "kind", required=True, max_length=16),
         account_sid=get_str(body, "account_sid", max_length=64),
@@ -223,7 +228,7 @@ def put_gateway():
         project_mps=get_int(body, "project_mps", minimum=1, maximum=10000),
     )
     db.session.commit()
-    return jsonify(service.gateway_json(cfg))
+    return jsonify(gateway_json(cfg))
 
 
 @route(
@@ -238,8 +243,8 @@ def put_gateway():
 def create_opt_out():
     body = json_body()
     phone = get_str(body, "phone", required=True, max_length=40).replace(" ", "")
-    if not service.E164.match(phone):
+    if not E164.match(phone):
         raise invalid("phone", "must be an E.164 number like +254712345678.")
-    new = service.opt_out(tenancy.current_project_id(), phone, "api")
+    new = opt_out(tenancy.current_project_id(), phone, "api")
     db.session.commit()
     return created({"phone": phone, "opted_out": True}, 201 if new else 200)

@@ -3,15 +3,15 @@
 from flask import jsonify
 from sqlalchemy import select
 
-from messaging.db.tenancy import get_or_404
 from messaging.extensions import db
 from messaging.http.api import bp, created, json_body, route  # noqa: F401
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import paginate
 from messaging.http.api.validation import get_bool, get_list, get_str
-from messaging.lib import clock
+from messaging.http.lookup import get_or_404
 from messaging.models import Application, MobileWorker, UserGroup
-from messaging.people import directory as people
+from messaging.people import applications, groups, workers
+from messaging.people.serialize import application_json, group_json, user_json
 
 APPLICATION = schema(
     "Application",
@@ -53,35 +53,6 @@ GROUP = schema(
 )
 
 
-def application_json(app: Application) -> dict:
-    return {
-        "id": app.id,
-        "name": app.name,
-        "case_sharing": app.case_sharing,
-        "created_at": clock.isoformat(app.created_at),
-    }
-
-
-def user_json(user: MobileWorker) -> dict:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "language": user.language,
-        "phone_number": user.phone_number,
-        "created_at": clock.isoformat(user.created_at),
-    }
-
-
-def group_json(group: UserGroup) -> dict:
-    return {
-        "id": group.id,
-        "name": group.name,
-        "case_sharing": group.case_sharing,
-        "members": [m.id for m in group.members],
-        "created_at": clock.isoformat(group.created_at),
-    }
-
-
 @route(
     "/applications",
     ["POST"],
@@ -97,7 +68,7 @@ def group_json(group: UserGroup) -> dict:
 )
 def create_application():
     body = json_body()
-    app = people.create_application(
+    app = applications.create_application(
         get_str(body, "name", required=True, max_length=200), get_bool(body, "case_sharing")
     )
     db.session.commit()
@@ -139,12 +110,11 @@ def get_application(app_id):
 def update_application(app_id):
     app = get_or_404(Application, app_id)
     body = json_body()
-    name = get_str(body, "name", max_length=200)
-    if name:
-        app.name = name
-    if "case_sharing" in body:
-        # Existing cases keep their owners: only new cases follow the switch.
-        app.case_sharing = get_bool(body, "case_sharing")
+    applications.update_application(
+        app,
+        name=get_str(body, "name", max_length=200),
+        case_sharing=get_bool(body, "case_sharing") if "case_sharing" in body else None,
+    )
     db.session.commit()
     return jsonify(application_json(app))
 
@@ -169,7 +139,7 @@ def update_application(app_id):
 )
 def create_user():
     body = json_body()
-    user = people.create_mobile_worker(
+    user = workers.create_mobile_worker(
         get_str(body, "username", required=True, max_length=150),
         get_str(body, "password", max_length=200),
         get_str(body, "language", max_length=16),
@@ -207,7 +177,7 @@ def get_user(user_id):
 )
 def user_groups(user_id):
     user = get_or_404(MobileWorker, user_id)
-    return jsonify({"results": [group_json(g) for g in people.case_sharing_groups(user.id)], "next": None})
+    return jsonify({"results": [group_json(g) for g in groups.case_sharing_groups(user.id)], "next": None})
 
 
 GROUP_BODY = {
@@ -231,7 +201,7 @@ GROUP_BODY = {
 )
 def create_group():
     body = json_body()
-    group = people.create_group(
+    group = groups.create_group(
         get_str(body, "name", required=True, max_length=200),
         get_bool(body, "case_sharing"),
         get_list(body, "members"),
@@ -272,7 +242,7 @@ def get_group(group_id):
 def update_group(group_id):
     group = get_or_404(UserGroup, group_id)
     body = json_body()
-    people.update_group(
+    groups.update_group(
         group,
         name=get_str(body, "name", max_length=200),
         case_sharing=get_bool(body, "case_sharing") if "case_sharing" in body else None,

@@ -3,15 +3,16 @@
 from flask import jsonify
 from sqlalchemy import select
 
-from messaging.db.tenancy import get_or_404
 from messaging.extensions import db
 from messaging.http.api import created, json_body, route
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import paginate
+from messaging.http.lookup import get_or_404
 from messaging.models import Keyword, Survey, SurveySession
 from messaging.models.surveys import SESSION_STATUSES
-from messaging.surveys import definitions, sessions
+from messaging.surveys import definitions, project_keywords
 from messaging.surveys.answers import TYPES
+from messaging.surveys.serialize import keyword_json, session_json, survey_json
 
 TAG = "surveys"
 
@@ -114,7 +115,7 @@ KEYWORD = schema(
 def survey_create():
     survey = definitions.create_survey(json_body())
     db.session.commit()
-    return created(definitions.survey_json(survey))
+    return created(survey_json(survey))
 
 
 @route(
@@ -124,7 +125,7 @@ def survey_create():
     responses={200: {"description": "OK", "schema": list_of(SURVEY)}},
 )
 def survey_list():
-    return jsonify(paginate(select(Survey), [Survey.created_at, Survey.id], definitions.survey_json))
+    return jsonify(paginate(select(Survey), [Survey.created_at, Survey.id], survey_json))
 
 
 @route(
@@ -134,7 +135,7 @@ def survey_list():
     responses={200: {"description": "OK", "schema": SURVEY}},
 )
 def survey_get(survey_id):
-    return jsonify(definitions.survey_json(get_or_404(Survey, survey_id)))
+    return jsonify(survey_json(get_or_404(Survey, survey_id)))
 
 
 @route(
@@ -150,7 +151,7 @@ def survey_update(survey_id):
     survey = get_or_404(Survey, survey_id)
     definitions.update_survey(survey, json_body())
     db.session.commit()
-    return jsonify(definitions.survey_json(survey))
+    return jsonify(survey_json(survey))
 
 
 @route(
@@ -166,7 +167,7 @@ def survey_responses(survey_id):
         paginate(
             stmt,
             [SurveySession.started_at, SurveySession.id],
-            lambda s: sessions.session_json(s, s.case.case_id if s.case else None),
+            lambda s: session_json(s, s.case.case_id if s.case else None),
         )
     )
 
@@ -181,9 +182,9 @@ def survey_responses(survey_id):
     errors=(400, 401, 403, 409, 415),
 )
 def keyword_create():
-    keyword = definitions.create_keyword(json_body())
+    keyword = project_keywords.create_keyword(json_body())
     db.session.commit()
-    return created(definitions.keyword_json(keyword))
+    return created(keyword_json(keyword))
 
 
 @route(
@@ -193,7 +194,7 @@ def keyword_create():
     responses={200: {"description": "OK", "schema": list_of(KEYWORD)}},
 )
 def keyword_list():
-    return jsonify(paginate(select(Keyword), [Keyword.created_at, Keyword.id], definitions.keyword_json))
+    return jsonify(paginate(select(Keyword), [Keyword.created_at, Keyword.id], keyword_json))
 
 
 @route(
@@ -203,7 +204,7 @@ def keyword_list():
     responses={200: {"description": "OK", "schema": KEYWORD}},
 )
 def keyword_get(keyword_id):
-    return jsonify(definitions.keyword_json(get_or_404(Keyword, keyword_id)))
+    return jsonify(keyword_json(get_or_404(Keyword, keyword_id)))
 
 
 @route(

@@ -2,7 +2,7 @@
 the live progress page, edit, cancel and delete.
 
 The form is turned into the same body the API takes, so every rule (and every
-error message) comes from :mod:`messaging.broadcasts.service`.
+error message) comes from :mod:`messaging.broadcasts`.
 """
 
 import logging
@@ -12,12 +12,13 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from messaging.broadcasts import service as broadcasts
-from messaging.case_groups import membership as case_groups
-from messaging.db.tenancy import get_or_404
+from messaging.broadcasts import manage, reading, serialize
+from messaging.broadcasts.preview import preview_broadcast
+from messaging.case_groups import groups, resolve
 from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.errors import ApiError
+from messaging.http.lookup import get_or_404
 from messaging.http.web import bp, require_role
 from messaging.http.web.main import DASHBOARD_WIDGETS
 from messaging.lib import clock
@@ -52,7 +53,7 @@ def _project() -> Project:
 
 
 def _sends_today_widget() -> str:
-    today = broadcasts.sends_today(_project())
+    today = reading.sends_today(_project())
     return f"{today['messages']}"
 
 
@@ -71,10 +72,10 @@ WEB_PAGE_SIZE = 50
 def _list_page(tab: str):
     wanted = dict((key, status) for key, _, status in TABS) | {"cancelled": "cancelled"}
     status = wanted.get(tab, "scheduled")
-    shown, next_key = broadcasts.page_broadcasts(status, _older_key(request.args.get("older")), WEB_PAGE_SIZE)
+    shown, next_key = reading.page_broadcasts(status, _older_key(request.args.get("older")), WEB_PAGE_SIZE)
     if status == "scheduled":
         shown.sort(key=lambda pair: pair[0].next_fire_at or datetime.max)
-    by_status = broadcasts.status_counts()
+    by_status = reading.status_counts()
     counts = {key: by_status[status_] for key, status_ in wanted.items()}
     return render_template(
         "broadcasts/index.html",
@@ -84,7 +85,7 @@ def _list_page(tab: str):
         counts=counts,
         older=f"{next_key[0].isoformat()}|{next_key[1]}" if next_key else None,
         zone=_zone(),
-        today=broadcasts.sends_today(_project()),
+        today=reading.sends_today(_project()),
     )
 
 
@@ -114,7 +115,7 @@ def _case_ids_from_identifiers(identifiers: list[str]) -> list[str]:
     """Case IDs for phone numbers, external IDs or case IDs typed in the form."""
     if not identifiers:
         return []
-    resolved = case_groups.resolve_identifiers(_project(), identifiers)
+    resolved = resolve.resolve_identifiers(_project(), identifiers)
     case_ids, problems = [], []
     for identifier in identifiers:
         found = resolved[identifier]
@@ -239,7 +240,7 @@ def _form_values(b: Broadcast | None) -> dict:
 def _composer(b: Broadcast | None, preview: dict | None = None, status: int = 200):
     values = _form_values(b)
     options = {
-        "case_groups": [(g.id, f"{g.name} ({n})") for g, n in case_groups.list_groups()],
+        "case_groups": [(g.id, f"{g.name} ({n})") for g, n in groups.list_groups()],
         "users": [
             (w.id, f"{w.username} ({w.phone_number or 'no phone'})")
             for w in db.session.execute(select(MobileWorker).order_by(MobileWorker.username)).scalars()
@@ -272,14 +273,14 @@ def _submit(b: Broadcast | None):
     try:
         body = body_from_form()
         if action == "preview":
-            result = broadcasts.preview(_project(), body)
+            result = preview_broadcast(_project(), body)
             db.session.rollback()
             return _composer(b, preview=result)
         if b is None:
-            b = broadcasts.create_broadcast(_project(), body, user_id=current_user.id)
+            b = manage.create_broadcast(_project(), body, user_id=current_user.id)
             verb = "is sending" if b.next_fire_at is None else "is scheduled"
         else:
-            broadcasts.update_broadcast(_project(), b, body)
+            manage.update_broadcast(_project(), b, body)
             verb = "was saved"
         db.session.commit()
     except DomainError as exc:
@@ -302,7 +303,7 @@ def broadcast_new():
 @require_role("manager")
 def broadcast_edit(broadcast_id):
     b = get_or_404(Broadcast, broadcast_id)
-    if broadcasts.broadcast_status(b) != "scheduled":
+    if reading.broadcast_status(b) != "scheduled":
         flash("Only a scheduled broadcast can be edited; this one has already started or ended.", "error")
         return redirect(url_for("web.broadcast_detail", broadcast_id=b.id))
     if request.method == "GET":
@@ -334,7 +335,7 @@ def _recipient_names(b: Broadcast) -> dict[str, list[str]]:
 @login_required
 def broadcast_detail(broadcast_id):
     b = get_or_404(Broadcast, broadcast_id)
-    data = broadcasts.broadcast_json(b)
+    data = serialize.broadcast_json(b)
     survey = db.session.get(Survey, b.survey_id) if b.survey_id else None
     return render_template(
         "broadcasts/show.html",
@@ -351,14 +352,14 @@ def broadcast_detail(broadcast_id):
 @bp.route("/broadcasts/<broadcast_id>/status.json")
 @login_required
 def broadcast_status_json(broadcast_id):
-    return jsonify(broadcasts.broadcast_json(get_or_404(Broadcast, broadcast_id)))
+    return jsonify(serialize.broadcast_json(get_or_404(Broadcast, broadcast_id)))
 
 
 @bp.route("/broadcasts/<broadcast_id>/cancel", methods=["POST"])
 @require_role("manager")
 def broadcast_cancel(broadcast_id):
     b = get_or_404(Broadcast, broadcast_id)
-    result = broadcasts.cancel_broadcast(b)
+    result = manage.cancel_broadcast(b)
     db.session.commit()
     stopped = result.get("messages", 0) if isinstance(result, dict) else 0
     flash(f"Broadcast '{b.name}' cancelled; {stopped} unsent message(s) will not go out.", "success")
@@ -371,7 +372,7 @@ def broadcast_delete(broadcast_id):
     b = get_or_404(Broadcast, broadcast_id)
     name = b.name
     try:
-        broadcasts.delete_broadcast(b)
+        manage.delete_broadcast(b)
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()

@@ -6,12 +6,16 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from messaging.case_groups import membership as case_groups
-from messaging.db.tenancy import get_or_404
+from messaging.case_groups import groups, members, results
+from messaging.case_groups import upload as group_import
+from messaging.case_groups.adding import add_by_identifier
+from messaging.case_groups.resolve import resolve_identifiers
 from messaging.errors import DomainError
 from messaging.extensions import db
+from messaging.http.lookup import get_or_404
 from messaging.http.web import bp, require_role
-from messaging.models import CaseGroup, Import, Project
+from messaging.http.web.cases import start_upload
+from messaging.models import CaseGroup, Import
 
 log = logging.getLogger(__name__)
 
@@ -19,18 +23,29 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 RECENT_IMPORTS = 5
 
 
+def import_target_link(imp) -> tuple[str, str] | None:
+    """Where an import's progress page links back to: its group's page."""
+    group = group_import.import_group(imp)
+    if group is None:
+        return None
+    return f"Back to {group.name}", url_for("web.case_group", case_group_id=group.id)
+
+
+group_import.HANDLER.target_link = import_target_link
+
+
 # The navigation bar links to the endpoint "web.case_groups".
 @bp.route("/case-groups", endpoint="case_groups")
 @login_required
 def list_page():
-    return render_template("case_groups/index.html", groups=case_groups.list_groups())
+    return render_template("case_groups/index.html", groups=groups.list_groups())
 
 
 @bp.route("/case-groups", methods=["POST"])
 @require_role("manager")
 def create_case_group():
     try:
-        group = case_groups.create_group(request.form.get("name", ""), user_id=current_user.id)
+        group = groups.create_group(request.form.get("name", ""), user_id=current_user.id)
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
@@ -44,9 +59,9 @@ def create_case_group():
 @login_required
 def case_group_example():
     return Response(
-        case_groups.example_workbook(),
+        group_import.example_workbook(),
         mimetype=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{case_groups.EXAMPLE_FILENAME}"'},
+        headers={"Content-Disposition": f'attachment; filename="{group_import.EXAMPLE_FILENAME}"'},
     )
 
 
@@ -58,21 +73,20 @@ def case_group(case_group_id):
     from messaging.http.api.pagination import paginate
 
     try:
-        page = paginate(case_groups.members_query(group, q), case_groups.member_order(), lambda m: m)
+        page = paginate(members.members_query(group, q), members.member_order(), lambda m: m)
     except DomainError:
         flash("That page link is no longer valid; showing the first page.", "warning")
         return redirect(url_for("web.case_group", case_group_id=group.id, q=q or None))
     pick = (request.args.get("pick") or "").strip()
     candidates = None
     if pick:
-        project = db.session.get(Project, group.project_id)
-        resolution = case_groups.resolve_identifiers(project, [pick])[pick]
-        if resolution.result == case_groups.AMBIGUOUS:
+        resolution = resolve_identifiers(groups.group_project(group), [pick])[pick]
+        if resolution.result == results.AMBIGUOUS:
             candidates = resolution
     recent = (
         db.session.execute(
             select(Import)
-            .where(Import.kind == case_groups.IMPORT_KIND, Import.target_id == group.id)
+            .where(Import.kind == group_import.IMPORT_KIND, Import.target_id == group.id)
             .order_by(Import.created_at.desc())
             .limit(RECENT_IMPORTS)
         )
@@ -85,12 +99,12 @@ def case_group(case_group_id):
         members=page["results"],
         next_url=page["next"],
         first_page=bool(request.args.get("cursor")),
-        member_count=case_groups.member_counts([group.id])[group.id],
+        member_count=groups.member_counts([group.id])[group.id],
         q=q,
         pick=pick,
         candidates=candidates,
         recent_imports=recent,
-        result_labels=case_groups.RESULT_LABELS,
+        result_labels=results.RESULT_LABELS,
     )
 
 
@@ -99,7 +113,7 @@ def case_group(case_group_id):
 def rename_case_group(case_group_id):
     group = get_or_404(CaseGroup, case_group_id)
     try:
-        case_groups.rename_group(group, request.form.get("name", ""))
+        groups.rename_group(group, request.form.get("name", ""))
         db.session.commit()
         flash(f"Renamed to '{group.name}'.", "success")
     except DomainError as exc:
@@ -113,7 +127,7 @@ def rename_case_group(case_group_id):
 def delete_case_group(case_group_id):
     group = get_or_404(CaseGroup, case_group_id)
     name = group.name
-    removed = case_groups.delete_group(group)
+    removed = groups.delete_group(group)
     db.session.commit()
     flash(f"Case group '{name}' deleted; its {removed} cases were kept.", "success")
     return redirect(url_for("web.case_groups"))
@@ -125,25 +139,25 @@ def add_case_group_case(case_group_id):
     group = get_or_404(CaseGroup, case_group_id)
     by_case_id = (request.form.get("case_id") or "").strip()
     identifier = by_case_id or request.form.get("identifier", "")
-    outcome = case_groups.add_by_identifier(
+    outcome = add_by_identifier(
         group, identifier, by="case_id" if by_case_id else "any", user_id=current_user.id
     )
     shown = outcome.identifier or ""
     back = url_for("web.case_group", case_group_id=group.id)
-    if outcome.result == case_groups.ADDED:
+    if outcome.result == results.ADDED:
         db.session.commit()
         flash(f"Added {_describe(outcome.case)} to the group.", "success")
-    elif outcome.result == case_groups.ALREADY_MEMBER:
+    elif outcome.result == results.ALREADY_MEMBER:
         flash(f"{_describe(outcome.case)} is already in this group.", "info")
-    elif outcome.result == case_groups.AMBIGUOUS:
+    elif outcome.result == results.AMBIGUOUS:
         flash(
             f"Several cases match '{shown}', so nothing was added. Choose the one you mean below.",
             "warning",
         )
         return redirect(url_for("web.case_group", case_group_id=group.id, pick=shown))
-    elif outcome.result == case_groups.NOT_FOUND:
+    elif outcome.result == results.NOT_FOUND:
         flash(f"Not found: '{shown}'. {outcome.message}", "error")
-    elif outcome.result in (case_groups.CLOSED, case_groups.DELETED):
+    elif outcome.result in (results.CLOSED, results.DELETED):
         flash(f"{_describe(outcome.case)}: {outcome.message}", "error")
     else:
         flash(outcome.message, "error")
@@ -161,7 +175,7 @@ def _describe(case) -> str:
 def remove_case_group_case(case_group_id, case_id):
     group = get_or_404(CaseGroup, case_group_id)
     try:
-        removed = case_groups.remove_case(group, case_id)
+        removed = members.remove_case(group, case_id)
     except DomainError:
         return render_template(
             "error.html", code=404, title="Not found", message="There is no such case in this project."
@@ -175,20 +189,10 @@ def remove_case_group_case(case_group_id, case_id):
 @require_role("manager")
 def import_case_group_cases(case_group_id):
     group = get_or_404(CaseGroup, case_group_id)
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        flash("Choose an .xlsx file to upload.", "error")
-        return redirect(url_for("web.case_group", case_group_id=group.id))
-    try:
-        imp = case_groups.start_group_import(
-            group,
-            upload.read(),
-            upload.filename,
-            dry_run=bool(request.form.get("dry_run")),
-            user_id=current_user.id,
-        )
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("web.case_group", case_group_id=group.id))
-    return redirect(url_for("web.import_page", import_id=imp.id))
+    dry_run = bool(request.form.get("dry_run"))
+    return start_upload(
+        url_for("web.case_group", case_group_id=group.id),
+        lambda data, filename: group_import.start_group_import(
+            group, data, filename, dry_run=dry_run, user_id=current_user.id
+        ),
+    )

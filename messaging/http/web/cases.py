@@ -2,20 +2,22 @@
 box and the bulk case upload page."""
 
 import logging
+from collections.abc import Callable
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select, tuple_
 
 from messaging.cases import bulk_upload as bulk_cases
-from messaging.cases import forms as case_rules
-from messaging.db.tenancy import get_or_404
+from messaging.cases.ownership import owner_names
+from messaging.cases.queries import case_history, form_blocks, search_cases_stmt
 from messaging.errors import DomainError
 from messaging.extensions import db
+from messaging.http.lookup import get_or_404
 from messaging.http.web import bp, require_role
-from messaging.imports import runner as imports
+from messaging.imports.start import max_upload_bytes, start_import
 from messaging.lib import clock
-from messaging.models import Case, Form, MobileWorker, UserGroup
+from messaging.models import Case, Form, Import, MobileWorker, UserGroup
 
 log = logging.getLogger(__name__)
 
@@ -25,23 +27,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Other areas add sections to the case data page (its messages, its case groups):
 # callables ``fn(case) -> (title, html)``; the html must be escaped/Markup already.
 CASE_PAGE_SECTIONS: list = []
-
-
-def owner_names(owner_ids) -> dict[str, str]:
-    """Readable names for owner ids: workers by username, groups as 'name (group)'."""
-    ids = {i for i in owner_ids if i}
-    if not ids:
-        return {}
-    names = dict(
-        db.session.execute(
-            select(MobileWorker.id, MobileWorker.username).where(MobileWorker.id.in_(ids))
-        ).all()
-    )
-    for gid, name in db.session.execute(
-        select(UserGroup.id, UserGroup.name).where(UserGroup.id.in_(ids))
-    ).all():
-        names[gid] = f"{name} (group)"
-    return names
 
 
 def _page(stmt, cursor_args):
@@ -77,7 +62,7 @@ def cases():
     case_type = request.args.get("case_type", "").strip()
     owner = request.args.get("owner", "").strip()
     status = request.args.get("status", "open")
-    stmt = case_rules.search_cases_stmt(q)
+    stmt = search_cases_stmt(q)
     if case_type:
         stmt = stmt.where(Case.case_type == case_type)
     if owner:
@@ -116,7 +101,7 @@ def cases():
 @login_required
 def case_detail(case_id):
     case = get_or_404(Case, case_id, column=Case.case_id)
-    history = case_rules.case_history(case)
+    history = case_history(case)
     people = owner_names([case.owner_id, case.user_id, *(f.user_id for _, f in history)])
     sections = [fn(case) for fn in CASE_PAGE_SECTIONS]
     return render_template("cases/detail.html", case=case, history=history, people=people, sections=sections)
@@ -126,7 +111,7 @@ def case_detail(case_id):
 @login_required
 def form_detail(form_id):
     form = get_or_404(Form, form_id, column=Form.form_id)
-    blocks = case_rules.form_blocks(form)
+    blocks = form_blocks(form)
     people = owner_names([form.user_id])
     return render_template("cases/form.html", form=form, blocks=blocks, people=people)
 
@@ -160,25 +145,33 @@ def search():
 @require_role("manager")
 def case_import():
     if request.method == "POST":
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            flash("Choose an .xlsx file to upload.", "error")
-            return redirect(url_for("web.case_import"))
-        try:
-            imp = imports.start_import(
-                "cases",
-                upload.read(),
-                upload.filename,
-                dry_run=request.form.get("dry_run") == "on",
-                user_id=current_user.id,
-            )
-        except DomainError as exc:
-            flash(exc.message, "error")
-            return redirect(url_for("web.case_import"))
-        return redirect(url_for("web.import_page", import_id=imp.id))
+        dry_run = request.form.get("dry_run") == "on"
+        return start_upload(
+            url_for("web.case_import"),
+            lambda data, filename: start_import(
+                bulk_cases.HANDLER.kind, data, filename, dry_run=dry_run, user_id=current_user.id
+            ),
+        )
     return render_template(
         "cases/import.html", columns=bulk_cases.KNOWN_COLUMNS, max_rows=_max_rows(), max_mb=_max_mb()
     )
+
+
+def start_upload(back_url: str, start: Callable[[bytes, str], Import]):
+    """An upload form's POST (the bulk case upload, a case group's import): start the
+    import with ``start(data, filename)`` and show its progress page, or go back to
+    ``back_url`` saying why not."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("Choose an .xlsx file to upload.", "error")
+        return redirect(back_url)
+    try:
+        imp = start(upload.read(), upload.filename)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(back_url)
+    return redirect(url_for("web.import_page", import_id=imp.id))
 
 
 def _max_rows() -> int:
@@ -188,7 +181,7 @@ def _max_rows() -> int:
 
 
 def _max_mb() -> int:
-    return imports.max_upload_bytes() // (1024 * 1024)
+    return max_upload_bytes() // (1024 * 1024)
 
 
 @bp.route("/cases/import/example.xlsx")

@@ -6,11 +6,18 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import case, select
 
-from messaging.db.tenancy import get_or_404
 from messaging.errors import DomainError
 from messaging.extensions import db
-from messaging.forwarding import sender as forwarding
+from messaging.forwarding.locations import (
+    create_location,
+    delete_location,
+    masked_headers,
+    status_counts,
+    update_location,
+)
+from messaging.forwarding.resend import cancel_record, resend_failed, resend_record
 from messaging.http.errors import ApiError
+from messaging.http.lookup import get_or_404
 from messaging.http.web import bp, require_role
 from messaging.models import ForwardAttempt, ForwardLocation, ForwardRecord, OutboundEmail
 
@@ -46,7 +53,7 @@ def forwarding_index():
         .scalars()
         .all()
     )
-    counts = forwarding.status_counts([loc.id for loc in locations])
+    counts = status_counts([loc.id for loc in locations])
     attempts = (
         db.session.execute(select(ForwardAttempt).order_by(ForwardAttempt.id.desc()).limit(ATTEMPTS_SHOWN))
         .scalars()
@@ -58,7 +65,7 @@ def forwarding_index():
         counts=counts,
         attempts=_failures_first(attempts),
         urls={loc.id: loc.url for loc in locations},
-        masked=forwarding.masked_headers,
+        masked=masked_headers,
     )
 
 
@@ -67,7 +74,7 @@ def forwarding_index():
 def forwarding_create():
     form = request.form
     try:
-        location = forwarding.create_location(
+        location = create_location(
             form.get("url", ""),
             form.get("kind", ""),
             headers=_parse_headers(form.get("headers", "")),
@@ -128,11 +135,11 @@ def forwarding_location(forwarding_id):
     return render_template(
         "forwarding/location.html",
         location=location,
-        counts=forwarding.status_counts([location.id])[location.id],
+        counts=status_counts([location.id])[location.id],
         records=records,
         attempts=_failures_first(attempts),
         emails=emails,
-        headers=forwarding.masked_headers(location.headers),
+        headers=masked_headers(location.headers),
     )
 
 
@@ -143,20 +150,20 @@ def _back(location_id: str):
 @bp.route("/settings/forwarding/<forwarding_id>/pause", methods=["POST"])
 @require_role("manager")
 def forwarding_pause(forwarding_id):
-    location = get_or_404(ForwardLocation, forwarding_id)
-    forwarding.update_location(location, {"paused": True})
-    db.session.commit()
-    flash("Paused: new records are kept and sent when you resume.", "success")
-    return _back(location.id)
+    return _set_paused(forwarding_id, True, "Paused: new records are kept and sent when you resume.")
 
 
 @bp.route("/settings/forwarding/<forwarding_id>/resume", methods=["POST"])
 @require_role("manager")
 def forwarding_resume(forwarding_id):
+    return _set_paused(forwarding_id, False, "Resumed: waiting records are being sent, oldest first.")
+
+
+def _set_paused(forwarding_id: str, paused: bool, done: str):
     location = get_or_404(ForwardLocation, forwarding_id)
-    forwarding.update_location(location, {"paused": False})
+    update_location(location, {"paused": paused})
     db.session.commit()
-    flash("Resumed: waiting records are being sent, oldest first.", "success")
+    flash(done, "success")
     return _back(location.id)
 
 
@@ -164,7 +171,7 @@ def forwarding_resume(forwarding_id):
 @require_role("manager")
 def forwarding_resend_failed(forwarding_id):
     location = get_or_404(ForwardLocation, forwarding_id)
-    count = forwarding.resend_failed(location)
+    count = resend_failed(location)
     db.session.commit()
     flash(f"{count} failed record(s) queued again.", "success" if count else "info")
     return _back(location.id)
@@ -175,7 +182,7 @@ def forwarding_resend_failed(forwarding_id):
 def forwarding_delete(forwarding_id):
     location = get_or_404(ForwardLocation, forwarding_id)
     url = location.url
-    forwarding.delete_location(location)
+    delete_location(location)
     db.session.commit()
     flash(f"Forwarding to {url} deleted.", "success")
     return redirect(url_for("web.forwarding"))
@@ -184,28 +191,24 @@ def forwarding_delete(forwarding_id):
 @bp.route("/settings/forwarding/records/<int:forward_record_id>/resend", methods=["POST"])
 @require_role("manager")
 def forwarding_record_resend(forward_record_id):
-    record = get_or_404(ForwardRecord, forward_record_id)
-    try:
-        forwarding.resend_record(record)
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return _back(record.location_id)
-    db.session.commit()
-    flash(f"Record {record.id} queued again.", "success")
-    return _back(record.location_id)
+    return _act_on_record(forward_record_id, resend_record, "queued again")
 
 
 @bp.route("/settings/forwarding/records/<int:forward_record_id>/cancel", methods=["POST"])
 @require_role("manager")
 def forwarding_record_cancel(forward_record_id):
+    return _act_on_record(forward_record_id, cancel_record, "cancelled")
+
+
+def _act_on_record(forward_record_id: int, action, done: str):
+    """Resend or cancel one record; a refusal is flashed, not raised."""
     record = get_or_404(ForwardRecord, forward_record_id)
     try:
-        forwarding.cancel_record(record)
+        action(record)
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
         return _back(record.location_id)
     db.session.commit()
-    flash(f"Record {record.id} cancelled.", "success")
+    flash(f"Record {record.id} {done}.", "success")
     return _back(record.location_id)

@@ -3,9 +3,12 @@
 from flask import Response, abort, jsonify, render_template, url_for
 from flask_login import login_required
 
-from messaging.db.tenancy import get_or_404
+from messaging.http.lookup import get_or_404
 from messaging.http.web import bp
-from messaging.imports import runner as imports
+from messaging.imports.files import report_bytes
+from messaging.imports.handlers import HANDLERS
+from messaging.imports.outcomes import outcome_page
+from messaging.imports.serialize import status_json
 from messaging.models import Import
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -13,15 +16,15 @@ ROWS_SHOWN = 500
 
 
 def web_status(imp: Import) -> dict:
-    return imports.status_json(imp, url_for("web.import_report", import_id=imp.id))
+    return status_json(imp, url_for("web.import_report", import_id=imp.id))
 
 
 @bp.route("/imports/<import_id>")
 @login_required
 def import_page(import_id):
     imp = get_or_404(Import, import_id)
-    rows = imports.outcome_page(imp.id, limit=ROWS_SHOWN)
-    handler = imports.HANDLERS.get(imp.kind)
+    rows = outcome_page(imp.id, limit=ROWS_SHOWN)
+    handler = HANDLERS.get(imp.kind)
     return render_template(
         "imports/show.html",
         imp=imp,
@@ -42,7 +45,7 @@ def import_status(import_id):
 @login_required
 def import_report(import_id):
     imp = get_or_404(Import, import_id)
-    data = imports.report_bytes(imp)
+    data = report_bytes(imp)
     if data is None:
         abort(404)
     return Response(

@@ -1,6 +1,6 @@
 """Keywords settings page, the inbox, a case's conversation and the phone simulator.
 
-The simulator posts through ``messaging.inbound.service.receive_inbound`` (what
+The simulator posts through ``messaging.inbound.receive.receive_inbound`` (what
 ``/twilio/inbound`` calls after the signature check), so a simulated text is
 stored, enqueued and handled by a worker exactly like a real one. It only runs
 with the console gateway: replies are then recorded, never sent as real SMS.
@@ -15,16 +15,18 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from messaging.db.tenancy import get_or_404
 from messaging.errors import DomainError
 from messaging.extensions import db
+from messaging.http.lookup import get_or_404
 from messaging.http.web import bp, require_role
 from messaging.http.web.cases import CASE_PAGE_SECTIONS
-from messaging.inbound import service as inbound
-from messaging.lib import clock
+from messaging.inbound.conversation import conversation
+from messaging.inbound.receive import normalize_sender, receive_inbound
+from messaging.inbound.serialize import conversation_message_json
 from messaging.models import Case, InboundMessage, Keyword, Message, Survey
-from messaging.sms import service as sms
-from messaging.surveys import definitions
+from messaging.sms import e164, gateway_settings
+from messaging.surveys.project_keywords import create_keyword
+from messaging.surveys.settings import inbound_settings, set_default_reply
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ SIMULATOR_SID_PREFIX = "SIM"
 def keywords():
     rows = db.session.execute(select(Keyword).order_by(Keyword.keyword)).scalars().all()
     surveys = db.session.execute(select(Survey).order_by(Survey.name)).scalars().all()
-    settings = definitions.inbound_settings(current_user.project_id)
+    settings = inbound_settings(current_user.project_id)
     return render_template("inbound/keywords.html", keywords=rows, surveys=surveys, settings=settings)
 
 
@@ -51,7 +53,7 @@ def keyword_add():
         "yields_to_session": request.form.get("yields_to_session") == "on",
     }
     try:
-        keyword = definitions.create_keyword(body)
+        keyword = create_keyword(body)
         db.session.commit()
         flash(f"Keyword {keyword.keyword} added.", "success")
     except DomainError as exc:
@@ -74,7 +76,7 @@ def keyword_delete(keyword_id):
 @require_role("manager")
 def default_reply():
     try:
-        definitions.set_default_reply(current_user.project_id, request.form.get("default_reply"))
+        set_default_reply(current_user.project_id, request.form.get("default_reply"))
         db.session.commit()
         flash("Default reply saved.", "success")
     except DomainError as exc:
@@ -104,9 +106,9 @@ def inbox():
 
 def _conversation_data(case: Case):
     messages = (
-        inbound.conversation(phone=case.phone_number, case_pk=case.id)
+        conversation(phone=case.phone_number, case_pk=case.id)
         if case.phone_number
-        else (inbound.conversation(case_pk=case.id))
+        else (conversation(case_pk=case.id))
     )
     notes = {}
     ids = [m.id for m in messages if m.direction == "inbound"]
@@ -159,14 +161,14 @@ CASE_PAGE_SECTIONS.append(_conversation_section)
 
 
 def _simulator_number(project_id: int) -> str:
-    cfg = sms.gateway_config(project_id)
+    cfg = gateway_settings.gateway_config(project_id)
     return (cfg.from_numbers or ["+10000000000"])[0]
 
 
 @bp.route("/simulator")
 @login_required
 def simulator():
-    cfg = sms.gateway_config(current_user.project_id)
+    cfg = gateway_settings.gateway_config(current_user.project_id)
     return render_template(
         "inbound/simulator.html", console=cfg.kind == "console", phone=request.args.get("phone", "")
     )
@@ -177,16 +179,16 @@ def simulator():
 def simulator_send():
     data = request.get_json(silent=True) or request.form
     project_id = current_user.project_id
-    if sms.gateway_config(project_id).kind != "console":
+    if gateway_settings.gateway_config(project_id).kind != "console":
         return jsonify({"error": "The simulator works with the console gateway only."}), 409
-    phone = inbound.normalize_sender(project_id, str(data.get("phone") or ""))
+    phone = normalize_sender(project_id, str(data.get("phone") or ""))
     body = str(data.get("body") or "")
-    if not sms.E164.match(phone):
+    if not e164.E164.match(phone):
         return jsonify({"error": "Enter a phone number like +254712345678."}), 400
     if not body.strip() or len(body) > 1600:
         return jsonify({"error": "Type a message (at most 1600 characters)."}), 400
     sid = SIMULATOR_SID_PREFIX + uuid.uuid4().hex
-    message_id, _ = inbound.receive_inbound(project_id, phone, _simulator_number(project_id), body, sid)
+    message_id, _ = receive_inbound(project_id, phone, _simulator_number(project_id), body, sid)
     log.info("simulator message project_id=%s message_id=%s phone=%s", project_id, message_id, phone)
     return jsonify({"message_id": message_id, "phone": phone})
 
@@ -194,21 +196,12 @@ def simulator_send():
 @bp.route("/simulator/messages")
 @login_required
 def simulator_messages():
-    phone = inbound.normalize_sender(current_user.project_id, request.args.get("phone", ""))
+    phone = normalize_sender(current_user.project_id, request.args.get("phone", ""))
     after = request.args.get("after", 0, type=int)
-    messages = inbound.conversation(phone=phone, after_id=after) if sms.E164.match(phone) else []
+    messages = conversation(phone=phone, after_id=after) if e164.E164.match(phone) else []
     return jsonify(
         {
             "phone": phone,
-            "messages": [
-                {
-                    "id": m.id,
-                    "direction": m.direction,
-                    "body": m.body,
-                    "status": m.status,
-                    "at": clock.isoformat(m.created_at),
-                }
-                for m in messages
-            ],
+            "messages": [conversation_message_json(m) for m in messages],
         }
     )

@@ -14,7 +14,11 @@ from messaging.http.web.forms import EmptyForm
 from messaging.lib import clock
 from messaging.models import Message
 from messaging.models.messaging import DIRECTIONS, STATUSES
-from messaging.sms import service
+from messaging.sms.e164 import E164
+from messaging.sms.gateway_settings import gateway_config, save_gateway
+from messaging.sms.outbox import send_sms
+from messaging.sms.queries import message_filters
+from messaging.sms.serialize import gateway_json, message_json
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +62,7 @@ def _filters() -> dict:
 @login_required
 def messages():
     filters = _filters()
-    stmt = service.message_filters(select(Message), **filters)
+    stmt = message_filters(select(Message), **filters)
     before = request.args.get("before", type=int)
     if before:
         stmt = stmt.where(Message.id < before)
@@ -83,14 +87,12 @@ def export_messages():
     from openpyxl.cell import WriteOnlyCell
 
     filters = _filters()
-    stmt = (
-        service.message_filters(select(Message), **filters).order_by(Message.id.desc()).limit(EXPORT_MAX_ROWS)
-    )
+    stmt = message_filters(select(Message), **filters).order_by(Message.id.desc()).limit(EXPORT_MAX_ROWS)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("messages")
     ws.append([title for title, _ in EXPORT_COLUMNS])
     for message in db.session.execute(stmt).scalars():
-        data = service.message_json(message)
+        data = message_json(message)
         row = []
         for _, key in EXPORT_COLUMNS:
             value = data.get(key)
@@ -129,7 +131,7 @@ def gateway_settings():
             flash("Messages per second must be whole numbers.", "error")
             return redirect(url_for("web.gateway_settings"))
         try:
-            service.save_gateway(
+            save_gateway(
                 project_id,
                 kind=form.get("kind", ""),
                 account_sid=form.get("account_sid"),
@@ -145,8 +147,8 @@ def gateway_settings():
             db.session.rollback()
             flash(exc.message, "error")
         return redirect(url_for("web.gateway_settings"))
-    cfg = service.gateway_config(project_id)
-    return render_template("settings/gateway.html", gateway=service.gateway_json(cfg), form=EmptyForm())
+    cfg = gateway_config(project_id)
+    return render_template("settings/gateway.html", gateway=gateway_json(cfg), form=EmptyForm())
 
 
 @bp.route("/messages/send", methods=["POST"])
@@ -158,14 +160,14 @@ def send_test_message():
         return redirect(url_for("web.messages"))
     phone = (request.form.get("phone") or "").replace(" ", "")
     text = (request.form.get("text") or "").strip()
-    if not service.E164.match(phone):
+    if not E164.match(phone):
         flash("Give the number in international format, like +254712345678.", "error")
     elif not text:
         flash("Write the message text.", "error")
     elif len(text) > 1600:
         flash("The text is longer than 1,600 characters.", "error")
     else:
-        message_id = service.send_sms(current_user.project_id, phone, text)
+        message_id = send_sms(current_user.project_id, phone, text)
         db.session.commit()
         flash(f"Message {message_id} queued.", "success")
     return redirect(url_for("web.messages"))

@@ -6,13 +6,15 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
-from messaging.cases import forms as case_rules
-from messaging.db.tenancy import get_or_404
+from messaging.cases import ownership
 from messaging.errors import DomainError
 from messaging.extensions import db
+from messaging.http.lookup import get_or_404
 from messaging.http.web import bp, require_role
 from messaging.models import Application, Case, MobileWorker, UserGroup
-from messaging.people import directory as people
+from messaging.people.applications import create_application, update_application
+from messaging.people.groups import case_sharing_groups, create_group, update_group
+from messaging.people.workers import create_mobile_worker
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ def mobile_workers():
 @require_role("manager")
 def _create_worker():
     try:
-        worker = people.create_mobile_worker(
+        worker = create_mobile_worker(
             request.form.get("username", ""),
             request.form.get("password") or None,
             (request.form.get("language") or "").strip()[:16] or None,
@@ -54,17 +56,15 @@ def mobile_worker(user_id):
     worker = get_or_404(MobileWorker, user_id)
     if request.method == "POST":
         return _update_worker_groups(worker)
-    sharing = people.case_sharing_groups(worker.id)
+    sharing = case_sharing_groups(worker.id)
     case_list = (
         db.session.execute(
-            case_rules.user_case_list_stmt(worker.id).order_by(Case.modified_on.desc()).limit(200)
+            ownership.user_case_list_stmt(worker.id).order_by(Case.modified_on.desc()).limit(200)
         )
         .scalars()
         .all()
     )
     all_groups = db.session.execute(select(UserGroup).order_by(UserGroup.name)).scalars().all()
-    from messaging.http.web.cases import owner_names
-
     return render_template(
         "people/worker.html",
         worker=worker,
@@ -72,7 +72,7 @@ def mobile_worker(user_id):
         case_list=case_list,
         all_groups=all_groups,
         member_of={g.id for g in worker.groups},
-        owners=owner_names(c.owner_id for c in case_list),
+        owners=ownership.owner_names(c.owner_id for c in case_list),
     )
 
 
@@ -98,7 +98,7 @@ def user_groups():
 @require_role("manager")
 def _create_group():
     try:
-        group = people.create_group(request.form.get("name", ""), request.form.get("case_sharing") == "on")
+        group = create_group(request.form.get("name", ""), request.form.get("case_sharing") == "on")
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
@@ -122,7 +122,7 @@ def user_group(group_id):
 @require_role("manager")
 def _update_group(group):
     try:
-        people.update_group(
+        update_group(
             group,
             name=request.form.get("name"),
             case_sharing=request.form.get("case_sharing") == "on",
@@ -149,9 +149,7 @@ def applications():
 @require_role("manager")
 def _create_application():
     try:
-        app = people.create_application(
-            request.form.get("name", ""), request.form.get("case_sharing") == "on"
-        )
+        app = create_application(request.form.get("name", ""), request.form.get("case_sharing") == "on")
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
@@ -165,7 +163,7 @@ def _create_application():
 @require_role("manager")
 def application_update(app_id):
     app = get_or_404(Application, app_id)
-    app.case_sharing = request.form.get("case_sharing") == "on"
+    update_application(app, case_sharing=request.form.get("case_sharing") == "on")
     db.session.commit()
     state = "on" if app.case_sharing else "off"
     flash(f"Case sharing is {state} for '{app.name}'. Existing cases keep their owners.", "success")

@@ -6,8 +6,8 @@ from flask import flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from messaging.db.tenancy import get_or_404
 from messaging.extensions import db
+from messaging.http.lookup import get_or_404
 from messaging.http.web import bp, require_role
 from messaging.http.web.forms import ApiTokenForm, EmptyForm, ProjectSettingsForm, WebUserForm
 from messaging.lib import clock

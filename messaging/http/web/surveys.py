@@ -7,10 +7,10 @@ from flask import flash, redirect, render_template, request, send_file, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
-from messaging.db.tenancy import get_or_404
 from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.errors import ApiError
+from messaging.http.lookup import get_or_404
 from messaging.http.web import bp, require_role
 from messaging.lib import clock
 from messaging.lib.xlsx import write_report

@@ -1,0 +1,109 @@
+"""What each recipient of a broadcast gets, and when: rendered text or a survey's first question.
+
+Rules:
+- **Content** is an SMS text with placeholders (``{case.name}``,
+  ``{case.<property>}``, ``{user.username}``), or translations chosen by the
+  recipient's language (exact, then base language, then the default), or an
+  SMS survey (the first question goes out and a session opens).
+- Placeholder contexts are loaded per batch, in two queries (cases, mobile
+  workers); a broadcast whose texts have no placeholder loads none.
+- A broadcast whose survey was deleted has no text: its messages fail as
+  ``empty_body``, with their reason.
+- **Quiet hours** (optional): a message due outside the window in the
+  recipient's local time (zone from the phone number, else the project's)
+  gets ``due_at`` at the next opening; the SMS sweep sends it then.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from messaging.broadcasts.spec import quiet_window
+from messaging.extensions import db
+from messaging.lib import templating
+from messaging.lib.quiet_hours import next_allowed, recipient_timezone
+from messaging.models import Broadcast, Case, MobileWorker, Project, Survey
+
+
+class Content:
+    """What each recipient gets: rendered text, or a survey's first question."""
+
+    def __init__(self, b: Broadcast):
+        self.broadcast = b
+        self.survey = db.session.get(Survey, b.survey_id) if b.survey_id else None
+        self.window = quiet_window(b)
+        project = db.session.get(Project, b.project_id)
+        self.project_tz = project.timezone or "UTC"
+        texts = [b.text] if b.text else list((b.translations or {}).values())
+        self.needs_context = any(templating.placeholders(t) for t in texts if t)
+        self.bodies: dict | None = None  # {language: text} when the fan-out is set-based
+        if self.survey is not None:
+            from messaging.surveys.answers import question_prompt
+            from messaging.surveys.definitions import survey_questions
+
+            self.first_question = question_prompt(survey_questions(self.survey)[0])
+
+    def text_for(self, language: str | None) -> str:
+        """The text for a recipient's language: the broadcast's text, else the chosen translation."""
+        b = self.broadcast
+        if b.text:
+            return b.text
+        if not b.translations:
+            return ""  # the survey was deleted: the message fails as empty_body, with its reason
+        return templating.choose_text(b.translations, b.default_language, language)[1]
+
+    def contexts(self, rows) -> dict:
+        """Placeholder contexts by (case_pk, worker_id), loaded in two queries per batch."""
+        if not self.needs_context:
+            return {}
+        case_pks = [r.case_pk for r in rows if r.case_pk is not None]
+        worker_ids = [r.worker_id for r in rows if r.worker_id is not None]
+        out = {}
+        if case_pks:
+            for c in db.session.execute(
+                select(
+                    Case.id,
+                    Case.case_id,
+                    Case.case_type,
+                    Case.name,
+                    Case.external_id,
+                    Case.phone_number,
+                    Case.owner_id,
+                    Case.properties,
+                ).where(Case.id.in_(case_pks))
+            ):
+                out[(c.id, None)] = {
+                    "case": {
+                        "case_id": c.case_id,
+                        "case_type": c.case_type,
+                        "name": c.name,
+                        "external_id": c.external_id,
+                        "phone_number": c.phone_number,
+                        "owner_id": c.owner_id,
+                        "properties": c.properties or {},
+                    }
+                }
+        if worker_ids:
+            for w in db.session.execute(
+                select(MobileWorker.id, MobileWorker.username, MobileWorker.phone_number).where(
+                    MobileWorker.id.in_(worker_ids)
+                )
+            ):
+                out[(None, w.id)] = {"user": {"username": w.username, "phone_number": w.phone_number}}
+        return out
+
+    def render(self, row, contexts: dict) -> templating.RenderResult:
+        """The text for one recipient row (``case_pk``, ``worker_id``, ``language``), placeholders filled."""
+        return templating.render(self.text_for(row.language), contexts.get((row.case_pk, row.worker_id), {}))
+
+    def due_at(self, phone: str, now: datetime, cache: dict) -> datetime | None:
+        """When quiet hours let a message to ``phone`` go (None: now); ``cache`` holds one per zone."""
+        if self.window is None:
+            return None
+        zone = recipient_timezone(phone, self.project_tz)
+        if zone not in cache:
+            cache[zone] = next_allowed(now, zone, self.window)
+        due = cache[zone]
+        return due if due > now else None

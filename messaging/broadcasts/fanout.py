@@ -1,0 +1,305 @@
+"""The fan-out of one firing: walk its recipient snapshot batch by batch, write and queue the messages.
+
+Rules:
+- The job walks the snapshot ``FANOUT_BATCH`` rows at a time, writes the
+  message rows in bulk and enqueues their send jobs in bulk. Memory is one
+  batch.
+- The firing's ``cursor`` moves with a conditional UPDATE in the same
+  transaction as the message rows, so a firing job that runs twice (or two
+  workers on it) writes each recipient's message once. A job that loses the
+  claim (another moved the cursor, or the firing was cancelled) stops.
+- Two algorithms, same rows: when every recipient's text is fixed (no
+  placeholders, no survey, no quiet hours) the database writes the rows
+  itself, ``SET_FANOUT_BATCH`` recipients a statement (``INSERT ... SELECT``,
+  same values and checks as ``sms.insert_messages``); else they are built
+  row by row.
+- Survey content opens one session per recipient (closing their open one);
+  a keyword that opened a session for one of them meanwhile makes the batch
+  roll back and run again (at most 5 times).
+- The send jobs are enqueued after the commit; the firing is ``done`` when
+  the snapshot is walked.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import String, and_, case, cast, func, insert, literal, null, select, update
+from sqlalchemy.exc import IntegrityError
+
+from messaging.broadcasts.content import Content
+from messaging.extensions import db
+from messaging.lib import clock
+from messaging.lib.segments import count_segments
+from messaging.models import Broadcast, BroadcastFiring, BroadcastRecipient, Message, OptOut, SurveySession
+from messaging.models.base import new_id
+from messaging.sms import e164, outbox, tuning
+
+FANOUT_BATCH = 500
+# Recipients a batch when the database writes the rows itself (constant text).
+SET_FANOUT_BATCH = 2000
+FIRINGS = BroadcastFiring.__table__
+RECIPIENTS = BroadcastRecipient.__table__
+MESSAGES = Message.__table__
+
+
+def constant_bodies(firing_id: str, content: Content) -> dict | None:
+    """{language: text} when every recipient's text is fixed (no placeholders, no survey,
+    no quiet hours): then the fan-out is set-based; else None (row by row)."""
+    if content.survey is not None or content.needs_context or content.window is not None:
+        return None
+    if content.broadcast.text:
+        bodies = {None: content.broadcast.text}
+    else:
+        languages = db.session.execute(
+            select(RECIPIENTS.c.language).where(RECIPIENTS.c.firing_id == firing_id).distinct()
+        ).scalars()
+        bodies = {None: content.text_for(None), **{lang: content.text_for(lang) for lang in languages}}
+    if any(not t.strip() for t in bodies.values()):
+        return None  # rare (a deleted survey): the row-by-row path fails them with a reason
+    return bodies
+
+
+def fan_out(b: Broadcast, firing_id: str, content: Content, batch_size: int) -> Counter:
+    """Walk the firing's snapshot from its cursor until it is done (or another job has it).
+
+    Returns ``batches``, ``messages`` and ``retries`` (those that happened).
+    """
+    stats: Counter = Counter()
+    while True:
+        db.session.expire_all()
+        row = db.session.execute(
+            select(FIRINGS.c.cursor, FIRINGS.c.status).where(FIRINGS.c.id == firing_id)
+        ).one()
+        cursor, status = row
+        if status != "sending":
+            break
+        batch = _read_batch(firing_id, cursor, batch_size, content)
+        if not batch:
+            _finish(firing_id)
+            break
+        try:
+            written = fan_out_batch(b, firing_id, cursor, batch, content)
+        except IntegrityError:  # a keyword opened a survey session for one of them meanwhile
+            db.session.rollback()
+            stats["retries"] += 1
+            if stats["retries"] > 5:
+                raise
+            continue
+        if written is None:
+            db.session.rollback()
+            break  # another job moved the cursor, or the firing was cancelled
+        stats["batches"] += 1
+        stats["messages"] += written
+    return stats
+
+
+class _Window(NamedTuple):
+    seq: int  # the last seq of the window
+    count: int
+
+
+def _read_batch(firing_id: str, cursor: int, batch_size: int, content: Content) -> list:
+    """The snapshot rows after ``cursor`` (set-based: only the window's last seq and count)."""
+    # seq is dense (1..total, row_number() in the snapshot), so the window is the batch. Its
+    # upper bound matters: a new firing's id is not in the table's statistics, and with
+    # ``seq > cursor`` alone the planner scans and sorts every row left, for every batch.
+    window = (
+        RECIPIENTS.c.firing_id == firing_id,
+        RECIPIENTS.c.seq > cursor,
+        RECIPIENTS.c.seq <= cursor + batch_size,
+    )
+    if content.bodies is not None:  # set-based: the database writes the rows
+        last, count = db.session.execute(
+            select(func.max(RECIPIENTS.c.seq), func.count()).where(*window)
+        ).one()
+        return [_Window(last, count)] if count else []
+    return db.session.execute(
+        select(RECIPIENTS).where(*window).order_by(RECIPIENTS.c.seq).limit(batch_size)
+    ).all()
+
+
+def _finish(firing_id: str) -> None:
+    now = clock.now()
+    db.session.execute(
+        update(FIRINGS)
+        .where(FIRINGS.c.id == firing_id, FIRINGS.c.status == "sending")
+        .values(status="done", finished_at=now, updated_at=now)
+    )
+    db.session.commit()
+
+
+def _claim(
+    firing_id: str, cursor: int, last: int, processed: int, now: datetime, messages: int | None = None
+) -> bool:
+    """Move the cursor from ``cursor`` to ``last``: False when another job moved it first."""
+    values = {"cursor": last, "processed": FIRINGS.c.processed + processed}
+    if messages is not None:
+        values["messages"] = FIRINGS.c.messages + messages
+    values["updated_at"] = now
+    return (
+        db.session.execute(
+            update(FIRINGS)
+            .where(FIRINGS.c.id == firing_id, FIRINGS.c.cursor == cursor, FIRINGS.c.status == "sending")
+            .values(**values)
+        ).rowcount
+        == 1
+    )
+
+
+def fan_out_batch(b: Broadcast, firing_id: str, cursor: int, batch, content: Content) -> int | None:
+    """Claim this batch (move the cursor) and write its messages in one transaction.
+
+    Returns how many messages were written, or None when the claim was lost.
+    """
+    if content.bodies is not None:
+        return _fan_out_range(b, firing_id, cursor, batch[0], content.bodies)
+    now = clock.now()
+    sendable = [r for r in batch if r.skip_reason is None]
+    if not _claim(firing_id, cursor, batch[-1].seq, len(batch), now, messages=len(sendable)):
+        return None
+    tz_cache: dict = {}
+    rows = []
+    if content.survey is not None:
+        rows = _open_sessions(b, content, sendable, now, tz_cache)
+    else:
+        contexts = content.contexts(sendable)
+        for r in sendable:
+            text = content.render(r, contexts).text if content.needs_context else content.text_for(r.language)
+            rows.append(
+                {
+                    "case_id": r.case_pk,
+                    "phone": r.phone,
+                    "body": text,
+                    "broadcast_id": b.id,
+                    "firing_id": firing_id,
+                    "due_at": content.due_at(r.phone, now, tz_cache),
+                }
+            )
+    result = outbox.QueueResult()
+    send_jobs = outbox.insert_messages(b.project_id, rows, result) if rows else []
+    db.session.commit()
+    outbox.enqueue_send_jobs(b.project_id, send_jobs)
+    return len(rows)
+
+
+def _open_sessions(b: Broadcast, content: Content, sendable, now: datetime, tz_cache: dict) -> list[dict]:
+    """Survey content: one open session per recipient (closing their open one), first question queued."""
+    from messaging.surveys import starting, state
+
+    if not sendable:
+        return []
+    session_rows, message_rows = [], []
+    for r in sendable:
+        due = content.due_at(r.phone, now, tz_cache)
+        # Reminders and expiry count from when the first question goes out (quiet hours may defer it).
+        timings = state.survey_timings(content.survey, due or now)
+        row = starting.new_session_row(
+            b.project_id,
+            content.survey.id,
+            r.case_pk,
+            r.phone,
+            source="broadcast",
+            broadcast_id=b.id,
+            now=now,
+            timings=timings,
+        )
+        session_rows.append(row)
+        session_id = row["id"]
+        message_rows.append(
+            {
+                "case_id": r.case_pk,
+                "phone": r.phone,
+                "body": content.first_question,
+                "broadcast_id": b.id,
+                "firing_id": r.firing_id,
+                "survey_session_id": session_id,
+                "due_at": due,
+            }
+        )
+    starting.close_open_sessions([r.phone for r in sendable], "replaced")
+    db.session.execute(insert(SurveySession.__table__), session_rows)
+    return message_rows
+
+
+def _fan_out_range(b: Broadcast, firing_id: str, cursor: int, window: _Window, bodies: dict) -> int | None:
+    """Set-based :func:`fan_out_batch`: claim seq (cursor, last] and write its messages with
+    one INSERT ... SELECT (same values and checks as ``sms.insert_messages``)."""
+    now = clock.now()
+    last = window.seq
+    if not _claim(firing_id, cursor, last, window.count, now):
+        return None
+    r, opt = RECIPIENTS, OptOut.__table__
+    valid = r.c.phone.regexp_match(e164.E164.pattern)
+    opted = opt.c.id.is_not(None)
+    src = (
+        select(
+            r.c.case_pk,
+            r.c.phone,
+            r.c.language,
+            valid.label("valid"),
+            opted.label("opted"),
+            func.row_number().over(partition_by=and_(valid, ~opted), order_by=r.c.seq).label("n"),
+        )
+        .select_from(r.outerjoin(opt, and_(opt.c.project_id == b.project_id, opt.c.phone == r.c.phone)))
+        .where(r.c.firing_id == firing_id, r.c.seq > cursor, r.c.seq <= last, r.c.skip_reason.is_(None))
+        .subquery("src")
+    )
+    ok = and_(src.c.valid, ~src.c.opted)
+
+    def by_language(values: dict):
+        default = values.pop(None)
+        if not values or all(v == default for v in values.values()):
+            return literal(default)
+        return case(*((src.c.language == lang, v) for lang, v in values.items()), else_=literal(default))
+
+    infos = {lang: count_segments(text) for lang, text in bodies.items()}
+    per_job = tuning.batch_size()
+    prefix = "sms-" + new_id()[:24] + "-"
+    columns = {
+        "project_id": literal(b.project_id),
+        "direction": literal("outbound"),
+        "case_id": src.c.case_pk,
+        "phone": func.substr(src.c.phone, 1, 20),
+        "to_number": func.substr(src.c.phone, 1, 40),
+        "body": by_language(dict(bodies)),
+        "segments": by_language({k: i.segments for k, i in infos.items()}),
+        "encoding": by_language({k: i.encoding for k, i in infos.items()}),
+        "status": case((ok, "queued"), else_="failed"),
+        "broadcast_id": literal(b.id),
+        "firing_id": literal(firing_id),
+        "bypass_opt_out": literal(False),
+        "attempts": literal(0),
+        "job_id": case((ok, literal(prefix) + cast((src.c.n - 1) // per_job, String)), else_=null()),
+        "skip_reason": case((~src.c.valid, "invalid_number"), (src.c.opted, "opted_out"), else_=null()),
+        "error_message": case(
+            (~src.c.valid, literal("'") + src.c.phone + literal("' is not an E.164 phone number.")),
+            (src.c.opted, "The recipient has opted out; not sent."),
+            else_=null(),
+        ),
+        "created_at": literal(now),
+        "queued_at": literal(now),
+        "failed_at": case((ok, null()), else_=literal(now)),
+        "updated_at": literal(now),
+    }
+    written = db.session.execute(
+        insert(MESSAGES)
+        .from_select(list(columns), select(*columns.values()))
+        .returning(MESSAGES.c.id, MESSAGES.c.job_id)
+    ).all()
+    db.session.execute(
+        update(FIRINGS).where(FIRINGS.c.id == firing_id).values(messages=FIRINGS.c.messages + len(written))
+    )
+    by_job: dict[str, list[int]] = {}
+    for message_id, job_id in written:
+        if job_id is not None:
+            by_job.setdefault(job_id, []).append(message_id)
+    send_jobs = [
+        (job_id, sorted(ids))
+        for job_id, ids in sorted(by_job.items(), key=lambda kv: int(kv[0].rsplit("-", 1)[1]))
+    ]
+    db.session.commit()
+    outbox.enqueue_send_jobs(b.project_id, send_jobs)
+    return len(written)

@@ -1,0 +1,117 @@
+"""The preview: what a broadcast would do if it fired now, without writing anything.
+
+Rules:
+- The body is the one that creates the broadcast (``send_at`` and ``repeat``
+  are ignored, the name is optional) and is validated the same way.
+- It counts the recipients, those who would get a message, and the skipped by
+  reason, with the same SELECT the firing snapshots.
+- It renders at most ``PREVIEW_RENDER_LIMIT`` recipients to report the SMS
+  segments (the total estimated from that sample), the placeholders some
+  recipients lack and three samples.
+- The time needed is at the gateway's rate: ``mps`` per sender, capped by
+  ``project_mps``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from sqlalchemy import func, select
+
+from messaging.broadcasts.content import Content
+from messaging.broadcasts.recipients import recipients_select
+from messaging.broadcasts.spec import apply_spec, parse_spec
+from messaging.errors import Invalid
+from messaging.extensions import db
+from messaging.lib.segments import count_segments
+from messaging.models import Broadcast, Project
+from messaging.sms import gateway_settings
+
+# Preview renders at most this many recipients to report missing placeholders and segments.
+PREVIEW_RENDER_LIMIT = 5000
+
+
+def preview_broadcast(project: Project, body: Mapping) -> dict:
+    """What a broadcast would do now: recipients, who gets a message, the skipped by reason,
+    SMS segments, placeholders some recipients lack, and the time the gateway needs."""
+    if not isinstance(body, Mapping):
+        raise Invalid("invalid_json", "The request body must be a JSON object.")
+    data = {k: v for k, v in body.items() if k not in ("send_at", "repeat")}
+    if not data.get("name"):
+        data["name"] = "preview"
+    spec = parse_spec(project, data)
+    snap = recipients_select(project.id, spec["recipients"]).subquery("snap")
+    by_reason = dict(
+        db.session.execute(select(snap.c.skip_reason, func.count()).group_by(snap.c.skip_reason)).all()
+    )
+    will_send = by_reason.pop(None, 0)
+    recipients = will_send + sum(by_reason.values())
+    b = Broadcast(project_id=project.id)
+    apply_spec(b, spec)
+    content = Content(b)
+    rows = db.session.execute(
+        select(snap).where(snap.c.skip_reason.is_(None)).order_by(snap.c.seq).limit(PREVIEW_RENDER_LIMIT)
+    ).all()
+    sample = _render_sample(content, rows)
+    max_segments, total_segments = sample.max_segments, sample.total_segments
+    if not rows:
+        text = content.first_question if content.survey is not None else content.text_for(None)
+        max_segments = count_segments(text).segments
+    if rows and len(rows) < will_send:  # estimate the rest from the rendered sample
+        total_segments = round(total_segments * will_send / len(rows))
+    rate = send_rate(project.id)
+    return {
+        "recipients": recipients,
+        "will_send": will_send,
+        "skipped": by_reason,
+        "segments": max_segments,
+        "total_segments": total_segments,
+        "missing_placeholders": sample.missing,
+        "checked": len(rows),
+        "samples": sample.samples,
+        "messages_per_second": rate,
+        "estimated_seconds": round(will_send / rate, 1) if rate else None,
+    }
+
+
+class _Sample(NamedTuple):
+    max_segments: int
+    total_segments: int
+    missing: dict[str, int]  # placeholder: recipients who lack it
+    samples: list[dict]
+
+
+def _render_sample(content: Content, rows) -> _Sample:
+    """Render ``rows``: the most and total segments, missing placeholders, three samples."""
+    missing: Counter = Counter()
+    max_segments, total_segments, samples = 0, 0, []
+    contexts = content.contexts(rows)
+    for r in rows:
+        if content.survey is not None:
+            text = content.first_question
+        elif content.needs_context:
+            rendered = content.render(r, contexts)
+            text = rendered.text
+            missing.update(rendered.missing)
+        else:
+            text = content.text_for(r.language)
+        info = count_segments(text)
+        max_segments = max(max_segments, info.segments)
+        total_segments += info.segments
+        if len(samples) < 3:
+            samples.append(
+                {"phone": r.phone, "text": text, "segments": info.segments, "encoding": info.encoding}
+            )
+    return _Sample(max_segments, total_segments, dict(missing), samples)
+
+
+def send_rate(project_id: int) -> float:
+    """Messages per second the project's gateway allows: ``mps`` per sender, capped by ``project_mps``."""
+    cfg = gateway_settings.gateway_config(project_id)
+    senders = 1 if cfg.messaging_service_sid or not cfg.from_numbers else len(cfg.from_numbers)
+    rate = float((cfg.mps or 10) * senders)
+    if cfg.project_mps:
+        rate = min(rate, float(cfg.project_mps))
+    return rate

@@ -1,0 +1,97 @@
+"""Capture: a new form or a changed case becomes one ``pending`` record per location.
+
+Rules:
+- ``capture_form(form, blocks)`` / ``capture_case(case)`` run INSIDE the transaction that
+  saves the form or changes the case. They look up the project's locations of that
+  kind (one indexed query, cached for the transaction) and insert one ``pending``
+  ``forward_records`` row per location with a JSON snapshot of the object as it is
+  now: the object's one JSON shape, the API's (``messaging.cases.serialize``;
+  the caller gives a form's case blocks, which it has in hand). Nothing else
+  happens there: no Redis, no HTTP. With no location, that one
+  query is all they cost.
+- Each location that got records has its sender enqueued after the commit
+  (``dispatch_location``); a rollback drops both the records and the dispatch.
+- Every record has ordering keys (cases: the case id; forms: each case id the form
+  touched, or the form id when it touched none); the sender keeps the order per key.
+- A case is captured after its change is flushed: the case row is then locked, so
+  changes of one case are captured in order.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import insert
+
+from messaging.cases.serialize import case_json, form_json
+from messaging.db.after_commit import after_commit
+from messaging.extensions import db
+from messaging.forwarding.dispatch import dispatch_location
+from messaging.forwarding.locations import location_ids_for
+from messaging.lib import clock
+from messaging.models import ForwardRecord, ForwardRecordKey
+
+
+def form_payload(form, blocks: list[dict]) -> dict:
+    """What is forwarded for a form: its JSON (``messaging.cases.serialize``), as the API shows it."""
+    return form_json(form, blocks)
+
+
+def case_payload(case) -> dict:
+    """What is forwarded for a case: its JSON (``messaging.cases.serialize``), as the API shows it."""
+    return case_json(case)
+
+
+def _insert_records(project_id: int, kind: str, object_id: str, payload_of, keys: list[str]) -> int:
+    """One record per location of the kind; ``payload_of()`` is called only when there is one."""
+    locations = location_ids_for(project_id, kind)
+    if not locations:
+        return 0
+    payload = payload_of()
+    now = clock.now()
+    rows = [
+        {
+            "project_id": project_id,
+            "location_id": location_id,
+            "kind": kind,
+            "object_id": object_id,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for location_id in locations
+    ]
+    record_ids = (
+        db.session.execute(
+            insert(ForwardRecord).returning(ForwardRecord.id, sort_by_parameter_order=True), rows
+        )
+        .scalars()
+        .all()
+    )
+    db.session.execute(
+        insert(ForwardRecordKey),
+        [
+            {"location_id": location_id, "ordering_key": key, "record_id": record_id}
+            for location_id, record_id in zip(locations, record_ids, strict=True)
+            for key in keys
+        ],
+    )
+    for location_id in locations:
+        after_commit(dispatch_location, location_id)
+    return len(record_ids)
+
+
+def capture_form(form, blocks: list[dict]) -> int:
+    """Queue a new form for every forms location of its project; returns the records added.
+
+    Call inside the transaction that saves the form, after it is flushed."""
+    keys = list(dict.fromkeys(str(c) for c in (form.case_ids or []) if c)) or [form.form_id]
+    return _insert_records(form.project_id, "forms", form.form_id, lambda: form_payload(form, blocks), keys)
+
+
+def capture_case(case) -> int:
+    """Queue a changed (or new) case for every cases location of its project.
+
+    Call inside the transaction that changes the case, after the change is flushed
+    (the case row is then locked, so changes of one case are captured in order)."""
+    return _insert_records(case.project_id, "cases", case.case_id, lambda: case_payload(case), [case.case_id])

@@ -1,0 +1,265 @@
+"""Forwarding locations: validation, masking of secret headers, create/change/delete, counts.
+
+Rules:
+- A location's URL is http:// or https://, names a host, has no spaces or control
+  characters and no user name or password (send them in a header instead); at most
+  2000 characters. Its kind is ``forms`` or ``cases`` and cannot be changed.
+- Headers: at most 20, each a valid header name given once, one line of at most 4000
+  characters; the headers the server sets (Host, Content-Length, Content-Type,
+  Transfer-Encoding, Connection) cannot be changed.
+- Header values whose name looks secret (contains auth, token, key, secret, pass,
+  cookie, signature, session or credential) are never shown in full: they show as
+  ``****`` followed by their last 4 characters when 16 or longer. A value equal to
+  the masked form of the stored one (as GET shows it) keeps the stored value.
+- ``notify_emails``: at most 20 valid addresses (a list, or one string split on
+  commas, semicolons and spaces), normalised, each once.
+- A paused location still captures, but its sender does nothing; resuming sends the
+  backlog in order (its sender is enqueued after the commit).
+- The project's locations of a kind are looked up once per transaction (capture
+  runs on every save); creating or deleting a location empties that cache.
+- The caller owns the transaction: nothing here commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select
+
+from messaging.db.after_commit import after_commit, transaction_cache
+from messaging.errors import Invalid
+from messaging.extensions import db
+from messaging.forwarding.dispatch import dispatch_location
+from messaging.models import ForwardLocation, ForwardRecord
+from messaging.models.forwarding import FORWARD_KINDS, RECORD_STATUSES
+
+log = logging.getLogger(__name__)
+
+MAX_HEADERS = 20
+MAX_EMAILS = 20
+MASK = "****"
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+_RESERVED_HEADERS = {"host", "content-length", "content-type", "transfer-encoding", "connection"}
+_SECRET_HINTS = ("auth", "token", "key", "secret", "pass", "cookie", "signature", "session", "credential")
+_CACHE = "forwarding_locations"
+
+
+# --- validation ---------------------------------------------------------------------------------------
+
+
+def _invalid(field: str, message: str) -> Invalid:
+    return Invalid("validation_error", f"{field}: {message}", field=field)
+
+
+def validate_url(value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid("url", "is required.")
+    url = value.strip()
+    if len(url) > 2000:
+        raise _invalid("url", "must be at most 2000 characters.")
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise _invalid("url", "must not contain spaces or control characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a bad port
+    except ValueError:
+        raise _invalid("url", "is not a valid URL.") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise _invalid("url", "must start with http:// or https://.")
+    if not parts.hostname:
+        raise _invalid("url", "must name a host, e.g. https://example.org/inbox.")
+    if parts.username or parts.password:
+        raise _invalid("url", "must not contain a user name or password; send them in a header instead.")
+    del port
+    return url
+
+
+def validate_kind(value) -> str:
+    if value not in FORWARD_KINDS:
+        raise _invalid("kind", "must be 'forms' or 'cases'.")
+    return value
+
+
+def validate_headers(value, existing: dict | None = None) -> dict:
+    """A dict of header name -> string value. A value equal to the masked form of the
+    stored one (as GET shows it) keeps the stored value."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _invalid("headers", "must be an object of header names to string values.")
+    if len(value) > MAX_HEADERS:
+        raise _invalid("headers", f"must have at most {MAX_HEADERS} headers.")
+    old = {k.lower(): (k, v) for k, v in (existing or {}).items()}
+    clean: dict = {}
+    for name, header_value in value.items():
+        _check_header(name, header_value, clean)
+        previous = old.get(name.lower())
+        if previous is not None and header_value == mask_value(previous[0], previous[1]):
+            header_value = previous[1]
+        clean[name] = header_value
+    return clean
+
+
+def _check_header(name, value, accepted: dict) -> None:
+    """Refuse one header given the ``accepted`` ones before it."""
+    if not isinstance(name, str) or not _HEADER_NAME.match(name):
+        raise _invalid("headers", f"{name!r} is not a valid header name.")
+    if name.lower() in _RESERVED_HEADERS:
+        raise _invalid("headers", f"{name} is set by the server and cannot be changed.")
+    if name.lower() in {k.lower() for k in accepted}:
+        raise _invalid("headers", f"{name} is given twice.")
+    if not isinstance(value, str):
+        raise _invalid("headers", f"the value of {name} must be a string.")
+    if "\r" in value or "\n" in value or len(value) > 4000:
+        raise _invalid("headers", f"the value of {name} must be one line of at most 4000 characters.")
+
+
+def validate_emails(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [v for v in re.split(r"[,;\s]+", value) if v]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _invalid("notify_emails", "must be a list of e-mail addresses.")
+    if len(value) > MAX_EMAILS:
+        raise _invalid("notify_emails", f"must have at most {MAX_EMAILS} addresses.")
+    clean = []
+    for address in value:
+        try:
+            normalized = validate_email(address.strip(), check_deliverability=False).normalized
+        except EmailNotValidError:
+            raise _invalid("notify_emails", f"{address!r} is not a valid e-mail address.") from None
+        if normalized not in clean:
+            clean.append(normalized)
+    return clean
+
+
+# --- masking ------------------------------------------------------------------------------------------
+
+
+def _looks_secret(name: str) -> bool:
+    lowered = name.lower()
+    return any(hint in lowered for hint in _SECRET_HINTS)
+
+
+def mask_value(name: str, value: str) -> str:
+    """How a stored header value is shown: secrets as ``****`` plus, for long ones, the last 4."""
+    if not _looks_secret(name):
+        return value
+    return MASK + value[-4:] if len(value) >= 16 else MASK
+
+
+def masked_headers(headers: dict) -> dict:
+    return {name: mask_value(name, value) for name, value in (headers or {}).items()}
+
+
+# --- create, change, delete ---------------------------------------------------------------------------
+
+
+def create_location(
+    url,
+    kind,
+    headers=None,
+    notify_emails=None,
+    name: str = "",
+    paused: bool = False,
+) -> ForwardLocation:
+    """Validate and add a location to the current project (caller commits)."""
+    location = ForwardLocation(
+        url=validate_url(url),
+        kind=validate_kind(kind),
+        headers=validate_headers(headers),
+        notify_emails=validate_emails(notify_emails),
+        name=(name or "").strip()[:200],
+        paused=bool(paused),
+    )
+    db.session.add(location)
+    db.session.flush()
+    transaction_cache(_CACHE).clear()
+    log.info("forwarding location created location_id=%s kind=%s", location.id, location.kind)
+    return location
+
+
+def update_location(location: ForwardLocation, changes: dict) -> bool:
+    """Apply validated changes (url, headers, notify_emails, name, paused); caller commits.
+    Returns True when the location was resumed (its sender is enqueued after the commit)."""
+    if "kind" in changes and changes["kind"] != location.kind:
+        raise _invalid("kind", "cannot be changed; add another location instead.")
+    if "url" in changes:
+        location.url = validate_url(changes["url"])
+    if "headers" in changes:
+        location.headers = validate_headers(changes["headers"], existing=location.headers)
+    if "notify_emails" in changes:
+        location.notify_emails = validate_emails(changes["notify_emails"])
+    if "name" in changes:
+        location.name = _valid_name(changes["name"])
+    resumed = "paused" in changes and _pause_or_resume(location, changes["paused"])
+    log.info("forwarding location changed location_id=%s fields=%s", location.id, sorted(changes))
+    return resumed
+
+
+def _valid_name(name) -> str:
+    if name is not None and not isinstance(name, str):
+        raise _invalid("name", "must be a string.")
+    return (name or "").strip()[:200]
+
+
+def _pause_or_resume(location: ForwardLocation, paused) -> bool:
+    """Set ``paused``; True when this resumed the location (its sender runs after the commit)."""
+    if not isinstance(paused, bool):
+        raise _invalid("paused", "must be true or false.")
+    resumed = location.paused and not paused
+    location.paused = paused
+    if resumed:
+        after_commit(dispatch_location, location.id)
+    return resumed
+
+
+def delete_location(location: ForwardLocation) -> None:
+    """Delete a location with its records and attempts (caller commits)."""
+    db.session.delete(location)
+    transaction_cache(_CACHE).clear()
+    log.info("forwarding location deleted location_id=%s", location.id)
+
+
+# --- look-ups -----------------------------------------------------------------------------------------
+
+
+def location_ids_for(project_id: int, kind: str) -> list[str]:
+    """The ids of the project's locations of ``kind`` (one indexed query, cached for the transaction)."""
+    cache = transaction_cache(_CACHE)
+    key = (project_id, kind)
+    if key not in cache:
+        cache[key] = list(
+            db.session.execute(
+                select(ForwardLocation.id)
+                .where(ForwardLocation.project_id == project_id, ForwardLocation.kind == kind)
+                .execution_options(all_projects=True)
+            ).scalars()
+        )
+    return cache[key]
+
+
+def location_in_any_project(location_id: str) -> ForwardLocation | None:
+    """The location, whatever the current project scope (jobs run before they know it)."""
+    return db.session.execute(
+        select(ForwardLocation).where(ForwardLocation.id == location_id).execution_options(all_projects=True)
+    ).scalar_one_or_none()
+
+
+def status_counts(location_ids: list[str]) -> dict[str, dict[str, int]]:
+    """{location id: {status: count}} for the given locations, in one query."""
+    counts = {loc: dict.fromkeys(RECORD_STATUSES, 0) for loc in location_ids}
+    if not location_ids:
+        return counts
+    rows = db.session.execute(
+        select(ForwardRecord.location_id, ForwardRecord.status, func.count())
+        .where(ForwardRecord.location_id.in_(location_ids))
+        .group_by(ForwardRecord.location_id, ForwardRecord.status)
+    )
+    for location_id, status, n in rows:
+        counts[location_id][status] = n
+    return counts

@@ -1,0 +1,227 @@
+"""Handling one stored inbound SMS: opt-out words, an open survey, a keyword, or the default reply.
+
+Rules (in this order; the caller holds the number's lock, see
+:mod:`messaging.inbound.per_number`):
+
+1. The number's open survey session is expired first if its time is up. The
+   sender's case is looked up (:mod:`messaging.inbound.routing`); the choice and
+   why is stored on the inbound row. No case: ``unknown_number`` is logged (the
+   message still goes through the steps).
+2. Opt-out words (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE,
+   OPTOUT; whole message) opt the number out and close its open sessions;
+   opt-in words (START, UNSTOP, YES) opt back in; HELP/INFO get the project's
+   help text. Each gets a confirmation (sent with ``bypass_opt_out``). These win
+   over an open session, with one exception: YES while the current question
+   of the open session accepts "yes" as a valid answer is that answer.
+3. An open survey session takes the message, unless its first word is a
+   project keyword with ``yields_to_session=False``. A session without a case
+   takes the sender's case when the number has one.
+4. A project keyword (first word, any case) replies with its text and/or
+   starts its survey for the sender's case (restricted to the survey's
+   ``case_type`` when set), unless the number has opted out. An unknown number
+   may run a survey: its answers stay on the session (no case, so no form).
+5. Anything else is ``unhandled`` (``unknown_number`` from an unknown number):
+   it shows in the inbox, and the project's default reply (if set) is sent.
+
+Handling is idempotent: a message already handled is ``already_handled``. The
+outcome, its detail, the case and the routing are recorded in the transaction
+that sends the replies.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from messaging.extensions import db
+from messaging.inbound.keywords import Classification, classify, confirmation_text
+from messaging.inbound.routing import find_case
+from messaging.lib import clock
+from messaging.models import Case, InboundMessage, Keyword, Message, Project, SurveySession
+from messaging.sms import optouts, outbox
+from messaging.surveys.answers import parse_answer
+from messaging.surveys.replies import handle_reply
+from messaging.surveys.settings import inbound_settings
+from messaging.surveys.starting import cancel_for_opt_out, start_session
+from messaging.surveys.state import current_question, open_session
+from messaging.surveys.timers import expire_session
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("opt_out", "opt_in", "help")
+
+
+@dataclass
+class Handling:
+    """One inbound message being handled: its rows, its sender, its case and the number's open session."""
+
+    message_id: int
+    row: InboundMessage
+    message: Message
+    project_id: int
+    phone: str
+    session: SurveySession | None
+    case: Case | None
+    count: int
+    routing: str
+    reply_case: int | None
+
+    def done(self, outcome: str, detail: str | None = None, **extra) -> Callable[[], None]:
+        """A function that records the outcome on the inbound row (run in the transaction that commits)."""
+
+        def mark():
+            row = self.row
+            row.handled_at = clock.now()
+            row.outcome = outcome
+            row.detail = detail
+            row.case_count = self.count
+            row.routing = self.routing
+            self.message.case_id = self.case.id if self.case is not None else None
+            for name, value in extra.items():
+                setattr(row, name, value)
+
+        return mark
+
+
+def handle_inbound(message_id: int) -> str:
+    """Handle one stored inbound message (current project; hold the number's lock). Idempotent."""
+    row = db.session.get(InboundMessage, message_id)
+    if row is None or row.handled_at is not None:
+        return "already_handled"
+    handling = _begin(message_id, row)
+    kind: Classification | None = classify(handling.message.body)
+    if kind.kind == "opt_in" and kind.word == "YES" and _answers_the_question(handling):
+        kind = None  # YES answers the open question (see the module docstring)
+    if kind is not None and kind.kind in COMMANDS:
+        return _command(handling, kind.kind)
+    keyword = None
+    if kind is not None and kind.kind == "keyword":
+        keyword = db.session.execute(select(Keyword).where(Keyword.keyword == kind.word)).scalar_one_or_none()
+    if handling.session is not None and (keyword is None or keyword.yields_to_session):
+        return _to_session(handling)
+    if keyword is not None:
+        return _keyword(handling, keyword)
+    return _default_reply(handling)
+
+
+def _begin(message_id: int, row: InboundMessage) -> Handling:
+    """Expire the number's session if its time is up, look up the case, note the routing."""
+    message = db.session.get(Message, message_id)
+    project_id, phone, now = message.project_id, message.phone, clock.now()
+    session = open_session(phone)
+    if session is not None and session.expires_at is not None and session.expires_at <= now:
+        expire_session(session)
+        session = None
+    case, count, routing = find_case(phone)
+    row.case_count = count
+    row.routing = routing
+    if case is not None:
+        message.case_id = case.id
+    elif count == 0:
+        log.info(
+            "inbound from unknown number project_id=%s message_id=%s phone=%s", project_id, message_id, phone
+        )
+    return Handling(
+        message_id=message_id,
+        row=row,
+        message=message,
+        project_id=project_id,
+        phone=phone,
+        session=session,
+        case=case,
+        count=count,
+        routing=routing,
+        reply_case=case.id if case is not None else None,
+    )
+
+
+def _answers_the_question(handling: Handling) -> bool:
+    if handling.session is None:
+        return False
+    question = current_question(handling.session)
+    return question is not None and parse_answer(question, handling.message.body).ok
+
+
+def _command(handling: Handling, kind: str) -> str:
+    """Opt-out, opt-in or help: act, and confirm (even to an opted-out number)."""
+    project_id, phone = handling.project_id, handling.phone
+    project = db.session.get(Project, project_id)
+    detail = None
+    if kind == "opt_out":
+        new = optouts.opt_out(project_id, phone, "keyword")
+        closed = cancel_for_opt_out(phone)
+        detail = f"opted out ({'new' if new else 'already'}); closed sessions: {closed}"
+    elif kind == "opt_in":
+        removed = optouts.opt_in(project_id, phone)
+        detail = "opted in" if removed else "opted in (was not opted out)"
+    text = confirmation_text(kind, project.name, project.help_text or "")
+    outbox.send_sms(project_id, phone, text, handling.reply_case, bypass_opt_out=True)
+    handling.done(kind, detail)()
+    db.session.commit()
+    return kind
+
+
+def _to_session(handling: Handling) -> str:
+    """The open survey session takes the message (it commits)."""
+    session, case = handling.session, handling.case
+    if session.case_pk is None and case is not None and handling.count:
+        session.case_pk = case.id
+    session_id = session.id
+    result = handle_reply(
+        session, handling.message.body, handling.done("survey_answer", None, survey_session_id=session_id)
+    )
+    db.session.get(InboundMessage, handling.message_id).detail = result
+    db.session.commit()
+    return "survey_answer"
+
+
+def _keyword(handling: Handling, keyword: Keyword) -> str:
+    """A project keyword: its reply text and/or its survey."""
+    detail = []
+    started = None
+    if keyword.reply_text:
+        outbox.send_sms(handling.project_id, handling.phone, keyword.reply_text, handling.reply_case)
+        detail.append("replied")
+    if keyword.survey_id and keyword.survey is not None:
+        started = _start_keyword_survey(handling, keyword, detail)
+    handling.done(
+        "keyword",
+        "; ".join(detail) or None,
+        keyword_id=keyword.id,
+        survey_session_id=started.id if started else None,
+    )()
+    db.session.commit()
+    return "keyword"
+
+
+def _start_keyword_survey(handling: Handling, keyword: Keyword, detail: list[str]) -> SurveySession | None:
+    survey_case = handling.case
+    if keyword.survey.case_type:
+        survey_case, _, _ = find_case(handling.phone, keyword.survey.case_type)
+    if optouts.is_opted_out(handling.project_id, handling.phone):
+        detail.append("survey not started: the number has opted out")
+        return None
+    started = start_session(
+        handling.project_id,
+        keyword.survey_id,
+        handling.phone,
+        survey_case.id if survey_case is not None else None,
+        source="keyword",
+        keyword_id=keyword.id,
+    )
+    detail.append(f"started survey {keyword.survey.name}")
+    return started
+
+
+def _default_reply(handling: Handling) -> str:
+    settings = inbound_settings(handling.project_id)
+    default = settings.default_reply if settings else None
+    if default:
+        outbox.send_sms(handling.project_id, handling.phone, default, handling.reply_case)
+    outcome = "unhandled" if handling.count else "unknown_number"
+    handling.done(outcome, "default reply sent" if default else None)()
+    db.session.commit()
+    return outcome

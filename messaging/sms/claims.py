@@ -1,0 +1,80 @@
+"""The claim: a send job takes rows for itself before it sends them, so none is sent twice.
+
+Rules:
+- **Never sent twice by a repeated job.** A job claims each row with one
+  conditional UPDATE (`status='queued'` and due → `sending`, attempts + 1) and
+  sends only the rows it won. A job run twice, two workers on the same job, an
+  RQ retry or a sweep re-queue find the rows already claimed and do nothing.
+- The claim's UPDATE also reads each row's opt-out (``EXISTS`` in its
+  ``RETURNING``), so a number opted out since the row was written is not
+  sent to; it commits at once.
+- Giving claimed rows back (:func:`unclaim`) puts them back in ``queued``
+  without counting the attempt; only rows still ``sending`` move.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, literal_column, or_, select, update
+
+from messaging.db.dialect import in_values
+from messaging.extensions import db
+from messaging.lib import clock
+from messaging.models import Message, OptOut
+
+MESSAGES = Message.__table__
+OPT_OUTS = OptOut.__table__
+
+
+def claim(project_id: int, ids: list[int], now: datetime) -> list:
+    """Atomically move due ``queued`` rows to ``sending``; returns the rows this caller won,
+    each with ``opted_out`` (its number is on the project's opt-out list) read in the same statement."""
+    # Spelled out: SQLAlchemy renders RETURNING's columns without their table, and an
+    # unqualified ``phone`` inside the subquery would be the opt-out's own.
+    listed = OPT_OUTS.alias("listed")
+    opted_out = (
+        select(listed.c.phone)
+        .where(listed.c.project_id == project_id, listed.c.phone == literal_column("messages.phone"))
+        .exists()
+    )
+    stmt = (
+        update(MESSAGES)
+        .where(
+            MESSAGES.c.project_id == project_id,
+            in_values(MESSAGES.c.id, ids, BigInteger),
+            MESSAGES.c.status == "queued",
+            or_(MESSAGES.c.next_attempt_at.is_(None), MESSAGES.c.next_attempt_at <= now),
+            or_(MESSAGES.c.due_at.is_(None), MESSAGES.c.due_at <= now),
+        )
+        .values(
+            status="sending",
+            attempts=MESSAGES.c.attempts + 1,
+            claimed_at=now,
+            next_attempt_at=None,
+            updated_at=now,
+        )
+        .returning(
+            MESSAGES.c.id,
+            MESSAGES.c.phone,
+            MESSAGES.c.body,
+            MESSAGES.c.bypass_opt_out,
+            MESSAGES.c.attempts,
+            opted_out.label("opted_out"),
+        )
+    )
+    rows = db.session.execute(stmt).all()
+    db.session.commit()
+    rows.sort(key=lambda r: r.id)
+    return rows
+
+
+def unclaim(project_id: int, ids: list[int]) -> None:
+    """Give claimed rows back: ``queued`` again, the attempt not counted. Does not commit."""
+    if not ids:
+        return
+    db.session.execute(
+        update(MESSAGES)
+        .where(MESSAGES.c.project_id == project_id, MESSAGES.c.id.in_(ids), MESSAGES.c.status == "sending")
+        .values(status="queued", attempts=MESSAGES.c.attempts - 1, claimed_at=None, updated_at=clock.now())
+    )

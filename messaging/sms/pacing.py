@@ -1,0 +1,108 @@
+"""Pacing: sending a chunk's claimed rows at the rate-limit slots booked for their senders.
+
+Rules:
+- **Rate limits** hold across all workers and machines: a GCRA limiter in
+  Redis (one Lua script, Redis' clock) books slots per sender number (`mps`)
+  and optionally per project (`project_mps`); a worker books a quarter second
+  of slots at a time and sends at them; when a sender is saturated for 10 s
+  the job hands its rest back to the queue.
+- Slots are booked a quarter second of sending at a time per sender, up to
+  one second ahead, and the messages go in slot order, so a worker keeps
+  every sender of the pool busy at its rate. The unsent rows are released
+  and handed back to the queue when no slot comes for ``MAX_RATE_WAIT``
+  seconds (other jobs saturate the senders), or when the chunk's lease
+  (``tuning.sending_lease``) runs out before they are sent.
+- A sender without a number of its own (a Messaging Service, the console)
+  is limited under the service's sid, or the gateway kind and project.
+- One message's failure never stops the others: a gateway error is its
+  outcome, and anything unexpected is an unknown outcome (the sweep resolves
+  it), logged with the message and job ids.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+
+from messaging.models import GatewayConfig
+from messaging.sms.gateways import GatewayError
+from messaging.sms.ratelimit import project_key, sender_key
+from messaging.sms.send_job import SendJob
+
+log = logging.getLogger(__name__)
+
+# A job hands its remaining messages back to the queue after waiting this long for rate-limit slots.
+MAX_RATE_WAIT = 10.0
+
+
+def _limits(project_id: int, cfg: GatewayConfig, sender: str | None) -> dict[str, float]:
+    key = sender or cfg.messaging_service_sid or f"{cfg.kind}:{project_id}"
+    limits = {sender_key(project_id, key): float(cfg.mps or 0)}
+    if cfg.project_mps:
+        limits[project_key(project_id)] = float(cfg.project_mps)
+    return limits
+
+
+def send_paced(
+    job: SendJob, by_sender: dict[str | None, list], outcomes: list[tuple], lease_ends: float
+) -> tuple[list[int], str] | None:
+    """Send the claimed rows of each sender at the slots booked for them; all senders interleaved.
+
+    Each message's outcome is appended to ``outcomes``. Returns None when all
+    were sent, else the ids of the claimed rows left unsent and why (no slot
+    came for ``MAX_RATE_WAIT`` seconds, or the lease ran out): the caller
+    hands them back.
+    """
+    parts = []
+    for sender, group in by_sender.items():
+        limits = _limits(job.project_id, job.cfg, sender)
+        step = max(1, int(min(limits.values()) * 0.25))
+        parts.append([(sender, limits, group[i : i + step]) for i in range(0, len(group), step)])
+    # Interleave: the first part of every sender, then the second of every sender...
+    todo = [p for round_ in itertools.zip_longest(*parts) for p in round_ if p is not None]
+    waited_since = None
+    order = itertools.count()
+    while todo:
+        booked, deferred, soonest = [], [], None
+        for sender, limits, part in todo:
+            res = job.limiter.reserve(limits, max_ahead=1.0, count=len(part))
+            if res.granted:
+                booked.extend((res.slot(i), next(order), row, sender) for i, row in enumerate(part))
+            else:
+                deferred.append((sender, limits, part))
+                soonest = res.wait if soonest is None else min(soonest, res.wait)
+        if not booked:
+            waited_since = waited_since or time.monotonic()
+            if time.monotonic() - waited_since > MAX_RATE_WAIT:
+                return [row.id for _, _, part in deferred for row in part], "rate limited"
+            pause = max(0.01, min((soonest or 0.5) - 0.9, 0.5))
+            job.stats.rate_wait += pause
+            time.sleep(pause)
+        else:
+            waited_since = None
+        booked.sort(key=lambda b: (b[0], b[1]))
+        for index, (at, _, row, sender) in enumerate(booked):
+            if time.monotonic() > lease_ends:
+                rest = [b[2].id for b in booked[index:]] + [r.id for _, _, part in deferred for r in part]
+                return rest, "lease ran out"
+            delay = at - time.monotonic()
+            if delay > 0:
+                job.stats.rate_wait += delay
+                time.sleep(delay)
+            outcomes.append(_send_one(job, row, sender))
+        todo = deferred
+    return None
+
+
+def _send_one(job: SendJob, row, sender: str | None) -> tuple:
+    try:
+        return ("sent", row, job.gateway.send(row.phone, row.body, sender, job.callback), sender)
+    except GatewayError as exc:
+        return ("error", row, exc, sender)
+    except Exception as exc:  # a bug or an odd failure: the outcome is unknown, the sweep resolves it
+        log.exception(
+            "send crashed project_id=%s message_id=%s job_id=%s", job.project_id, row.id, job.job_id
+        )
+        error = GatewayError("internal_error", repr(exc), retryable=True, outcome_unknown=True)
+        return ("error", row, error, sender)

@@ -1,0 +1,55 @@
+"""The JSON of this package's objects: one shape each, for the API, the messages export and the pages.
+
+Rules:
+- A message shows E.164 phones, ISO times with a Z, and its case's public
+  ``case_id`` (never the internal key).
+- Gateway settings never show the auth token, only whether one is stored.
+"""
+
+from __future__ import annotations
+
+from messaging.lib import clock
+from messaging.models import GatewayConfig, Message
+
+
+def message_json(message: Message) -> dict:
+    """A message as the API shows it (E.164 phones, ISO Z times, the case's public case_id)."""
+    return {
+        "id": message.id,
+        "direction": message.direction,
+        "case_id": message.case.case_id if message.case is not None else None,
+        "phone": message.phone,
+        "from": message.from_number,
+        "to": message.to_number,
+        "body": message.body,
+        "segments": message.segments,
+        "encoding": message.encoding,
+        "status": message.status,
+        "gateway_sid": message.gateway_sid,
+        "error_code": message.error_code,
+        "error_message": message.error_message,
+        "skip_reason": message.skip_reason,
+        "broadcast_id": message.broadcast_id,
+        "survey_session_id": message.survey_session_id,
+        "attempts": message.attempts,
+        "created_at": clock.isoformat(message.created_at),
+        "due_at": clock.isoformat(message.due_at),
+        "sent_at": clock.isoformat(message.sent_at),
+        "delivered_at": clock.isoformat(message.delivered_at),
+        "failed_at": clock.isoformat(message.failed_at),
+        "updated_at": clock.isoformat(message.updated_at),
+    }
+
+
+def gateway_json(cfg: GatewayConfig) -> dict:
+    """The settings as shown to users: never the auth token, only whether one is stored."""
+    return {
+        "kind": cfg.kind,
+        "account_sid": cfg.account_sid,
+        "auth_token_set": bool(cfg.auth_token_encrypted),
+        "from_numbers": list(cfg.from_numbers or []),
+        "messaging_service_sid": cfg.messaging_service_sid,
+        "mps": cfg.mps,
+        "project_mps": cfg.project_mps,
+        "updated_at": clock.isoformat(cfg.updated_at),
+    }

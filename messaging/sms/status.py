@@ -1,0 +1,134 @@
+"""Delivery statuses reported by the gateway: applied to the message, only ever forward.
+
+Rules:
+- **Status callbacks** (`/twilio/status`, signed with the project's token,
+  403 otherwise) only move a message forward: a late `sent` never overwrites
+  `delivered`. A callback that arrives before the worker has committed the sid
+  is kept an hour in Redis and applied when the sid is recorded.
+- Twilio's statuses map to ours (``TWILIO_STATUS``); a status we do not know
+  changes nothing. A ``failed`` or ``undelivered`` report keeps its error code.
+- A callback with error 21610 records an opt-out (source ``gateway_21610``).
+- Applying a callback does not commit: the caller owns the transaction
+  (the early statuses applied after a send job records its sids commit).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from messaging import jobs
+from messaging.extensions import db
+from messaging.lib import clock
+from messaging.models import Message
+from messaging.sms.optouts import opt_out
+
+log = logging.getLogger(__name__)
+
+MESSAGES = Message.__table__
+EARLY_STATUS_KEY = "sms:early-status:{sid}"
+EARLY_STATUS_TTL = 3600
+
+# Twilio's statuses -> ours, and how far along each of ours is (statuses only move forward).
+TWILIO_STATUS = {
+    "accepted": "sent",
+    "scheduled": "sent",
+    "queued": "sent",
+    "sending": "sent",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "canceled": "failed",
+}
+RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "undelivered": 3, "failed": 3}
+
+
+def apply_status(
+    project_id: int,
+    message_id: int,
+    gateway_status: str,
+    error_code: str | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Move a message forward to the gateway's status, never backwards; True when it changed. No commit."""
+    new = TWILIO_STATUS.get((gateway_status or "").lower())
+    if new is None:
+        return False
+    lower = [s for s, rank in RANK.items() if rank < RANK[new]]
+    now = at or clock.now()
+    values = {"status": new, "updated_at": now}
+    if new == "sent":
+        values["sent_at"] = func.coalesce(MESSAGES.c.sent_at, now)
+    elif new == "delivered":
+        values["delivered_at"] = now
+    else:
+        values["failed_at"] = now
+        if error_code:
+            values["error_code"] = str(error_code)
+            values["error_message"] = f"Reported {gateway_status} by the gateway (error {error_code})."
+    result = db.session.execute(
+        update(MESSAGES)
+        .where(MESSAGES.c.project_id == project_id, MESSAGES.c.id == message_id, MESSAGES.c.status.in_(lower))
+        .values(**values)
+    )
+    return bool(result.rowcount)
+
+
+def handle_status_callback(
+    project_id: int, sid: str, gateway_status: str, error_code: str | None, remember_unknown: bool = True
+) -> str:
+    """Apply a verified status callback; returns 'applied', 'unchanged' or 'unknown_sid'. Does not commit.
+
+    An unknown sid is logged and ignored, but kept for an hour in Redis: a
+    callback can beat the worker's commit of the sid it belongs to.
+    """
+    row = db.session.execute(
+        select(MESSAGES.c.id, MESSAGES.c.phone).where(
+            MESSAGES.c.project_id == project_id, MESSAGES.c.gateway_sid == sid
+        )
+    ).first()
+    if row is None:
+        if not remember_unknown:
+            return "unknown_sid"
+        log.info(
+            "status callback for unknown sid project_id=%s sid=%s status=%s", project_id, sid, gateway_status
+        )
+        key = EARLY_STATUS_KEY.format(sid=sid)
+        pipe = jobs.redis_conn().pipeline()
+        pipe.rpush(key, f"{gateway_status}|{error_code or ''}")
+        pipe.expire(key, EARLY_STATUS_TTL)
+        pipe.execute()
+        return "unknown_sid"
+    changed = apply_status(project_id, row.id, gateway_status, error_code)
+    if error_code and str(error_code) == "21610":
+        opt_out(project_id, row.phone, "gateway_21610")
+    log.info(
+        "status callback project_id=%s message_id=%s sid=%s status=%s changed=%s",
+        project_id,
+        row.id,
+        sid,
+        gateway_status,
+        changed,
+    )
+    return "applied" if changed else "unchanged"
+
+
+def apply_early_statuses(project_id: int, sids: list[str]) -> None:
+    """Apply the callbacks kept in Redis for these just-recorded sids, then commit (when there were any)."""
+    redis = jobs.redis_conn()
+    pipe = redis.pipeline()
+    for sid in sids:
+        pipe.lrange(EARLY_STATUS_KEY.format(sid=sid), 0, -1)
+    found = [(sid, items) for sid, items in zip(sids, pipe.execute(), strict=True) if items]
+    if not found:
+        return
+    for sid, items in found:
+        for raw in items:
+            status, _, code = raw.decode().partition("|")
+            handle_status_callback(project_id, sid, status, code or None)
+        redis.delete(EARLY_STATUS_KEY.format(sid=sid))
+    db.session.commit()

@@ -1,0 +1,295 @@
+"""The sweep: re-queue due messages whose job is gone, and resolve messages stuck in ``sending``.
+
+Rules:
+- :func:`sweep` re-queues due rows whose job is gone and resolves rows stuck
+  in ``sending`` by asking the gateway (never by sending blindly again).
+- **Never lost when Redis loses its queue.** The sweep (a periodic job, every
+  15 s, once across all workers) re-queues `queued` rows that are due and
+  whose job no longer exists (Redis flushed or restarted empty), has finished
+  or failed, or has been "started" for longer than `SMS_JOB_STALE_SECONDS`
+  (a worker killed mid-job). Scheduled rows (`due_at`) get their job from the
+  sweep when due.
+- A row is left to its job for ``SMS_SWEEP_GRACE`` after its last change:
+  its job may just be on its way.
+- **A message whose outcome is unknown is never re-sent blindly.** Twilio has
+  no idempotency key: after a read timeout, a dropped connection or a worker
+  killed between the request and the commit, the message may or may not have
+  left. Such a row stays `sending`; the sweep then asks Twilio: with a sid, it
+  fetches the message; without one, it lists Twilio's recent messages to that
+  number and adopts one with the same text created after the claim (and not
+  already recorded for another row). Only when Twilio has no such message is
+  the row queued again (or, attempts used up, failed as `unknown_outcome`).
+  So the guarantee is: **at most once, except** when Twilio accepted a
+  message yet does not list it by the time we ask (we ask
+  `SMS_UNKNOWN_CHECK_DELAY`, 60 s, after a timeout, and for a killed worker
+  after `SMS_SENDING_TIMEOUT`, 2 min), or when
+  the same text went to the same number twice within that window. We chose
+  this over failing every uncertain message as `unknown_outcome` (which
+  would drop messages that never left) and over re-sending blindly (which
+  duplicates every timeout).
+- When the gateway cannot be asked, the message waits for the next sweep
+  (asked again a minute later).
+- Runs unscoped over all projects (a periodic job). Safe to run anywhere,
+  any number of times: it only enqueues jobs (which claim before sending)
+  and asks the gateway about uncertain messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from rq.job import Job
+from sqlalchemy import and_, or_, select, update
+
+from messaging import jobs
+from messaging.extensions import db
+from messaging.lib import clock
+from messaging.models import Message
+from messaging.sms.gateway_settings import build_gateway, gateway_config
+from messaging.sms.gateways import Gateway, GatewayError, RemoteMessage
+from messaging.sms.outbox import hand_to_jobs, split_into_jobs
+from messaging.sms.status import TWILIO_STATUS
+from messaging.sms.tuning import batch_size, job_stale_seconds, max_attempts, sending_timeout, sweep_grace
+
+log = logging.getLogger(__name__)
+
+MESSAGES = Message.__table__
+
+
+@dataclass
+class SweepStats:
+    requeued: int = 0
+    resolved_sent: int = 0
+    resolved_requeued: int = 0
+    resolved_failed: int = 0
+    jobs: int = 0
+
+
+def sweep(limit: int = 20_000, time_budget: float = 10.0) -> SweepStats:
+    """Re-queue due messages whose job is gone, and resolve messages stuck in ``sending``.
+
+    Runs unscoped over all projects (a periodic job). Safe to run anywhere,
+    any number of times: it only enqueues jobs (which claim before sending)
+    and asks the gateway about uncertain messages.
+    """
+    stats = SweepStats()
+    started = time.monotonic()
+    _resolve_stuck(stats, limit)
+    _requeue_orphans(stats, limit, started, time_budget)
+    if stats.requeued or stats.resolved_sent or stats.resolved_requeued or stats.resolved_failed:
+        log.info("sweep %s", stats)
+    return stats
+
+
+# --- orphans: queued rows whose job is gone ------------------------------------------
+
+
+def _requeue_orphans(stats: SweepStats, limit: int, started: float, time_budget: float) -> None:
+    now = clock.now()
+    grace = timedelta(seconds=sweep_grace())
+    stale_after = job_stale_seconds()
+    last_id = 0
+    seen = 0
+    while seen < limit and time.monotonic() - started < time_budget:
+        rows = db.session.execute(
+            select(MESSAGES.c.id, MESSAGES.c.project_id, MESSAGES.c.job_id)
+            .where(
+                MESSAGES.c.status == "queued",
+                MESSAGES.c.id > last_id,
+                or_(MESSAGES.c.due_at.is_(None), MESSAGES.c.due_at <= now),
+                or_(MESSAGES.c.next_attempt_at.is_(None), MESSAGES.c.next_attempt_at <= now),
+                MESSAGES.c.updated_at <= now - grace,
+            )
+            .order_by(MESSAGES.c.id)
+            .limit(5000)
+        ).all()
+        if not rows:
+            break
+        seen += len(rows)
+        last_id = rows[-1].id
+        alive = _live_jobs(sorted({r.job_id for r in rows if r.job_id}), stale_after)
+        orphans: dict[int, list[int]] = defaultdict(list)
+        for r in rows:
+            if r.job_id not in alive:
+                orphans[r.project_id].append(r.id)
+        for project_id, ids in orphans.items():
+            batches = split_into_jobs(ids, batch_size())
+            stats.jobs += hand_to_jobs(project_id, batches)
+            stats.requeued += len(ids)
+            log.info("sweep re-queued project_id=%s messages=%s jobs=%s", project_id, len(ids), len(batches))
+
+
+def _live_jobs(job_ids: list[str], stale_after: float) -> set[str]:
+    """The jobs of ``job_ids`` still waiting to run, or started less than ``stale_after`` seconds ago."""
+    alive = set()
+    if job_ids:
+        fetched = Job.fetch_many(job_ids, connection=jobs.redis_conn())
+        for job_id, job in zip(job_ids, fetched, strict=True):
+            if job is None:
+                continue
+            status = job.get_status(refresh=False)
+            status = getattr(status, "value", status)
+            if status in ("queued", "scheduled", "deferred"):
+                alive.add(job_id)
+            elif status == "started" and job.started_at is not None:
+                age = (clock.now() - job.started_at.replace(tzinfo=None)).total_seconds()
+                if age < stale_after:
+                    alive.add(job_id)
+    return alive
+
+
+# --- stuck rows: sending for too long, or an unknown outcome due for a check ----------
+
+
+def _resolve_stuck(stats: SweepStats, limit: int) -> None:
+    now = clock.now()
+    timeout = timedelta(seconds=sending_timeout())
+    rows = db.session.execute(
+        select(MESSAGES.c.id, MESSAGES.c.project_id)
+        .where(
+            MESSAGES.c.status == "sending",
+            or_(
+                and_(MESSAGES.c.next_attempt_at.is_not(None), MESSAGES.c.next_attempt_at <= now),
+                MESSAGES.c.claimed_at <= now - timeout,
+            ),
+        )
+        .order_by(MESSAGES.c.id)
+        .limit(min(limit, 2000))
+    ).all()
+    by_project: dict[int, list[int]] = defaultdict(list)
+    for r in rows:
+        by_project[r.project_id].append(r.id)
+    for project_id, ids in by_project.items():
+        resolve_uncertain(project_id, ids, stats)
+
+
+def resolve_uncertain(project_id: int, ids: list[int], stats: SweepStats | None = None) -> SweepStats:
+    """Settle messages stuck in ``sending`` by asking the gateway, never by sending blindly.
+
+    With a sid, the gateway's status is recorded. Without one, the gateway's
+    recent messages to the number are searched for the same text created
+    after the claim: found, its sid is adopted (it was sent); not found, the
+    request never reached the gateway, so the message is queued again (or
+    fails ``unknown_outcome`` when its attempts are used up). When the gateway
+    cannot be asked, the message waits for the next sweep.
+    """
+    stats = stats or SweepStats()
+    cfg = gateway_config(project_id)
+    try:
+        gateway = build_gateway(cfg)
+    except GatewayError:
+        gateway = None
+    now = clock.now()
+    rows = db.session.execute(
+        select(MESSAGES).where(
+            MESSAGES.c.project_id == project_id, MESSAGES.c.id.in_(ids), MESSAGES.c.status == "sending"
+        )
+    ).all()
+    requeue: list[int] = []
+    for row in rows:
+        try:
+            if gateway is None:
+                raise GatewayError("no_gateway", "no usable gateway", retryable=True)
+            remote = _find_at_gateway(gateway, project_id, row)
+            if remote is not None:
+                _adopt(project_id, row, remote, now)
+                stats.resolved_sent += 1
+                continue
+            # The gateway has no trace of it: it never left.
+            if _requeue_or_fail(project_id, row, now, stats):
+                requeue.append(row.id)
+            db.session.commit()
+        except GatewayError as exc:
+            db.session.rollback()
+            log.warning("cannot resolve project_id=%s message_id=%s yet: %s", project_id, row.id, exc)
+            db.session.execute(
+                update(MESSAGES)
+                .where(*_still_sending(project_id, row.id))
+                .values(next_attempt_at=now + timedelta(seconds=60), updated_at=now)
+            )
+            db.session.commit()
+    db.session.commit()
+    if requeue:
+        stats.jobs += hand_to_jobs(project_id, split_into_jobs(requeue, batch_size()), only_queued=False)
+    return stats
+
+
+def _still_sending(project_id: int, message_id: int) -> tuple:
+    return (MESSAGES.c.id == message_id, MESSAGES.c.project_id == project_id, MESSAGES.c.status == "sending")
+
+
+def _find_at_gateway(gateway: Gateway, project_id: int, row) -> RemoteMessage | None:
+    """The gateway's record of this message: by its sid, or else its recent message to the same
+    number with the same text created after the claim that no other row has; None when it has none."""
+    if row.gateway_sid:
+        return gateway.fetch(row.gateway_sid)
+    since = (row.claimed_at or row.created_at) - timedelta(seconds=60)
+    candidates = [
+        m
+        for m in gateway.find_recent(row.phone, None)
+        if m.body == row.body and (m.created_at is None or m.created_at >= since)
+    ]
+    if not candidates:
+        return None
+    taken = set(
+        db.session.execute(
+            select(MESSAGES.c.gateway_sid).where(
+                MESSAGES.c.project_id == project_id,
+                MESSAGES.c.gateway_sid.in_([m.sid for m in candidates]),
+            )
+        ).scalars()
+    )
+    free = [m for m in candidates if m.sid not in taken]
+    return free[-1] if free else None
+
+
+def _requeue_or_fail(project_id: int, row, now: datetime, stats: SweepStats) -> bool:
+    """A message that never left: ``queued`` again (True), or failed ``unknown_outcome`` when its
+    attempts are used up. Does not commit."""
+    if row.attempts < max_attempts():
+        db.session.execute(
+            update(MESSAGES)
+            .where(*_still_sending(project_id, row.id))
+            .values(status="queued", next_attempt_at=None, updated_at=now)
+        )
+        stats.resolved_requeued += 1
+        return True
+    db.session.execute(
+        update(MESSAGES)
+        .where(*_still_sending(project_id, row.id))
+        .values(
+            status="failed",
+            error_code="unknown_outcome",
+            error_message=f"Not found at the gateway after {row.attempts} attempts "
+            f"(last: {row.error_message or 'no answer'}).",
+            failed_at=now,
+            updated_at=now,
+        )
+    )
+    stats.resolved_failed += 1
+    return False
+
+
+def _adopt(project_id: int, row, remote: RemoteMessage, now: datetime) -> None:
+    status = TWILIO_STATUS.get(remote.status, "sent")
+    values = {
+        "status": status,
+        "gateway_sid": remote.sid,
+        "from_number": remote.from_number or row.from_number,
+        "sent_at": row.sent_at or now,
+        "error_code": remote.error_code if status in ("failed", "undelivered") else None,
+        "error_message": None,
+        "next_attempt_at": None,
+        "updated_at": now,
+    }
+    if status == "delivered":
+        values["delivered_at"] = now
+    elif status in ("failed", "undelivered"):
+        values["failed_at"] = now
+    db.session.execute(update(MESSAGES).where(*_still_sending(project_id, row.id)).values(**values))
+    db.session.commit()
+    log.info("resolved project_id=%s message_id=%s sid=%s status=%s", project_id, row.id, remote.sid, status)

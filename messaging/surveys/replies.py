@@ -1,0 +1,75 @@
+"""Answering a survey session: one reply applied to the open session.
+
+Rules:
+
+- A valid reply is saved under the question id and the next question is sent;
+  after the last question the session completes (:mod:`messaging.surveys.completion`).
+- An invalid one gets the reason and the question again, at most
+  ``max_invalid_attempts`` times (the next invalid reply ends the session as
+  ``failed``, ``end_reason='too_many_invalid_answers'``, with a sentence saying so).
+  A valid reply resets the count.
+- A session whose survey was shortened below its current question completes.
+- Every reply counts as activity: the next reminder is due ``reminder_minutes``
+  after it (none at or after the expiry).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from messaging.extensions import db
+from messaging.lib import clock
+from messaging.models import SurveySession
+from messaging.surveys.answers import parse_answer, question_prompt
+from messaging.surveys.completion import complete_session
+from messaging.surveys.definitions import survey_questions
+from messaging.surveys.state import end_session, next_reminder_due, send_to_session
+
+TOO_MANY_INVALID = "Sorry, that was not a valid answer too many times. The survey has ended."
+
+
+def handle_reply(session: SurveySession, text: str, on_done=None) -> str:
+    """Apply one reply to an open session; returns what happened.
+
+    ``on_done()`` runs inside the transaction that records the outcome (the
+    caller marks its inbound row handled there). This function commits (a
+    completed session commits through ``apply_form``).
+    """
+    now = clock.now()
+    questions = survey_questions(session.survey)
+    question = questions[session.current_index] if session.current_index < len(questions) else None
+    if question is None:  # the survey was shortened while the session was open
+        return complete_session(session, questions, "completed", on_done)
+    answer = parse_answer(question, text)
+    if not answer.ok:
+        session.invalid_attempts += 1
+        if session.invalid_attempts > session.survey.max_invalid_attempts:
+            end_session(session, "failed", "too_many_invalid_answers", now)
+            send_to_session(session, TOO_MANY_INVALID)
+            outcome = "invalid_ended"
+        else:
+            _touch(session, now)
+            send_to_session(session, f"{answer.error}\n{question_prompt(question)}")
+            outcome = "invalid"
+        if on_done:
+            on_done()
+        db.session.commit()
+        return outcome
+    answers = dict(session.answers or {})
+    answers[question.id] = answer.value
+    session.answers = answers
+    session.invalid_attempts = 0
+    session.current_index += 1
+    if session.current_index >= len(questions):
+        return complete_session(session, questions, "completed", on_done)
+    _touch(session, now)
+    send_to_session(session, question_prompt(questions[session.current_index]))
+    if on_done:
+        on_done()
+    db.session.commit()
+    return "answered"
+
+
+def _touch(session: SurveySession, now: datetime) -> None:
+    session.last_activity_at = now
+    session.reminder_due_at = next_reminder_due(session, now)
