@@ -22,6 +22,7 @@ run: install
 
 test: install
 	@./scripts/ensure_services.sh
+	$(BIN)/ruff check .
 	@echo "== tests on SQLite =="
 	TEST_DATABASE_URL= TEST_REDIS_URL=$(REDIS_TEST_URL) $(BIN)/pytest -W error $(PYTEST_ARGS)
 	@echo "== tests on PostgreSQL ($(PG_TEST_URL)) =="

@@ -176,15 +176,9 @@ def _normalize(raw: object, region: str | None) -> str | None:
     if text.lstrip("( ").startswith("+"):
         return _valid_international(digits)
 
-    if digits.startswith("011"):
-        found = _valid_international(digits[3:])
-        if found:
-            return found
-    elif digits.startswith("00"):
-        found = _valid_international(digits[2:])
-        if found:
-            return found
-
+    found = _after_exit_code(digits)
+    if found:
+        return found
     if digits.startswith("0"):
         # No country code starts with 0: only the national reading can be valid.
         return _valid_national(digits, region) if region else None
@@ -198,6 +192,15 @@ def _normalize(raw: object, region: str | None) -> str | None:
     if international and national and international != national:
         return national
     return international or national
+
+
+def _after_exit_code(digits: str) -> str | None:
+    """A number dialled with an international exit code (011 from North America, 00
+    elsewhere), when the rest is a valid international number."""
+    for exit_code in ("011", "00"):
+        if digits.startswith(exit_code):
+            return _valid_international(digits[len(exit_code) :])
+    return None
 
 
 @functools.lru_cache(maxsize=512)

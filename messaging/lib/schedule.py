@@ -79,6 +79,10 @@ class Recurrence:
             raise RecurrenceError("timezone", str(exc)) from None
         # Accept any iterable of days, but store a frozenset so the rule is hashable.
         object.__setattr__(self, "days_of_week", frozenset(self.days_of_week or ()))
+        self._check_days()
+        self._check_end()
+
+    def _check_days(self) -> None:
         if self.kind == "weekly":
             if not self.days_of_week:
                 raise RecurrenceError("days_of_week", "choose at least one day for a weekly schedule")
@@ -91,6 +95,8 @@ class Recurrence:
                 raise RecurrenceError("day_of_month", "must be a day from 1 to 31 for a monthly schedule")
         elif self.day_of_month is not None:
             raise RecurrenceError("day_of_month", "only applies to monthly schedules")
+
+    def _check_end(self) -> None:
         if self.end_date is not None:
             if not _is_date(self.end_date):
                 raise RecurrenceError("end_date", "must be a date")

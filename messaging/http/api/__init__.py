@@ -28,7 +28,7 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _PUBLIC_ENDPOINTS = set()
 
 
-def route(
+def route(  # noqa: PLR0913 - a declaration: its keywords are the OpenAPI document's fields
     rule: str,
     methods=("GET",),
     *,
