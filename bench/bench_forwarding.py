@@ -46,7 +46,7 @@ def main() -> None:
     from messaging.forwarding import capture, dispatch, locations
     from messaging.models import Form, ForwardRecord
     from messaging.projects.setup import create_project
-    from tests.http_receiver import Receiver
+    from tests.fakes.http_receiver import Receiver
     from workers.worker import make_worker
 
     tmp = tempfile.mkdtemp(prefix="bench-forwarding-")

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import free_port  # noqa: E402
 
-from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, signed_inbound_request  # noqa: E402
+from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, signed_inbound_request  # noqa: E402
 
 TO = "+15005550006"
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import FakeProcess, fresh_app, use_fake_gateway, worker_env_base  # noqa: E402
 
-from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
+from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
 
 POOL = ["+15005550006", "+15005550007", "+15005550008"]
 

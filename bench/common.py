@@ -22,13 +22,19 @@ def free_port() -> int:
 
 
 class FakeProcess:
-    """tests/fake_twilio.py in its own process (its CPU is not ours)."""
+    """tests/fakes/twilio_server.py in its own process (its CPU is not ours)."""
 
     def __init__(self, *flags: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "fake_twilio.py"), "--port", str(self.port), *flags],
+            [
+                sys.executable,
+                str(ROOT / "tests" / "fakes" / "twilio_server.py"),
+                "--port",
+                str(self.port),
+                *flags,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -106,7 +112,7 @@ def use_fake_gateway(app, project_id: int, fake_url: str, pool, mps: int) -> Non
     from messaging.db.tenancy import project_scope
     from messaging.extensions import db
     from messaging.sms import gateway_settings
-    from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+    from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
     app.config["TWILIO_API_BASE_URL"] = fake_url
     with project_scope(project_id):

@@ -331,3 +331,40 @@ def worker_process(app):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# --- the fake Twilio ---------------------------------------------------------------
+
+
+@pytest.fixture
+def fake(app):
+    """A fake Twilio server, with the app's twilio client pointed at it."""
+    from tests.fakes.twilio_server import FakeTwilio
+
+    server = FakeTwilio.start(seed=7)
+    saved = {k: app.config.get(k) for k in ("TWILIO_API_BASE_URL", "SMS_HTTP_TIMEOUT", "PUBLIC_BASE_URL")}
+    app.config["TWILIO_API_BASE_URL"] = server.url
+    app.config["SMS_HTTP_TIMEOUT"] = 5.0
+    yield server
+    app.config.update(saved)
+    server.stop()
+
+
+@pytest.fixture
+def twilio_project(project, fake):
+    """The project's gateway set to Twilio (the fake) with a pool of three numbers at 100/s."""
+    from tests.factories import POOL
+    from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+
+    response = project.api().put(
+        "/api/v1/gateway",
+        json={
+            "kind": "twilio",
+            "account_sid": DEFAULT_ACCOUNT_SID,
+            "auth_token": DEFAULT_AUTH_TOKEN,
+            "from_numbers": POOL,
+            "mps": 100,
+        },
+    )
+    assert response.status_code == 200, response.get_json()
+    return project

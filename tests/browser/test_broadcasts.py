@@ -3,7 +3,7 @@
 import re
 
 from tests.browser.conftest import log_in
-from tests.case_group_helpers import make_case
+from tests.factories import make_case
 
 
 def test_preview_send_and_watch_progress(page, project, worker_process):

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from tests.browser.conftest import log_in
-from tests.case_group_helpers import make_case, read_xlsx, xlsx
+from tests.factories import make_case, read_xlsx, xlsx
 
 
 def test_create_group_add_by_phone_upload_and_download_report(page, project, worker_process, tmp_path):

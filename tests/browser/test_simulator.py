@@ -1,11 +1,12 @@
 """A manager defines a survey and a keyword, then runs the survey through the phone simulator."""
 
 from tests.browser.conftest import log_in
-from tests.integration.inbound_helpers import case_props, make_case, make_keyword, make_survey
+from tests.factories import make_contact, make_keyword, make_survey
+from tests.integration.inbound_helpers import case_props
 
 
 def test_survey_through_the_phone_simulator(page, project, worker_process):
-    case_pk, case_id = make_case(project, "+254712000050", name="Zawadi")
+    case_pk, case_id = make_contact(project, "+254712000050", name="Zawadi")
     survey_id = make_survey(
         project,
         questions=[

@@ -6,18 +6,6 @@ from messaging.extensions import db
 from messaging.models import BroadcastFiring, BroadcastRecipient, Case
 
 
-def make_group(project, name, case_ids):
-    """A case group of ``case_ids`` made through the API; returns its id."""
-    api = project.api()
-    response = api.post("/api/v1/case-groups", json={"name": name})
-    assert response.status_code == 201, response.get_json()
-    group_id = response.get_json()["id"]
-    for case_id in case_ids:
-        r = api.post(f"/api/v1/case-groups/{group_id}/cases", json={"identifier": case_id})
-        assert r.status_code in (200, 201), r.get_json()
-    return group_id
-
-
 def create(project, **body):
     """POST /api/v1/broadcasts (201 expected); returns the JSON."""
     body.setdefault("name", "Clinic day")

@@ -14,24 +14,18 @@ from messaging.broadcasts.firing import FIRING_STALE_SECONDS, enqueue_firing
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import Case
-from tests.case_group_helpers import make_case
-from tests.integration import sms_fixtures
+from tests.factories import T0, make_case, make_group, rows
 from tests.integration.broadcast_helpers import (
     by_phone,
     case_pk,
     create,
     error_of,
     firings,
-    make_group,
     run_firing,
     show,
     snapshot,
     tick,
 )
-from tests.integration.sms_fixtures import T0, rows
-
-fake = sms_fixtures.fake
-twilio_project = sms_fixtures.twilio_project
 
 
 def _set_case(project, case_id, **fields):
@@ -467,7 +461,8 @@ def test_cancel_after_the_fan_out_before_any_send(app, twilio_project, fake, run
 
 def test_survey_broadcast_sends_the_first_question_and_opens_a_session(app, twilio_project, fake, run_jobs):
     from messaging.sms import optouts
-    from tests.integration.inbound_helpers import make_survey, say, sessions_of
+    from tests.factories import make_survey
+    from tests.integration.inbound_helpers import say, sessions_of
 
     p = twilio_project
     clock.set_now(T0)
@@ -504,7 +499,8 @@ def test_survey_broadcast_sends_the_first_question_and_opens_a_session(app, twil
 
 
 def test_cancelling_a_survey_broadcast_cancels_its_unanswered_sessions(app, twilio_project, fake, run_jobs):
-    from tests.integration.inbound_helpers import make_survey, sessions_of
+    from tests.factories import make_survey
+    from tests.integration.inbound_helpers import sessions_of
 
     p = twilio_project
     survey_id = make_survey(p)

@@ -7,12 +7,7 @@ from sqlalchemy import select
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import Broadcast
-from tests.case_group_helpers import make_case
-from tests.integration import sms_fixtures
-from tests.integration.sms_fixtures import T0, rows
-
-fake = sms_fixtures.fake
-twilio_project = sms_fixtures.twilio_project
+from tests.factories import T0, make_case, rows
 
 
 def _group_with(project, phones):

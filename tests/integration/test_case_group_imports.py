@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from messaging.extensions import db
 from messaging.imports import runner as imports
 from messaging.models import CaseGroupMember, Import
-from tests.case_group_helpers import make_case, read_xlsx, xlsx
+from tests.factories import make_case, read_xlsx, xlsx
 from tests.unit.test_xlsx import add_cached_values
 
 

@@ -10,7 +10,7 @@ from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.errors import status_of
 from messaging.models import Case, CaseGroup, CaseGroupMember, Project
-from tests.case_group_helpers import make_case, read_xlsx
+from tests.factories import make_case, read_xlsx
 
 
 def _group(api, name="Control group"):

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from messaging.extensions import db
 from messaging.models import CaseGroup, Import, WebUser
-from tests.case_group_helpers import make_case, read_xlsx, xlsx
 from tests.conftest import login
+from tests.factories import make_case, read_xlsx, xlsx
 
 
 def _create(web, name="Control group"):

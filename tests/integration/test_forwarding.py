@@ -20,7 +20,7 @@ from messaging.models import (
     ForwardRecord,
     OutboundEmail,
 )
-from tests.http_receiver import Receiver
+from tests.fakes.http_receiver import Receiver
 
 T0 = datetime(2026, 3, 2, 9, 0, 0)
 
@@ -600,7 +600,7 @@ def test_no_forwarding_of_another_projects_data(project, other_project, rx, run_
 
 def test_smtp_is_used_when_configured(app, config):
     from messaging.notifications.mail import send_mail
-    from tests.smtp_sink import SmtpSink
+    from tests.fakes.smtp_sink import SmtpSink
 
     with SmtpSink.start() as sink:
         config(SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port, MAIL_FROM="noreply@example.org")

@@ -8,7 +8,7 @@ from messaging.forwarding.capture import capture_form
 from messaging.lib import clock
 from messaging.models import Form, ForwardLocation, ForwardRecord
 from tests.conftest import ApiClient, login
-from tests.http_receiver import Receiver
+from tests.fakes.http_receiver import Receiver
 
 SECRET = "Bearer abcdefghijklmnop-1234"
 

@@ -5,15 +5,8 @@ from datetime import datetime
 import pytest
 
 from messaging.lib import clock
-from tests.integration.inbound_helpers import (
-    inbound_rows,
-    make_case,
-    make_keyword,
-    make_survey,
-    say,
-    sessions_of,
-    text_in,
-)
+from tests.factories import make_contact, make_keyword, make_survey
+from tests.integration.inbound_helpers import inbound_rows, say, sessions_of, text_in
 
 PHONE = "+254712000001"
 
@@ -27,7 +20,7 @@ def _frozen():
 def test_opt_out_words_opt_out_and_confirm(project, run_jobs, word):
     from messaging.sms import optouts
 
-    make_case(project, PHONE)
+    make_contact(project, PHONE)
     sent = say(project, run_jobs, PHONE, word)
     assert sent == ["You have been unsubscribed from Alpha messages. Reply START to subscribe again."]
     with project.scope():
@@ -40,7 +33,7 @@ def test_opt_in_words_opt_back_in_and_confirm(project, run_jobs, word):
     from messaging.models import Message
     from messaging.sms import optouts
 
-    make_case(project, PHONE)
+    make_contact(project, PHONE)
     say(project, run_jobs, PHONE, "STOP")
     sent = say(project, run_jobs, PHONE, word)
     assert sent == ["You are now subscribed to Alpha messages. Reply STOP to unsubscribe."]
@@ -69,7 +62,7 @@ def test_help_words_reply_with_the_help_text_even_when_opted_out(project, run_jo
 
 
 def test_keyword_reply_is_case_insensitive_first_word(project, run_jobs):
-    make_case(project, PHONE)
+    make_contact(project, PHONE)
     keyword_id = make_keyword(project, keyword="clinic", reply_text="The clinic opens at 8.")
     assert say(project, run_jobs, PHONE, "Clinic hours please") == ["The clinic opens at 8."]
     row = inbound_rows(project)[-1]
@@ -77,7 +70,7 @@ def test_keyword_reply_is_case_insensitive_first_word(project, run_jobs):
 
 
 def test_unhandled_goes_to_the_inbox_with_optional_default_reply(project, run_jobs, web):
-    make_case(project, PHONE, name="Inbox Person")
+    make_contact(project, PHONE, name="Inbox Person")
     assert say(project, run_jobs, PHONE, "hello there") == []
     assert inbound_rows(project)[-1]["outcome"] == "unhandled"
     response = web.post("/settings/keywords/default-reply", {"default_reply": "We got your message."})
@@ -108,9 +101,9 @@ def test_unknown_number_keyword_survey_runs_without_a_case(project, run_jobs):
 
 
 def test_shared_family_phone_routes_to_open_session_then_most_recent(project, run_jobs, web):
-    older_pk, older_id = make_case(project, PHONE, name="Mother")
+    older_pk, older_id = make_contact(project, PHONE, name="Mother")
     clock.advance(seconds=60)
-    newer_pk, newer_id = make_case(project, PHONE, name="Child")
+    newer_pk, newer_id = make_contact(project, PHONE, name="Child")
     say(project, run_jobs, PHONE, "hi")
     row = inbound_rows(project)[-1]
     assert row["case_count"] == 2
@@ -143,7 +136,7 @@ def test_shared_family_phone_routes_to_open_session_then_most_recent(project, ru
 
 
 def test_keyword_that_does_not_yield_beats_an_open_session(project, run_jobs):
-    make_case(project, PHONE)
+    make_contact(project, PHONE)
     long_survey = make_survey(project)
     short = make_survey(project, name="Short", questions=[{"id": "q", "type": "text", "text": "Short one?"}])
     make_keyword(project, keyword="SURVEY", survey_id=long_survey)
@@ -158,7 +151,7 @@ def test_keyword_that_does_not_yield_beats_an_open_session(project, run_jobs):
 
 
 def test_stop_during_a_survey_wins_and_closes_the_session(project, run_jobs):
-    make_case(project, PHONE)
+    make_contact(project, PHONE)
     make_keyword(project, keyword="SURVEY", survey_id=make_survey(project))
     say(project, run_jobs, PHONE, "survey")
     assert say(project, run_jobs, PHONE, "stop") == [
@@ -171,7 +164,7 @@ def test_stop_during_a_survey_wins_and_closes_the_session(project, run_jobs):
 
 
 def test_yes_answers_an_open_yes_no_question_but_opts_in_otherwise(project, run_jobs):
-    make_case(project, PHONE)
+    make_contact(project, PHONE)
     survey_id = make_survey(
         project,
         questions=[
@@ -198,7 +191,7 @@ def test_two_replies_from_one_number_are_handled_in_order_by_two_worker_processe
     from tests.conftest import ROOT, worker_env
 
     clock.set_now(None)  # the workers run on the real clock
-    make_case(project, PHONE)
+    make_contact(project, PHONE)
     questions = [{"id": f"q{i}", "type": "integer", "text": f"Q{i}?"} for i in range(30)]
     survey_id = make_survey(project, questions=questions)
     from messaging.extensions import db

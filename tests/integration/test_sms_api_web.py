@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from messaging.lib import clock
 from tests.conftest import login
-from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
-from tests.integration.sms_fixtures import T0, rows, send
+from tests.factories import T0, rows, send
+from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
 TWILIO = {
     "kind": "twilio",

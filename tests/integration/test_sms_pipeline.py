@@ -7,12 +7,7 @@ from sqlalchemy import select, update
 
 from messaging.lib import clock
 from messaging.sms.gateways import pick_sender
-from tests.integration import sms_fixtures
-from tests.integration.sms_fixtures import POOL, T0, rows, send
-
-# Fixtures shared by the SMS tests.
-fake = sms_fixtures.fake
-twilio_project = sms_fixtures.twilio_project
+from tests.factories import POOL, T0, rows, send
 
 
 def test_success_records_sid_sender_and_segments(app, twilio_project, fake, run_jobs):

@@ -7,11 +7,8 @@ import time
 
 from messaging.sms.ratelimit import RateLimiter
 from tests.conftest import ROOT, worker_env
-from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
-from tests.integration import sms_fixtures
-from tests.integration.sms_fixtures import rows
-
-fake = sms_fixtures.fake
+from tests.factories import rows
+from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
 
 def _worst_second(times: list[float]) -> int:

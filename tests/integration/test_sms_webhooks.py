@@ -1,11 +1,7 @@
 """Status callbacks at /twilio/status: signed by the fake Twilio over real HTTP, forward only."""
 
-from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, signed_inbound_request
-from tests.integration import sms_fixtures
-from tests.integration.sms_fixtures import rows, send
-
-fake = sms_fixtures.fake
-twilio_project = sms_fixtures.twilio_project
+from tests.factories import rows, send
+from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, signed_inbound_request
 
 
 def _sent_message(app, project, fake, run_jobs, live_server, phone="+254712000101"):

@@ -5,22 +5,10 @@ from datetime import datetime
 import pytest
 
 from messaging.lib import clock
-from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, signed_inbound_request
-from tests.integration import sms_fixtures
-from tests.integration.inbound_helpers import (
-    TO,
-    case_props,
-    inbound_rows,
-    make_case,
-    make_keyword,
-    make_survey,
-    replies,
-    say,
-    sessions_of,
-)
+from tests.factories import make_contact, make_keyword, make_survey
+from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, signed_inbound_request
+from tests.integration.inbound_helpers import TO, case_props, inbound_rows, replies, say, sessions_of
 
-fake = sms_fixtures.fake
-twilio_project = sms_fixtures.twilio_project
 PHONE = "+254712000002"
 
 
@@ -46,7 +34,7 @@ def tick(run_jobs):
 
 
 def test_full_survey_with_invalid_answers_reminders_and_form(app, project, run_jobs, web):
-    case_pk, case_id = make_case(project, PHONE, age="old value")
+    case_pk, case_id = make_contact(project, PHONE, age="old value")
     survey_id = make_survey(project)
     make_keyword(project, keyword="HEALTH", survey_id=survey_id)
     assert say(project, run_jobs, PHONE, "health") == ["How old are you?"]
@@ -112,7 +100,7 @@ def test_full_survey_with_invalid_answers_reminders_and_form(app, project, run_j
 
 
 def test_too_many_invalid_answers_end_the_session(project, run_jobs):
-    make_case(project, PHONE)
+    make_contact(project, PHONE)
     make_keyword(project, keyword="HEALTH", survey_id=make_survey(project))  # 2 invalid answers allowed
     say(project, run_jobs, PHONE, "health")
     say(project, run_jobs, PHONE, "x")
@@ -126,7 +114,7 @@ def test_too_many_invalid_answers_end_the_session(project, run_jobs):
 
 @pytest.mark.parametrize("save_partial", [False, True])
 def test_expiry_driven_by_the_clock_optionally_saves_partial_answers(project, run_jobs, save_partial):
-    case_pk, _ = make_case(project, PHONE)
+    case_pk, _ = make_contact(project, PHONE)
     survey_id = make_survey(project, save_partial_on_expiry=save_partial, reminder_minutes=None)
     make_keyword(project, keyword="HEALTH", survey_id=survey_id)
     say(project, run_jobs, PHONE, "health")
@@ -149,7 +137,7 @@ def test_a_new_session_closes_the_old_one(project, run_jobs):
     from messaging.extensions import db
     from messaging.surveys import starting
 
-    case_pk, _ = make_case(project, PHONE)
+    case_pk, _ = make_contact(project, PHONE)
     first = make_survey(project)
     second = make_survey(project, name="Second", questions=[{"id": "q", "type": "text", "text": "Second?"}])
     with project.scope():
@@ -168,7 +156,7 @@ def test_start_survey_for_recipients_in_bulk(project, run_jobs):
     from messaging.sms import optouts
     from messaging.surveys import starting
 
-    pks = [make_case(project, f"+2547120001{i:02d}")[0] for i in range(5)]
+    pks = [make_contact(project, f"+2547120001{i:02d}")[0] for i in range(5)]
     survey_id = make_survey(project)
     with project.scope():
         starting.start_session(project.id, survey_id, "+254712000100", pks[0], source="api")
@@ -190,7 +178,7 @@ def test_start_survey_for_recipients_in_bulk(project, run_jobs):
 
 def test_webhook_signed_stored_once_per_sid_and_answers_empty_twiml(app, twilio_project, fake, run_jobs):
     url = "http://localhost/twilio/inbound"
-    make_case(twilio_project, PHONE)
+    make_contact(twilio_project, PHONE)
     params = {
         "AccountSid": DEFAULT_ACCOUNT_SID,
         "From": PHONE,

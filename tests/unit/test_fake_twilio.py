@@ -18,7 +18,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from tests.fake_twilio import FakeTwilio, error_body, signed_inbound_request
+from tests.fakes.twilio_server import FakeTwilio, error_body, signed_inbound_request
 
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "auth-token-1"
@@ -435,7 +435,7 @@ def test_controls_validate_values(fake):
 def test_command_line(tmp_path):
     cmd = [
         sys.executable,
-        str(ROOT / "tests" / "fake_twilio.py"),
+        str(ROOT / "tests" / "fakes" / "twilio_server.py"),
         "--port",
         "0",
         "--account",

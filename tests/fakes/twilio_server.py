@@ -85,7 +85,7 @@ from twilio.request_validator import RequestValidator
 try:
     from messaging.lib.segments import count_segments
 except ImportError:  # run as a script: put the repository root on the path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from messaging.lib.segments import count_segments
 
 __all__ = [
