@@ -1,24 +1,23 @@
-"""All models, imported here so that Alembic and the app see every table.
+"""All models, a module per area, imported here so that Alembic and the app see every table.
 
-Later areas add their own module and import it below.
+- ``base``: the tenant mixin (``TenantScoped``), public ids, BigInteger keys.
+- ``projects``: projects, web users and their roles, API tokens.
+- ``people``: mobile workers, user groups (case sharing), applications.
+- ``cases``: cases, forms and each case's history (case transactions).
+- ``case_groups``, ``sms`` (messages, opt-outs, gateway settings), ``broadcasts``,
+  ``surveys`` (surveys, sessions, keywords, inbound messages), ``forwarding``, ``imports``.
+
+Each model's statuses, kinds and reasons are declared beside it (a ``StrEnum``
+and the tuple of its values).
 """
 
 from messaging.models.base import TenantScoped, new_id  # noqa: F401
 from messaging.models.broadcasts import Broadcast, BroadcastFiring, BroadcastRecipient  # noqa: F401, E402
 from messaging.models.case_groups import CaseGroup, CaseGroupMember  # noqa: F401, E402
-from messaging.models.cases import CaseTransaction  # noqa: F401
-from messaging.models.core import (  # noqa: F401
-    ROLES,
-    ApiToken,
-    Application,
+from messaging.models.cases import (  # noqa: F401
     Case,
+    CaseTransaction,  # noqa: F401
     Form,
-    GroupMembership,
-    MobileWorker,
-    Project,
-    UserGroup,
-    WebUser,
-    hash_token,
 )
 from messaging.models.forwarding import (  # noqa: F401, E402
     ForwardAttempt,
@@ -28,7 +27,9 @@ from messaging.models.forwarding import (  # noqa: F401, E402
     OutboundEmail,
 )
 from messaging.models.imports import Import, ImportBatch, ImportFile  # noqa: F401, E402
-from messaging.models.messaging import GatewayConfig, Message, OptOut  # noqa: F401, E402
+from messaging.models.people import Application, GroupMembership, MobileWorker, UserGroup  # noqa: F401
+from messaging.models.projects import ROLES, ApiToken, Project, WebUser, hash_token  # noqa: F401
+from messaging.models.sms import GatewayConfig, Message, OptOut  # noqa: F401, E402
 from messaging.models.surveys import (  # noqa: F401, E402
     InboundMessage,
     InboundSettings,

@@ -2,10 +2,13 @@
 
 import uuid
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from messaging.lib import clock
+
+# BigInteger primary keys that still autoincrement on SQLite.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def new_id() -> str:

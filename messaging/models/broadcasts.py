@@ -14,16 +14,38 @@
 """
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging.extensions import db
-from messaging.models.base import TenantScoped, public_id_column, utcnow
-from messaging.models.core import BigIntPK
+from messaging.models.base import BigIntPK, TenantScoped, public_id_column, utcnow
 
-FIRING_STATUSES = ("pending", "sending", "done", "cancelled")
-SKIP_REASONS = ("closed_case", "no_phone", "invalid_number", "duplicate_phone", "opted_out")
+
+class FiringStatus(StrEnum):
+    """A firing's progress."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+FIRING_STATUSES = tuple(member.value for member in FiringStatus)
+
+
+class SkipReason(StrEnum):
+    """Why a broadcast recipient gets no message."""
+
+    CLOSED_CASE = "closed_case"
+    NO_PHONE = "no_phone"
+    INVALID_NUMBER = "invalid_number"
+    DUPLICATE_PHONE = "duplicate_phone"
+    OPTED_OUT = "opted_out"
+
+
+SKIP_REASONS = tuple(member.value for member in SkipReason)
 
 
 class Broadcast(db.Model, TenantScoped):

@@ -6,8 +6,8 @@ from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from messaging.extensions import db
-from messaging.models.base import TenantScoped, public_id_column, utcnow
-from messaging.models.core import BigIntPK, Case
+from messaging.models.base import BigIntPK, TenantScoped, public_id_column, utcnow
+from messaging.models.cases import Case
 
 
 class CaseGroup(db.Model, TenantScoped):

@@ -1,13 +1,12 @@
-"""Case history: which forms touched which case, and what each one did."""
+"""Cases, the forms that change them, and each case's history (which form did what)."""
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging.extensions import db
-from messaging.models.base import TenantScoped, utcnow
-from messaging.models.core import BigIntPK
+from messaging.models.base import BigIntPK, TenantScoped, new_id, utcnow
 
 
 class CaseTransaction(db.Model, TenantScoped):
@@ -31,3 +30,55 @@ class CaseTransaction(db.Model, TenantScoped):
     kind: Mapped[str] = mapped_column(String(32))
     actions: Mapped[dict] = mapped_column(JSON, default=dict)
     server_date: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Case(db.Model, TenantScoped):
+    """A participant or other tracked thing."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("project_id", "case_id"),
+        Index("ix_cases_project_phone", "project_id", "phone_number"),
+        Index("ix_cases_project_external", "project_id", "external_id"),
+        Index("ix_cases_project_owner", "project_id", "owner_id", "closed"),
+        Index("ix_cases_project_modified", "project_id", "modified_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), default=new_id)
+    case_type: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    phone_raw: Mapped[str | None] = mapped_column(String(64))
+    # E.164 when the raw value parsed as a valid number; None otherwise.
+    phone_number: Mapped[str | None] = mapped_column(String(20))
+    phone_invalid: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str | None] = mapped_column(String(16))
+    owner_id: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed_on: Mapped[datetime | None] = mapped_column(DateTime)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_on: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    modified_on: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    properties: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Form(db.Model, TenantScoped):
+    """One submission; applied once, in the order the server received it."""
+
+    __tablename__ = "forms"
+    __table_args__ = (
+        UniqueConstraint("project_id", "form_id"),
+        Index("ix_forms_project_received", "project_id", "received_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    form_id: Mapped[str] = mapped_column(String(64), default=new_id)
+    app_id: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    received_on: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    answers: Mapped[dict] = mapped_column(JSON, default=dict)
+    case_ids: Mapped[list] = mapped_column(JSON, default=list)
+    # Where the form came from: "api", "sms_survey", "import", ...
+    source: Mapped[str] = mapped_column(String(32), default="api")

@@ -4,6 +4,7 @@ Also the log of outgoing e-mails (``outbound_emails``), written by ``messaging.n
 """
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -18,11 +19,30 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging.extensions import db
-from messaging.models.base import TenantScoped, public_id_column, utcnow
-from messaging.models.core import BigIntPK
+from messaging.models.base import BigIntPK, TenantScoped, public_id_column, utcnow
 
-FORWARD_KINDS = ("forms", "cases")
-RECORD_STATUSES = ("pending", "sending", "succeeded", "failed", "cancelled")
+
+class ForwardKind(StrEnum):
+    """What a forwarding location receives."""
+
+    FORMS = "forms"
+    CASES = "cases"
+
+
+FORWARD_KINDS = tuple(member.value for member in ForwardKind)
+
+
+class RecordStatus(StrEnum):
+    """A forwarding record's progress."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+RECORD_STATUSES = tuple(member.value for member in RecordStatus)
 
 
 class ForwardLocation(db.Model, TenantScoped):

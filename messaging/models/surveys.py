@@ -15,6 +15,7 @@
 """
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -31,21 +32,48 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from messaging.extensions import db
-from messaging.models.base import TenantScoped, public_id_column, utcnow
-from messaging.models.core import BigIntPK, Case
+from messaging.models.base import BigIntPK, TenantScoped, public_id_column, utcnow
+from messaging.models.cases import Case
 
-SESSION_STATUSES = ("open", "completed", "expired", "cancelled", "failed")
-SESSION_SOURCES = ("keyword", "broadcast", "api")
-INBOUND_OUTCOMES = (
-    "pending",
-    "opt_out",
-    "opt_in",
-    "help",
-    "survey_answer",
-    "keyword",
-    "unhandled",
-    "unknown_number",
-)
+
+class SessionStatus(StrEnum):
+    """A survey session's state."""
+
+    OPEN = "open"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+SESSION_STATUSES = tuple(member.value for member in SessionStatus)
+
+
+class SessionSource(StrEnum):
+    """What started a survey session."""
+
+    KEYWORD = "keyword"
+    BROADCAST = "broadcast"
+    API = "api"
+
+
+SESSION_SOURCES = tuple(member.value for member in SessionSource)
+
+
+class InboundOutcome(StrEnum):
+    """What handling an inbound message did with it."""
+
+    PENDING = "pending"
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    HELP = "help"
+    SURVEY_ANSWER = "survey_answer"
+    KEYWORD = "keyword"
+    UNHANDLED = "unhandled"
+    UNKNOWN_NUMBER = "unknown_number"
+
+
+INBOUND_OUTCOMES = tuple(member.value for member in InboundOutcome)
 
 
 class Survey(db.Model, TenantScoped):

@@ -27,7 +27,7 @@ from messaging.errors import Invalid
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import GatewayConfig
-from messaging.models.messaging import GATEWAY_KINDS
+from messaging.models.sms import GATEWAY_KINDS
 from messaging.sms import crypto
 from messaging.sms.e164 import E164
 from messaging.sms.gateways import ConsoleGateway, Gateway, GatewayError, TwilioGateway

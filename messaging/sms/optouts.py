@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import OptOut
-from messaging.models.messaging import OPT_OUT_SOURCES
+from messaging.models.sms import OPT_OUT_SOURCES
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from tests.browser.conftest import log_in
 from tests.factories import make_contact, make_keyword, make_survey
-from tests.integration.inbound_helpers import case_props
+from tests.integration.inbound.inbound_helpers import case_props
 
 
 def test_survey_through_the_phone_simulator(page, project, worker_process):

@@ -13,7 +13,7 @@ from messaging.http.api.validation import get_int, get_list, get_str, invalid
 from messaging.http.lookup import get_or_404
 from messaging.lib.segments import count_segments
 from messaging.models import Case, Message
-from messaging.models.messaging import DIRECTIONS, GATEWAY_KINDS, STATUSES
+from messaging.models.sms import DIRECTIONS, GATEWAY_KINDS, STATUSES
 from messaging.sms.e164 import E164
 from messaging.sms.gateway_settings import gateway_config, save_gateway
 from messaging.sms.optouts import opt_out

@@ -13,7 +13,7 @@ from messaging.http.web import bp, require_role
 from messaging.http.web.forms import EmptyForm
 from messaging.lib import clock
 from messaging.models import Message
-from messaging.models.messaging import DIRECTIONS, STATUSES
+from messaging.models.sms import DIRECTIONS, STATUSES
 from messaging.sms.e164 import E164
 from messaging.sms.gateway_settings import gateway_config, save_gateway
 from messaging.sms.outbox import send_sms

@@ -6,7 +6,7 @@ import pytest
 
 from messaging.lib import clock
 from tests.factories import make_contact, make_keyword, make_survey
-from tests.integration.inbound_helpers import inbound_rows, say, sessions_of, text_in
+from tests.integration.inbound.inbound_helpers import inbound_rows, say, sessions_of, text_in
 
 PHONE = "+254712000001"
 
@@ -127,7 +127,7 @@ def test_shared_family_phone_routes_to_open_session_then_most_recent(project, ru
     say(project, run_jobs, PHONE, "fine")
     row = inbound_rows(project)[-1]
     assert "Mother" in row["routing"] and "open survey session" in row["routing"]
-    from tests.integration.inbound_helpers import case_props
+    from tests.integration.inbound.inbound_helpers import case_props
 
     assert case_props(project, older_pk) == {"mood": "fine"}
     assert case_props(project, newer_pk) == {}

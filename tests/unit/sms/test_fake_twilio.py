@@ -26,7 +26,7 @@ KEY, KEY_SECRET = "SK" + "2" * 32, "key-secret"
 FROM = "+15005550006"
 TO = "+15551230001"
 SERVICE = "MG" + "3" * 32
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

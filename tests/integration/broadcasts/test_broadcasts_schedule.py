@@ -11,7 +11,7 @@ import pytest
 from messaging.lib import clock
 from messaging.lib.localtime import get_zone, utc_to_local
 from tests.factories import T0, make_case, make_group, rows
-from tests.integration.broadcast_helpers import by_phone, create, error_of, firings, show, tick
+from tests.integration.broadcasts.broadcast_helpers import by_phone, create, error_of, firings, show, tick
 
 ONE_SECOND = timedelta(seconds=1)
 
@@ -409,7 +409,7 @@ def test_a_survey_deferred_by_quiet_hours_starts_its_reminders_and_expiry_at_the
     from messaging.sms import sweep
     from messaging.surveys import timers
     from tests.factories import make_survey
-    from tests.integration.inbound_helpers import say, sessions_of
+    from tests.integration.inbound.inbound_helpers import say, sessions_of
 
     p = twilio_project
     clock.set_now(datetime(2026, 3, 2, 2, 0))  # 05:00 in Nairobi; the window opens at 08:00 (05:00Z)

@@ -15,7 +15,7 @@ from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import Case
 from tests.factories import T0, make_case, make_group, rows
-from tests.integration.broadcast_helpers import (
+from tests.integration.broadcasts.broadcast_helpers import (
     by_phone,
     case_pk,
     create,
@@ -462,7 +462,7 @@ def test_cancel_after_the_fan_out_before_any_send(app, twilio_project, fake, run
 def test_survey_broadcast_sends_the_first_question_and_opens_a_session(app, twilio_project, fake, run_jobs):
     from messaging.sms import optouts
     from tests.factories import make_survey
-    from tests.integration.inbound_helpers import say, sessions_of
+    from tests.integration.inbound.inbound_helpers import say, sessions_of
 
     p = twilio_project
     clock.set_now(T0)
@@ -500,7 +500,7 @@ def test_survey_broadcast_sends_the_first_question_and_opens_a_session(app, twil
 
 def test_cancelling_a_survey_broadcast_cancels_its_unanswered_sessions(app, twilio_project, fake, run_jobs):
     from tests.factories import make_survey
-    from tests.integration.inbound_helpers import sessions_of
+    from tests.integration.inbound.inbound_helpers import sessions_of
 
     p = twilio_project
     survey_id = make_survey(p)

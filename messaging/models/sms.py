@@ -8,20 +8,62 @@ same table.
 """
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
 from messaging.extensions import db
-from messaging.models.base import TenantScoped, utcnow
-from messaging.models.core import BigIntPK, Case
+from messaging.models.base import BigIntPK, TenantScoped, utcnow
+from messaging.models.cases import Case
 
-# Outbound life cycle: queued -> sending -> sent -> delivered / undelivered / failed.
-STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "failed", "received")
-FINAL_STATUSES = ("delivered", "undelivered", "failed")
-DIRECTIONS = ("outbound", "inbound")
-OPT_OUT_SOURCES = ("keyword", "gateway_21610", "api")
-GATEWAY_KINDS = ("console", "twilio")
+
+class MessageStatus(StrEnum):
+    """A message's status: outbound ``queued -> sending -> sent -> delivered / undelivered /
+    failed``; inbound ``received``."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    RECEIVED = "received"
+
+
+STATUSES = tuple(member.value for member in MessageStatus)
+FINAL_STATUSES = (MessageStatus.DELIVERED.value, MessageStatus.UNDELIVERED.value, MessageStatus.FAILED.value)
+
+
+class Direction(StrEnum):
+    """Which way a message went."""
+
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+DIRECTIONS = tuple(member.value for member in Direction)
+
+
+class OptOutSource(StrEnum):
+    """How a number opted out: a STOP word, Twilio's error 21610, or the API."""
+
+    KEYWORD = "keyword"
+    GATEWAY_21610 = "gateway_21610"
+    API = "api"
+
+
+OPT_OUT_SOURCES = tuple(member.value for member in OptOutSource)
+
+
+class GatewayKind(StrEnum):
+    """The gateways a project can send through."""
+
+    CONSOLE = "console"
+    TWILIO = "twilio"
+
+
+GATEWAY_KINDS = tuple(member.value for member in GatewayKind)
 
 
 class Message(db.Model, TenantScoped):

@@ -7,7 +7,7 @@ import pytest
 from messaging.lib import clock
 from tests.factories import make_contact, make_keyword, make_survey
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, signed_inbound_request
-from tests.integration.inbound_helpers import TO, case_props, inbound_rows, replies, say, sessions_of
+from tests.integration.inbound.inbound_helpers import TO, case_props, inbound_rows, replies, say, sessions_of
 
 PHONE = "+254712000002"
 

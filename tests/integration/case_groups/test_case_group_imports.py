@@ -12,7 +12,7 @@ from messaging.extensions import db
 from messaging.imports import runner as imports
 from messaging.models import CaseGroupMember, Import
 from tests.factories import make_case, read_xlsx, xlsx
-from tests.unit.test_xlsx import add_cached_values
+from tests.unit.lib.test_xlsx import add_cached_values
 
 
 def _group(api, name="Control group"):

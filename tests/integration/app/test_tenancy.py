@@ -5,7 +5,7 @@ import re
 from sqlalchemy import func, select
 
 from tests.conftest import login
-from tests.tenancy_resources import FACTORIES
+from tests.integration.app.tenancy_resources import FACTORIES
 
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 

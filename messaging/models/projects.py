@@ -1,0 +1,111 @@
+"""Projects (the tenants), the people who use the web UI, and API tokens."""
+
+import hashlib
+import secrets
+from datetime import datetime
+from enum import StrEnum
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from messaging.extensions import db
+from messaging.models.base import TenantScoped, utcnow
+
+
+class Role(StrEnum):
+    """A web user's role, least to most allowed is viewer, manager, admin."""
+
+    ADMIN = "admin"
+    MANAGER = "manager"
+    VIEWER = "viewer"
+
+
+ROLES = tuple(member.value for member in Role)
+
+
+class Project(db.Model):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    default_country: Mapped[str] = mapped_column(String(2), default="KE")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    help_text: Mapped[str] = mapped_column(
+        Text, default="Reply STOP to stop messages, START to receive them again."
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WebUser(UserMixin, db.Model, TenantScoped):
+    """A person who uses the web UI (case manager, admin, viewer)."""
+
+    __tablename__ = "web_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), default="manager")
+    is_active_user: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    project: Mapped[Project] = relationship()
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.is_active_user
+
+    def can(self, role: str) -> bool:
+        """True when this user's role is at least ``role``."""
+        return ROLES.index(self.role) <= ROLES.index(role)
+
+
+def hash_token(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiToken(db.Model, TenantScoped):
+    """An API key: only its SHA-256 is stored; the key is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[WebUser] = relationship()
+
+    @classmethod
+    def issue(cls, user: WebUser, name: str = "") -> tuple["ApiToken", str]:
+        """Create a token for ``user``; returns the row and the one-time key."""
+        key = "msk_" + secrets.token_urlsafe(30)
+        token = cls(
+            project_id=user.project_id,
+            user_id=user.id,
+            name=name,
+            token_hash=hash_token(key),
+            prefix=key[:10],
+        )
+        db.session.add(token)
+        return token, key
