@@ -2,8 +2,9 @@
 
 ``create_app`` only wires things: it reads the configuration, binds the
 extensions (``init_app``), installs the session events (tenancy,
-after-commit) and the SQLite connection set-up, and registers the HTTP
-blueprints and the CLI. Nothing runs when a module is imported.
+after-commit) and the SQLite connection set-up, registers the import
+handlers, the HTTP blueprints and the CLI. Nothing runs when a domain module
+is imported.
 """
 
 import logging
@@ -45,6 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
     jobs.init_app(app)
     tenancy.install()
     after_commit.install()
+    _register_import_handlers()
 
     if app.config.get("PROXY_FIX"):
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -58,6 +60,16 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(webhooks.bp)
     cli.init_app(app)
     return app
+
+
+def _register_import_handlers() -> None:
+    """The kinds of Excel import (idempotent): the bulk case upload and case group uploads."""
+    from messaging.case_groups import upload as case_group_upload
+    from messaging.cases import bulk_upload
+    from messaging.imports import handlers
+
+    handlers.register(bulk_upload.HANDLER)
+    handlers.register(case_group_upload.HANDLER)
 
 
 def _configure_database_engine(app: Flask) -> None:

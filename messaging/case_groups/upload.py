@@ -33,7 +33,7 @@ from messaging.case_groups.results import (
     WOULD_ADD,
 )
 from messaging.extensions import db
-from messaging.imports.handlers import ImportHandler, RowOutcome, register
+from messaging.imports.handlers import ImportHandler, RowOutcome
 from messaging.imports.outcomes import iter_outcomes
 from messaging.imports.start import start_import
 from messaging.lib.xlsx import make_example_workbook
@@ -136,4 +136,3 @@ HANDLER = ImportHandler(
     split_plan=_split_import_plan,
     result_labels=RESULT_LABELS,
 )
-register(HANDLER)

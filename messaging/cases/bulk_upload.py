@@ -39,7 +39,7 @@ from messaging.cases.updates import apply_update, project_country
 from messaging.db import dialect
 from messaging.extensions import db
 from messaging.forwarding.capture import capture_case, capture_form
-from messaging.imports.handlers import ImportHandler, RowOutcome, register
+from messaging.imports.handlers import ImportHandler, RowOutcome
 from messaging.lib import clock
 from messaging.lib.phones import normalize_phone
 from messaging.lib.xlsx import SpreadsheetError, make_example_workbook
@@ -420,4 +420,3 @@ HANDLER = ImportHandler(
         "would_update": "Would update",
     },
 )
-register(HANDLER)

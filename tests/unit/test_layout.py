@@ -118,3 +118,28 @@ def test_nothing_outside_a_module_uses_its_private_names():
                 ):
                     offenders.append(f"{where}:{node.lineno} {node.value.id}.{node.attr}")
     assert offenders == []
+
+
+def test_importing_the_domains_runs_nothing():
+    """Listeners and registrations are installed by ``create_app``, not by importing a module."""
+    import subprocess
+    import sys
+
+    code = """
+import importlib, pkgutil, messaging
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+for info in pkgutil.walk_packages(messaging.__path__, "messaging."):
+    if not info.name.startswith("messaging.http"):
+        importlib.import_module(info.name)
+from messaging.db import after_commit, dialect, tenancy
+from messaging.imports.handlers import HANDLERS
+assert HANDLERS == {}, HANDLERS
+assert not event.contains(Session, "after_commit", after_commit._run)
+assert not event.contains(Session, "do_orm_execute", tenancy._scope_queries)
+assert not event.contains(Engine, "connect", dialect._sqlite_pragmas)
+print("clean")
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "clean", out.stderr[-2000:]
