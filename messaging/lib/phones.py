@@ -145,14 +145,8 @@ def looks_like_phone(identifier: object) -> bool:
     :func:`normalize_phone`); a case ID (32 hex characters) is never a phone.
     """
     try:
-        text = _excel_text(identifier)
-        if text is None:
-            return False
-        text = _strip_extension(text)
-        if not _PHONE_TEXT.fullmatch(text) or text.count("+") > 1:
-            return False
-        digits = _NON_DIGITS.sub("", text)
-        return 7 <= len(digits) <= _MAX_DIGITS
+        found = _text_and_digits(identifier)
+        return found is not None and 7 <= len(found[1]) <= _MAX_DIGITS
     except Exception:  # a cheap test must not raise either
         return False
 
@@ -160,16 +154,25 @@ def looks_like_phone(identifier: object) -> bool:
 # --- internals ---------------------------------------------------------------
 
 
-def _normalize(raw: object, region: str | None) -> str | None:
-    if isinstance(raw, PhoneNumber):
-        return _format_valid(raw)
+def _text_and_digits(raw: object) -> tuple[str, str] | None:
+    """A cell's text (Excel's numbers read as digits, an extension cut off) and its digits,
+    or None when it cannot be a phone number (letters, two plus signs)."""
     text = _excel_text(raw)
     if text is None:
         return None
     text = _strip_extension(text)
     if not _PHONE_TEXT.fullmatch(text) or text.count("+") > 1:
         return None
-    digits = _NON_DIGITS.sub("", text)
+    return text, _NON_DIGITS.sub("", text)
+
+
+def _normalize(raw: object, region: str | None) -> str | None:
+    if isinstance(raw, PhoneNumber):
+        return _format_valid(raw)
+    found = _text_and_digits(raw)
+    if found is None:
+        return None
+    text, digits = found
     if not digits or len(digits) > _MAX_DIGITS:
         return None
 
