@@ -7,7 +7,7 @@ What it measures, in one process (the same Python, the same ``requests`` client)
 
 1. capture: saving forms with ``capture_form`` in transactions of 500 (the outbox insert cost);
 2. bare loop: ``requests.Session().post`` of the same JSON payloads to the receiver, one after another;
-3. forwarding: ``dispatch_pending`` then a real RQ ``SimpleWorker`` (burst) running the sender jobs
+3. forwarding: ``dispatch_location``, then a real RQ ``SimpleWorker`` (burst) running the sender jobs
    until every record is ``succeeded``: claim, POST, attempt row, record update, commit per chunk.
 
 It prints forms/s for each and the ratio forwarding / bare loop. It needs Redis; it uses its own
