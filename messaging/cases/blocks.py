@@ -24,7 +24,6 @@ from messaging.models import new_id
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 FIELD_KEYS = {"external_id", "phone_number", "language"}
-CASE_KEYS = {"case_name", "case_type", "owner_id"}
 PROPERTY_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
 MAX_BLOCKS = 1000
 MAX_VALUE_LENGTH = 10_000

@@ -90,17 +90,6 @@ def user_case_list_stmt(user_id: str):
     )
 
 
-def owner_label(owner_id: str | None) -> str:
-    """A person-readable owner: the worker's username or the group's name."""
-    if not owner_id:
-        return ""
-    worker = db.session.execute(select(MobileWorker.username).where(MobileWorker.id == owner_id)).scalar()
-    if worker:
-        return worker
-    group = db.session.execute(select(UserGroup.name).where(UserGroup.id == owner_id)).scalar()
-    return f"{group} (group)" if group else owner_id
-
-
 def owner_names(owner_ids: Iterable[str | None]) -> dict[str, str]:
     """Readable names for owner ids: workers by username, groups as 'name (group)'."""
     ids = {i for i in owner_ids if i}

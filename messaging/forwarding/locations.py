@@ -183,9 +183,9 @@ def create_location(
     return location
 
 
-def update_location(location: ForwardLocation, changes: dict) -> bool:
+def update_location(location: ForwardLocation, changes: dict) -> None:
     """Apply validated changes (url, headers, notify_emails, name, paused); caller commits.
-    Returns True when the location was resumed (its sender is enqueued after the commit)."""
+    A resumed location's sender is enqueued after the commit."""
     if "kind" in changes and changes["kind"] != location.kind:
         raise _invalid("kind", "cannot be changed; add another location instead.")
     if "url" in changes:
@@ -196,9 +196,9 @@ def update_location(location: ForwardLocation, changes: dict) -> bool:
         location.notify_emails = validate_emails(changes["notify_emails"])
     if "name" in changes:
         location.name = _valid_name(changes["name"])
-    resumed = "paused" in changes and _pause_or_resume(location, changes["paused"])
+    if "paused" in changes:
+        _pause_or_resume(location, changes["paused"])
     log.info("forwarding location changed location_id=%s fields=%s", location.id, sorted(changes))
-    return resumed
 
 
 def _valid_name(name) -> str:
@@ -207,15 +207,14 @@ def _valid_name(name) -> str:
     return (name or "").strip()[:200]
 
 
-def _pause_or_resume(location: ForwardLocation, paused) -> bool:
-    """Set ``paused``; True when this resumed the location (its sender runs after the commit)."""
+def _pause_or_resume(location: ForwardLocation, paused) -> None:
+    """Set ``paused``; a resumed location's sender runs after the commit."""
     if not isinstance(paused, bool):
         raise _invalid("paused", "must be true or false.")
     resumed = location.paused and not paused
     location.paused = paused
     if resumed:
         after_commit(dispatch_location, location.id)
-    return resumed
 
 
 def delete_location(location: ForwardLocation) -> None:
