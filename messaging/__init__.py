@@ -35,15 +35,17 @@ def create_app(config: dict | None = None) -> Flask:
     _configure_database_engine(app)
 
     from messaging import cli, jobs
+    from messaging.accounts import login_limits
     from messaging.db import after_commit, tenancy
     from messaging.extensions import csrf, db, login_manager, migrate
-    from messaging.http import api, health, web, webhooks
+    from messaging.http import api, headers, health, input_guard, web, webhooks
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
     jobs.init_app(app)
+    login_limits.init_app(app)
     tenancy.install()
     after_commit.install()
     _register_import_handlers()
@@ -53,6 +55,8 @@ def create_app(config: dict | None = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
+    input_guard.init_app(app)
+    headers.init_app(app)
     api.register_endpoints()
     app.register_blueprint(api.bp)
     web.init_app(app)

@@ -21,6 +21,10 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _list(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw in (None, ""):
@@ -86,6 +90,7 @@ def from_environment() -> dict:
                 "SECRET_KEY is required when APP_ENV is not 'development' "
                 "(set APP_ENV=development for a local install)."
             )
+    secure_cookies = env == "production" and _bool(os.environ.get("SESSION_COOKIE_SECURE"), True)
     return {
         "APP_ENV": env,
         "DEBUG": False,
@@ -108,7 +113,7 @@ def from_environment() -> dict:
         "SMS_BATCH_SIZE": _int("SMS_BATCH_SIZE", 500),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env == "production" and _bool(os.environ.get("SESSION_COOKIE_SECURE"), True),
+        "SESSION_COOKIE_SECURE": secure_cookies,
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 100_000),
         "WTF_CSRF_TIME_LIMIT": None,
@@ -125,4 +130,22 @@ def from_environment() -> dict:
         "FORWARDING_RETRY_DELAYS": _int_list("FORWARDING_RETRY_DELAYS", [60, 300, 1800, 7200, 43200]),
         "FORWARDING_NOTIFY_INTERVAL": _int("FORWARDING_NOTIFY_INTERVAL", 3600),
         "PROXY_FIX": _bool(os.environ.get("PROXY_FIX"), False),
+        # Security (see README "Security").
+        # Hosts, addresses or CIDR ranges that user-typed URLs (forwarding, webhooks,
+        # HTTP gateways) may reach although they are not public, e.g. an OpenFn on the LAN.
+        "OUTBOUND_ALLOW_HOSTS": _list(os.environ.get("OUTBOUND_ALLOW_HOSTS")),
+        # Wrong passwords allowed per account and per client address before logins wait.
+        "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "10 per 15 minutes"),
+        "LOGIN_LIMIT_PER_ADDRESS": os.environ.get("LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes"),
+        "REMEMBER_COOKIE_DAYS": _int("REMEMBER_COOKIE_DAYS", 30),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": secure_cookies,
+        # HSTS is sent in production only (a local http:// install must stay reachable).
+        "HSTS": env == "production" and _bool(os.environ.get("HSTS"), True),
+        # JSON bodies: nesting deeper than this is refused (400) before it is parsed.
+        "MAX_JSON_DEPTH": _int("MAX_JSON_DEPTH", 64),
+        "MAX_JSON_BYTES": _int("MAX_JSON_BYTES", 2 * 1024 * 1024),
+        # Inbound SMS text is cut to this many characters (Twilio's own cap), with a note.
+        "INBOUND_MAX_CHARS": _int("INBOUND_MAX_CHARS", 1600),
     }

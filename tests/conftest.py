@@ -43,6 +43,8 @@ def app_test_config() -> dict:
         "REDIS_URL": REDIS_URL,
         "SERVER_NAME": None,
         "PUBLIC_BASE_URL": "",
+        # The fakes (forwarding receivers, gateways) listen on loopback.
+        "OUTBOUND_ALLOW_HOSTS": ["127.0.0.1"],
     }
 
 
@@ -306,6 +308,7 @@ def worker_env() -> dict:
             "DATABASE_URL": DATABASE_URL,
             "REDIS_URL": REDIS_URL,
             "FLASK_APP": "wsgi.py",
+            "OUTBOUND_ALLOW_HOSTS": "127.0.0.1",
         }
     )
     return env

@@ -1,0 +1,1 @@
+"""Web users' accounts: logins, sessions, passwords."""
