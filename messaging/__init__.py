@@ -96,3 +96,9 @@ def _configure_logging(app: Flask) -> None:
     # recipient's number and the message body): a fifth of a worker's CPU per SMS,
     # and participants' data in the logs. Our own line per batch says what was sent.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    # The safety net under each line's own masking: participants' numbers show
+    # their last four digits only in INFO and WARNING lines (README "Logs and
+    # participants' data").
+    from messaging.lib import redact
+
+    redact.install_on_handlers()

@@ -3,6 +3,12 @@
 By default a ``SimpleWorker`` runs jobs in this process: measured about three
 times the job rate of the forking worker on two cores (PRODUCT.md), and our
 jobs are short and batch their work. ``--fork`` gives the classic isolation.
+
+RQ's own lines name a job by its id, never by its description: the
+description lists the job's arguments, and the per-number inbound job's
+argument is a participant's phone number. Each job's own line
+(``workers.jobs``) says what it did, with ids. The log handlers also mask
+phone-like numbers in INFO and WARNING lines (``messaging.lib.redact``).
 """
 
 import gc
@@ -19,6 +25,7 @@ from messaging import jobs as queues
 from messaging.db import tenancy
 from messaging.extensions import db
 from messaging.jobs import PERIODIC
+from messaging.lib import redact
 from workers import periodic
 
 log = logging.getLogger(__name__)
@@ -135,7 +142,8 @@ def make_worker(app, fork: bool = False, queue_names=None):
     names = queue_names or list(queues.QUEUE_NAMES)
     qs = [queues.queue(n, app) for n in names]
     cls = AppForkWorker if fork else AppSimpleWorker
-    return cls(qs, connection=queues.redis_conn(app))
+    # RQ's job lines by id only: a description lists the arguments (a phone number for inbound jobs).
+    return cls(qs, connection=queues.redis_conn(app), log_job_description=False)
 
 
 def run_worker(
@@ -143,6 +151,7 @@ def run_worker(
 ) -> None:
     """Run a worker in the current (app) context until stopped."""
     quiet_periodic_jobs()
+    redact.install_on_handlers()
     worker = make_worker(app, fork=fork, queue_names=queue_names)
     ticker = None
     if with_scheduler and not burst:

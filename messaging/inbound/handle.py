@@ -40,6 +40,7 @@ from messaging.extensions import db
 from messaging.inbound.keywords import Classification, classify, confirmation_text
 from messaging.inbound.routing import find_case
 from messaging.lib import clock
+from messaging.lib.redact import mask_phone
 from messaging.models import Case, InboundMessage, Keyword, Message, Project, SurveySession
 from messaging.sms import optouts, outbox
 from messaging.surveys.answers import parse_answer
@@ -122,7 +123,10 @@ def _begin(message_id: int, row: InboundMessage) -> Handling:
         message.case_id = case.id
     elif count == 0:
         log.info(
-            "inbound from unknown number project_id=%s message_id=%s phone=%s", project_id, message_id, phone
+            "inbound from unknown number project_id=%s message_id=%s phone=%s",
+            project_id,
+            message_id,
+            mask_phone(phone),
         )
     return Handling(
         message_id=message_id,

@@ -25,6 +25,7 @@ from messaging.extensions import db
 from messaging.inbound.handle import handle_inbound
 from messaging.inbound.locks import NumberLock
 from messaging.lib import clock
+from messaging.lib.redact import mask_phone
 from messaging.models import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,12 @@ def handle_number(project_id: int, phone: str, job_id: str | None = None) -> int
         while True:
             lock = NumberLock(project_id, phone)
             if not lock.acquire():
-                log.info("inbound number busy job_id=%s project_id=%s phone=%s", job_id, project_id, phone)
+                log.info(
+                    "inbound number busy job_id=%s project_id=%s phone=%s",
+                    job_id,
+                    project_id,
+                    mask_phone(phone),
+                )
                 return handled
             try:
                 while True:

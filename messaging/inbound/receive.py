@@ -11,6 +11,11 @@ Rules:
   once and enqueued once.
 - The sender is kept as E.164 when it is, else normalised with the project's
   default country (else kept as sent, cut to 20 characters).
+- A text longer than ``INBOUND_MAX_CHARS`` (1,600, Twilio's own cap) keeps
+  its first ``INBOUND_MAX_CHARS`` characters; the message notes it in its
+  ``error_message`` ("Truncated: N characters received, the first 1600
+  kept.") and a WARNING names the message id and the length received.
+- The logs name the sender by its last four digits only, never the text.
 - After the commit, the job ``workers.jobs.inbound.handle_number(project_id,
   phone)`` is enqueued. If Redis loses it (or is down: the error is logged), the
   periodic ``sweep_pending`` enqueues numbers whose messages wait longer than
@@ -30,6 +35,7 @@ from messaging.db.dialect import insert_ignoring_conflicts
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.lib.phones import normalize_phone
+from messaging.lib.redact import mask_phone
 from messaging.lib.segments import count_segments
 from messaging.models import InboundMessage, Message, Project
 from messaging.sms import e164
@@ -59,6 +65,8 @@ def receive_inbound(
     """
     phone = normalize_sender(project_id, from_number)
     body = body or ""
+    received_chars = len(body)
+    body, note = cap_body(body, int(current_app.config.get("INBOUND_MAX_CHARS", 1600)))
     now = clock.now()
     info = count_segments(body)
     # One round trip decides "new or retry": the insert skips a MessageSid that is
@@ -80,6 +88,7 @@ def receive_inbound(
             "segments": info.segments,
             "encoding": info.encoding,
             "status": "received",
+            "error_message": note,
             "gateway_sid": sid,
             "bypass_opt_out": False,
             "attempts": 0,
@@ -104,9 +113,31 @@ def receive_inbound(
         },
     )
     db.session.commit()
-    log.info("inbound stored project_id=%s message_id=%s sid=%s phone=%s", project_id, message_id, sid, phone)
+    log.info(
+        "inbound stored project_id=%s message_id=%s sid=%s phone=%s chars=%s",
+        project_id,
+        message_id,
+        sid,
+        mask_phone(phone),
+        len(body),
+    )
+    if note:
+        log.warning(
+            "inbound body truncated project_id=%s message_id=%s from_chars=%s kept=%s",
+            project_id,
+            message_id,
+            received_chars,
+            len(body),
+        )
     enqueue_number(project_id, phone)
     return message_id, True
+
+
+def cap_body(body: str, max_chars: int) -> tuple[str, str | None]:
+    """``body`` cut to ``max_chars`` characters, and the note saying so (None when it fits)."""
+    if len(body) <= max_chars:
+        return body, None
+    return body[:max_chars], f"Truncated: {len(body)} characters received, the first {max_chars} kept."
 
 
 def _existing(project_id: int, sid: str) -> int | None:
@@ -124,7 +155,7 @@ def enqueue_number(project_id: int, phone: str) -> bool:
             pipe.execute()
         return True
     except Exception as exc:  # noqa: BLE001 - the row is safe; the sweep will enqueue it
-        log.warning("inbound enqueue failed project_id=%s phone=%s: %s", project_id, phone, exc)
+        log.warning("inbound enqueue failed project_id=%s phone=%s: %s", project_id, mask_phone(phone), exc)
         return False
 
 

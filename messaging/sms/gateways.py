@@ -9,6 +9,11 @@ again blindly) and whether the recipient has opted out (Twilio 21610).
 
 Twilio clients are built once per process per (account sid, auth token) and
 kept, so their keep-alive HTTP sessions are reused across jobs.
+
+The console gateway prints each message (number and text) to the console in
+development only (``APP_ENV=development``, what ``make run`` sets); elsewhere
+its log line names the message's sid, the number's last four digits and the
+text's length, never the text.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from twilio.rest import Client
 
 from messaging.jobs import redis_conn
 from messaging.lib import clock
+from messaging.lib.redact import mask_phone
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +158,8 @@ class Gateway:
 
 
 class ConsoleGateway(Gateway):
-    """Development gateway: logs each message and records it in Redis (the last 1,000 per project)."""
+    """Development gateway: records each message in Redis (the last 1,000 per project) and shows
+    it on the console in development."""
 
     kind = "console"
 
@@ -169,7 +176,11 @@ class ConsoleGateway(Gateway):
         pipe.lpush(key, json.dumps(record))
         pipe.ltrim(key, 0, CONSOLE_LOG_MAX - 1)
         pipe.execute()
-        log.info("console sms project_id=%s sid=%s to=%s body=%r", self.project_id, sid, to, body)
+        if current_app.config.get("APP_ENV") == "development":
+            print(f"--- console sms {sid} to {to} from {from_number or '-'}\n{body}\n---", flush=True)
+        log.info(
+            "console sms project_id=%s sid=%s to=%s chars=%s", self.project_id, sid, mask_phone(to), len(body)
+        )
         return SendResult(sid=sid, status="sent", from_number=from_number)
 
     def _records(self) -> list[dict]:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from messaging.extensions import db
 from messaging.lib import clock
+from messaging.lib.redact import mask_phone
 from messaging.models import OptOut
 from messaging.models.sms import OPT_OUT_SOURCES
 
@@ -45,7 +46,7 @@ def opt_out(project_id: int, phone: str, source: str = "api") -> bool:
             )
     except IntegrityError:  # another request recorded it at the same moment
         return False
-    log.info("opt-out project_id=%s phone=%s source=%s", project_id, phone, source)
+    log.info("opt-out project_id=%s phone=%s source=%s", project_id, mask_phone(phone), source)
     return True
 
 
@@ -55,7 +56,7 @@ def opt_in(project_id: int, phone: str) -> bool:
         OPT_OUTS.delete().where(OPT_OUTS.c.project_id == project_id, OPT_OUTS.c.phone == phone)
     )
     if result.rowcount:
-        log.info("opt-in project_id=%s phone=%s", project_id, phone)
+        log.info("opt-in project_id=%s phone=%s", project_id, mask_phone(phone))
     return bool(result.rowcount)
 
 

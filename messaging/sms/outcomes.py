@@ -33,6 +33,7 @@ from sqlalchemy import BigInteger, Integer, Text, and_, bindparam, func, update
 from messaging.db import dialect
 from messaging.extensions import db
 from messaging.lib import clock
+from messaging.lib.redact import mask_phones_in
 from messaging.models import Message
 from messaging.sms.gateways import GatewayError
 from messaging.sms.optouts import opt_out
@@ -254,7 +255,7 @@ def _log(project_id: int, rows: _Rows) -> None:
             project_id,
             r["b_id"],
             r["b_code"],
-            r["b_reason"],
+            mask_phones_in(str(r["b_reason"])),  # Twilio's reasons may name the number
         )
     for r in rows.unknown:
         log.warning("outcome unknown project_id=%s message_id=%s code=%s", project_id, r["b_id"], r["b_code"])

@@ -48,6 +48,7 @@ from sqlalchemy import and_, or_, select, update
 from messaging import jobs
 from messaging.extensions import db
 from messaging.lib import clock
+from messaging.lib.redact import mask_phones_in
 from messaging.models import Message
 from messaging.sms.gateway_settings import build_gateway, gateway_config
 from messaging.sms.gateways import Gateway, GatewayError, RemoteMessage
@@ -205,7 +206,12 @@ def resolve_uncertain(project_id: int, ids: list[int], stats: SweepStats | None 
             db.session.commit()
         except GatewayError as exc:
             db.session.rollback()
-            log.warning("cannot resolve project_id=%s message_id=%s yet: %s", project_id, row.id, exc)
+            log.warning(
+                "cannot resolve project_id=%s message_id=%s yet: %s",
+                project_id,
+                row.id,
+                mask_phones_in(str(exc)),
+            )
             db.session.execute(
                 update(MESSAGES)
                 .where(*_still_sending(project_id, row.id))

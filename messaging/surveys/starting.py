@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from messaging.errors import Conflict
 from messaging.extensions import db
 from messaging.lib import clock
+from messaging.lib.redact import mask_phone
 from messaging.models import Survey, SurveySession
 from messaging.models.base import new_id
 from messaging.sms import e164, optouts, outbox
@@ -102,7 +103,12 @@ def start_session(
                 db.session.flush()
             break
         except IntegrityError:
-            log.info("session start raced project_id=%s phone=%s attempt=%s", project_id, phone, attempt)
+            log.info(
+                "session start raced project_id=%s phone=%s attempt=%s",
+                project_id,
+                mask_phone(phone),
+                attempt,
+            )
     else:
         raise Conflict("conflict", "Another survey was starting for this number; try again.")
     outbox.send_sms(
@@ -118,7 +124,7 @@ def start_session(
         project_id,
         session.id,
         survey.id,
-        phone,
+        mask_phone(phone),
         case_pk,
         source,
         replaced,

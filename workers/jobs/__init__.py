@@ -14,7 +14,9 @@ Rules:
   otherwise, so ticks every 10 to 60 seconds do not bury ``make run``'s
   banner or fill production logs.
 - One log line per job, naming the job id and the ids involved; never a
-  participant's phone number or a message's text at INFO.
+  participant's phone number or a message's text at INFO (a number passed
+  as an argument, as to the per-number inbound job, shows its last four
+  digits only).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import select
 
 from messaging.db.tenancy import project_scope
 from messaging.extensions import db
+from messaging.lib.redact import mask_phones_in
 
 log = logging.getLogger(__name__)
 
@@ -125,5 +128,5 @@ def _describe_ids(ids: tuple) -> str:
         if isinstance(value, list | tuple):
             parts.append(f"{len(value)} ids {value[0]}..{value[-1]}" if value else "0 ids")
         else:
-            parts.append(str(value))
+            parts.append(mask_phones_in(str(value)))
     return ",".join(parts)

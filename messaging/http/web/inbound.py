@@ -10,7 +10,7 @@ Its ``MessageSid`` is ``SIM`` + a random hex id.
 import logging
 import uuid
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
@@ -23,6 +23,7 @@ from messaging.http.web.cases import CASE_PAGE_SECTIONS
 from messaging.inbound.conversation import conversation
 from messaging.inbound.receive import normalize_sender, receive_inbound
 from messaging.inbound.serialize import conversation_message_json
+from messaging.lib.redact import mask_phone
 from messaging.models import Case, InboundMessage, Keyword, Message, Survey
 from messaging.sms import e164, gateway_settings
 from messaging.surveys.project_keywords import create_keyword
@@ -185,11 +186,14 @@ def simulator_send():
     body = str(data.get("body") or "")
     if not e164.E164.match(phone):
         return jsonify({"error": "Enter a phone number like +254712345678."}), 400
-    if not body.strip() or len(body) > 1600:
-        return jsonify({"error": "Type a message (at most 1600 characters)."}), 400
+    max_chars = current_app.config["INBOUND_MAX_CHARS"]
+    if not body.strip() or len(body) > max_chars:
+        return jsonify({"error": f"Type a message (at most {max_chars} characters)."}), 400
     sid = SIMULATOR_SID_PREFIX + uuid.uuid4().hex
     message_id, _ = receive_inbound(project_id, phone, _simulator_number(project_id), body, sid)
-    log.info("simulator message project_id=%s message_id=%s phone=%s", project_id, message_id, phone)
+    log.info(
+        "simulator message project_id=%s message_id=%s phone=%s", project_id, message_id, mask_phone(phone)
+    )
     return jsonify({"message_id": message_id, "phone": phone})
 
 
