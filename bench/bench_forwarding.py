@@ -58,6 +58,8 @@ def main() -> None:
             "REDIS_URL": args.redis_url,
             "RQ_QUEUE_PREFIX": prefix,
             "SECRET_KEY": "bench",
+            # The receiver listens on loopback, which user-typed URLs may not reach unless allowed.
+            "OUTBOUND_ALLOW_HOSTS": ["127.0.0.1"],
         }
     )
     logging.getLogger().setLevel(logging.WARNING)

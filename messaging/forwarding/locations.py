@@ -4,6 +4,12 @@ Rules:
 - A location's URL is http:// or https://, names a host, has no spaces or control
   characters and no user name or password (send them in a header instead); at most
   2000 characters. Its kind is ``forms`` or ``cases`` and cannot be changed.
+- The URL may not point at an internal address: its host may not be, or resolve to, a
+  loopback, link-local, private, multicast, unspecified or reserved address unless
+  ``OUTBOUND_ALLOW_HOSTS`` allows it (``messaging.lib.outbound``): refused with code
+  ``address_not_allowed`` when a location is created or its URL changes. A name that does
+  not resolve yet is accepted (nothing internal can be reached through it now); the sender
+  checks again before it sends and connects only to the address it checked.
 - Headers: at most 20, each a valid header name given once, one line of at most 4000
   characters; the headers the server sets (Host, Content-Length, Content-Type,
   Transfer-Encoding, Connection) cannot be changed.
@@ -11,6 +17,11 @@ Rules:
   cookie, signature, session or credential) are never shown in full: they show as
   ``****`` followed by their last 4 characters when 16 or longer. A value equal to
   the masked form of the stored one (as GET shows it) keeps the stored value.
+- Secrets are tied to their destination: a change of the URL's scheme, host or port
+  clears the stored secret header values, unless new values are entered in the same
+  change (sending the masked form back is not entering it again); the other headers
+  stay. A change of the path or query only keeps them. ``update_location`` returns the
+  names of the headers it cleared, for the caller to say so.
 - ``notify_emails``: at most 20 valid addresses (a list, or one string split on
   commas, semicolons and spaces), normalised, each once.
 - A paused location still captures, but its sender does nothing; resuming sends the
@@ -27,12 +38,14 @@ import re
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from sqlalchemy import func, select
 
 from messaging.db.after_commit import after_commit, transaction_cache
 from messaging.errors import Invalid
 from messaging.extensions import db
 from messaging.forwarding.dispatch import dispatch_location
+from messaging.lib.outbound import Destination, HostNotFound, OutboundRefused, allow_list, check_url
 from messaging.models import ForwardLocation, ForwardRecord
 from messaging.models.forwarding import FORWARD_KINDS, RECORD_STATUSES
 
@@ -74,7 +87,23 @@ def validate_url(value) -> str:
     if parts.username or parts.password:
         raise _invalid("url", "must not contain a user name or password; send them in a header instead.")
     del port
+    try:
+        checked_destination(url)
+    except HostNotFound:
+        pass  # not resolvable now: nothing to reach; the sender checks again before sending
+    except OutboundRefused as refusal:
+        raise Invalid(refusal.code, refusal.message, field="url", details=_address(refusal)) from None
     return url
+
+
+def _address(refusal: OutboundRefused) -> dict:
+    return {"address": refusal.address} if refusal.address else {}
+
+
+def checked_destination(url: str) -> Destination:
+    """Where a POST to ``url`` may go now (an ``OutboundRefused`` if nowhere), under the
+    operator's ``OUTBOUND_ALLOW_HOSTS``."""
+    return check_url(url, allow_list(current_app.config.get("OUTBOUND_ALLOW_HOSTS")), field="url")
 
 
 def validate_kind(value) -> str:
@@ -183,22 +212,62 @@ def create_location(
     return location
 
 
-def update_location(location: ForwardLocation, changes: dict) -> None:
+def update_location(location: ForwardLocation, changes: dict) -> list[str]:
     """Apply validated changes (url, headers, notify_emails, name, paused); caller commits.
+    Returns the names of the secret headers cleared because the URL's destination changed.
     A resumed location's sender is enqueued after the commit."""
     if "kind" in changes and changes["kind"] != location.kind:
         raise _invalid("kind", "cannot be changed; add another location instead.")
+    stored = dict(location.headers or {})
+    moved = False
     if "url" in changes:
-        location.url = validate_url(changes["url"])
+        url = validate_url(changes["url"])
+        moved = origin_of(url) != origin_of(location.url)
+        location.url = url
+    cleared: list[str] = []
     if "headers" in changes:
-        location.headers = validate_headers(changes["headers"], existing=location.headers)
+        # Moved: a masked value sent back does not bring the stored secret along.
+        headers = validate_headers(changes["headers"], existing=None if moved else stored)
+        location.headers = headers
+    if moved:
+        location.headers, cleared = _without_stored_secrets(
+            location.headers or {}, stored, given="headers" in changes
+        )
     if "notify_emails" in changes:
         location.notify_emails = validate_emails(changes["notify_emails"])
     if "name" in changes:
         location.name = _valid_name(changes["name"])
     if "paused" in changes:
         _pause_or_resume(location, changes["paused"])
-    log.info("forwarding location changed location_id=%s fields=%s", location.id, sorted(changes))
+    log.info(
+        "forwarding location changed location_id=%s fields=%s secrets_cleared=%d",
+        location.id,
+        sorted(changes),
+        len(cleared),
+    )
+    return cleared
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port: what decides where a request goes (the path does not)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    return scheme, host, parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _without_stored_secrets(headers: dict, stored: dict, given: bool) -> tuple[dict, list[str]]:
+    """``headers`` without the secret values that came from before the URL changed: all the
+    stored secrets when no headers were given, else those given back in their masked form."""
+    masked_before = {name.lower(): mask_value(name, value) for name, value in stored.items()}
+    kept, cleared = {}, []
+    for name, value in headers.items():
+        from_before = not given or value == masked_before.get(name.lower())
+        if _looks_secret(name) and name.lower() in masked_before and from_before:
+            cleared.append(name)
+        else:
+            kept[name] = value
+    return kept, cleared
 
 
 def _valid_name(name) -> str:

@@ -3,15 +3,21 @@
 Rules:
 - ``forward_location(location_id)`` claims a chunk of due records atomically
   (``pending`` -> ``sending`` with a claim token), POSTs each with a keep-alive
-  ``requests.Session`` (timeout ``FORWARDING_TIMEOUT`` for connecting and for each
-  read), records one ``forward_attempts`` row per POST (status code, the first 500
-  characters of the answer, error) and updates the record:
+  session (timeout ``FORWARDING_TIMEOUT`` for connecting and for each read), records
+  one ``forward_attempts`` row per POST (status code, the first 500 characters of the
+  answer, error) and updates the record:
 
   - 2xx: ``succeeded``;
-  - anything else (3xx included: redirects are not followed), a timeout or a
-    connection error: back to ``pending`` with ``next_attempt_at`` after the next
-    delay of ``FORWARDING_RETRY_DELAYS``, or, after the last one (6 attempts),
-    ``failed``: the record has given up.
+  - anything else (3xx included: redirects are not followed), a timeout, a connection
+    error or a refused address: back to ``pending`` with ``next_attempt_at`` after the
+    next delay of ``FORWARDING_RETRY_DELAYS``, or, after the last one (6 attempts),
+    ``failed``: the record has given up (and can be resent by hand: nothing is lost).
+- The location's URL is checked again before each chunk (its name may resolve elsewhere
+  now, the allow list may have changed; ``locations.checked_destination``) and the POSTs
+  connect to the address that was checked (``messaging.lib.outbound_http``). A refused
+  address sends nothing: every record of the chunk gets a failed attempt saying why.
+- The answer's excerpt is kept only for 2xx-4xx answers: a 5xx answer (often a proxy's
+  or an internal server's error page) and a refused address keep none.
 - Safe to run twice or concurrently: records are claimed atomically. Delivery is at
   least once (see the sweep); receivers can de-duplicate with the
   ``X-Forwarding-Record-Id`` header (or the form/case id and ``modified_on``).
@@ -29,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 from datetime import timedelta
@@ -43,9 +48,10 @@ from sqlalchemy.orm import aliased
 from messaging.db import tenancy
 from messaging.extensions import db
 from messaging.forwarding.dispatch import clear_marker, dispatch_location, retry_delays, schedule_next_retry
-from messaging.forwarding.locations import location_in_any_project
+from messaging.forwarding.locations import checked_destination, location_in_any_project
 from messaging.forwarding.notify import notify_failures
-from messaging.lib import clock
+from messaging.lib import clock, outbound_http
+from messaging.lib.outbound import Destination, OutboundRefused
 from messaging.models import ForwardAttempt, ForwardLocation, ForwardRecord, ForwardRecordKey
 
 log = logging.getLogger(__name__)
@@ -96,7 +102,8 @@ def _send_one_chunk(location: ForwardLocation, timeout: float, totals: dict) -> 
     token, records = _claim_chunk(location_id)
     if not records:
         return False
-    outcomes = [post_record(location, record, timeout) for record in records]
+    destination = _destination_or_refusal(location)
+    outcomes = [post_record(location, record, timeout, destination) for record in records]
     try:
         ok, gave_up, waits = _record_outcomes(location, token, records, outcomes)
     except IntegrityError:
@@ -182,19 +189,14 @@ def _claim_chunk(location_id: str) -> tuple[str, list[ForwardRecord]]:
 
 # --- posting ----------------------------------------------------------------------------------------
 
-_http = {"pid": None, "session": None}
 
-
-def http_session() -> requests.Session:
-    """One keep-alive session per process (re-made after a fork)."""
-    if _http["pid"] != os.getpid() or _http["session"] is None:
-        session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=20, pool_maxsize=20, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.trust_env = False
-        _http.update(pid=os.getpid(), session=session)
-    return _http["session"]
+def _destination_or_refusal(location: ForwardLocation) -> Destination | OutboundRefused:
+    """The location's URL checked now (once per chunk), or why it may not be sent to."""
+    try:
+        return checked_destination(location.url)
+    except OutboundRefused as refusal:
+        log.warning("forwarding sender: address refused location_id=%s code=%s", location.id, refusal.code)
+        return refusal
 
 
 def _read_excerpt(response) -> tuple[str, str | None]:
@@ -214,8 +216,14 @@ def _read_excerpt(response) -> tuple[str, str | None]:
     return text[:EXCERPT_CHARS], error
 
 
-def post_record(location: ForwardLocation, record: ForwardRecord, timeout: float) -> dict:
-    """POST one record; returns the attempt's fields. Never raises for HTTP trouble."""
+def post_record(
+    location: ForwardLocation,
+    record: ForwardRecord,
+    timeout: float,
+    destination: Destination | OutboundRefused | None = None,
+) -> dict:
+    """POST one record to the checked address of the location's URL (checked here unless
+    the chunk's check is given); returns the attempt's fields. Never raises for HTTP trouble."""
     headers = {
         "User-Agent": "messaging-forwarder/1",
         "X-Forwarding-Record-Id": str(record.id),
@@ -227,21 +235,21 @@ def post_record(location: ForwardLocation, record: ForwardRecord, timeout: float
     started_at = clock.now()
     t0 = time.perf_counter()
     status_code, excerpt, error = None, "", None
+    if destination is None:
+        destination = _destination_or_refusal(location)
     try:
-        response = http_session().post(
-            location.url,
-            data=body,
-            headers=headers,
-            timeout=(timeout, timeout),
-            allow_redirects=False,
-            stream=True,
-        )
-        status_code = response.status_code
-        excerpt, read_error = _read_excerpt(response)
-        if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}"
-        elif read_error:
-            error = read_error
+        if isinstance(destination, OutboundRefused):
+            error = f"not sent: {destination.reason}"
+        else:
+            response = outbound_http.post(destination, body, headers, timeout)
+            status_code = response.status_code
+            excerpt, read_error = _read_excerpt(response)
+            if status_code >= 500:
+                excerpt = ""  # an internal error page says nothing the receiver's owner needs here
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+            elif read_error:
+                error = read_error
     except requests.Timeout:
         error = f"timed out after {timeout:g} s"
     except requests.RequestException as exc:

@@ -4,6 +4,8 @@ It records every request (path, headers, JSON body) and answers according to
 ``status`` (default 200), or pops the next answer from ``script`` first. An
 answer is an int status code, or ``"hang"``: hold the request without answering
 until ``hang_seconds`` pass or the receiver stops (the client times out first).
+A 3xx answer sends ``Location: redirect_to`` (default ``/redirected``). Given an
+``ssl_context`` (a server-side ``ssl.SSLContext``), it speaks https.
 
 ::
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -58,6 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
         text = rx.body_for(answer).encode()
         try:
             self.send_response(answer)
+            if 300 <= answer < 400:
+                self.send_header("Location", rx.redirect_to)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Content-Length", str(len(text)))
             self.end_headers()
@@ -75,10 +80,18 @@ class _Server(ThreadingHTTPServer):
 
 
 class Receiver:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, status: int = 200, record: bool = True):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        status: int = 200,
+        record: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
         self.status = status
         self.script: list = []
         self.hang_seconds = 30.0
+        self.redirect_to = "/redirected"
         self.record = record
         self.count = 0
         self._requests: list[dict] = []
@@ -86,7 +99,11 @@ class Receiver:
         self._release = threading.Event()
         self._server = _Server((host, port), _Handler)
         self._server.receiver = self
-        self.url = f"http://{host}:{self._server.server_address[1]}"
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
+        self.port = self._server.server_address[1]
+        scheme = "https" if ssl_context is not None else "http"
+        self.url = f"{scheme}://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @classmethod

@@ -3,7 +3,13 @@
 Header values whose name looks secret (contains auth, token, key, secret, pass,
 cookie, signature, session or credential) are never returned in full: they show
 as ``****`` followed by their last 4 characters when 16 or longer. Sending such a
-masked value back unchanged in a PATCH keeps the stored value.
+masked value back unchanged in a PATCH keeps the stored value, except when the same PATCH
+changes the URL's scheme, host or port: then the stored secret values are cleared unless
+new ones are given (the answer's ``headers`` no longer list the cleared ones).
+
+A URL whose host is, or resolves to, an internal address (loopback, link-local, private,
+multicast, unspecified) is refused with 400 ``address_not_allowed`` unless the operator
+allows it in ``OUTBOUND_ALLOW_HOSTS``.
 """
 
 from flask import abort, jsonify, request
@@ -94,10 +100,21 @@ ATTEMPT = schema(
 LOCATION_BODY = {
     "type": "object",
     "properties": {
-        "url": {"type": "string", "format": "uri", "description": "http:// or https://"},
+        "url": {
+            "type": "string",
+            "format": "uri",
+            "description": "http:// or https://; not an internal address (400 address_not_allowed) "
+            "unless the operator allows it in OUTBOUND_ALLOW_HOSTS.",
+        },
         "kind": {"type": "string", "enum": ["forms", "cases"]},
         "name": {"type": "string"},
-        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "headers": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "A secret header's masked value sent back keeps the stored one, unless the "
+            "URL's scheme, host or port changes in the same request: then the stored secrets are "
+            "cleared unless new values are given.",
+        },
         "notify_emails": {"type": "array", "items": {"type": "string", "format": "email"}},
         "paused": {"type": "boolean"},
     },
