@@ -1,4 +1,11 @@
-"""Browser tests: Playwright for Python driving Debian's headless Chromium."""
+"""Browser tests: Playwright for Python driving Debian's headless Chromium.
+
+Every page a test opens is watched: a Content-Security-Policy violation
+(a ``securitypolicyviolation`` event, or Chromium's "Refused to ..." console
+line, which is the only trace of a refused frame) or an uncaught script error
+fails the test at teardown. A test that provokes one on purpose reads it from
+the ``browser_problems`` fixture and clears it.
+"""
 
 import os
 import shutil
@@ -18,6 +25,45 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 
+# Runs in every frame before the page's own scripts; Playwright injects it outside
+# the page's CSP, and the binding it calls is Playwright's, so the CSP cannot mute it.
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.reportCspViolation(
+    e.effectiveDirective + " refused " + (e.blockedURI || "inline")
+      + " at " + e.sourceFile + ":" + e.lineNumber
+  );
+}, true);
+"""
+
+
+class BrowserProblems:
+    """What went wrong in the browser during a test: CSP violations and uncaught script errors."""
+
+    def __init__(self) -> None:
+        self.violations: list[str] = []
+        self.errors: list[str] = []
+
+    def on_console(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.violations.append(f"console: {message.text}")
+
+    def on_binding(self, source, text: str) -> None:
+        self.violations.append(f"{source['frame'].url}: {text}")
+
+    def on_page_error(self, error) -> None:
+        self.errors.append(str(error))
+
+    def watch(self, context) -> None:
+        context.expose_binding("reportCspViolation", self.on_binding)
+        context.add_init_script(REPORT_VIOLATIONS)
+        context.on("console", self.on_console)
+        context.on("weberror", lambda web_error: self.on_page_error(web_error.error))
+
+    def clear(self) -> None:
+        self.violations.clear()
+        self.errors.clear()
+
 
 @pytest.fixture(scope="session")
 def browser():
@@ -32,12 +78,20 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
+def browser_problems() -> BrowserProblems:
+    return BrowserProblems()
+
+
+@pytest.fixture
+def page(browser, live_server, browser_problems):
     context = browser.new_context(base_url=live_server.url)
     context.set_default_timeout(15_000)
+    browser_problems.watch(context)
     page = context.new_page()
     yield page
     context.close()
+    assert browser_problems.violations == [], "the page broke its Content-Security-Policy"
+    assert browser_problems.errors == [], "a script on the page failed"
 
 
 def log_in(page, email: str, password: str) -> None:

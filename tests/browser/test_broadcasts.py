@@ -28,9 +28,8 @@ def test_preview_send_and_watch_progress(page, project, worker_process):
 
     page.click("#save-button")
     page.wait_for_url(re.compile(r"/broadcasts/[^/]+$"))
-    page.wait_for_function(
-        "document.getElementById('progress-percent').textContent.trim() === '100%'", timeout=60_000
-    )
+    # (a selector, not wait_for_function: a string predicate is eval'd, which the CSP refuses)
+    page.wait_for_selector("#progress-percent:text-is('100%')", timeout=60_000)
     assert page.locator("#broadcast-status").inner_text() == "sent"
     assert page.locator("#status-counts [data-status=sent] .num").inner_text() == "30"
     assert page.get_attribute(".progress", "aria-valuenow") == "100"
