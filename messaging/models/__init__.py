@@ -2,6 +2,7 @@
 
 - ``base``: the tenant mixin (``TenantScoped``), public ids, BigInteger keys.
 - ``projects``: projects, web users and their roles, API tokens.
+- ``web_sessions``: web users' login sessions (what logout and deactivation end).
 - ``people``: mobile workers, user groups (case sharing), applications.
 - ``cases``: cases, forms and each case's history (case transactions).
 - ``case_groups``, ``sms`` (messages, opt-outs, gateway settings), ``broadcasts``,
@@ -37,3 +38,4 @@ from messaging.models.surveys import (  # noqa: F401, E402
     Survey,
     SurveySession,
 )
+from messaging.models.web_sessions import WebSession  # noqa: F401, E402

@@ -1,11 +1,15 @@
-"""Projects (the tenants), the people who use the web UI, and API tokens."""
+"""Projects (the tenants), the people who use the web UI, and API tokens.
+
+- A web user is identified to Flask-Login by the token of the login session
+  (``messaging.models.web_sessions``) it was loaded through, never by its id:
+  a cookie names a login that the server can end, not a person.
+"""
 
 import hashlib
 import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from flask_login import UserMixin
 from sqlalchemy import (
     Boolean,
     DateTime,
@@ -46,8 +50,12 @@ class Project(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class WebUser(UserMixin, db.Model, TenantScoped):
+class WebUser(db.Model, TenantScoped):
     """A person who uses the web UI (case manager, admin, viewer)."""
+
+    # The clear token of the login session this object was loaded through (set at
+    # login and by the session loader); not a column, only its hash is stored.
+    login_session_token = None
 
     __tablename__ = "web_users"
 
@@ -67,9 +75,25 @@ class WebUser(UserMixin, db.Model, TenantScoped):
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
+    # Flask-Login's user protocol, without UserMixin: its ``__eq__`` compares
+    # ``get_id()``, which here names a login, not a person.
     @property
-    def is_active(self) -> bool:  # Flask-Login
+    def is_active(self) -> bool:
         return self.is_active_user
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.is_active_user
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        """The login session's token, which Flask-Login puts in the session and remember-me cookies."""
+        if self.login_session_token is None:
+            raise RuntimeError("this web user was not loaded through a login session")
+        return self.login_session_token
 
     def can(self, role: str) -> bool:
         """True when this user's role is at least ``role``."""

@@ -1,16 +1,16 @@
-"""Log in and out."""
+"""Log in and out (the rules are in ``messaging.accounts``: limits, password checks, sessions)."""
 
 import logging
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import func, select
 
+from messaging.accounts import login_limits, logins, web_sessions
 from messaging.extensions import db
 from messaging.http.web import bp
 from messaging.http.web.forms import EmptyForm, LoginForm
-from messaging.models import WebUser
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +30,30 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("web.dashboard"))
     form = LoginForm()
-    if form.validate_on_submit():
-        user = db.session.execute(
-            select(WebUser).where(func.lower(WebUser.email) == form.email.data.strip().lower())
-        ).scalar_one_or_none()
-        if user is None or not user.check_password(form.password.data) or not user.is_active:
-            log.info("login refused for %s", form.email.data)
-            flash("Wrong email or password.", "error")
-            return render_template("auth/login.html", form=form), 401
-        login_user(user, remember=form.remember.data)
-        log.info("login user_id=%s project_id=%s", user.id, user.project_id)
-        return redirect(_safe_next(request.args.get("next")) or url_for("web.dashboard"))
-    status = 400 if request.method == "POST" else 200
-    return render_template("auth/login.html", form=form), status
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("auth/login.html", form=form), status
+    email, address = form.email.data, request.remote_addr
+    try:
+        login_limits.check(email, address)
+    except login_limits.TooManyWrongPasswords as refusal:
+        log.info("login limited scope=%s account=%s", refusal.scope, login_limits.account_key(email)[:12])
+        flash(refusal.message, "error")
+        response = current_app.make_response((render_template("auth/login.html", form=form), 429))
+        response.headers["Retry-After"] = str(refusal.retry_after)
+        return response
+    user = logins.authenticate(email, form.password.data)
+    if user is None:
+        login_limits.record_failure(email, address)
+        flash("Wrong email or password.", "error")
+        return render_template("auth/login.html", form=form), 401
+    login_limits.forget_account(email)
+    remember_days = current_app.config["REMEMBER_COOKIE_DAYS"]
+    web_sessions.start(user, remember=form.remember.data, remember_days=remember_days)
+    db.session.commit()
+    login_user(user, remember=form.remember.data, duration=timedelta(days=remember_days))
+    log.info("login user_id=%s project_id=%s remember=%s", user.id, user.project_id, form.remember.data)
+    return redirect(_safe_next(request.args.get("next")) or url_for("web.dashboard"))
 
 
 @bp.route("/logout", methods=["POST"])
@@ -50,6 +61,9 @@ def login():
 def logout():
     form = EmptyForm()
     if form.validate_on_submit():
+        web_sessions.end(current_user.get_id())
+        db.session.commit()
+        log.info("logout user_id=%s project_id=%s", current_user.id, current_user.project_id)
         logout_user()
         flash("You have been logged out.", "info")
     return redirect(url_for("web.login"))

@@ -3,8 +3,9 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
+from messaging.accounts.logins import MIN_PASSWORD_LENGTH
 from messaging.lib.emails import InvalidEmail, normalize_email
 from messaging.models import ROLES
 
@@ -30,8 +31,26 @@ class ApiTokenForm(FlaskForm):
 class WebUserForm(FlaskForm):
     email = StringField("Email", validators=[DataRequired(), valid_email])
     name = StringField("Name", validators=[Length(max=200)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(min=8)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
     role = SelectField("Role", choices=[SelectChoice(r, r.title()) for r in ROLES], default="manager")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired()])
+    new_password = PasswordField(
+        "New password",
+        validators=[
+            DataRequired(),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                message=f"The new password must have at least {MIN_PASSWORD_LENGTH} characters.",
+            ),
+        ],
+    )
+    confirm_password = PasswordField(
+        "New password again",
+        validators=[DataRequired(), EqualTo("new_password", message="The two new passwords differ.")],
+    )
 
 
 class EmptyForm(FlaskForm):

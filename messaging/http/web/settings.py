@@ -1,24 +1,36 @@
-"""Project settings: API tokens and web users."""
+"""Project settings: API tokens, web users, one's own password.
+
+- A new API key is shown once, in the answer to the POST that created it; it
+  never goes into a cookie (the session is signed, not encrypted) and the
+  answer is not cached.
+- Passwords, deactivation and new users follow ``messaging.accounts``.
+"""
 
 import logging
 
-from flask import flash, redirect, render_template, session, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from messaging.accounts import logins, web_users
+from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.lookup import get_or_404
 from messaging.http.web import bp, require_role
-from messaging.http.web.forms import ApiTokenForm, EmptyForm, ProjectSettingsForm, WebUserForm
+from messaging.http.web.forms import (
+    ApiTokenForm,
+    ChangePasswordForm,
+    EmptyForm,
+    ProjectSettingsForm,
+    WebUserForm,
+)
 from messaging.lib import clock
 from messaging.models import ApiToken, WebUser
 
 log = logging.getLogger(__name__)
 
 
-@bp.route("/settings")
-@login_required
-def settings():
+def _settings_page(new_key: str | None = None, password_form: ChangePasswordForm | None = None):
     tokens = (
         db.session.execute(
             select(ApiToken).where(ApiToken.revoked_at.is_(None)).order_by(ApiToken.created_at.desc())
@@ -27,17 +39,30 @@ def settings():
         .all()
     )
     users = db.session.execute(select(WebUser).order_by(WebUser.email)).scalars().all()
-    new_key = session.pop("new_api_key", None)
     return render_template(
         "settings/index.html",
         tokens=tokens,
         users=users,
         new_key=new_key,
-        token_form=ApiTokenForm(),
-        user_form=WebUserForm(),
+        # ``formdata=None``: this page also answers POSTs, whose fields must not fill the other forms.
+        token_form=ApiTokenForm(formdata=None),
+        user_form=WebUserForm(formdata=None),
+        password_form=password_form or ChangePasswordForm(formdata=None),
         empty_form=EmptyForm(),
-        project_form=ProjectSettingsForm(obj=current_user.project),
+        project_form=ProjectSettingsForm(formdata=None, obj=current_user.project),
     )
+
+
+def _flash_form_errors(form) -> None:
+    for errors in form.errors.values():
+        for error in errors:
+            flash(error, "error")
+
+
+@bp.route("/settings")
+@login_required
+def settings():
+    return _settings_page()
 
 
 @bp.route("/settings/project", methods=["POST"])
@@ -84,10 +109,11 @@ def create_token():
     token, key = ApiToken.issue(current_user, form.name.data.strip())
     db.session.commit()
     log.info("api token created token_id=%s user_id=%s", token.id, current_user.id)
-    # Shown once, on the next page only; never stored in clear.
-    session["new_api_key"] = key
+    # Shown once, in this answer only: never in a cookie, never stored in clear.
     flash("Token created. Copy it now: it will not be shown again.", "success")
-    return redirect(url_for("web.settings"))
+    response = current_app.make_response(_settings_page(new_key=key))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/settings/tokens/<int:token_id>/revoke", methods=["POST"])
@@ -109,19 +135,61 @@ def revoke_token(token_id):
 def create_web_user():
     form = WebUserForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for error in errors:
-                flash(error, "error")
+        _flash_form_errors(form)
         return redirect(url_for("web.settings"))
-    email = form.email.data.strip().lower()
-    if db.session.execute(
-        select(WebUser.id).where(func.lower(WebUser.email) == email).execution_options(all_projects=True)
-    ).first():
-        flash("Someone already uses that email.", "error")
+    try:
+        user = web_users.add_web_user(
+            current_user.project_id, form.email.data, form.name.data or "", form.password.data, form.role.data
+        )
+    except DomainError as refusal:
+        db.session.rollback()
+        flash(refusal.message, "error")
         return redirect(url_for("web.settings"))
-    user = WebUser(email=email, name=form.name.data or "", role=form.role.data)
-    user.set_password(form.password.data)
-    db.session.add(user)
     db.session.commit()
-    flash(f"{email} can now log in as {user.role}.", "success")
+    flash(f"{user.email} can now log in as {user.role}.", "success")
+    return redirect(url_for("web.settings"))
+
+
+@bp.route("/settings/users/<int:user_id>/deactivate", methods=["POST"])
+@require_role("admin")
+def deactivate_web_user(user_id):
+    return _set_active(user_id, web_users.deactivate, "{email} can no longer log in; their sessions ended.")
+
+
+@bp.route("/settings/users/<int:user_id>/reactivate", methods=["POST"])
+@require_role("admin")
+def reactivate_web_user(user_id):
+    return _set_active(user_id, web_users.reactivate, "{email} can log in again.")
+
+
+def _set_active(user_id: int, change, done: str):
+    user = get_or_404(WebUser, user_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            change(current_user, user)
+        except DomainError as refusal:
+            db.session.rollback()
+            flash(refusal.message, "error")
+            return redirect(url_for("web.settings"))
+        db.session.commit()
+        flash(done.format(email=user.email), "success")
+    return redirect(url_for("web.settings"))
+
+
+@bp.route("/settings/password", methods=["POST"])
+@login_required
+def change_password():
+    """One's own password; the user's other sessions end, this one stays."""
+    form = ChangePasswordForm()
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return _settings_page(password_form=form), 400
+    try:
+        logins.change_password(current_user, form.current_password.data, form.new_password.data)
+    except DomainError as refusal:
+        db.session.rollback()
+        flash(refusal.message, "error")
+        return _settings_page(password_form=form), 400
+    db.session.commit()
+    flash("Your password is changed. Your other sessions have ended.", "success")
     return redirect(url_for("web.settings"))

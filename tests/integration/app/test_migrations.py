@@ -121,6 +121,6 @@ def test_a_database_stamped_with_an_old_revision_id_still_upgrades(scratch_app):
         upgrade(directory=MIGRATIONS)
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == (
-                "0009_import_batches"
+                "0010_web_sessions"
             )
             assert inspect(conn).has_table("import_batches")
