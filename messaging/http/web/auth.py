@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from redis.exceptions import RedisError
 
 from messaging.accounts import login_limits, logins, web_sessions
 from messaging.extensions import db
@@ -36,6 +37,11 @@ def login():
     email, address = form.email.data, request.remote_addr
     try:
         login_limits.check(email, address)
+    except RedisError:
+        # The limits cannot be counted: refuse (fail closed) with a clear answer, not a 500.
+        log.warning("login refused: the login limits' store (Redis) is not answering")
+        flash("Logging in is not possible right now; try again in a minute.", "error")
+        return render_template("auth/login.html", form=form), 503
     except login_limits.TooManyWrongPasswords as refusal:
         log.info("login limited scope=%s account=%s", refusal.scope, login_limits.account_key(email)[:12])
         flash(refusal.message, "error")

@@ -116,3 +116,20 @@ def test_an_unknown_email_still_checks_a_password_hash_made_the_same_way(app, pr
     [dummy] = checked
     method = real_hash.split("$", 1)[0]
     assert dummy.split("$", 1)[0] == method
+
+
+def test_logins_are_refused_clearly_while_the_limits_store_is_down(app, project, monkeypatch, caplog):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from messaging.accounts import login_limits
+
+    def store_down(*args, **kwargs):
+        raise RedisConnectionError("Redis is down")
+
+    monkeypatch.setattr(login_limits, "check", store_down)
+    client = app.test_client()
+    answer = log_in(client, project.admin_email, project.password)
+    assert answer.status_code == 503
+    assert "Logging in is not possible right now" in answer.get_data(as_text=True)
+    assert not is_logged_in(client)
+    assert any("not answering" in r.getMessage() for r in caplog.records)
