@@ -1,12 +1,22 @@
 """Twilio webhooks: ``POST /twilio/status`` and ``POST /twilio/inbound``.
 
-Every request is checked with ``X-Twilio-Signature`` against the auth token of
-the project whose gateway it concerns (403 otherwise, and nothing changes).
-The check uses ``PUBLIC_BASE_URL`` when set (behind a proxy Twilio signs the
-public URL), else the URL of the request, and the whole form as sent.
+Rules:
+- Every request is checked with ``X-Twilio-Signature`` against the auth token
+  of the project whose gateway it concerns (403 otherwise, and nothing
+  changes). The check uses ``PUBLIC_BASE_URL`` when set (behind a proxy Twilio
+  signs the public URL), else the URL of the request, and the whole form as sent.
+- Nothing reaches the database before the request is plausible: the input
+  guard (``messaging.http.input_guard``) has already refused a NUL or a broken
+  character with 400; a request without a signature, or whose ``AccountSid``
+  is not ``AC`` and 32 hexadecimal digits (the form a gateway's Account SID
+  is saved in), is a 403 without a query.
+- The signature can only be checked with the stored auth token, so the look-up
+  of the gateways by a well-formed ``AccountSid`` is the one query made before
+  it; everything else (the message, the status, the case) comes after.
 """
 
 import logging
+import re
 
 from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy import select
@@ -41,9 +51,18 @@ def validate_twilio_request(auth_token: str) -> bool:
     return RequestValidator(auth_token).validate(public_request_url(), request.form, signature)
 
 
+# How an Account SID looks (``messaging.sms.gateway_settings`` saves only this form).
+ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+
+
+def plausible_request(account_sid: str) -> bool:
+    """True when the request is signed and names a well-formed Account SID (checked without a query)."""
+    return bool(request.headers.get("X-Twilio-Signature")) and ACCOUNT_SID.fullmatch(account_sid) is not None
+
+
 def gateways_for_account(account_sid: str) -> list:
     """The Twilio gateways (any project) using this Account SID, as rows of the columns checked here."""
-    if not account_sid:
+    if ACCOUNT_SID.fullmatch(account_sid or "") is None:
         return []
     # Core on the session's connection: rows of these columns are all a webhook reads,
     # and this runs on every webhook request. Any project's gateway may match.
@@ -65,6 +84,8 @@ def gateways_for_account(account_sid: str) -> list:
 
 def authenticated_gateway(account_sid: str):
     """The gateway of ``account_sid`` whose auth token signed this request, or None."""
+    if not plausible_request(account_sid):
+        return None
     return _signed_by_one_of(gateways_for_account(account_sid))
 
 
@@ -83,7 +104,7 @@ def status():
     account_sid = request.form.get("AccountSid", "")
     cfg = authenticated_gateway(account_sid)
     if cfg is None:
-        log.warning("status callback refused: bad signature account_sid=%s", account_sid)
+        log.warning("status callback refused: bad signature account_sid=%r", account_sid[:40])
         abort(403)
     sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
     status_value = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
@@ -113,6 +134,8 @@ def inbound_gateway(account_sid: str, to_number: str):
     numbers is tried first; a project sending through a Messaging Service
     without listed numbers is tried next.
     """
+    if not plausible_request(account_sid):
+        return None
     candidates = gateways_for_account(account_sid)
     owners = [c for c in candidates if to_number in (c.from_numbers or [])]
     services = [c for c in candidates if c not in owners and c.messaging_service_sid and not c.from_numbers]
@@ -132,7 +155,9 @@ def inbound():
     cfg = inbound_gateway(account_sid, to_number)
     if cfg is None:
         log.warning(
-            "inbound refused: bad signature or unknown number account_sid=%s to=%s", account_sid, to_number
+            "inbound refused: bad signature or unknown number account_sid=%r to=%r",
+            account_sid[:40],
+            to_number[:40],
         )
         abort(403)
     sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""

@@ -8,7 +8,7 @@
 - A user's case-sharing groups are listed by name (CommCare's user-groups fixture).
 """
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from messaging.errors import Conflict, Invalid
 from messaging.extensions import db
@@ -72,7 +72,8 @@ def _check_group_name(name: str, exclude_id: str | None = None) -> str:
     name = name.strip()
     if not name:
         raise Invalid("validation_error", "name: is required.", field="name")
-    stmt = select(UserGroup.id).where(func.lower(UserGroup.name) == name.lower())
+    # The exact name too: SQLite's lower() folds ASCII letters only ("Émile").
+    stmt = select(UserGroup.id).where(or_(func.lower(UserGroup.name) == name.lower(), UserGroup.name == name))
     if exclude_id:
         stmt = stmt.where(UserGroup.id != exclude_id)
     if db.session.execute(stmt).first():

@@ -7,7 +7,7 @@
 - The password is optional; it is stored hashed.
 """
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from messaging.db.tenancy import current_project_id
 from messaging.errors import Conflict, Invalid
@@ -23,7 +23,10 @@ def create_mobile_worker(
     if not username:
         raise Invalid("validation_error", "username: is required.", field="username")
     exists = db.session.execute(
-        select(MobileWorker.id).where(func.lower(MobileWorker.username) == username.lower())
+        # The exact name too: SQLite's lower() folds ASCII letters only ("Émile").
+        select(MobileWorker.id).where(
+            or_(func.lower(MobileWorker.username) == username.lower(), MobileWorker.username == username)
+        )
     ).first()
     if exists:
         raise Conflict("duplicate_username", f"A mobile worker named '{username}' already exists.")

@@ -8,6 +8,7 @@ import logging
 
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from messaging.db import tenancy
@@ -114,6 +115,19 @@ def handle_api_error(exc: DomainError):
 def handle_http_error(exc: HTTPException):
     db.session.rollback()
     return http_error_response(exc)
+
+
+@bp.errorhandler(IntegrityError)
+def handle_constraint(exc: IntegrityError):
+    """A write a database constraint refused (say, two requests racing for one name): 409, not 500."""
+    db.session.rollback()
+    log.warning(
+        "API write refused by a database constraint on %s %s: %s",
+        request.method,
+        request.path,
+        type(exc.orig).__name__,
+    )
+    return error_response(409, "conflict", "This conflicts with a change saved at the same time; try again.")
 
 
 @bp.errorhandler(Exception)

@@ -11,7 +11,7 @@ from messaging.extensions import db
 from messaging.http.api import created, json_body, route
 from messaging.http.api.errors import ApiError
 from messaging.http.api.openapi import list_of, schema
-from messaging.http.api.pagination import decode_cursor, next_page_url, read_limit
+from messaging.http.api.pagination import decode_cursor, key_kinds, next_page_url, read_limit
 from messaging.http.lookup import get_or_404
 from messaging.models import Broadcast, Project
 
@@ -121,7 +121,7 @@ def list_broadcasts():
     if status is not None and status not in reading.STATUSES:
         raise ApiError(400, "validation_error", f"status: must be one of {', '.join(reading.STATUSES)}.")
     cursor = request.args.get("cursor")
-    after = tuple(decode_cursor(cursor, 2)) if cursor else None
+    after = tuple(decode_cursor(cursor, key_kinds([Broadcast.created_at, Broadcast.id]))) if cursor else None
     items, next_key = reading.page_broadcasts(status, after, read_limit())
     return jsonify(
         {

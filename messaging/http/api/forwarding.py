@@ -12,7 +12,7 @@ multicast, unspecified) is refused with 400 ``address_not_allowed`` unless the o
 allows it in ``OUTBOUND_ALLOW_HOSTS``.
 """
 
-from flask import abort, jsonify, request
+from flask import jsonify, request
 from sqlalchemy import select
 
 from messaging.extensions import db
@@ -23,7 +23,7 @@ from messaging.http.api import created, json_body, route
 from messaging.http.api.errors import ApiError
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import paginate
-from messaging.http.lookup import get_or_404
+from messaging.http.lookup import get_or_404, parse_id
 from messaging.models import ForwardAttempt, ForwardLocation, ForwardRecord
 from messaging.models.forwarding import RECORD_STATUSES
 
@@ -122,9 +122,7 @@ LOCATION_BODY = {
 
 
 def _record_or_404(raw: str) -> ForwardRecord:
-    if not raw.isdigit() or len(raw) > 18:
-        abort(404)
-    return get_or_404(ForwardRecord, int(raw))
+    return get_or_404(ForwardRecord, raw)  # an integer id, read strictly (ASCII digits, within BIGINT)
 
 
 @route(
@@ -249,9 +247,10 @@ def forwarding_attempts(forwarding_id):
         stmt = stmt.where(ForwardAttempt.succeeded.is_(outcome == "succeeded"))
     record_id = request.args.get("record_id")
     if record_id is not None:
-        if not record_id.isdigit():
+        record_pk = parse_id(record_id)
+        if record_pk is None:
             raise ApiError(400, "invalid_filter", "record_id must be a whole number.", {"field": "record_id"})
-        stmt = stmt.where(ForwardAttempt.record_id == int(record_id))
+        stmt = stmt.where(ForwardAttempt.record_id == record_pk)
     return jsonify(paginate(stmt, [ForwardAttempt.id], attempt_json))
 
 

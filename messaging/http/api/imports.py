@@ -89,9 +89,7 @@ def import_rows(import_id):
     imp = get_or_404(Import, import_id)
     limit = read_limit()
     cursor = request.args.get("cursor")
-    after_row = decode_cursor(cursor, 1)[0] if cursor else 0
-    if isinstance(after_row, bool) or not isinstance(after_row, int):
-        raise ApiError(400, "invalid_cursor", "The cursor is not valid.")
+    after_row = decode_cursor(cursor, [int])[0] if cursor else 0
     rows = outcome_page(imp.id, after_row, limit + 1)
     next_url = next_page_url([rows[limit - 1].row_number]) if len(rows) > limit else None
     return jsonify({"results": [row_json(r) for r in rows[:limit]], "next": next_url})

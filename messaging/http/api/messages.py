@@ -1,6 +1,6 @@
 """The message log, sending one SMS, opt-outs and the project's SMS gateway."""
 
-from flask import abort, jsonify, request
+from flask import jsonify, request
 from sqlalchemy import select
 
 from messaging.db import tenancy
@@ -115,9 +115,7 @@ def list_messages():
     responses={200: {"description": "OK", "schema": MESSAGE}},
 )
 def get_message(message_id):
-    if not message_id.isdigit() or len(message_id) > 18:
-        abort(404)
-    return jsonify(message_json(get_or_404(Message, int(message_id))))
+    return jsonify(message_json(get_or_404(Message, message_id)))
 
 
 @route(

@@ -3,6 +3,10 @@
 Every API view is registered through ``messaging.http.api.route``, which records its
 path, method, summary and schemas here, so the document grows with each
 endpoint and cannot drift from the routes.
+
+Every operation lists 400 (the input guard refuses a NUL or a broken character
+in any address or query), and every operation with a body lists 413 (a JSON
+body over ``MAX_JSON_BYTES``), whatever its own errors are.
 """
 
 import re
@@ -74,7 +78,8 @@ def document(server_url: str) -> dict:
                 media = body.get("media", "application/json")
                 entry["content"] = {media: {"schema": content_schema}}
             responses[str(status)] = entry
-        for status in op.get("errors", ()):
+        errors = {*op.get("errors", ()), 400} | ({413} if op.get("request") else set())
+        for status in sorted(errors):
             responses.setdefault(
                 str(status),
                 {

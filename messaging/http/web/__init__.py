@@ -6,11 +6,11 @@ from functools import wraps
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from messaging.db import tenancy
 from messaging.extensions import db, login_manager
-from messaging.models import WebUser
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ def init_app(app) -> None:
     app.before_request(_scope_to_user_project)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(IntegrityError, _constraint_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.context_processor(
         lambda: {
@@ -74,8 +75,18 @@ SETTINGS_LINKS = [
 
 
 @login_manager.user_loader
-def _load_user(user_id: str):
-    return db.session.get(WebUser, int(user_id))
+def _load_user(session_token: str):
+    """The user of the live login session the cookie names (``messaging.accounts.web_sessions``), or None."""
+    from messaging.accounts import web_sessions
+
+    login_session = web_sessions.find(session_token)
+    if login_session is None:
+        return None
+    user = login_session.user  # held here: it carries the session's token through the commit below
+    if web_sessions.touch(login_session):
+        # Nothing else is pending yet: the loader runs as the request starts.
+        db.session.commit()
+    return user
 
 
 def _scope_to_user_project():
@@ -128,6 +139,7 @@ _ERROR_TEXT = {
     403: ("Not allowed", "Your role does not allow this."),
     404: ("Not found", "There is nothing here. It may have been deleted, or the link is wrong."),
     405: ("Not allowed", "This action is not allowed here."),
+    409: ("Conflict", "This conflicts with a change saved at the same time. Go back, reload and try again."),
     413: ("File too large", "The upload is larger than the limit."),
     500: ("Something went wrong", "The error has been logged. Please try again."),
 }
@@ -142,7 +154,31 @@ def _http_error(exc: HTTPException):
     if exc.code and exc.code < 400:
         return exc
     title, message = _ERROR_TEXT.get(exc.code or 500, ("Error", exc.description or ""))
+    if exc.code in (400, 413) and exc.description != type(exc).description:
+        message = exc.description  # said by our own code (the input guard), not werkzeug's generic text
     return render_template("error.html", code=exc.code, title=title, message=message), exc.code
+
+
+def _constraint_error(exc: IntegrityError):
+    """A write a database constraint refused (say, two requests racing for one name): a 409, not a 500.
+
+    The domain checks come first; this answers what slips between a check and the commit.
+    """
+    db.session.rollback()
+    log.warning(
+        "write refused by a database constraint on %s %s: %s",
+        request.method,
+        request.path,
+        type(exc.orig).__name__,
+    )
+    if _wants_json():
+        from messaging.http.api.errors import error_response
+
+        return error_response(
+            409, "conflict", "This conflicts with a change saved at the same time; try again."
+        )
+    title, message = _ERROR_TEXT[409]
+    return render_template("error.html", code=409, title=title, message=message), 409
 
 
 def _unexpected_error(exc: Exception):

@@ -182,10 +182,10 @@ def body_from_form() -> dict:
             "timezone": _project().timezone or "UTC",
         }
         if kind == "weekly":
-            repeat["days_of_week"] = [int(d) for d in form.getlist("days_of_week") if d.isdigit()]
+            repeat["days_of_week"] = [int(d) for d in form.getlist("days_of_week") if _small_number(d)]
         if kind == "monthly":
             raw = (form.get("day_of_month") or "").strip()
-            repeat["day_of_month"] = int(raw) if raw.isdigit() else None
+            repeat["day_of_month"] = int(raw) if _small_number(raw) else None
         body["repeat"] = repeat
     if form.get("quiet") == "on":
         body["quiet_hours"] = {"start": form.get("quiet_start", ""), "end": form.get("quiet_end", "")}
@@ -380,3 +380,8 @@ def broadcast_delete(broadcast_id):
         return redirect(url_for("web.broadcast_detail", broadcast_id=b.id))
     flash(f"Broadcast '{name}' deleted.", "success")
     return redirect(url_for("web.broadcasts"))
+
+
+def _small_number(raw: str) -> bool:
+    """ASCII digits, few enough for ``int()`` (``"³".isdigit()`` is true too; the domain checks the range)."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 9

@@ -13,7 +13,7 @@ from messaging.cases.ownership import owner_names
 from messaging.cases.queries import case_history, form_blocks, search_cases_stmt
 from messaging.errors import DomainError
 from messaging.extensions import db
-from messaging.http.lookup import get_or_404
+from messaging.http.lookup import get_or_404, parse_id
 from messaging.http.web import bp, require_role
 from messaging.imports.start import max_upload_bytes, start_import
 from messaging.lib import clock
@@ -35,7 +35,10 @@ def _page(stmt, cursor_args):
     if before:
         try:
             stamp, _, pk = before.rpartition("~")
-            stmt = stmt.where(tuple_(Case.modified_on, Case.id) < tuple_(clock.parse_iso(stamp), int(pk)))
+            case_pk = parse_id(pk)
+            if case_pk is None:
+                raise ValueError(pk)
+            stmt = stmt.where(tuple_(Case.modified_on, Case.id) < tuple_(clock.parse_iso(stamp), case_pk))
         except ValueError:
             abort(400)
     rows = (

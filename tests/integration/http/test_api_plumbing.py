@@ -50,6 +50,14 @@ def test_duplicate_username_is_409(api):
     assert response.status_code == 409
 
 
+def test_a_non_ascii_name_given_twice_is_refused_as_a_duplicate_on_both_databases(api):
+    for path, field in (("/api/v1/users", "username"), ("/api/v1/groups", "name")):
+        assert api.post(path, json={field: "Émile"}).status_code == 201
+        again = api.post(path, json={field: "Émile"})
+        assert again.status_code == 409
+        assert again.get_json()["error"]["code"].startswith("duplicate_")
+
+
 def test_cursor_pagination_is_stable_under_inserts(api):
     for i in range(7):
         api.post("/api/v1/users", json={"username": f"u{i}"})
