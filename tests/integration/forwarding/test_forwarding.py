@@ -38,20 +38,6 @@ def _frozen_clock():
     clock.set_now(None)
 
 
-@pytest.fixture
-def config(app):
-    """Set app config values for one test."""
-    saved = {}
-
-    def _set(**values):
-        for key, value in values.items():
-            saved.setdefault(key, app.config.get(key))
-            app.config[key] = value
-
-    yield _set
-    app.config.update(saved)
-
-
 def add_location(project, url, kind="cases", **body):
     response = project.api().post("/api/v1/forwarding", json={"url": url, "kind": kind, **body})
     assert response.status_code == 201, response.get_json()

@@ -44,19 +44,6 @@ def allow(app):
 
 
 @pytest.fixture
-def config(app):
-    saved = {}
-
-    def _set(**values):
-        for key, value in values.items():
-            saved.setdefault(key, app.config.get(key))
-            app.config[key] = value
-
-    yield _set
-    app.config.update(saved)
-
-
-@pytest.fixture
 def dns(monkeypatch):
     """Made-up names resolve where a test says (``dns["receiver.test"] = ["127.0.0.1"]``), through
     the guard's resolver only: the system resolver knows none of them."""
