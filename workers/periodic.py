@@ -48,11 +48,18 @@ class Ticker(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        failing = False
         while not self.stopping.is_set():
             try:
                 tick(self.redis, self.queue_prefix)
-            except Exception:  # Redis blips must not kill the ticker
-                log.exception("periodic tick failed")
+            except Exception as exc:  # Redis blips must not kill the ticker
+                if not failing:  # once per outage, not once a second
+                    log.warning("periodic tick failed, retrying every %gs: %s", self.interval, exc)
+                failing = True
+            else:
+                if failing:
+                    log.warning("periodic ticks work again")
+                failing = False
             self.stopping.wait(self.interval)
 
     def stop(self) -> None:

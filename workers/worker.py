@@ -17,6 +17,8 @@ import os
 import threading
 import time
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.scheduler import RQScheduler
@@ -113,6 +115,17 @@ def quiet_periodic_jobs() -> None:
         rq_log.addFilter(QuietPeriodicJobs())
 
 
+class _StopRequestMixin:
+    """Remembers that SIGTERM/SIGINT asked the worker to stop, so that ``run_worker`` tells a
+    requested stop from RQ's loop ending because its connection to Redis broke."""
+
+    stop_was_requested = False
+
+    def request_stop(self, signum, frame):
+        self.stop_was_requested = True
+        return super().request_stop(signum, frame)
+
+
 class _SessionCleanupMixin:
     """Each job starts with a fresh database session and no project scope."""
 
@@ -130,11 +143,11 @@ class _SessionCleanupMixin:
                 db.session.remove()
 
 
-class AppSimpleWorker(_SessionCleanupMixin, _SchedulerStopsWithWorkerMixin, SimpleWorker):
+class AppSimpleWorker(_StopRequestMixin, _SessionCleanupMixin, _SchedulerStopsWithWorkerMixin, SimpleWorker):
     pass
 
 
-class AppForkWorker(_SessionCleanupMixin, _SchedulerStopsWithWorkerMixin, Worker):
+class AppForkWorker(_StopRequestMixin, _SessionCleanupMixin, _SchedulerStopsWithWorkerMixin, Worker):
     pass
 
 
@@ -149,28 +162,57 @@ def make_worker(app, fork: bool = False, queue_names=None):
 def run_worker(
     app, burst: bool = False, fork: bool = False, with_scheduler: bool = True, queue_names=None
 ) -> None:
-    """Run a worker in the current (app) context until stopped."""
+    """Run a worker in the current (app) context until stopped (SIGTERM/SIGINT, or a burst's end).
+
+    RQ ends its loop ("found an unhandled exception, quitting") when Redis goes away
+    during a job's bookkeeping; this worker then waits for Redis with backoff and starts
+    again. Jobs the outage interrupted are recovered by their claims and the sweeps.
+    """
     quiet_periodic_jobs()
     redact.install_on_handlers()
-    worker = make_worker(app, fork=fork, queue_names=queue_names)
     ticker = None
     if with_scheduler and not burst:
         ticker = periodic.Ticker(queues.redis_conn(app), app.config.get("RQ_QUEUE_PREFIX", ""))
         ticker.start()
-    log.info(
-        "worker %s starting on %s (fork=%s, scheduler=%s)",
-        worker.name,
-        ",".join(q.name for q in worker.queues),
-        fork,
-        with_scheduler,
-    )
     # Everything loaded so far (the app, its models, imported modules) lives as long
     # as the worker: keep it out of the garbage collector's full passes, which
     # otherwise walk it all again and again while jobs allocate.
     gc.collect()
     gc.freeze()
     try:
-        worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO")
+        while True:
+            worker = make_worker(app, fork=fork, queue_names=queue_names)
+            log.info(
+                "worker %s starting on %s (fork=%s, scheduler=%s)",
+                worker.name,
+                ",".join(q.name for q in worker.queues),
+                fork,
+                with_scheduler,
+            )
+            try:
+                worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO")
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                log.warning("worker %s lost Redis: %s", worker.name, type(exc).__name__)
+            if burst or worker.stop_was_requested:
+                return
+            if not wait_for_redis(queues.redis_conn(app), lambda w=worker: w.stop_was_requested):
+                return
     finally:
         if ticker:
             ticker.stop()
+
+
+def wait_for_redis(redis, stop_requested, first_wait: float = 0.5, longest_wait: float = 30.0) -> bool:
+    """Wait, with backoff, until Redis answers (True) or a stop is requested (False); logs once."""
+    wait = first_wait
+    log.warning("worker stopped working: waiting for Redis to answer before starting again")
+    while not stop_requested():
+        try:
+            redis.ping()
+        except (RedisConnectionError, RedisTimeoutError):
+            time.sleep(wait)
+            wait = min(wait * 2, longest_wait)
+            continue
+        log.warning("Redis answers again: the worker starts again")
+        return True
+    return False
