@@ -207,9 +207,20 @@ def test_a_real_cursor_pages_on(api):
     assert [u["username"] for u in page["results"]] == ["u2"]
 
 
+URLSAFE_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
 def flipped(text: str, at: int) -> str:
+    """``text`` with the character at ``at`` changed so that the bytes it encodes change too:
+    the high bit of its base64 digit flips (the last digit of unpadded base64 carries
+    unused low bits, so changing only those would decode to the same bytes)."""
     at %= len(text)
-    return text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1 :]
+    char = text[at]
+    if char in URLSAFE_B64:
+        other = URLSAFE_B64[URLSAFE_B64.index(char) ^ 32]
+    else:
+        other = "A"
+    return text[:at] + other + text[at + 1 :]
 
 
 @pytest.mark.parametrize("at", [0, 5, -3, -1])
