@@ -30,7 +30,8 @@ def start_redis(port: int) -> subprocess.Popen:
 
 def answers(port: int) -> bool:
     try:
-        return Redis(port=port, socket_connect_timeout=0.5).ping()
+        with Redis(port=port, socket_connect_timeout=0.5) as redis:
+            return redis.ping()
     except Exception:
         return False
 
@@ -69,6 +70,7 @@ def test_the_worker_waits_out_a_redis_outage_during_a_job_and_works_again(app, t
         until(lambda: running.get_status(refresh=True) == "started", what="the job to start")
 
         stop(redis_proc)  # the job finishes into a dead connection
+        redis.close()
         time.sleep(4)
         assert worker.poll() is None, log_path.read_text()[-3000:]
 
@@ -81,6 +83,7 @@ def test_the_worker_waits_out_a_redis_outage_during_a_job_and_works_again(app, t
             seconds=60,
         )
         assert Job.fetch(job.id, connection=redis).return_value() == worker.pid
+        redis.close()
 
         log = log_path.read_text()
         assert log.count("waiting for Redis to answer") == 1, log[-3000:]
