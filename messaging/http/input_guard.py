@@ -141,10 +141,13 @@ def check_json_body() -> None:
         data = request.get_data(cache=True)
     except RequestEntityTooLarge as exc:
         raise too_big from exc
-    depth_limit = current_app.config["MAX_JSON_DEPTH"]
-    if json_depth(data) > depth_limit:
-        raise Refused(400, "json_too_deep", f"The JSON body nests deeper than {depth_limit} levels.")
-    body = request.get_json(silent=True)  # a body that is not JSON is the view's to refuse
+    # Parsed once, and cached for the view: the app's loader measures the depth first.
+    body = request.get_json(silent=True)
+    if body is None and data:
+        depth_limit = current_app.config["MAX_JSON_DEPTH"]
+        if json_depth(data) > depth_limit:
+            raise Refused(400, "json_too_deep", f"The JSON body nests deeper than {depth_limit} levels.")
+        return  # not JSON at all: the view's to refuse
     if json_has_unstorable_text(body):
         raise Refused(400, "invalid_text", "The JSON body holds a NUL character or a broken character.")
 

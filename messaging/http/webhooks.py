@@ -60,10 +60,13 @@ def plausible_request(account_sid: str) -> bool:
     return bool(request.headers.get("X-Twilio-Signature")) and ACCOUNT_SID.fullmatch(account_sid) is not None
 
 
+def candidate_gateways(account_sid: str) -> list:
+    """The gateways whose token may have signed this request: none, and no query, unless it is plausible."""
+    return gateways_for_account(account_sid) if plausible_request(account_sid) else []
+
+
 def gateways_for_account(account_sid: str) -> list:
     """The Twilio gateways (any project) using this Account SID, as rows of the columns checked here."""
-    if ACCOUNT_SID.fullmatch(account_sid or "") is None:
-        return []
     # Core on the session's connection: rows of these columns are all a webhook reads,
     # and this runs on every webhook request. Any project's gateway may match.
     gateways = GatewayConfig.__table__
@@ -82,13 +85,6 @@ def gateways_for_account(account_sid: str) -> list:
     )
 
 
-def authenticated_gateway(account_sid: str):
-    """The gateway of ``account_sid`` whose auth token signed this request, or None."""
-    if not plausible_request(account_sid):
-        return None
-    return _signed_by_one_of(gateways_for_account(account_sid))
-
-
 def _signed_by_one_of(candidates: list):
     """The first of ``candidates`` whose auth token signed this request, or None."""
     for cfg in candidates:
@@ -102,7 +98,8 @@ def _signed_by_one_of(candidates: list):
 def status():
     """A delivery report: statuses only move forward; unknown sids are logged and ignored."""
     account_sid = request.form.get("AccountSid", "")
-    cfg = authenticated_gateway(account_sid)
+    candidates = candidate_gateways(account_sid)
+    cfg = _signed_by_one_of(candidates)
     if cfg is None:
         log.warning("status callback refused: bad signature account_sid=%r", account_sid[:40])
         abort(403)
@@ -113,7 +110,7 @@ def status():
         return "", 204
     # Several projects may share one Twilio account: the message says whose it is.
     projects = [cfg.project_id] + [
-        other.project_id for other in gateways_for_account(account_sid) if other.project_id != cfg.project_id
+        other.project_id for other in candidates if other.project_id != cfg.project_id
     ]
     outcome = "unknown_sid"
     for project_id in projects:
@@ -134,9 +131,7 @@ def inbound_gateway(account_sid: str, to_number: str):
     numbers is tried first; a project sending through a Messaging Service
     without listed numbers is tried next.
     """
-    if not plausible_request(account_sid):
-        return None
-    candidates = gateways_for_account(account_sid)
+    candidates = candidate_gateways(account_sid)
     owners = [c for c in candidates if to_number in (c.from_numbers or [])]
     services = [c for c in candidates if c not in owners and c.messaging_service_sid and not c.from_numbers]
     return _signed_by_one_of(owners + services)
