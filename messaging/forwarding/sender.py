@@ -220,10 +220,10 @@ def post_record(
     location: ForwardLocation,
     record: ForwardRecord,
     timeout: float,
-    destination: Destination | OutboundRefused | None = None,
+    destination: Destination | OutboundRefused,
 ) -> dict:
-    """POST one record to the checked address of the location's URL (checked here unless
-    the chunk's check is given); returns the attempt's fields. Never raises for HTTP trouble."""
+    """POST one record to the address the chunk's check gave (or record why it may not be
+    sent); returns the attempt's fields. Never raises for HTTP trouble."""
     headers = {
         "User-Agent": "messaging-forwarder/1",
         "X-Forwarding-Record-Id": str(record.id),
@@ -235,8 +235,6 @@ def post_record(
     started_at = clock.now()
     t0 = time.perf_counter()
     status_code, excerpt, error = None, "", None
-    if destination is None:
-        destination = _destination_or_refusal(location)
     try:
         if isinstance(destination, OutboundRefused):
             error = f"not sent: {destination.reason}"
