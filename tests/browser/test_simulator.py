@@ -1,32 +1,13 @@
 """A manager defines a survey and a keyword, then runs the survey through the phone simulator."""
 
 from tests.browser.conftest import log_in
-from tests.factories import make_contact, make_keyword, make_survey
+from tests.factories import SURVEY, make_contact, make_keyword, make_survey
 from tests.integration.inbound.inbound_helpers import case_props
 
 
 def test_survey_through_the_phone_simulator(page, project, worker_process):
     case_pk, case_id = make_contact(project, "+254712000050", name="Zawadi")
-    survey_id = make_survey(
-        project,
-        questions=[
-            {
-                "id": "age",
-                "type": "integer",
-                "text": "How old are you?",
-                "min": 0,
-                "max": 120,
-                "case_property": "age",
-            },
-            {
-                "id": "fever",
-                "type": "select",
-                "text": "Any fever?",
-                "choices": ["Yes", "No"],
-                "case_property": "fever",
-            },
-        ],
-    )
+    survey_id = make_survey(project, questions=SURVEY["questions"][:2])  # age, then fever
     make_keyword(project, keyword="CHECK", survey_id=survey_id)
     log_in(page, project.admin_email, project.password)
     page.goto("/simulator")
