@@ -4,14 +4,14 @@ The rules live in :mod:`messaging.broadcasts`; these views validate, call it,
 commit and answer. A broadcast's body is the same for preview and create.
 """
 
-from flask import g, jsonify, request
+from flask import g, jsonify
 
 from messaging.broadcasts import manage, preview, reading, serialize, spec
 from messaging.extensions import db
 from messaging.http.api import created, json_body, route
-from messaging.http.api.errors import ApiError
 from messaging.http.api.openapi import list_of, schema
-from messaging.http.api.pagination import decode_cursor, key_kinds, next_page_url, read_limit
+from messaging.http.api.pagination import key_kinds, page_body, read_cursor, read_limit
+from messaging.http.api.validation import arg_choice
 from messaging.http.lookup import get_or_404
 from messaging.models import Broadcast, Project
 
@@ -117,17 +117,11 @@ def create_broadcast():
     errors=(400, 401),
 )
 def list_broadcasts():
-    status = request.args.get("status") or None
-    if status is not None and status not in reading.STATUSES:
-        raise ApiError(400, "validation_error", f"status: must be one of {', '.join(reading.STATUSES)}.")
-    cursor = request.args.get("cursor")
-    after = tuple(decode_cursor(cursor, key_kinds([Broadcast.created_at, Broadcast.id]))) if cursor else None
-    items, next_key = reading.page_broadcasts(status, after, read_limit())
+    status = arg_choice("status", reading.STATUSES)
+    after = read_cursor(key_kinds([Broadcast.created_at, Broadcast.id]))
+    items, next_key = reading.page_broadcasts(status, tuple(after) if after else None, read_limit())
     return jsonify(
-        {
-            "results": [serialize.broadcast_json(b, with_firings=False, status=s) for b, s in items],
-            "next": next_page_url(next_key) if next_key else None,
-        }
+        page_body([serialize.broadcast_json(b, with_firings=False, status=s) for b, s in items], next_key)
     )
 
 

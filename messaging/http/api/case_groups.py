@@ -9,6 +9,7 @@ per-row results of :mod:`messaging.case_groups.results` (a dry run reports
 """
 
 from flask import Response, g, jsonify, request
+from sqlalchemy import select
 
 from messaging.case_groups import groups, members, results
 from messaging.case_groups.adding import add_by_identifier
@@ -21,8 +22,8 @@ from messaging.http.api.cases import CASE_PROPERTIES
 from messaging.http.api.errors import ApiError
 from messaging.http.api.imports import IMPORT, XLSX, accepted
 from messaging.http.api.openapi import list_of, schema
-from messaging.http.api.pagination import paginate
-from messaging.http.api.validation import get_str, invalid
+from messaging.http.api.pagination import paginate, paginate_counted
+from messaging.http.api.validation import form_flag, get_str, invalid
 from messaging.http.lookup import get_or_404
 from messaging.models import Case, CaseGroup
 
@@ -77,9 +78,9 @@ NAME_BODY = {
 }
 
 
-def _user_id():
-    user = getattr(g, "api_user", None)
-    return user.id if user is not None else None
+def _group_body(group: CaseGroup) -> dict:
+    """One group's JSON, with its member count."""
+    return group_json(group, groups.member_counts([group.id])[group.id])
 
 
 @route(
@@ -109,7 +110,7 @@ def case_group_example():
 def create_case_group():
     body = json_body()
     group = groups.create_group(
-        get_str(body, "name", required=True, max_length=groups.MAX_NAME), user_id=_user_id()
+        get_str(body, "name", required=True, max_length=groups.MAX_NAME), user_id=g.api_user.id
     )
     db.session.commit()
     return created(group_json(group, 0))
@@ -122,12 +123,11 @@ def create_case_group():
     responses={200: {"description": "OK", "schema": list_of(GROUP)}},
 )
 def list_case_groups():
-    from sqlalchemy import select
-
-    body = paginate(select(CaseGroup), [CaseGroup.created_at, CaseGroup.id], lambda grp: grp)
-    counts = groups.member_counts(grp.id for grp in body["results"])
-    body["results"] = [group_json(grp, counts[grp.id]) for grp in body["results"]]
-    return jsonify(body)
+    return jsonify(
+        paginate_counted(
+            select(CaseGroup), [CaseGroup.created_at, CaseGroup.id], groups.member_counts, group_json
+        )
+    )
 
 
 @route(
@@ -138,7 +138,7 @@ def list_case_groups():
 )
 def get_case_group(case_group_id):
     group = get_or_404(CaseGroup, case_group_id)
-    return jsonify(group_json(group, groups.member_counts([group.id])[group.id]))
+    return jsonify(_group_body(group))
 
 
 @route(
@@ -155,7 +155,7 @@ def rename_case_group(case_group_id):
     body = json_body()
     groups.rename_group(group, get_str(body, "name", required=True, max_length=groups.MAX_NAME))
     db.session.commit()
-    return jsonify(group_json(group, groups.member_counts([group.id])[group.id]))
+    return jsonify(_group_body(group))
 
 
 @route(
@@ -218,7 +218,7 @@ def add_case_group_case(case_group_id):
             raise invalid("identifier", "is required (a phone number, external ID or case ID).")
         if not isinstance(identifier, str | int) or isinstance(identifier, bool):
             raise invalid("identifier", "must be a string.")
-    outcome = add_by_identifier(group, identifier, by=by, user_id=_user_id())
+    outcome = add_by_identifier(group, identifier, by=by, user_id=g.api_user.id)
     status, code = API_STATUS[outcome.result]
     if code is not None:
         details = {"identifier": outcome.identifier, "result": outcome.result}
@@ -279,17 +279,8 @@ def import_case_group_cases(case_group_id):
             "Send the .xlsx as a multipart form field named 'file'.",
             {"field": "file"},
         )
-    dry_run = _form_bool("dry_run")
+    dry_run = form_flag("dry_run")
     imp = start_group_import(
-        group, upload.read(), upload.filename or "upload.xlsx", dry_run=dry_run, user_id=_user_id()
+        group, upload.read(), upload.filename or "upload.xlsx", dry_run=dry_run, user_id=g.api_user.id
     )
     return accepted(imp)
-
-
-def _form_bool(name: str) -> bool:
-    raw = (request.form.get(name) or request.args.get(name) or "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
-        return False
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    raise invalid(name, "must be true or false.")

@@ -7,7 +7,7 @@ body for a resubmitted ``form_id`` (nothing changes); 400 for a malformed form;
 ``unknown_application``, ``unknown_user``). A refused form writes nothing.
 """
 
-from flask import jsonify, request
+from flask import Response, g, jsonify, request
 from sqlalchemy import select
 
 from messaging.cases import bulk_upload as case_import
@@ -15,14 +15,14 @@ from messaging.cases.forms import apply_form
 from messaging.cases.ownership import user_case_list_stmt
 from messaging.cases.queries import phone_condition
 from messaging.cases.serialize import case_json, form_json, form_result_json
-from messaging.http.api import bp, created, json_body, route  # noqa: F401
+from messaging.http.api import created, json_body, route
 from messaging.http.api.errors import ApiError
-from messaging.http.api.imports import IMPORT, accepted
+from messaging.http.api.imports import IMPORT, XLSX, accepted
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import paginate
+from messaging.http.api.validation import arg_flag, arg_time, form_flag
 from messaging.http.lookup import get_or_404
 from messaging.imports.start import start_import
-from messaging.lib import clock
 from messaging.models import Case, Form, MobileWorker
 
 # THE case JSON (messaging.cases.serialize.case_json); a case group member adds added_at.
@@ -125,6 +125,14 @@ def submit_form():
     return created(form_result_json(result), status=200 if result.duplicate else 201)
 
 
+def where_args_equal(stmt, columns: dict):
+    """``stmt`` narrowed to rows whose column equals each query argument of ``columns`` that is given."""
+    for name, column in columns.items():
+        if request.args.get(name):
+            stmt = stmt.where(column == request.args[name])
+    return stmt
+
+
 @route(
     "/forms",
     summary="List forms, newest first (filters: user_id, app_id, received_since)",
@@ -132,13 +140,10 @@ def submit_form():
     responses={200: {"description": "OK", "schema": list_of(FORM)}},
 )
 def list_forms():
-    stmt = select(Form)
-    if request.args.get("user_id"):
-        stmt = stmt.where(Form.user_id == request.args["user_id"])
-    if request.args.get("app_id"):
-        stmt = stmt.where(Form.app_id == request.args["app_id"])
-    if request.args.get("received_since"):
-        stmt = stmt.where(Form.received_on >= _time_arg("received_since"))
+    stmt = where_args_equal(select(Form), {"user_id": Form.user_id, "app_id": Form.app_id})
+    received_since = arg_time("received_since")
+    if received_since is not None:
+        stmt = stmt.where(Form.received_on >= received_since)
     return jsonify(paginate(stmt, [Form.received_on, Form.id], form_json))
 
 
@@ -152,42 +157,26 @@ def get_form(form_id):
     return jsonify(form_json(get_or_404(Form, form_id, column=Form.form_id)))
 
 
-def _time_arg(name: str):
-    try:
-        return clock.parse_iso(request.args[name])
-    except ValueError as exc:
-        raise ApiError(
-            400,
-            "validation_error",
-            f"{name}: must be an ISO 8601 time, e.g. 2024-05-01T00:00:00Z.",
-            {"field": name},
-        ) from exc
-
-
-def _bool_arg(name: str) -> bool:
-    value = request.args[name].strip().lower()
-    if value not in {"true", "false", "1", "0"}:
-        raise ApiError(400, "validation_error", f"{name}: must be true or false.", {"field": name})
-    return value in {"true", "1"}
+# The query arguments of ``GET /cases`` that match a column exactly.
+CASE_COLUMN_FILTERS = {
+    "case_type": Case.case_type,
+    "owner_id": Case.owner_id,
+    "user_id": Case.user_id,
+    "external_id": Case.external_id,
+}
 
 
 def filter_cases(stmt):
     """Apply the list filters of ``GET /cases`` from the query string."""
-    args = request.args
-    if args.get("case_type"):
-        stmt = stmt.where(Case.case_type == args["case_type"])
-    if args.get("owner_id"):
-        stmt = stmt.where(Case.owner_id == args["owner_id"])
-    if args.get("user_id"):
-        stmt = stmt.where(Case.user_id == args["user_id"])
-    if args.get("external_id"):
-        stmt = stmt.where(Case.external_id == args["external_id"])
-    if args.get("modified_since"):
-        stmt = stmt.where(Case.modified_on >= _time_arg("modified_since"))
-    if args.get("closed"):
-        stmt = stmt.where(Case.closed.is_(_bool_arg("closed")))
-    if args.get("phone_number"):
-        stmt = stmt.where(phone_condition(args["phone_number"]))
+    stmt = where_args_equal(stmt, CASE_COLUMN_FILTERS)
+    modified_since = arg_time("modified_since")
+    if modified_since is not None:
+        stmt = stmt.where(Case.modified_on >= modified_since)
+    closed = arg_flag("closed")
+    if closed is not None:
+        stmt = stmt.where(Case.closed.is_(closed))
+    if request.args.get("phone_number"):
+        stmt = stmt.where(phone_condition(request.args["phone_number"]))
     return stmt
 
 
@@ -241,9 +230,7 @@ def get_case(case_id):
 )
 def user_cases(user_id):
     user = get_or_404(MobileWorker, user_id)
-    stmt = user_case_list_stmt(user.id)
-    if request.args.get("case_type"):
-        stmt = stmt.where(Case.case_type == request.args["case_type"])
+    stmt = where_args_equal(user_case_list_stmt(user.id), {"case_type": Case.case_type})
     return jsonify(paginate(stmt, [Case.modified_on, Case.id], case_json))
 
 
@@ -271,14 +258,11 @@ def import_cases():
         raise ApiError(
             400, "validation_error", "file: send the .xlsx as multipart field 'file'.", {"field": "file"}
         )
-    dry_run = (request.form.get("dry_run") or "").strip().lower() in {"1", "true", "yes", "on"}
-    from flask import g
-
     imp = start_import(
         case_import.HANDLER.kind,
         upload.read(),
         upload.filename or "cases.xlsx",
-        dry_run=dry_run,
+        dry_run=form_flag("dry_run"),
         user_id=g.api_user.id,
     )
     return accepted(imp)
@@ -292,10 +276,8 @@ def import_cases():
     errors=(401,),
 )
 def case_import_example():
-    from flask import Response
-
     return Response(
         case_import.example_workbook(),
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        mimetype=XLSX,
         headers={"Content-Disposition": "attachment; filename=cases_upload_example.xlsx"},
     )

@@ -1,6 +1,6 @@
 """JSON errors in the shape API.md promises."""
 
-from flask import jsonify
+from flask import current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from messaging.http.errors import ApiError  # noqa: F401  (the API modules raise it)
@@ -30,8 +30,6 @@ _HTTP_CODES = {
 def http_error_response(exc: HTTPException):
     code, message = _HTTP_CODES.get(exc.code or 500, ("error", exc.description or "Error"))
     if exc.code == 413:
-        from flask import current_app
-
         limit = current_app.config.get("MAX_CONTENT_LENGTH")
         return error_response(413, code, message, {"max_bytes": limit})
     return error_response(exc.code or 500, code, message)

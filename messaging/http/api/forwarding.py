@@ -12,22 +12,27 @@ multicast, unspecified) is refused with 400 ``address_not_allowed`` unless the o
 allows it in ``OUTBOUND_ALLOW_HOSTS``.
 """
 
-from flask import jsonify, request
+from flask import jsonify
 from sqlalchemy import select
 
 from messaging.extensions import db
-from messaging.forwarding.locations import create_location, delete_location, update_location
+from messaging.forwarding.locations import create_location, delete_location, status_counts, update_location
 from messaging.forwarding.resend import cancel_record, resend_failed, resend_record
 from messaging.forwarding.serialize import attempt_json, location_json, record_json
 from messaging.http.api import created, json_body, route
-from messaging.http.api.errors import ApiError
 from messaging.http.api.openapi import list_of, schema
-from messaging.http.api.pagination import paginate
+from messaging.http.api.pagination import PAGE_PARAMS, paginate, paginate_counted
+from messaging.http.api.validation import arg_choice, arg_str, get_bool, invalid
 from messaging.http.lookup import get_or_404, parse_id
 from messaging.models import ForwardAttempt, ForwardLocation, ForwardRecord
-from messaging.models.forwarding import RECORD_STATUSES
+from messaging.models.forwarding import FORWARD_KINDS, RECORD_STATUSES
 
 TAG = "forwarding"
+# Refusals of a list filter (?status=, ?outcome=, ?record_id=) carry this code.
+FILTER_ERROR = "invalid_filter"
+OUTCOMES = ("failed", "succeeded")
+
+KIND = {"type": "string", "enum": list(FORWARD_KINDS)}
 
 STATUS_COUNTS = {
     "type": "object",
@@ -42,7 +47,7 @@ LOCATION = schema(
             "id": {"type": "string"},
             "name": {"type": "string"},
             "url": {"type": "string"},
-            "kind": {"type": "string", "enum": ["forms", "cases"]},
+            "kind": KIND,
             "headers": {
                 "type": "object",
                 "additionalProperties": {"type": "string"},
@@ -64,7 +69,7 @@ RECORD = schema(
         "properties": {
             "id": {"type": "integer"},
             "location_id": {"type": "string"},
-            "kind": {"type": "string", "enum": ["forms", "cases"]},
+            "kind": KIND,
             "object_id": {"type": "string", "description": "form_id or case_id"},
             "status": {"type": "string", "enum": list(RECORD_STATUSES)},
             "attempts": {"type": "integer"},
@@ -106,7 +111,7 @@ LOCATION_BODY = {
             "description": "http:// or https://; not an internal address (400 address_not_allowed) "
             "unless the operator allows it in OUTBOUND_ALLOW_HOSTS.",
         },
-        "kind": {"type": "string", "enum": ["forms", "cases"]},
+        "kind": KIND,
         "name": {"type": "string"},
         "headers": {
             "type": "object",
@@ -119,10 +124,6 @@ LOCATION_BODY = {
         "paused": {"type": "boolean"},
     },
 }
-
-
-def _record_or_404(raw: str) -> ForwardRecord:
-    return get_or_404(ForwardRecord, raw)  # an integer id, read strictly (ASCII digits, within BIGINT)
 
 
 @route(
@@ -142,7 +143,7 @@ def forwarding_create():
         headers=body.get("headers"),
         notify_emails=body.get("notify_emails"),
         name=_name(body),
-        paused=_paused(body),
+        paused=get_bool(body, "paused"),
     )
     db.session.commit()
     return created(location_json(location))
@@ -151,15 +152,8 @@ def forwarding_create():
 def _name(body: dict) -> str:
     name = body.get("name") or ""
     if not isinstance(name, str):
-        raise ApiError(400, "validation_error", "name: must be a string.", {"field": "name"})
+        raise invalid("name", "must be a string.")
     return name
-
-
-def _paused(body: dict) -> bool:
-    paused = body.get("paused", False)
-    if not isinstance(paused, bool):
-        raise ApiError(400, "validation_error", "paused: must be true or false.", {"field": "paused"})
-    return paused
 
 
 @route(
@@ -171,7 +165,12 @@ def _paused(body: dict) -> bool:
 )
 def forwarding_list():
     return jsonify(
-        paginate(select(ForwardLocation), [ForwardLocation.created_at, ForwardLocation.id], location_json)
+        paginate_counted(
+            select(ForwardLocation),
+            [ForwardLocation.created_at, ForwardLocation.id],
+            status_counts,
+            location_json,
+        )
     )
 
 
@@ -226,11 +225,10 @@ def forwarding_delete(forwarding_id):
             "name": "outcome",
             "in": "query",
             "required": False,
-            "schema": {"type": "string", "enum": ["failed", "succeeded"]},
+            "schema": {"type": "string", "enum": list(OUTCOMES)},
         },
         {"name": "record_id", "in": "query", "required": False, "schema": {"type": "integer"}},
-        {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "maximum": 250}},
-        {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+        *PAGE_PARAMS,
     ],
     responses={200: {"description": "OK", "schema": list_of(ATTEMPT)}},
     errors=(400, 401, 404),
@@ -238,18 +236,14 @@ def forwarding_delete(forwarding_id):
 def forwarding_attempts(forwarding_id):
     location = get_or_404(ForwardLocation, forwarding_id)
     stmt = select(ForwardAttempt).where(ForwardAttempt.location_id == location.id)
-    outcome = request.args.get("outcome")
+    outcome = arg_choice("outcome", OUTCOMES, code=FILTER_ERROR)
     if outcome is not None:
-        if outcome not in ("failed", "succeeded"):
-            raise ApiError(
-                400, "invalid_filter", "outcome must be 'failed' or 'succeeded'.", {"field": "outcome"}
-            )
         stmt = stmt.where(ForwardAttempt.succeeded.is_(outcome == "succeeded"))
-    record_id = request.args.get("record_id")
+    record_id = arg_str("record_id")
     if record_id is not None:
         record_pk = parse_id(record_id)
         if record_pk is None:
-            raise ApiError(400, "invalid_filter", "record_id must be a whole number.", {"field": "record_id"})
+            raise invalid("record_id", "must be a whole number.", FILTER_ERROR)
         stmt = stmt.where(ForwardAttempt.record_id == record_pk)
     return jsonify(paginate(stmt, [ForwardAttempt.id], attempt_json))
 
@@ -265,8 +259,7 @@ def forwarding_attempts(forwarding_id):
             "required": False,
             "schema": {"type": "string", "enum": list(RECORD_STATUSES)},
         },
-        {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "maximum": 250}},
-        {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+        *PAGE_PARAMS,
     ],
     responses={200: {"description": "OK", "schema": list_of(RECORD)}},
     errors=(400, 401, 404),
@@ -274,15 +267,8 @@ def forwarding_attempts(forwarding_id):
 def forwarding_records(forwarding_id):
     location = get_or_404(ForwardLocation, forwarding_id)
     stmt = select(ForwardRecord).where(ForwardRecord.location_id == location.id)
-    status = request.args.get("status")
+    status = arg_choice("status", RECORD_STATUSES, code=FILTER_ERROR)
     if status is not None:
-        if status not in RECORD_STATUSES:
-            raise ApiError(
-                400,
-                "invalid_filter",
-                f"status must be one of {', '.join(RECORD_STATUSES)}.",
-                {"field": "status"},
-            )
         stmt = stmt.where(ForwardRecord.status == status)
     return jsonify(paginate(stmt, [ForwardRecord.id], record_json))
 
@@ -315,7 +301,7 @@ def forwarding_resend_failed(forwarding_id):
     errors=(401, 404),
 )
 def forwarding_record_get(forward_record_id):
-    return jsonify(record_json(_record_or_404(forward_record_id), with_payload=True))
+    return jsonify(record_json(get_or_404(ForwardRecord, forward_record_id), with_payload=True))
 
 
 @route(
@@ -327,7 +313,7 @@ def forwarding_record_get(forward_record_id):
     errors=(401, 403, 404, 409),
 )
 def forwarding_record_resend(forward_record_id):
-    record = _record_or_404(forward_record_id)
+    record = get_or_404(ForwardRecord, forward_record_id)
     resend_record(record)
     db.session.commit()
     return jsonify(record_json(record))
@@ -342,7 +328,7 @@ def forwarding_record_resend(forward_record_id):
     errors=(401, 403, 404, 409),
 )
 def forwarding_record_cancel(forward_record_id):
-    record = _record_or_404(forward_record_id)
+    record = get_or_404(ForwardRecord, forward_record_id)
     cancel_record(record)
     db.session.commit()
     return jsonify(record_json(record))

@@ -1,11 +1,11 @@
 """Import status, per-row results and the .xlsx report."""
 
-from flask import Response, jsonify, request, url_for
+from flask import Response, jsonify, url_for
 
-from messaging.http.api import route
+from messaging.http.api import created, route
 from messaging.http.api.errors import ApiError
 from messaging.http.api.openapi import list_of, schema
-from messaging.http.api.pagination import decode_cursor, next_page_url, read_limit
+from messaging.http.api.pagination import page_body, read_cursor, read_limit
 from messaging.http.lookup import get_or_404
 from messaging.imports.files import report_bytes
 from messaging.imports.outcomes import outcome_page
@@ -63,8 +63,7 @@ def _import_json(imp: Import) -> dict:
 
 def accepted(imp: Import):
     """202 with the import, for the endpoints that start one."""
-    response = jsonify(_import_json(imp))
-    response.status_code = 202
+    response = created(_import_json(imp), status=202)
     response.headers["Location"] = url_for("api.get_import", import_id=imp.id, _external=True)
     return response
 
@@ -88,11 +87,10 @@ def get_import(import_id):
 def import_rows(import_id):
     imp = get_or_404(Import, import_id)
     limit = read_limit()
-    cursor = request.args.get("cursor")
-    after_row = decode_cursor(cursor, [int])[0] if cursor else 0
-    rows = outcome_page(imp.id, after_row, limit + 1)
-    next_url = next_page_url([rows[limit - 1].row_number]) if len(rows) > limit else None
-    return jsonify({"results": [row_json(r) for r in rows[:limit]], "next": next_url})
+    after = read_cursor([int])
+    rows = outcome_page(imp.id, after[0] if after else 0, limit + 1)
+    next_key = [rows[limit - 1].row_number] if len(rows) > limit else None
+    return jsonify(page_body([row_json(r) for r in rows[:limit]], next_key))
 
 
 @route(

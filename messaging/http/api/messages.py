@@ -1,15 +1,15 @@
 """The message log, sending one SMS, opt-outs and the project's SMS gateway."""
 
-from flask import jsonify, request
+from flask import jsonify
 from sqlalchemy import select
 
 from messaging.db import tenancy
 from messaging.extensions import db
-from messaging.http.api import bp, created, json_body, route  # noqa: F401
+from messaging.http.api import created, json_body, route
 from messaging.http.api.errors import ApiError
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import paginate
-from messaging.http.api.validation import get_int, get_list, get_str, invalid
+from messaging.http.api.validation import arg_choice, arg_str, get_int, get_list, get_str, invalid
 from messaging.http.lookup import get_or_404
 from messaging.lib.segments import count_segments
 from messaging.models import Case, Message
@@ -73,13 +73,12 @@ GATEWAY = schema(
 )
 
 
-def _arg_choice(name: str, choices) -> str | None:
-    value = (request.args.get(name) or "").strip()
-    if value and value not in choices:
-        raise ApiError(
-            400, "validation_error", f"{name}: must be one of {', '.join(choices)}.", {"field": name}
-        )
-    return value or None
+def _e164(phone: str) -> str:
+    """``phone`` without its spaces, when that is an E.164 number (else 400 on the field ``phone``)."""
+    phone = phone.replace(" ", "")
+    if not E164.match(phone):
+        raise invalid("phone", "must be an E.164 number like +254712345678.")
+    return phone
 
 
 @route(
@@ -100,10 +99,10 @@ def _arg_choice(name: str, choices) -> str | None:
 def list_messages():
     stmt = message_filters(
         select(Message),
-        status=_arg_choice("status", STATUSES),
-        direction=_arg_choice("direction", DIRECTIONS),
-        case_id=(request.args.get("case_id") or "").strip() or None,
-        broadcast=(request.args.get("broadcast") or "").strip() or None,
+        status=arg_choice("status", STATUSES),
+        direction=arg_choice("direction", DIRECTIONS),
+        case_id=arg_str("case_id"),
+        broadcast=arg_str("broadcast"),
     )
     return jsonify(paginate(stmt, [Message.id], message_json))
 
@@ -148,11 +147,7 @@ def send_message():
             raise ApiError(422, "no_phone_number", "This case has no valid phone number.")
     if not phone:
         raise invalid("phone", "is required (or give case_id).")
-    phone = phone.replace(" ", "")
-    if not E164.match(phone):
-        raise invalid("phone", "must be an E.164 number like +254712345678.")
-    project_id = tenancy.current_project_id()
-    message_id = send_sms(project_id, phone, text, case.id if case else None)
+    message_id = send_sms(tenancy.current_project_id(), _e164(phone), text, case.id if case else None)
     db.session.commit()
     return created(message_json(get_or_404(Message, message_id)))
 
@@ -240,9 +235,7 @@ def put_gateway():
 )
 def create_opt_out():
     body = json_body()
-    phone = get_str(body, "phone", required=True, max_length=40).replace(" ", "")
-    if not E164.match(phone):
-        raise invalid("phone", "must be an E.164 number like +254712345678.")
+    phone = _e164(get_str(body, "phone", required=True, max_length=40))
     new = opt_out(tenancy.current_project_id(), phone, "api")
     db.session.commit()
     return created({"phone": phone, "opted_out": True}, 201 if new else 200)

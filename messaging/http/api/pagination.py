@@ -12,6 +12,7 @@ Rules:
   changed is a 400 as well, never a database error.
 - ``limit`` is a whole number in ASCII digits, at least 1; above
   ``MAX_LIMIT`` it is capped.
+- A list answers ``{"results": [...], "next": <URL of the next page or null>}``.
 """
 
 from datetime import datetime
@@ -28,6 +29,12 @@ from messaging.lib import clock
 MAX_LIMIT = 250
 DEFAULT_LIMIT = 50
 MAX_KEY_TEXT = 255
+
+# The OpenAPI query parameters of a paginated list.
+PAGE_PARAMS = [
+    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "maximum": MAX_LIMIT}},
+    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+]
 
 
 def _signer() -> URLSafeSerializer:
@@ -78,6 +85,12 @@ def decode_cursor(cursor: str, kinds) -> list:
     return [_typed(value, kind) for value, kind in zip(plain, kinds, strict=True)]
 
 
+def read_cursor(kinds) -> list | None:
+    """The sort key in this request's ``?cursor=`` (see ``decode_cursor``); None on the first page."""
+    cursor = request.args.get("cursor")
+    return decode_cursor(cursor, kinds) if cursor else None
+
+
 def read_limit() -> int:
     raw = request.args.get("limit", str(DEFAULT_LIMIT))
     if not (raw.isascii() and raw.isdigit()):
@@ -96,21 +109,41 @@ def next_page_url(key_values) -> str:
     return url_for(request.endpoint, **(request.view_args or {}), **args, _external=True)
 
 
+def page_body(results: list, next_key=None) -> dict:
+    """The API's list body: ``results``, and ``next`` asking for the rows after ``next_key`` (if any)."""
+    return {"results": results, "next": next_page_url(next_key) if next_key is not None else None}
+
+
 def paginate(stmt, key_columns, serialize, descending: bool = True):
     """Run ``stmt`` one page at a time; returns the API's list body.
 
     ``key_columns`` must identify a row uniquely (end with the primary key).
     """
+    rows, next_key = _page_rows(stmt, key_columns, descending)
+    return page_body([serialize(r) for r in rows], next_key)
+
+
+def paginate_counted(stmt, key_columns, counts_of, serialize, descending: bool = True):
+    """``paginate`` for rows shown with their counts, counted for the whole page in one query.
+
+    ``counts_of(ids)`` answers ``{row id: counts}`` for the page's rows; each row
+    is shown as ``serialize(row, its counts)``.
+    """
+    rows, next_key = _page_rows(stmt, key_columns, descending)
+    counts = counts_of([row.id for row in rows])
+    return page_body([serialize(row, counts[row.id]) for row in rows], next_key)
+
+
+def _page_rows(stmt, key_columns, descending: bool) -> tuple[list, list | None]:
+    """This request's page of ``stmt``'s rows, and the sort key to continue after (None on the last page)."""
     limit = read_limit()
-    cursor = request.args.get("cursor")
-    if cursor:
-        values = decode_cursor(cursor, key_kinds(key_columns))
+    values = read_cursor(key_kinds(key_columns))
+    if values is not None:
         key = tuple_(*key_columns)
         stmt = stmt.where(key < tuple_(*values) if descending else key > tuple_(*values))
     order = [c.desc() if descending else c.asc() for c in key_columns]
     rows = db.session.execute(stmt.order_by(*order).limit(limit + 1)).scalars().all()
-    next_url = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_url = next_page_url([getattr(rows[-1], c.key) for c in key_columns])
-    return {"results": [serialize(r) for r in rows], "next": next_url}
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, [getattr(rows[-1], c.key) for c in key_columns]

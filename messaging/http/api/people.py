@@ -4,9 +4,9 @@ from flask import jsonify
 from sqlalchemy import select
 
 from messaging.extensions import db
-from messaging.http.api import bp, created, json_body, route  # noqa: F401
+from messaging.http.api import created, json_body, route
 from messaging.http.api.openapi import list_of, schema
-from messaging.http.api.pagination import paginate
+from messaging.http.api.pagination import page_body, paginate
 from messaging.http.api.validation import get_bool, get_list, get_str
 from messaging.http.lookup import get_or_404
 from messaging.models import Application, MobileWorker, UserGroup
@@ -177,7 +177,7 @@ def get_user(user_id):
 )
 def user_groups(user_id):
     user = get_or_404(MobileWorker, user_id)
-    return jsonify({"results": [group_json(g) for g in groups.case_sharing_groups(user.id)], "next": None})
+    return jsonify(page_body([group_json(g) for g in groups.case_sharing_groups(user.id)]))
 
 
 GROUP_BODY = {

@@ -1,12 +1,28 @@
-"""Small, explicit checks of JSON request fields, answering 400 with details."""
+"""Small, explicit checks of request fields (JSON body, query string, form), answering 400 with details.
+
+Rules:
+- A refused field is a 400 whose code is ``validation_error`` unless the caller
+  names another, whose message starts with the field's name and whose details
+  name the field.
+- A query argument is read stripped; absent or blank, it is not given (None).
+- A flag (query or form) is one of ``true``/``1``/``yes``/``on`` or
+  ``false``/``0``/``no``/``off``, in any case; any other word is refused, never
+  guessed.
+- A time in the query string is ISO 8601 (``messaging.lib.clock.parse_iso``).
+"""
+
+from flask import request
 
 from messaging.http.api.errors import ApiError
+from messaging.lib import clock
 
 _MISSING = object()
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
 
-def invalid(field: str, message: str):
-    return ApiError(400, "validation_error", f"{field}: {message}", {"field": field})
+def invalid(field: str, message: str, code: str = "validation_error"):
+    return ApiError(400, code, f"{field}: {message}", {"field": field})
 
 
 def get_str(body: dict, field: str, *, required: bool = False, max_length: int = 255, default=None):
@@ -65,3 +81,48 @@ def get_dict(body: dict, field: str, *, default=None):
     if not isinstance(value, dict):
         raise invalid(field, "must be an object.")
     return value
+
+
+def arg_str(name: str) -> str | None:
+    """The query argument ``name``, stripped; None when absent or blank."""
+    return (request.args.get(name) or "").strip() or None
+
+
+def arg_choice(name: str, choices, *, code: str = "validation_error") -> str | None:
+    """The query argument ``name``, one of ``choices``; None when not given."""
+    value = arg_str(name)
+    if value is not None and value not in choices:
+        raise invalid(name, f"must be one of {', '.join(choices)}.", code)
+    return value
+
+
+def arg_time(name: str):
+    """The query argument ``name`` as a naive UTC datetime; None when not given."""
+    value = arg_str(name)
+    if value is None:
+        return None
+    try:
+        return clock.parse_iso(value)
+    except ValueError as exc:
+        raise invalid(name, "must be an ISO 8601 time, e.g. 2024-05-01T00:00:00Z.") from exc
+
+
+def arg_flag(name: str) -> bool | None:
+    """The query argument ``name`` as a flag; None when not given."""
+    value = arg_str(name)
+    return None if value is None else flag(name, value)
+
+
+def form_flag(name: str) -> bool:
+    """The multipart form field ``name`` (or else the query argument) as a flag; False when not given."""
+    value = (request.form.get(name) or request.args.get(name) or "").strip()
+    return flag(name, value) if value else False
+
+
+def flag(field: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise invalid(field, "must be true or false.")
