@@ -41,6 +41,20 @@ def form_blocks(form: Form) -> list[dict]:
     )
 
 
+def blocks_of_forms(form_pks: list[int]) -> dict[int, list[dict]]:
+    """Each form's case blocks as applied, in order, for many forms in one query."""
+    blocks: dict[int, list[dict]] = {pk: [] for pk in form_pks}
+    if form_pks:
+        rows = db.session.execute(
+            select(CaseTransaction.form_pk, CaseTransaction.actions)
+            .where(CaseTransaction.form_pk.in_(form_pks))
+            .order_by(CaseTransaction.id)
+        )
+        for form_pk, actions in rows:
+            blocks[form_pk].append(actions)
+    return blocks
+
+
 def search_cases_stmt(q: str | None = None):
     """Cases (not deleted) matching a search text on name, ids, external id or phone."""
     stmt = select(Case).where(Case.deleted.is_(False))

@@ -22,7 +22,7 @@ from messaging.http.api.cases import CASE_PROPERTIES
 from messaging.http.api.errors import ApiError
 from messaging.http.api.imports import IMPORT, XLSX, accepted
 from messaging.http.api.openapi import list_of, schema
-from messaging.http.api.pagination import paginate, paginate_counted
+from messaging.http.api.pagination import paginate, paginate_batched
 from messaging.http.api.validation import form_flag, get_str, invalid
 from messaging.http.lookup import get_or_404
 from messaging.models import Case, CaseGroup
@@ -124,7 +124,7 @@ def create_case_group():
 )
 def list_case_groups():
     return jsonify(
-        paginate_counted(
+        paginate_batched(
             select(CaseGroup), [CaseGroup.created_at, CaseGroup.id], groups.member_counts, group_json
         )
     )

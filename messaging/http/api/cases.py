@@ -13,13 +13,13 @@ from sqlalchemy import select
 from messaging.cases import bulk_upload as case_import
 from messaging.cases.forms import apply_form
 from messaging.cases.ownership import user_case_list_stmt
-from messaging.cases.queries import phone_condition
+from messaging.cases.queries import blocks_of_forms, phone_condition
 from messaging.cases.serialize import case_json, form_json, form_result_json
 from messaging.http.api import created, json_body, route
 from messaging.http.api.errors import ApiError
 from messaging.http.api.imports import IMPORT, XLSX, accepted
 from messaging.http.api.openapi import list_of, schema
-from messaging.http.api.pagination import paginate
+from messaging.http.api.pagination import paginate, paginate_batched
 from messaging.http.api.validation import arg_flag, arg_time, form_flag
 from messaging.http.lookup import get_or_404
 from messaging.imports.start import start_import
@@ -144,7 +144,7 @@ def list_forms():
     received_since = arg_time("received_since")
     if received_since is not None:
         stmt = stmt.where(Form.received_on >= received_since)
-    return jsonify(paginate(stmt, [Form.received_on, Form.id], form_json))
+    return jsonify(paginate_batched(stmt, [Form.received_on, Form.id], blocks_of_forms, form_json))
 
 
 @route(

@@ -21,7 +21,7 @@ from messaging.forwarding.resend import cancel_record, resend_failed, resend_rec
 from messaging.forwarding.serialize import attempt_json, location_json, record_json
 from messaging.http.api import created, json_body, route
 from messaging.http.api.openapi import list_of, schema
-from messaging.http.api.pagination import PAGE_PARAMS, paginate, paginate_counted
+from messaging.http.api.pagination import PAGE_PARAMS, paginate, paginate_batched
 from messaging.http.api.validation import arg_choice, arg_str, get_bool, invalid
 from messaging.http.lookup import get_or_404, parse_id
 from messaging.models import ForwardAttempt, ForwardLocation, ForwardRecord
@@ -165,7 +165,7 @@ def _name(body: dict) -> str:
 )
 def forwarding_list():
     return jsonify(
-        paginate_counted(
+        paginate_batched(
             select(ForwardLocation),
             [ForwardLocation.created_at, ForwardLocation.id],
             status_counts,

@@ -123,15 +123,14 @@ def paginate(stmt, key_columns, serialize, descending: bool = True):
     return page_body([serialize(r) for r in rows], next_key)
 
 
-def paginate_counted(stmt, key_columns, counts_of, serialize, descending: bool = True):
-    """``paginate`` for rows shown with their counts, counted for the whole page in one query.
-
-    ``counts_of(ids)`` answers ``{row id: counts}`` for the page's rows; each row
-    is shown as ``serialize(row, its counts)``.
+def paginate_batched(stmt, key_columns, load_for_page, serialize, descending: bool = True):
+    """``paginate`` for rows shown with data read for the whole page in one query (their
+    counts, a form's case blocks): ``load_for_page(ids)`` answers ``{row id: data}`` for
+    the page's rows; each row is shown as ``serialize(row, its data)``.
     """
     rows, next_key = _page_rows(stmt, key_columns, descending)
-    counts = counts_of([row.id for row in rows])
-    return page_body([serialize(row, counts[row.id]) for row in rows], next_key)
+    loaded = load_for_page([row.id for row in rows])
+    return page_body([serialize(row, loaded[row.id]) for row in rows], next_key)
 
 
 def _page_rows(stmt, key_columns, descending: bool) -> tuple[list, list | None]:
