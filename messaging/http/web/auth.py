@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from messaging.accounts import login_limits, logins, web_sessions
 from messaging.extensions import db
 from messaging.http.web import bp
-from messaging.http.web.forms import EmptyForm, LoginForm
+from messaging.http.web.forms import LoginForm
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,21 @@ def login():
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render_template("auth/login.html", form=form), status
-    email, address = form.email.data, request.remote_addr
     try:
-        login_limits.check(email, address)
+        return _log_in(form)
     except RedisError:
-        # The limits cannot be counted: refuse (fail closed) with a clear answer, not a 500.
+        # The limits cannot be checked or counted: refuse (fail closed) with a clear answer, not a 500.
+        db.session.rollback()
         log.warning("login refused: the login limits' store (Redis) is not answering")
         flash("Logging in is not possible right now; try again in a minute.", "error")
         return render_template("auth/login.html", form=form), 503
+
+
+def _log_in(form: LoginForm):
+    """Check the limits and the password, then start the session (the limits' Redis errors propagate)."""
+    email, address = form.email.data, request.remote_addr
+    try:
+        login_limits.check(email, address)
     except login_limits.TooManyWrongPasswords as refusal:
         log.info("login limited scope=%s account=%s", refusal.scope, login_limits.account_key(email)[:12])
         flash(refusal.message, "error")
@@ -65,11 +72,9 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    form = EmptyForm()
-    if form.validate_on_submit():
-        web_sessions.end(current_user.get_id())
-        db.session.commit()
-        log.info("logout user_id=%s project_id=%s", current_user.id, current_user.project_id)
-        logout_user()
-        flash("You have been logged out.", "info")
+    web_sessions.end(current_user.get_id())
+    db.session.commit()
+    log.info("logout user_id=%s project_id=%s", current_user.id, current_user.project_id)
+    logout_user()
+    flash("You have been logged out.", "info")
     return redirect(url_for("web.login"))

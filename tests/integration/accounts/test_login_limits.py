@@ -133,3 +133,20 @@ def test_logins_are_refused_clearly_while_the_limits_store_is_down(app, project,
     assert "Logging in is not possible right now" in answer.get_data(as_text=True)
     assert not is_logged_in(client)
     assert any("not answering" in r.getMessage() for r in caplog.records)
+
+
+def test_a_wrong_password_is_refused_clearly_when_the_limits_store_drops_before_it_is_counted(
+    app, project, monkeypatch
+):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from messaging.accounts import login_limits
+
+    def store_down(*args, **kwargs):
+        raise RedisConnectionError("Redis is down")
+
+    monkeypatch.setattr(login_limits, "record_failure", store_down)
+    client = app.test_client()
+    answer = log_in(client, project.admin_email, "wrong password")
+    assert answer.status_code == 503
+    assert "Logging in is not possible right now" in answer.get_data(as_text=True)
