@@ -9,8 +9,9 @@ Rules:
 - A deactivated user is refused like a wrong password.
 - Logs name the user's id when the e-mail is known and nothing identifying
   when it is not: never the typed e-mail or password.
-- A new password has at least ``MIN_PASSWORD_LENGTH`` characters (as for new
-  web users); changing it needs the current one, and ends every other login
+- Every password (a new web user's, a project's first admin's, a changed one)
+  has at least ``MIN_PASSWORD_LENGTH`` characters (``check_password_length``).
+- Changing one's password needs the current one, and ends every other login
   session of the user (the one that changed it stays).
 """
 
@@ -58,16 +59,19 @@ def authenticate(email: str, password: str) -> WebUser | None:
     return user
 
 
+def check_password_length(password: str, label: str, *, field: str | None) -> None:
+    """The one length rule of every password (``label`` names it in the refusal): 400 ``weak_password``."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(
+            "weak_password", f"{label} must have at least {MIN_PASSWORD_LENGTH} characters.", field=field
+        )
+
+
 def change_password(user: WebUser, current: str, new: str) -> None:
     """Set ``user``'s password to ``new`` if ``current`` is right, and end the user's other sessions."""
     if not user.check_password(current):
         raise Invalid("wrong_password", "Your current password is not right.", field="current_password")
-    if len(new) < MIN_PASSWORD_LENGTH:
-        raise Invalid(
-            "weak_password",
-            f"The new password must have at least {MIN_PASSWORD_LENGTH} characters.",
-            field="new_password",
-        )
+    check_password_length(new, "The new password", field="new_password")
     user.set_password(new)
     web_sessions.end_others(user)
     log.info("password changed user_id=%s project_id=%s", user.id, user.project_id)

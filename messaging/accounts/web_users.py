@@ -22,7 +22,7 @@ import logging
 from sqlalchemy import func, select
 
 from messaging.accounts import web_sessions
-from messaging.accounts.logins import MIN_PASSWORD_LENGTH
+from messaging.accounts.logins import check_password_length
 from messaging.errors import Conflict, Invalid, NotFound, RuleBroken
 from messaging.extensions import db
 from messaging.lib.emails import InvalidEmail, normalize_email
@@ -39,12 +39,7 @@ def add_web_user(project_id: int, email: str, name: str, password: str, role: st
         address = normalize_email(email)
     except InvalidEmail as exc:
         raise Invalid("invalid_email", str(exc), field="email") from None
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid(
-            "weak_password",
-            f"The password must have at least {MIN_PASSWORD_LENGTH} characters.",
-            field="password",
-        )
+    check_password_length(password, "The password", field="password")
     if role not in ROLES:
         raise Invalid("invalid_role", f"The role must be one of {', '.join(ROLES)}.", field="role")
     holder = db.session.execute(

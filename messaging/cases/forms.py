@@ -172,22 +172,19 @@ def _apply(submission: Submission, on_applied) -> FormResult:
 
 
 def _app_and_user(submission: Submission) -> tuple[Application, MobileWorker]:
-    app_id, user_id = submission.app_id, submission.user_id
-    app = db.session.execute(select(Application).where(Application.id == app_id)).scalar_one_or_none()
-    if app is None:
-        raise RuleBroken(
-            "unknown_application",
-            f"There is no application '{app_id}' in this project.",
-            details={"app_id": app_id},
-        )
-    user = db.session.execute(select(MobileWorker).where(MobileWorker.id == user_id)).scalar_one_or_none()
-    if user is None:
-        raise RuleBroken(
-            "unknown_user",
-            f"There is no mobile worker '{user_id}' in this project.",
-            details={"user_id": user_id},
-        )
+    app = _known(Application, submission.app_id, "unknown_application", "application", "app_id")
+    user = _known(MobileWorker, submission.user_id, "unknown_user", "mobile worker", "user_id")
     return app, user
+
+
+def _known(model, row_id: str, code: str, what: str, field_name: str):
+    """The ``model`` row ``row_id`` of this project, or ``RuleBroken(code)`` naming ``field_name``."""
+    row = db.session.execute(select(model).where(model.id == row_id)).scalar_one_or_none()
+    if row is None:
+        raise RuleBroken(
+            code, f"There is no {what} '{row_id}' in this project.", details={field_name: row_id}
+        )
+    return row
 
 
 def _add_form(submission: Submission, app: Application, user: MobileWorker) -> Form:

@@ -28,7 +28,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Integer, Text, and_, bindparam, func, update
+from sqlalchemy import BigInteger, Integer, Text, bindparam, func, update
 
 from messaging.db import dialect
 from messaging.extensions import db
@@ -162,10 +162,19 @@ def _sort_error(
         )
 
 
-def _mine(project_id: int):
-    """The bound row (``b_id``) of this project, if it is still ``sending``."""
-    by_id = MESSAGES.c.id == bindparam("b_id")
-    return and_(MESSAGES.c.project_id == project_id, by_id, MESSAGES.c.status == "sending")
+def _update_still_sending(project_id: int, bound_rows: list[dict], now: datetime, **values) -> None:
+    """One UPDATE per bound row (``b_id``, ``b_code``, ``b_msg``) of this project, if it is still
+    ``sending``: its error code and message, ``updated_at`` and ``values``."""
+    db.session.execute(
+        update(MESSAGES)
+        .where(
+            MESSAGES.c.project_id == project_id,
+            MESSAGES.c.id == bindparam("b_id"),
+            MESSAGES.c.status == "sending",
+        )
+        .values(error_code=bindparam("b_code"), error_message=bindparam("b_msg"), updated_at=now, **values),
+        bound_rows,
+    )
 
 
 def _record_sent(project_id: int, sent_rows: list[dict], now: datetime) -> None:
@@ -191,18 +200,8 @@ def _record_sent(project_id: int, sent_rows: list[dict], now: datetime) -> None:
 
 
 def _record_failed(project_id: int, failed_rows: list[dict], now: datetime) -> None:
-    db.session.execute(
-        update(MESSAGES)
-        .where(_mine(project_id))
-        .values(
-            status="failed",
-            error_code=bindparam("b_code"),
-            error_message=bindparam("b_msg"),
-            skip_reason=bindparam("b_reason"),
-            failed_at=now,
-            updated_at=now,
-        ),
-        failed_rows,
+    _update_still_sending(
+        project_id, failed_rows, now, status="failed", skip_reason=bindparam("b_reason"), failed_at=now
     )
 
 
@@ -212,35 +211,21 @@ def _record_retries(project_id: int, retry_rows: list[dict], now: datetime) -> d
     job_ids: dict[float, str] = {}
     for r in retry_rows:
         r["b_job"] = job_ids.setdefault(r.pop("delay"), new_job_id())
-    db.session.execute(
-        update(MESSAGES)
-        .where(_mine(project_id))
-        .values(
-            status="queued",
-            error_code=bindparam("b_code"),
-            error_message=bindparam("b_msg"),
-            next_attempt_at=bindparam("b_at"),
-            job_id=bindparam("b_job"),
-            updated_at=now,
-        ),
+    _update_still_sending(
+        project_id,
         retry_rows,
+        now,
+        status="queued",
+        next_attempt_at=bindparam("b_at"),
+        job_id=bindparam("b_job"),
     )
     return job_ids
 
 
 def _record_unknown(project_id: int, unknown_rows: list[dict], now: datetime) -> None:
     # Stays "sending": it may be at the gateway. The sweep asks the gateway at next_attempt_at.
-    db.session.execute(
-        update(MESSAGES)
-        .where(_mine(project_id))
-        .values(
-            error_code=bindparam("b_code"),
-            error_message=bindparam("b_msg"),
-            next_attempt_at=bindparam("b_at"),
-            from_number=bindparam("b_from"),
-            updated_at=now,
-        ),
-        unknown_rows,
+    _update_still_sending(
+        project_id, unknown_rows, now, next_attempt_at=bindparam("b_at"), from_number=bindparam("b_from")
     )
 
 

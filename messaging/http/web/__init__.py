@@ -1,20 +1,32 @@
-"""The server-rendered web UI: login, the layout, and each area's pages."""
+"""The server-rendered web UI: login, the layout, and each area's pages.
+
+- A domain refusal (``DomainError``) in a page's POST keeps nothing of the
+  request (rolled back) and is shown to the user as a flashed error, by
+  ``flash_refusal`` / ``commit_or_flash``; the view then says where to go.
+"""
 
 import logging
+from collections.abc import Callable
 from functools import wraps
+from typing import TypeVar
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from messaging.db import tenancy
+from messaging.errors import DomainError
 from messaging.extensions import db, login_manager
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("web", __name__)
+
+XLSX = (
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"  # uploads' examples, exports, reports
+)
 
 
 def init_app(app) -> None:
@@ -192,5 +204,25 @@ def _unexpected_error(exc: Exception):
     return render_template("error.html", code=500, title=title, message=message), 500
 
 
-def redirect_back(default: str):
-    return redirect(request.referrer or url_for(default))
+T = TypeVar("T")
+
+# What ``commit_or_flash`` answers when a domain rule refused the change.
+REFUSED = object()
+
+
+def flash_refusal(refusal: DomainError) -> None:
+    """Nothing of the refused request is kept, and the user reads why."""
+    db.session.rollback()
+    flash(refusal.message, "error")
+
+
+def commit_or_flash(change: Callable[[], T]) -> T | object:
+    """``change()`` (a domain call) committed, and its result; or ``REFUSED`` when it raised a
+    ``DomainError``, which ``flash_refusal`` has then shown."""
+    try:
+        result = change()
+        db.session.commit()
+    except DomainError as refusal:
+        flash_refusal(refusal)
+        return REFUSED
+    return result

@@ -19,7 +19,7 @@ from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.errors import ApiError
 from messaging.http.lookup import get_or_404
-from messaging.http.web import bp, require_role
+from messaging.http.web import REFUSED, bp, commit_or_flash, flash_refusal, require_role
 from messaging.http.web.main import DASHBOARD_WIDGETS
 from messaging.lib import clock
 from messaging.lib.localtime import get_zone, local_to_utc, utc_to_local
@@ -283,9 +283,8 @@ def _submit(b: Broadcast | None):
             manage.update_broadcast(_project(), b, body)
             verb = "was saved"
         db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+    except DomainError as refusal:
+        flash_refusal(refusal)
         return _composer(b, status=400)
     flash(f"Broadcast '{b.name}' {verb}.", "success")
     return redirect(url_for("web.broadcast_detail", broadcast_id=b.id))
@@ -371,12 +370,7 @@ def broadcast_cancel(broadcast_id):
 def broadcast_delete(broadcast_id):
     b = get_or_404(Broadcast, broadcast_id)
     name = b.name
-    try:
-        manage.delete_broadcast(b)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+    if commit_or_flash(lambda: manage.delete_broadcast(b)) is REFUSED:
         return redirect(url_for("web.broadcast_detail", broadcast_id=b.id))
     flash(f"Broadcast '{name}' deleted.", "success")
     return redirect(url_for("web.broadcasts"))

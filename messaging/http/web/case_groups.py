@@ -13,13 +13,12 @@ from messaging.case_groups.resolve import resolve_identifiers
 from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.lookup import get_or_404
-from messaging.http.web import bp, require_role
+from messaging.http.web import REFUSED, XLSX, bp, commit_or_flash, require_role
 from messaging.http.web.cases import start_upload
 from messaging.models import CaseGroup, Import
 
 log = logging.getLogger(__name__)
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 RECENT_IMPORTS = 5
 
 
@@ -44,12 +43,10 @@ def list_page():
 @bp.route("/case-groups", methods=["POST"])
 @require_role("manager")
 def create_case_group():
-    try:
-        group = groups.create_group(request.form.get("name", ""), user_id=current_user.id)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+    group = commit_or_flash(
+        lambda: groups.create_group(request.form.get("name", ""), user_id=current_user.id)
+    )
+    if group is REFUSED:
         return redirect(url_for("web.case_groups"))
     flash(f"Case group '{group.name}' created. Add cases to it below.", "success")
     return redirect(url_for("web.case_group", case_group_id=group.id))
@@ -112,13 +109,8 @@ def case_group(case_group_id):
 @require_role("manager")
 def rename_case_group(case_group_id):
     group = get_or_404(CaseGroup, case_group_id)
-    try:
-        groups.rename_group(group, request.form.get("name", ""))
-        db.session.commit()
+    if commit_or_flash(lambda: groups.rename_group(group, request.form.get("name", ""))) is not REFUSED:
         flash(f"Renamed to '{group.name}'.", "success")
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
     return redirect(url_for("web.case_group", case_group_id=case_group_id))
 
 

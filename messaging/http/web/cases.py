@@ -14,7 +14,7 @@ from messaging.cases.queries import case_history, form_blocks, search_cases_stmt
 from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.lookup import get_or_404, parse_id
-from messaging.http.web import bp, require_role
+from messaging.http.web import XLSX, bp, flash_refusal, require_role
 from messaging.imports.start import max_upload_bytes, start_import
 from messaging.lib import clock
 from messaging.models import Case, Form, Import, MobileWorker, UserGroup
@@ -22,7 +22,6 @@ from messaging.models import Case, Form, Import, MobileWorker, UserGroup
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # Other areas add sections to the case data page (its messages, its case groups):
 # callables ``fn(case) -> (title, html)``; the html must be escaped/Markup already.
@@ -169,10 +168,9 @@ def start_upload(back_url: str, start: Callable[[bytes, str], Import]):
         flash("Choose an .xlsx file to upload.", "error")
         return redirect(back_url)
     try:
-        imp = start(upload.read(), upload.filename)
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+        imp = start(upload.read(), upload.filename)  # commits the stored upload itself
+    except DomainError as refusal:
+        flash_refusal(refusal)
         return redirect(back_url)
     return redirect(url_for("web.import_page", import_id=imp.id))
 

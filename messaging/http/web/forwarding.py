@@ -6,7 +6,6 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import case, select
 
-from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.forwarding.locations import (
     create_location,
@@ -18,7 +17,7 @@ from messaging.forwarding.locations import (
 from messaging.forwarding.resend import cancel_record, resend_failed, resend_record
 from messaging.http.errors import ApiError
 from messaging.http.lookup import get_or_404
-from messaging.http.web import bp, require_role
+from messaging.http.web import REFUSED, bp, commit_or_flash, require_role
 from messaging.models import ForwardAttempt, ForwardLocation, ForwardRecord, OutboundEmail
 
 log = logging.getLogger(__name__)
@@ -73,19 +72,17 @@ def forwarding_index():
 @require_role("manager")
 def forwarding_create():
     form = request.form
-    try:
-        location = create_location(
+    location = commit_or_flash(
+        lambda: create_location(
             form.get("url", ""),
             form.get("kind", ""),
             headers=_parse_headers(form.get("headers", "")),
             notify_emails=form.get("notify_emails", ""),
             name=form.get("name", ""),
         )
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+    )
+    if location is REFUSED:
         return redirect(url_for("web.forwarding"))
-    db.session.commit()
     flash(f"Forwarding {location.kind} to {location.url}.", "success")
     return redirect(url_for("web.forwarding_location", forwarding_id=location.id))
 
@@ -203,12 +200,6 @@ def forwarding_record_cancel(forward_record_id):
 def _act_on_record(forward_record_id: int, action, done: str):
     """Resend or cancel one record; a refusal is flashed, not raised."""
     record = get_or_404(ForwardRecord, forward_record_id)
-    try:
-        action(record)
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return _back(record.location_id)
-    db.session.commit()
-    flash(f"Record {record.id} {done}.", "success")
+    if commit_or_flash(lambda: action(record)) is not REFUSED:
+        flash(f"Record {record.id} {done}.", "success")
     return _back(record.location_id)

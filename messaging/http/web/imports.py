@@ -4,14 +4,13 @@ from flask import Response, abort, jsonify, render_template, url_for
 from flask_login import login_required
 
 from messaging.http.lookup import get_or_404
-from messaging.http.web import bp
+from messaging.http.web import XLSX, bp
 from messaging.imports.files import report_bytes
 from messaging.imports.handlers import HANDLERS
 from messaging.imports.outcomes import outcome_page
 from messaging.imports.serialize import status_json
 from messaging.models import Import
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ROWS_SHOWN = 500
 
 

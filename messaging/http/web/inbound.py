@@ -13,12 +13,11 @@ import uuid
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.lookup import get_or_404
-from messaging.http.web import bp, require_role
+from messaging.http.web import REFUSED, bp, commit_or_flash, require_role
 from messaging.http.web.cases import CASE_PAGE_SECTIONS
 from messaging.inbound.conversation import conversation
 from messaging.inbound.receive import normalize_sender, receive_inbound
@@ -32,6 +31,7 @@ from messaging.surveys.settings import inbound_settings, set_default_reply
 log = logging.getLogger(__name__)
 
 INBOX_PAGE = 100
+PENDING_COUNTED = 1000  # the inbox counts waiting messages up to this many
 SIMULATOR_SID_PREFIX = "SIM"
 
 
@@ -53,13 +53,9 @@ def keyword_add():
         "survey_id": request.form.get("survey_id") or None,
         "yields_to_session": request.form.get("yields_to_session") == "on",
     }
-    try:
-        keyword = create_keyword(body)
-        db.session.commit()
+    keyword = commit_or_flash(lambda: create_keyword(body))
+    if keyword is not REFUSED:
         flash(f"Keyword {keyword.keyword} added.", "success")
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
     return redirect(url_for("web.keywords"))
 
 
@@ -76,13 +72,11 @@ def keyword_delete(keyword_id):
 @bp.route("/settings/keywords/default-reply", methods=["POST"])
 @require_role("manager")
 def default_reply():
-    try:
-        set_default_reply(current_user.project_id, request.form.get("default_reply"))
-        db.session.commit()
+    saved = commit_or_flash(
+        lambda: set_default_reply(current_user.project_id, request.form.get("default_reply"))
+    )
+    if saved is not REFUSED:
         flash("Default reply saved.", "success")
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
     return redirect(url_for("web.keywords"))
 
 
@@ -99,10 +93,11 @@ def inbox():
         stmt = stmt.where(InboundMessage.message_id < before)
     rows = db.session.execute(stmt.order_by(InboundMessage.message_id.desc()).limit(INBOX_PAGE + 1)).all()
     older = rows[INBOX_PAGE - 1][0].message_id if len(rows) > INBOX_PAGE else None
-    pending = db.session.execute(
-        select(InboundMessage.message_id).where(InboundMessage.handled_at.is_(None)).limit(1000)
-    ).all()
-    return render_template("inbound/inbox.html", rows=rows[:INBOX_PAGE], older=older, pending=len(pending))
+    waiting = (
+        select(InboundMessage.message_id).where(InboundMessage.handled_at.is_(None)).limit(PENDING_COUNTED)
+    )
+    pending = db.session.execute(select(func.count()).select_from(waiting.subquery())).scalar_one()
+    return render_template("inbound/inbox.html", rows=rows[:INBOX_PAGE], older=older, pending=pending)
 
 
 def _conversation_data(case: Case):

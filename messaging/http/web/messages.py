@@ -7,9 +7,8 @@ from flask import abort, flash, redirect, render_template, request, send_file, u
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from messaging.errors import DomainError
 from messaging.extensions import db
-from messaging.http.web import bp, require_role
+from messaging.http.web import REFUSED, XLSX, bp, commit_or_flash, require_role
 from messaging.http.web.forms import EmptyForm
 from messaging.lib import clock
 from messaging.models import Message
@@ -107,7 +106,7 @@ def export_messages():
     log.info("messages exported user_id=%s filters=%s", current_user.id, filters)
     return send_file(
         buffer,
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        mimetype=XLSX,
         as_attachment=True,
         download_name=f"messages-{clock.now():%Y%m%d-%H%M}.xlsx",
     )
@@ -120,9 +119,6 @@ def gateway_settings():
     if request.method == "POST":
         if not current_user.can("admin"):
             abort(403)
-        if not EmptyForm().validate_on_submit():
-            flash("Your form had expired. Please try again.", "error")
-            return redirect(url_for("web.gateway_settings"))
         form = request.form
         try:
             mps = int(form.get("mps") or 10)
@@ -130,8 +126,8 @@ def gateway_settings():
         except ValueError:
             flash("Messages per second must be whole numbers.", "error")
             return redirect(url_for("web.gateway_settings"))
-        try:
-            save_gateway(
+        saved = commit_or_flash(
+            lambda: save_gateway(
                 project_id,
                 kind=form.get("kind", ""),
                 account_sid=form.get("account_sid"),
@@ -141,11 +137,9 @@ def gateway_settings():
                 mps=mps,
                 project_mps=project_mps,
             )
-            db.session.commit()
+        )
+        if saved is not REFUSED:
             flash("Gateway saved.", "success")
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
         return redirect(url_for("web.gateway_settings"))
     cfg = gateway_config(project_id)
     return render_template("settings/gateway.html", gateway=gateway_json(cfg), form=EmptyForm())
@@ -155,9 +149,6 @@ def gateway_settings():
 @require_role("manager")
 def send_test_message():
     """Send one SMS from the messages page (e.g. to check the gateway)."""
-    if not EmptyForm().validate_on_submit():
-        flash("Your form had expired. Please try again.", "error")
-        return redirect(url_for("web.messages"))
     phone = (request.form.get("phone") or "").replace(" ", "")
     text = (request.form.get("text") or "").strip()
     if not E164.match(phone):

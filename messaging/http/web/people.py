@@ -7,10 +7,9 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from messaging.cases import ownership
-from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.lookup import get_or_404
-from messaging.http.web import bp, require_role
+from messaging.http.web import REFUSED, bp, commit_or_flash, require_role
 from messaging.models import Application, Case, MobileWorker, UserGroup
 from messaging.people.applications import create_application, update_application
 from messaging.people.groups import case_sharing_groups, create_group, update_group
@@ -23,6 +22,10 @@ def _all_workers():
     return db.session.execute(select(MobileWorker).order_by(MobileWorker.username)).scalars().all()
 
 
+def _all_groups():
+    return db.session.execute(select(UserGroup).order_by(UserGroup.name)).scalars().all()
+
+
 @bp.route("/people/workers", methods=["GET", "POST"])
 @login_required
 def mobile_workers():
@@ -33,17 +36,15 @@ def mobile_workers():
 
 @require_role("manager")
 def _create_worker():
-    try:
-        worker = create_mobile_worker(
+    worker = commit_or_flash(
+        lambda: create_mobile_worker(
             request.form.get("username", ""),
             request.form.get("password") or None,
             (request.form.get("language") or "").strip()[:16] or None,
             (request.form.get("phone_number") or "").strip()[:20] or None,
         )
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+    )
+    if worker is REFUSED:
         return redirect(url_for("web.mobile_workers"))
     log.info("mobile worker created user_id=%s", worker.id)
     flash(f"Mobile worker '{worker.username}' created.", "success")
@@ -64,13 +65,12 @@ def mobile_worker(user_id):
         .scalars()
         .all()
     )
-    all_groups = db.session.execute(select(UserGroup).order_by(UserGroup.name)).scalars().all()
     return render_template(
         "people/worker.html",
         worker=worker,
         sharing=sharing,
         case_list=case_list,
-        all_groups=all_groups,
+        all_groups=_all_groups(),
         member_of={g.id for g in worker.groups},
         owners=ownership.owner_names(c.owner_id for c in case_list),
     )
@@ -91,18 +91,15 @@ def _update_worker_groups(worker):
 def user_groups():
     if request.method == "POST":
         return _create_group()
-    groups = db.session.execute(select(UserGroup).order_by(UserGroup.name)).scalars().all()
-    return render_template("people/groups.html", groups=groups)
+    return render_template("people/groups.html", groups=_all_groups())
 
 
 @require_role("manager")
 def _create_group():
-    try:
-        group = create_group(request.form.get("name", ""), request.form.get("case_sharing") == "on")
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+    group = commit_or_flash(
+        lambda: create_group(request.form.get("name", ""), request.form.get("case_sharing") == "on")
+    )
+    if group is REFUSED:
         return redirect(url_for("web.user_groups"))
     flash(f"Group '{group.name}' created. Add its members below.", "success")
     return redirect(url_for("web.user_group", group_id=group.id))
@@ -121,19 +118,16 @@ def user_group(group_id):
 
 @require_role("manager")
 def _update_group(group):
-    try:
-        update_group(
+    saved = commit_or_flash(
+        lambda: update_group(
             group,
             name=request.form.get("name"),
             case_sharing=request.form.get("case_sharing") == "on",
             member_ids=request.form.getlist("members"),
         )
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("web.user_group", group_id=group.id))
-    flash(f"Group '{group.name}' saved. Existing cases keep their owners.", "success")
+    )
+    if saved is not REFUSED:
+        flash(f"Group '{group.name}' saved. Existing cases keep their owners.", "success")
     return redirect(url_for("web.user_group", group_id=group.id))
 
 
@@ -148,14 +142,11 @@ def applications():
 
 @require_role("manager")
 def _create_application():
-    try:
-        app = create_application(request.form.get("name", ""), request.form.get("case_sharing") == "on")
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("web.applications"))
-    flash(f"Application '{app.name}' created (id {app.id}).", "success")
+    app = commit_or_flash(
+        lambda: create_application(request.form.get("name", ""), request.form.get("case_sharing") == "on")
+    )
+    if app is not REFUSED:
+        flash(f"Application '{app.name}' created (id {app.id}).", "success")
     return redirect(url_for("web.applications"))
 
 

@@ -3,7 +3,9 @@
 - A new API key is shown once, in the answer to the POST that created it; it
   never goes into a cookie (the session is signed, not encrypted) and the
   answer is not cached.
-- Passwords, deactivation and new users follow ``messaging.accounts``.
+- Every answer that shows the settings page builds it with ``_settings_page``.
+- Tokens, passwords, deactivation and new users follow ``messaging.accounts``;
+  the project's own settings follow ``messaging.projects.setup``.
 """
 
 import logging
@@ -12,11 +14,10 @@ from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from messaging.accounts import logins, web_users
-from messaging.errors import DomainError
+from messaging.accounts import api_tokens, logins, web_users
 from messaging.extensions import db
 from messaging.http.lookup import get_or_404
-from messaging.http.web import bp, require_role
+from messaging.http.web import REFUSED, bp, commit_or_flash, require_role
 from messaging.http.web.forms import (
     ApiTokenForm,
     ChangePasswordForm,
@@ -24,13 +25,14 @@ from messaging.http.web.forms import (
     ProjectSettingsForm,
     WebUserForm,
 )
-from messaging.lib import clock
 from messaging.models import ApiToken, WebUser
+from messaging.projects.setup import change_settings
 
 log = logging.getLogger(__name__)
 
 
 def _settings_page(new_key: str | None = None, password_form: ChangePasswordForm | None = None):
+    """The settings page: the GET, and the POSTs that answer with the page itself."""
     tokens = (
         db.session.execute(
             select(ApiToken).where(ApiToken.revoked_at.is_(None)).order_by(ApiToken.created_at.desc())
@@ -69,33 +71,21 @@ def settings():
 @require_role("admin")
 def update_project():
     """Project name, default country, time zone and HELP reply; bad values change nothing."""
-    import zoneinfo
-
-    import phonenumbers
-
-    project = current_user.project
     form = ProjectSettingsForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for error in errors:
-                flash(error, "error")
+        _flash_form_errors(form)
         return redirect(url_for("web.settings"))
-    country = form.default_country.data.strip().upper()
-    if country not in phonenumbers.SUPPORTED_REGIONS:
-        flash(f"'{country}' is not a country code phone numbers know (use e.g. KE, UG, IN, US).", "error")
-        return redirect(url_for("web.settings"))
-    tz = form.timezone.data.strip()
-    try:
-        zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        flash(f"'{tz}' is not a time zone (use e.g. Africa/Nairobi, Asia/Kolkata, UTC).", "error")
-        return redirect(url_for("web.settings"))
-    project.name = form.name.data.strip()
-    project.default_country = country
-    project.timezone = tz
-    project.help_text = form.help_text.data.strip()
-    db.session.commit()
-    flash("Project settings saved.", "success")
+    saved = commit_or_flash(
+        lambda: change_settings(
+            current_user.project,
+            name=form.name.data,
+            default_country=form.default_country.data,
+            timezone=form.timezone.data,
+            help_text=form.help_text.data,
+        )
+    )
+    if saved is not REFUSED:
+        flash("Project settings saved.", "success")
     return redirect(url_for("web.settings"))
 
 
@@ -106,9 +96,8 @@ def create_token():
     if not form.validate_on_submit():
         flash("Give the token a name.", "error")
         return redirect(url_for("web.settings"))
-    token, key = ApiToken.issue(current_user, form.name.data.strip())
+    _token, key = api_tokens.issue(current_user, form.name.data)
     db.session.commit()
-    log.info("api token created token_id=%s user_id=%s", token.id, current_user.id)
     # Shown once, in this answer only: never in a cookie, never stored in clear.
     flash("Token created. Copy it now: it will not be shown again.", "success")
     response = current_app.make_response(_settings_page(new_key=key))
@@ -120,13 +109,8 @@ def create_token():
 @require_role("manager")
 def revoke_token(token_id):
     token = get_or_404(ApiToken, token_id)
-    if EmptyForm().validate_on_submit():
-        if token.user_id != current_user.id and not current_user.can("admin"):
-            flash("Only an admin can revoke another person's token.", "error")
-        else:
-            token.revoked_at = clock.now()
-            db.session.commit()
-            flash(f"Token '{token.name}' revoked.", "success")
+    if commit_or_flash(lambda: api_tokens.revoke(current_user, token)) is not REFUSED:
+        flash(f"Token '{token.name}' revoked.", "success")
     return redirect(url_for("web.settings"))
 
 
@@ -137,16 +121,13 @@ def create_web_user():
     if not form.validate_on_submit():
         _flash_form_errors(form)
         return redirect(url_for("web.settings"))
-    try:
-        user = web_users.add_web_user(
+    user = commit_or_flash(
+        lambda: web_users.add_web_user(
             current_user.project_id, form.email.data, form.name.data or "", form.password.data, form.role.data
         )
-    except DomainError as refusal:
-        db.session.rollback()
-        flash(refusal.message, "error")
-        return redirect(url_for("web.settings"))
-    db.session.commit()
-    flash(f"{user.email} can now log in as {user.role}.", "success")
+    )
+    if user is not REFUSED:
+        flash(f"{user.email} can now log in as {user.role}.", "success")
     return redirect(url_for("web.settings"))
 
 
@@ -164,14 +145,7 @@ def reactivate_web_user(user_id):
 
 def _set_active(user_id: int, change, done: str):
     user = get_or_404(WebUser, user_id)
-    if EmptyForm().validate_on_submit():
-        try:
-            change(current_user, user)
-        except DomainError as refusal:
-            db.session.rollback()
-            flash(refusal.message, "error")
-            return redirect(url_for("web.settings"))
-        db.session.commit()
+    if commit_or_flash(lambda: change(current_user, user)) is not REFUSED:
         flash(done.format(email=user.email), "success")
     return redirect(url_for("web.settings"))
 
@@ -184,12 +158,10 @@ def change_password():
     if not form.validate_on_submit():
         _flash_form_errors(form)
         return _settings_page(password_form=form), 400
-    try:
-        logins.change_password(current_user, form.current_password.data, form.new_password.data)
-    except DomainError as refusal:
-        db.session.rollback()
-        flash(refusal.message, "error")
+    changed = commit_or_flash(
+        lambda: logins.change_password(current_user, form.current_password.data, form.new_password.data)
+    )
+    if changed is REFUSED:
         return _settings_page(password_form=form), 400
-    db.session.commit()
     flash("Your password is changed. Your other sessions have ended.", "success")
     return redirect(url_for("web.settings"))

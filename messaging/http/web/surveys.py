@@ -5,13 +5,13 @@ import logging
 
 from flask import flash, redirect, render_template, request, send_file, url_for
 from flask_login import login_required
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.errors import ApiError
 from messaging.http.lookup import get_or_404
-from messaging.http.web import bp, require_role
+from messaging.http.web import REFUSED, XLSX, bp, commit_or_flash, flash_refusal, require_role
 from messaging.lib import clock
 from messaging.lib.xlsx import write_report
 from messaging.models import Case, Keyword, Survey, SurveySession
@@ -29,9 +29,12 @@ RESULTS_LIMIT = 5000
 def surveys():
     rows = db.session.execute(select(Survey).order_by(Survey.created_at.desc())).scalars().all()
     counts = {}
-    for survey_id, status in db.session.execute(select(SurveySession.survey_id, SurveySession.status)).all():
-        counts.setdefault(survey_id, {}).setdefault(status, 0)
-        counts[survey_id][status] += 1
+    for survey_id, status, count in db.session.execute(
+        select(SurveySession.survey_id, SurveySession.status, func.count()).group_by(
+            SurveySession.survey_id, SurveySession.status
+        )
+    ):
+        counts.setdefault(survey_id, {})[status] = count
     keywords = db.session.execute(select(Keyword).where(Keyword.survey_id.is_not(None))).scalars().all()
     by_survey = {}
     for k in keywords:
@@ -100,16 +103,7 @@ def _editor(survey, body=None):
 def survey_new():
     if request.method == "GET":
         return _editor(None)
-    body = _body_from_form()
-    try:
-        survey = definitions.create_survey(body)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return _editor(None, body), 400
-    flash(f"Survey {survey.name} created.", "success")
-    return redirect(url_for("web.survey_detail", survey_id=survey.id))
+    return _submit(None)
 
 
 @bp.route("/surveys/<survey_id>/edit", methods=["GET", "POST"])
@@ -118,16 +112,24 @@ def survey_edit(survey_id):
     survey = get_or_404(Survey, survey_id)
     if request.method == "GET":
         return _editor(survey)
-    body = _body_from_form()
+    return _submit(survey)
+
+
+def _submit(survey: Survey | None):
+    """The editor's POST: create a survey (``survey`` None) or save it; a refusal shows the editor again."""
     try:
-        definitions.update_survey(survey, body)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+        body = _body_from_form()
+    except DomainError as refusal:  # a number field that is not a number: nothing to save
+        flash_refusal(refusal)
+        return _editor(survey), 400
+    if survey is None:
+        saved = commit_or_flash(lambda: definitions.create_survey(body))
+    else:
+        saved = commit_or_flash(lambda: definitions.update_survey(survey, body))
+    if saved is REFUSED:
         return _editor(survey, body), 400
-    flash("Survey saved.", "success")
-    return redirect(url_for("web.survey_detail", survey_id=survey.id))
+    flash(f"Survey {saved.name} created." if survey is None else "Survey saved.", "success")
+    return redirect(url_for("web.survey_detail", survey_id=saved.id))
 
 
 def _responses(survey):
@@ -195,7 +197,7 @@ def survey_export(survey_id):
     log.info("survey export survey_id=%s rows=%s", survey.id, len(rows))
     return send_file(
         buffer,
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        mimetype=XLSX,
         as_attachment=True,
         download_name=f"survey-{survey.id[:8]}-responses.xlsx",
     )
