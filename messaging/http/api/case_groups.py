@@ -20,11 +20,12 @@ from messaging.extensions import db
 from messaging.http.api import created, json_body, route
 from messaging.http.api.cases import CASE_PROPERTIES
 from messaging.http.api.errors import ApiError
-from messaging.http.api.imports import IMPORT, XLSX, accepted
+from messaging.http.api.imports import IMPORT, accepted
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import paginate, paginate_batched
 from messaging.http.api.validation import form_flag, get_str, invalid
 from messaging.http.lookup import get_or_404
+from messaging.lib.xlsx import XLSX_MIMETYPE
 from messaging.models import Case, CaseGroup
 
 # How the API answers each result of a single add: (status, error code or None).
@@ -87,13 +88,15 @@ def _group_body(group: CaseGroup) -> dict:
     "/case-groups/example.xlsx",
     summary="The example upload cases_bulk_example.xlsx (column case_identifier)",
     tag="case groups",
-    responses={200: {"description": "The example file", "media": XLSX, "schema": {"type": "string"}}},
+    responses={
+        200: {"description": "The example file", "media": XLSX_MIMETYPE, "schema": {"type": "string"}}
+    },
     errors=(401,),
 )
 def case_group_example():
     return Response(
         example_workbook(),
-        mimetype=XLSX,
+        mimetype=XLSX_MIMETYPE,
         headers={"Content-Disposition": f'attachment; filename="{EXAMPLE_FILENAME}"'},
     )
 

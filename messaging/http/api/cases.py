@@ -17,12 +17,13 @@ from messaging.cases.queries import blocks_of_forms, phone_condition
 from messaging.cases.serialize import case_json, form_json, form_result_json
 from messaging.http.api import created, json_body, route
 from messaging.http.api.errors import ApiError
-from messaging.http.api.imports import IMPORT, XLSX, accepted
+from messaging.http.api.imports import IMPORT, accepted
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import paginate, paginate_batched
 from messaging.http.api.validation import arg_flag, arg_time, form_flag
 from messaging.http.lookup import get_or_404
 from messaging.imports.start import start_import
+from messaging.lib.xlsx import XLSX_MIMETYPE
 from messaging.models import Case, Form, MobileWorker
 
 # THE case JSON (messaging.cases.serialize.case_json); a case group member adds added_at.
@@ -278,6 +279,6 @@ def import_cases():
 def case_import_example():
     return Response(
         case_import.example_workbook(),
-        mimetype=XLSX,
+        mimetype=XLSX_MIMETYPE,
         headers={"Content-Disposition": "attachment; filename=cases_upload_example.xlsx"},
     )

@@ -10,9 +10,8 @@ from messaging.http.lookup import get_or_404
 from messaging.imports.files import report_bytes
 from messaging.imports.outcomes import outcome_page
 from messaging.imports.serialize import import_json, row_json
+from messaging.lib.xlsx import XLSX_MIMETYPE
 from messaging.models import Import
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 IMPORT = schema(
     "Import",
@@ -98,7 +97,11 @@ def import_rows(import_id):
     summary="The per-row report as .xlsx",
     tag="imports",
     responses={
-        200: {"description": "The report", "media": XLSX, "schema": {"type": "string", "format": "binary"}}
+        200: {
+            "description": "The report",
+            "media": XLSX_MIMETYPE,
+            "schema": {"type": "string", "format": "binary"},
+        }
     },
     errors=(401, 404, 409),
 )
@@ -111,6 +114,6 @@ def import_report(import_id):
         )
     return Response(
         data,
-        mimetype=XLSX,
+        mimetype=XLSX_MIMETYPE,
         headers={"Content-Disposition": f'attachment; filename="import-{imp.id}-report.xlsx"'},
     )

@@ -24,10 +24,6 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("web", __name__)
 
-XLSX = (
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"  # uploads' examples, exports, reports
-)
-
 
 def init_app(app) -> None:
     from messaging.http.web import (  # noqa: F401

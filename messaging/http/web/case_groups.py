@@ -13,8 +13,9 @@ from messaging.case_groups.resolve import resolve_identifiers
 from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.lookup import get_or_404
-from messaging.http.web import REFUSED, XLSX, bp, commit_or_flash, require_role
+from messaging.http.web import REFUSED, bp, commit_or_flash, require_role
 from messaging.http.web.cases import start_upload
+from messaging.lib.xlsx import XLSX_MIMETYPE
 from messaging.models import CaseGroup, Import
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def create_case_group():
 def case_group_example():
     return Response(
         group_import.example_workbook(),
-        mimetype=XLSX,
+        mimetype=XLSX_MIMETYPE,
         headers={"Content-Disposition": f'attachment; filename="{group_import.EXAMPLE_FILENAME}"'},
     )
 

@@ -14,9 +14,10 @@ from messaging.cases.queries import case_history, form_blocks, search_cases_stmt
 from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.lookup import get_or_404, parse_id
-from messaging.http.web import XLSX, bp, flash_refusal, require_role
+from messaging.http.web import bp, flash_refusal, require_role
 from messaging.imports.start import max_upload_bytes, start_import
 from messaging.lib import clock
+from messaging.lib.xlsx import XLSX_MIMETYPE
 from messaging.models import Case, Form, Import, MobileWorker, UserGroup
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,6 @@ def _max_mb() -> int:
 def case_import_example():
     return Response(
         bulk_cases.example_workbook(),
-        mimetype=XLSX,
+        mimetype=XLSX_MIMETYPE,
         headers={"Content-Disposition": "attachment; filename=cases_upload_example.xlsx"},
     )

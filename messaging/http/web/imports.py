@@ -4,11 +4,12 @@ from flask import Response, abort, jsonify, render_template, url_for
 from flask_login import login_required
 
 from messaging.http.lookup import get_or_404
-from messaging.http.web import XLSX, bp
+from messaging.http.web import bp
 from messaging.imports.files import report_bytes
 from messaging.imports.handlers import HANDLERS
 from messaging.imports.outcomes import outcome_page
 from messaging.imports.serialize import status_json
+from messaging.lib.xlsx import XLSX_MIMETYPE
 from messaging.models import Import
 
 ROWS_SHOWN = 500
@@ -49,6 +50,6 @@ def import_report(import_id):
         abort(404)
     return Response(
         data,
-        mimetype=XLSX,
+        mimetype=XLSX_MIMETYPE,
         headers={"Content-Disposition": f'attachment; filename="import-report-{imp.id[:8]}.xlsx"'},
     )

@@ -8,9 +8,10 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from messaging.extensions import db
-from messaging.http.web import REFUSED, XLSX, bp, commit_or_flash, require_role
+from messaging.http.web import REFUSED, bp, commit_or_flash, require_role
 from messaging.http.web.forms import EmptyForm
 from messaging.lib import clock
+from messaging.lib.xlsx import XLSX_MIMETYPE
 from messaging.models import Message
 from messaging.models.sms import DIRECTIONS, STATUSES
 from messaging.sms.e164 import E164
@@ -106,7 +107,7 @@ def export_messages():
     log.info("messages exported user_id=%s filters=%s", current_user.id, filters)
     return send_file(
         buffer,
-        mimetype=XLSX,
+        mimetype=XLSX_MIMETYPE,
         as_attachment=True,
         download_name=f"messages-{clock.now():%Y%m%d-%H%M}.xlsx",
     )

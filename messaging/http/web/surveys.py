@@ -11,9 +11,9 @@ from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.errors import ApiError
 from messaging.http.lookup import get_or_404
-from messaging.http.web import REFUSED, XLSX, bp, commit_or_flash, flash_refusal, require_role
+from messaging.http.web import REFUSED, bp, commit_or_flash, flash_refusal, require_role
 from messaging.lib import clock
-from messaging.lib.xlsx import write_report
+from messaging.lib.xlsx import XLSX_MIMETYPE, write_report
 from messaging.models import Case, Keyword, Survey, SurveySession
 from messaging.surveys import definitions
 from messaging.surveys.answers import TYPES
@@ -197,7 +197,7 @@ def survey_export(survey_id):
     log.info("survey export survey_id=%s rows=%s", survey.id, len(rows))
     return send_file(
         buffer,
-        mimetype=XLSX,
+        mimetype=XLSX_MIMETYPE,
         as_attachment=True,
         download_name=f"survey-{survey.id[:8]}-responses.xlsx",
     )

@@ -34,7 +34,11 @@ from messaging.lib.xlsx.plain_report import PlainReportWriter, write_plain_repor
 from messaging.lib.xlsx.read import SheetReader, count_rows, iter_rows, normalize_header
 from messaging.lib.xlsx.write import make_example_workbook, write_report
 
+# The media type of an .xlsx file (uploads' examples, exports, reports).
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 __all__ = [
+    "XLSX_MIMETYPE",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_MEMBERS",
     "DEFAULT_MAX_RATIO",
