@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -371,3 +372,24 @@ def twilio_project(project, fake):
     )
     assert response.status_code == 200, response.get_json()
     return project
+
+
+@contextmanager
+def recorded_queries(app):
+    """The SQL statements run while the block runs."""
+    from sqlalchemy import event
+
+    from messaging.extensions import db
+
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

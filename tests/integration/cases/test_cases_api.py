@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import Case, CaseTransaction, Form
+from tests.conftest import recorded_queries
 
 
 def _setup(api, case_sharing=False):
@@ -156,8 +157,6 @@ def test_get_form_returns_its_case_blocks(api):
 
 
 def test_the_form_list_shows_each_forms_blocks_read_in_one_query_per_page(app, api):
-    from sqlalchemy import event
-
     app_id, user_id = _setup(api)
     for n in range(4):
         blocks = [{"case_id": f"c-{n}", "create": {"case_type": "person", "case_name": f"N{n}"}}]
@@ -165,18 +164,8 @@ def test_the_form_list_shows_each_forms_blocks_read_in_one_query_per_page(app, a
         body = {"form_id": f"f-{n}", "app_id": app_id, "user_id": user_id, "cases": blocks}
         assert api.post("/api/v1/forms", json=body).status_code == 201
 
-    statements = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_queries(app) as statements:
         listed = api.get(f"/api/v1/forms?user_id={user_id}").get_json()["results"]
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
     assert {f["form_id"]: [b.get("update") for b in f["cases"]] for f in listed} == {
         f"f-{n}": [None] + [{"visit": str(v)} for v in range(n)] for n in range(4)

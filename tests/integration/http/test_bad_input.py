@@ -11,12 +11,12 @@ refuses anyway is a 409, and no web page answers a hostile id or query with a
 import base64
 import json
 import re
-from contextlib import contextmanager
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
+from tests.conftest import recorded_queries
 from tests.factories import POOL, send
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, signed_inbound_request
 
@@ -32,25 +32,6 @@ def group_names(api) -> list[str]:
     response = api.get("/api/v1/case-groups")
     assert response.status_code == 200
     return [g["name"] for g in response.get_json()["results"]]
-
-
-@contextmanager
-def recorded_queries(app):
-    """The SQL statements run while the block runs."""
-    from messaging.extensions import db
-
-    statements = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def other_digits(number: int, zero: str = "\u0660") -> str:
