@@ -9,6 +9,13 @@ Rules:
   or failed, or has been "started" for longer than `SMS_JOB_STALE_SECONDS`
   (a worker killed mid-job). Scheduled rows (`due_at`) get their job from the
   sweep when due.
+- **Delayed sends never wait on RQ's scheduler.** A retry or a not-yet-due
+  batch is a due time in its rows (``next_attempt_at``, ``due_at``) plus a job
+  in RQ's scheduled registry, which only RQ's scheduler moves to the queue. A
+  job still ``scheduled`` once its rows have been due for ``SMS_SWEEP_GRACE``
+  is stranded (its scheduler died, or its locks are held by a dead one): it
+  counts as lost, its rows get a new job and the stranded one is deleted. So
+  a due message waits at most the sweep interval plus the grace.
 - A row is left to its job for ``SMS_SWEEP_GRACE`` after its last change:
   its job may just be on its way.
 - **A message whose outcome is unknown is never re-sent blindly.** Twilio has
@@ -42,6 +49,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from redis.exceptions import RedisError
 from rq.job import Job
 from sqlalchemy import and_, or_, select, update
 
@@ -97,7 +105,13 @@ def _requeue_orphans(stats: SweepStats, limit: int, started: float, time_budget:
     seen = 0
     while seen < limit and time.monotonic() - started < time_budget:
         rows = db.session.execute(
-            select(MESSAGES.c.id, MESSAGES.c.project_id, MESSAGES.c.job_id)
+            select(
+                MESSAGES.c.id,
+                MESSAGES.c.project_id,
+                MESSAGES.c.job_id,
+                MESSAGES.c.due_at,
+                MESSAGES.c.next_attempt_at,
+            )
             .where(
                 MESSAGES.c.status == "queued",
                 MESSAGES.c.id > last_id,
@@ -112,7 +126,7 @@ def _requeue_orphans(stats: SweepStats, limit: int, started: float, time_budget:
             break
         seen += len(rows)
         last_id = rows[-1].id
-        alive = _live_jobs(sorted({r.job_id for r in rows if r.job_id}), stale_after)
+        alive = _live_jobs(_jobs_due_since(rows), stale_after, overdue_before=now - grace)
         orphans: dict[int, list[int]] = defaultdict(list)
         for r in rows:
             if r.job_id not in alive:
@@ -124,9 +138,26 @@ def _requeue_orphans(stats: SweepStats, limit: int, started: float, time_budget:
             log.info("sweep re-queued project_id=%s messages=%s jobs=%s", project_id, len(ids), len(batches))
 
 
-def _live_jobs(job_ids: list[str], stale_after: float) -> set[str]:
-    """The jobs of ``job_ids`` still waiting to run, or started less than ``stale_after`` seconds ago."""
+def _jobs_due_since(rows) -> dict[str, datetime]:
+    """Each job of ``rows`` with the time its last row became due (the latest due time among them)."""
+    due_since: dict[str, datetime] = {}
+    for r in rows:
+        if r.job_id:
+            times = [t for t in (r.due_at, r.next_attempt_at) if t is not None]
+            due = max(times) if times else datetime.min
+            due_since[r.job_id] = max(due, due_since.get(r.job_id, datetime.min))
+    return due_since
+
+
+def _live_jobs(due_since: dict[str, datetime], stale_after: float, overdue_before: datetime) -> set[str]:
+    """The jobs of ``due_since`` still waiting to run, or started less than ``stale_after`` seconds ago.
+
+    A job waiting in RQ's scheduled registry lives only until its rows have been due since
+    before ``overdue_before``: past that its scheduler is not moving it (dead, or its locks held
+    by a dead one), so it is deleted and its rows count as orphans.
+    """
     alive = set()
+    job_ids = sorted(due_since)
     if job_ids:
         fetched = Job.fetch_many(job_ids, connection=jobs.redis_conn())
         for job_id, job in zip(job_ids, fetched, strict=True):
@@ -134,13 +165,25 @@ def _live_jobs(job_ids: list[str], stale_after: float) -> set[str]:
                 continue
             status = job.get_status(refresh=False)
             status = getattr(status, "value", status)
-            if status in ("queued", "scheduled", "deferred"):
+            if status == "scheduled" and due_since[job_id] < overdue_before:
+                _delete_stranded(job)
+            elif status in ("queued", "scheduled", "deferred"):
                 alive.add(job_id)
             elif status == "started" and job.started_at is not None:
                 age = (clock.now() - job.started_at.replace(tzinfo=None)).total_seconds()
                 if age < stale_after:
                     alive.add(job_id)
     return alive
+
+
+def _delete_stranded(job: Job) -> None:
+    """Delete a stranded scheduled job (its rows get a new one). Were it to run anyway, its
+    claims would find the rows taken: deleting it only spares a scheduler's backlog of no-ops."""
+    log.warning("sweep: send job %s was still scheduled long after it was due; replacing it", job.id)
+    try:
+        job.delete()
+    except RedisError as exc:
+        log.warning("sweep: could not delete stranded job %s: %s", job.id, type(exc).__name__)
 
 
 # --- stuck rows: sending for too long, or an unknown outcome due for a check ----------

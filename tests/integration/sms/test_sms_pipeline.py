@@ -247,6 +247,41 @@ def test_sweep_requeues_everything_after_redis_flushdb(app, twilio_project, fake
         assert sweep().requeued == 0
 
 
+def test_a_retry_stranded_in_the_scheduled_registry_is_sent_by_the_sweep_once_overdue(
+    app, twilio_project, fake, run_jobs
+):
+    """No scheduler moves the retry job (dead, or a dead one holds its locks): the sweep does."""
+    from rq.registry import ScheduledJobRegistry
+
+    from messaging.jobs import queue
+    from messaging.sms.sweep import sweep
+
+    clock.set_now(T0)
+    fake.error_rate_429 = 1.0
+    send(twilio_project, "+254712000012", "retry without a scheduler")
+    run_jobs()
+    fake.error_rate_429 = 0.0
+    [row] = rows(twilio_project)
+    stranded = ScheduledJobRegistry(queue=queue("sms", app))
+    assert row["status"] == "queued" and stranded.get_job_ids() == [row["job_id"]]
+
+    clock.advance(seconds=30 + 29)  # due, but within the grace: the scheduler may still move it
+    with app.app_context():
+        assert sweep().requeued == 0
+    assert stranded.get_job_ids() == [row["job_id"]]
+
+    clock.advance(seconds=2)  # due for longer than the grace: stranded
+    with app.app_context():
+        stats = sweep()
+    assert stats.requeued == 1 and stats.jobs == 1
+    assert stranded.get_job_ids() == []  # the stranded job is gone, not left to run later
+    assert rows(twilio_project)[0]["job_id"] != row["job_id"]
+    assert run_jobs() == 1  # no scheduled jobs moved: the sweep's job is in the queue
+    [row] = rows(twilio_project)
+    assert row["status"] == "sent" and row["attempts"] == 2
+    assert len(fake.messages) == 1
+
+
 def test_sweep_leaves_rows_whose_job_is_still_queued(app, twilio_project, fake, run_jobs):
     from messaging.sms.sweep import sweep
 
