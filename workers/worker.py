@@ -13,15 +13,11 @@ phone-like numbers in INFO and WARNING lines (``messaging.lib.redact``).
 
 import gc
 import logging
-import os
-import threading
 import time
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker
-from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
-from rq.scheduler import RQScheduler
 
 from messaging import jobs as queues
 from messaging.db import tenancy
@@ -29,68 +25,9 @@ from messaging.extensions import db
 from messaging.jobs import PERIODIC
 from messaging.lib import redact
 from workers import periodic
+from workers.scheduler import SchedulerMixin
 
 log = logging.getLogger(__name__)
-
-
-class SchedulerThatStopsWithItsWorker(RQScheduler):
-    """RQ's scheduler, which RQ runs in a process forked from the worker, stopping
-    when that worker is gone.
-
-    A worker killed with SIGKILL (the OOM killer, a fault test) cannot stop
-    its scheduler, which then ran on alone: one was found still holding the
-    scheduler locks an hour after a fault bench. Each kill could leave one
-    more behind.
-    """
-
-    orphan_check_seconds = 1.0
-
-    def work(self):
-        worker_pid = os.getppid()
-
-        def watch():
-            while not self._stop_requested:
-                if os.getppid() != worker_pid:
-                    self.log.warning(
-                        "scheduler pid=%s: its worker pid=%s is gone; stopping", os.getpid(), worker_pid
-                    )
-                    self.request_stop()  # the loop then releases the locks and registers its death
-                    return
-                time.sleep(self.orphan_check_seconds)
-
-        threading.Thread(target=watch, name="scheduler-orphan-watch", daemon=True).start()
-        super().work()
-
-
-class _SchedulerStopsWithWorkerMixin:
-    def _start_scheduler(
-        self,
-        burst: bool = False,
-        logging_level: str | None = "INFO",
-        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
-        log_format: str = DEFAULT_LOGGING_FORMAT,
-    ):
-        """RQ 2.12's ``_start_scheduler`` with :class:`SchedulerThatStopsWithItsWorker` (RQ builds
-        its own class here, with no setting to change it)."""
-        self.scheduler = SchedulerThatStopsWithItsWorker(
-            self.queues,
-            connection=self.connection,
-            logging_level=logging_level if logging_level is not None else self.log.level,
-            date_format=date_format,
-            log_format=log_format,
-            serializer=self.serializer,
-        )
-        self.scheduler.acquire_locks()
-        if self.scheduler.acquired_locks:
-            if burst:
-                try:
-                    self.scheduler.register_birth()
-                    self.scheduler.enqueue_scheduled_jobs()
-                finally:
-                    self.scheduler.release_locks()
-                    self.scheduler.register_death()
-            else:
-                self.scheduler.start()
 
 
 class QuietPeriodicJobs(logging.Filter):
@@ -137,17 +74,30 @@ class _SessionCleanupMixin:
             tenancy.set_current_project(None)
             return super().perform_job(job, queue)
         finally:
-            try:
-                db.session.rollback()
-            finally:
-                db.session.remove()
+            end_session(job.id)
 
 
-class AppSimpleWorker(_StopRequestMixin, _SessionCleanupMixin, _SchedulerStopsWithWorkerMixin, SimpleWorker):
+def end_session(job_id: str) -> None:
+    """Roll back and drop the job's database session. The database may be gone (an outage
+    during the job): that is logged, never raised, because an exception here would escape
+    RQ's job handling and end the worker's loop. The pool checks a connection before lending
+    it again (``pool_pre_ping``), so the next job gets a live one once the database is back."""
+    try:
+        db.session.rollback()
+    except Exception as exc:  # the connection died with the database; the next job reconnects
+        log.warning("job %s: rolling back its session failed: %s", job_id, type(exc).__name__)
+    finally:
+        try:
+            db.session.remove()
+        except Exception as exc:
+            log.warning("job %s: closing its session failed: %s", job_id, type(exc).__name__)
+
+
+class AppSimpleWorker(_StopRequestMixin, _SessionCleanupMixin, SchedulerMixin, SimpleWorker):
     pass
 
 
-class AppForkWorker(_StopRequestMixin, _SessionCleanupMixin, _SchedulerStopsWithWorkerMixin, Worker):
+class AppForkWorker(_StopRequestMixin, _SessionCleanupMixin, SchedulerMixin, Worker):
     pass
 
 

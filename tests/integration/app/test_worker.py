@@ -75,3 +75,37 @@ def test_the_scheduler_stops_when_its_worker_is_killed(app, worker_process):
     worker_process.wait()
     assert _wait_for(lambda: not _running(scheduler_pid), seconds=15)
     assert not any(redis.exists(k) for k in locks)  # released on the way out, not left to expire
+
+
+def test_a_worker_started_while_a_dead_schedulers_locks_remain_takes_them_over_when_they_expire(
+    app, worker_process
+):
+    """A scheduler killed with its worker (kill -9 on the whole group) leaves its locks until
+    they expire; the worker started meanwhile must take them then, not at RQ's next maintenance
+    (10 minutes later), and its scheduler must move a delayed job to the queue."""
+    from datetime import timedelta
+
+    from rq.scheduler import RQScheduler
+
+    from messaging.jobs import QUEUE_NAMES, queue, redis_conn
+
+    redis = redis_conn(app)
+    locks = [RQScheduler.get_locking_key(queue(name, app).name) for name in QUEUE_NAMES]
+    # The locks of a scheduler that died without releasing them; RQ gives them interval + 60 s,
+    # shortened here to keep the test quick.
+    redis.delete(*locks)
+    for key in locks:
+        redis.set(key, "dead-scheduler", ex=4)
+    # Our worker starts (the fixture) while they are held: no scheduler for now.
+    assert _wait_for(lambda: redis.smembers("rq:workers"))
+    time.sleep(1)
+    assert not _children(worker_process.pid)
+    assert {redis.get(k) for k in locks} == {b"dead-scheduler"}
+
+    delayed = queue("low", app).enqueue_in(
+        timedelta(seconds=1), "workers.jobs.maintenance.heartbeat", job_id="delayed-hb"
+    )
+    assert _wait_for(lambda: _children(worker_process.pid), seconds=15)
+    assert all(redis.get(k) not in (None, b"dead-scheduler") for k in locks)
+    assert _wait_for(lambda: delayed.get_status(refresh=True) == "finished", seconds=15)
+    assert "took over the scheduler locks" in worker_process.log_path.read_text()
