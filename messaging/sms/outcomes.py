@@ -20,6 +20,9 @@ Rules:
   see ``dialect.update_each``), only to rows still ``sending``, and committed
   together; then the retries' jobs are enqueued and callbacks that arrived
   before the sids were recorded are applied.
+- **A database outage does not lose what the gateway answered.** The write is
+  tried again while the database is away (``messaging.db.outage``), for up to
+  the job's lease; only then is the chunk left ``sending`` for the sweep.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import BigInteger, Integer, Text, bindparam, func, update
 
 from messaging.db import dialect
+from messaging.db.outage import write_through_outage
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.lib.redact import mask_phones_in
@@ -40,7 +44,7 @@ from messaging.sms.optouts import opt_out
 from messaging.sms.outbox import enqueue_send_jobs, new_job_id
 from messaging.sms.send_job import BatchStats
 from messaging.sms.status import apply_early_statuses
-from messaging.sms.tuning import max_attempts, retry_delays, unknown_check_delay
+from messaging.sms.tuning import max_attempts, retry_delays, sending_lease, unknown_check_delay
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +73,25 @@ def record_outcomes(project_id: int, outcomes: list[tuple], stats: BatchStats) -
         return
     now = clock.now()
     rows = _sort(outcomes, now)
-    if rows.sent:
-        _record_sent(project_id, rows.sent, now)
-    if rows.failed:
-        _record_failed(project_id, rows.failed, now)
-    job_ids = _record_retries(project_id, rows.retry, now) if rows.retry else {}
-    if rows.unknown:
-        _record_unknown(project_id, rows.unknown, now)
-    for phone in rows.opt_outs:
-        opt_out(project_id, phone, "gateway_21610")
-    db.session.commit()
+
+    def write() -> dict[float, str]:
+        if rows.sent:
+            _record_sent(project_id, rows.sent, now)
+        if rows.failed:
+            _record_failed(project_id, rows.failed, now)
+        retry_jobs = _record_retries(project_id, rows.retry, now) if rows.retry else {}
+        if rows.unknown:
+            _record_unknown(project_id, rows.unknown, now)
+        for phone in rows.opt_outs:
+            opt_out(project_id, phone, "gateway_21610")
+        db.session.commit()
+        return retry_jobs
+
+    # What the gateway answered exists only here: wait out a database outage to write it
+    # (for at most the lease, so the rows are recorded before the sweep would take them).
+    job_ids = write_through_outage(
+        write, what=f"recording outcomes project_id={project_id}", give_up_after=sending_lease()
+    )
     stats.sent += len(rows.sent)
     stats.failed += len(rows.failed)
     stats.retrying += len(rows.retry)

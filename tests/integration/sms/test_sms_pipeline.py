@@ -561,3 +561,30 @@ def _wait(predicate, seconds=10.0):
             return True
         time.sleep(0.05)
     return False
+
+
+def test_a_database_blip_while_recording_outcomes_is_waited_out_not_left_for_the_sweep(
+    app, twilio_project, fake, run_jobs
+):
+    """The sids the gateway answered exist only in the job's memory until committed."""
+    from flask_sqlalchemy.session import Session
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    blips = []
+
+    def database_away_once_sent(session):
+        if fake.messages and len(blips) < 2:  # the first two commits after the gateway answered
+            blips.append(1)
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+    send(twilio_project, "+254712000013", "recorded despite the blip")
+    event.listen(Session, "before_commit", database_away_once_sent)
+    try:
+        assert run_jobs() == 1
+    finally:
+        event.remove(Session, "before_commit", database_away_once_sent)
+    assert len(blips) == 2
+    [row] = rows(twilio_project)
+    [sent] = fake.messages
+    assert row["status"] == "sent" and row["gateway_sid"] == sent["sid"] and row["attempts"] == 1
