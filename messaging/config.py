@@ -111,6 +111,8 @@ def from_environment() -> dict:
         # How long after a timeout to ask Twilio whether the message left (Twilio must have settled it).
         "SMS_UNKNOWN_CHECK_DELAY": _float("SMS_UNKNOWN_CHECK_DELAY", 60.0),
         "SMS_BATCH_SIZE": _int("SMS_BATCH_SIZE", 500),
+        # /healthz/workers answers 503 "stalled" once the oldest due queued message has waited longer.
+        "HEALTH_MAX_DUE_SECONDS": _float("HEALTH_MAX_DUE_SECONDS", 300.0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,
