@@ -530,6 +530,24 @@ def test_the_sweep_sends_what_redis_lost(app, project, rx, run_jobs):
     assert rx.count == 1 and records(project)[0].status == "succeeded"
 
 
+def test_a_retry_goes_out_when_due_without_rqs_scheduler(app, project, rx, run_jobs):
+    """The retry's scheduled job is never moved (no scheduler, or a dead one holds its locks):
+    the record's due time in the database is what sends it."""
+    rx.status = 500
+    add_location(project, rx.url + "/forms", "forms")
+    submit_form(project)
+    run_jobs()
+    assert rx.count == 1 and records(project)[0].status == "pending"
+    rx.status = 200
+    with app.app_context():
+        assert sweep()["dispatched"] == 0  # not due yet
+    clock.advance(seconds=60)
+    with app.app_context():
+        assert sweep()["dispatched"] == 1
+    run_jobs()  # the scheduled retry job is still waiting; only the sweep's sender runs
+    assert rx.count == 2 and records(project)[0].status == "succeeded"
+
+
 def test_the_sweep_puts_back_a_record_whose_worker_died(app, project, rx, run_jobs):
     add_location(project, rx.url + "/forms", "forms")
     with project.scope():
