@@ -27,6 +27,7 @@ class ForwardKind(StrEnum):
 
     FORMS = "forms"
     CASES = "cases"
+    EVENTS = "events"  # message event webhooks: message.inbound, message.status, ...
 
 
 FORWARD_KINDS = tuple(member.value for member in ForwardKind)
@@ -58,6 +59,8 @@ class ForwardLocation(db.Model, TenantScoped):
     kind: Mapped[str] = mapped_column(String(8))
     headers: Mapped[dict] = mapped_column(JSON, default=dict)
     notify_emails: Mapped[list] = mapped_column(JSON, default=list)
+    # For kind ``events``: the event names this webhook receives.
+    events: Mapped[list | None] = mapped_column(JSON)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # When the last "records gave up" e-mail went out (at most one per FORWARDING_NOTIFY_INTERVAL).

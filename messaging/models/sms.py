@@ -10,11 +10,22 @@ same table.
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
 from messaging.extensions import db
-from messaging.models.base import BigIntPK, TenantScoped, utcnow
+from messaging.models.base import BigIntPK, TenantScoped, public_id_column, utcnow
 from messaging.models.cases import Case
 
 
@@ -46,11 +57,14 @@ DIRECTIONS = tuple(member.value for member in Direction)
 
 
 class OptOutSource(StrEnum):
-    """How a number opted out: a STOP word, Twilio's error 21610, or the API."""
+    """How a number's consent changed: a STOP/START word, the gateway's error 21610, the API,
+    a case manager (staff, with a reason), or an imported list."""
 
     KEYWORD = "keyword"
     GATEWAY_21610 = "gateway_21610"
     API = "api"
+    STAFF = "staff"
+    IMPORT = "import"
 
 
 OPT_OUT_SOURCES = tuple(member.value for member in OptOutSource)
@@ -112,6 +126,12 @@ class Message(db.Model, TenantScoped):
     firing_id: Mapped[str | None] = mapped_column(String(32))
     survey_session_id: Mapped[str | None] = mapped_column(String(64))
     bypass_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An automatic reply (default reply, keyword reply, confirmation): what the loop guard counts.
+    auto_reply: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The web user who wrote it (a reply from the conversation page or the API). No foreign
+    # key: adding one would make SQLite copy the whole message log; users are deactivated,
+    # not deleted.
+    author_id: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # The RQ job that should send it (the sweep re-queues rows whose job is gone).
     job_id: Mapped[str | None] = mapped_column(String(64))
@@ -138,6 +158,53 @@ class OptOut(db.Model, TenantScoped):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     phone: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(16), default="api")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ConsentChange(StrEnum):
+    """What a consent event did: opted the number out, back in, or let one message through
+    to an opted-out number (a case manager's confirmed exception)."""
+
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    EXCEPTION = "exception"
+
+
+CONSENT_CHANGES = tuple(member.value for member in ConsentChange)
+
+
+class ConsentEvent(db.Model, TenantScoped):
+    """One change of a number's consent (append-only): what, how, when, by whom, and the
+    message that proves it (the STOP it sent, the message the gateway refused with 21610)."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (
+        Index("ix_consent_events_project_phone_id", "project_id", "phone", "id"),
+        Index("ix_consent_events_project_id_id", "project_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    change: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(16))
+    # The word the participant sent (STOP, ARRET...) and its language, for keyword changes.
+    word: Mapped[str | None] = mapped_column(String(40))
+    language: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[int | None] = mapped_column(BigIntPK)
+    web_user_id: Mapped[int | None] = mapped_column(ForeignKey("web_users.id", ondelete="SET NULL"))
+    import_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CannedReply(db.Model, TenantScoped):
+    """A saved reply a case manager picks from in the conversation."""
+
+    __tablename__ = "canned_replies"
+
+    id: Mapped[str] = public_id_column()
+    title: Mapped[str] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -129,6 +130,9 @@ class SurveySession(db.Model, TenantScoped):
     reminder_due_at: Mapped[datetime | None] = mapped_column(DateTime)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Several open cases share the number: the cases (ids) the participant is asked to choose
+    # between before the survey's first question; NULL once chosen or when not asked.
+    candidate_case_ids: Mapped[list | None] = mapped_column(JSON)
 
     survey: Mapped[Survey] = relationship(Survey, lazy="joined", viewonly=True)
     case: Mapped[Case | None] = relationship(Case, lazy="joined", viewonly=True)
@@ -144,6 +148,9 @@ class Keyword(db.Model, TenantScoped):
     survey_id: Mapped[str | None] = mapped_column(ForeignKey("surveys.id", ondelete="SET NULL"))
     # True: while the sender has an open survey session, the session takes the message.
     yields_to_session: Mapped[bool] = mapped_column(Boolean, default=True)
+    # True: the case's owner (the mobile worker, or the owning group's members) gets an SMS
+    # quoting the participant's message.
+    notify_owner: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     survey: Mapped[Survey | None] = relationship(Survey, lazy="joined", viewonly=True)
@@ -157,6 +164,7 @@ class InboundMessage(db.Model, TenantScoped):
         Index("ix_inbound_messages_pending", "project_id", "phone", "handled_at", "message_id"),
         Index("ix_inbound_messages_outcome", "project_id", "outcome", "message_id"),
         Index("ix_inbound_messages_unhandled", "handled_at", "received_at"),
+        Index("ix_inbound_messages_inbox", "project_id", "inbox_state", "message_id"),
     )
 
     message_id: Mapped[int] = mapped_column(
@@ -171,6 +179,12 @@ class InboundMessage(db.Model, TenantScoped):
     case_count: Mapped[int] = mapped_column(Integer, default=0)
     survey_session_id: Mapped[str | None] = mapped_column(String(32))
     keyword_id: Mapped[str | None] = mapped_column(String(32))
+    # Inbox triage: NULL when no person needs to look; else open, handled or archived.
+    inbox_state: Mapped[str | None] = mapped_column(String(12))
+    # A web user's id. No foreign key: adding one would make SQLite copy the whole table;
+    # users are deactivated, not deleted.
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    inbox_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class InboundSettings(db.Model, TenantScoped):

@@ -104,6 +104,8 @@ def _row_values(project_id: int, row: dict, now: datetime, opted: set[str]) -> d
         "firing_id": row.get("firing_id"),
         "survey_session_id": row.get("survey_session_id"),
         "bypass_opt_out": bool(row.get("bypass_opt_out", False)),
+        "auto_reply": bool(row.get("auto_reply", False)),
+        "author_id": row.get("author_id"),
         "attempts": 0,
         "job_id": None,
         "skip_reason": None,
@@ -243,7 +245,7 @@ def queue_messages(
     return result
 
 
-def send_sms(
+def send_sms(  # noqa: PLR0913 - each keyword is a column of the row it writes
     project_id: int,
     phone: str,
     body: str,
@@ -252,14 +254,17 @@ def send_sms(
     broadcast_id: str | None = None,
     survey_session_id: str | None = None,
     bypass_opt_out: bool = False,
-    due_at: datetime | None = None,
+    auto_reply: bool = False,
+    author_id: int | None = None,
 ) -> int:
     """Write one outbound message and enqueue its job when the caller commits; returns the message id.
 
     The row joins the caller's transaction (so a reply and the work that
     caused it commit together); its job is enqueued right after that commit
     (and if Redis is down then, the sweep enqueues it). ``bypass_opt_out``
-    sends even to an opted-out number (STOP/START confirmations). A number
+    sends even to an opted-out number (STOP/START confirmations). ``auto_reply``
+    marks an automatic reply (what the loop guard counts); ``author_id`` is the
+    web user who wrote it. A number
     that is not E.164, an empty body or an opted-out recipient gives a row
     ``failed`` with a ``skip_reason`` (still returned).
     """
@@ -271,7 +276,8 @@ def send_sms(
         "broadcast_id": broadcast_id,
         "survey_session_id": survey_session_id,
         "bypass_opt_out": bypass_opt_out,
-        "due_at": due_at,
+        "auto_reply": auto_reply,
+        "author_id": author_id,
     }
     batches = _insert_chunk(project_id, [row], 1, result)
     if batches:
