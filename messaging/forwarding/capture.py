@@ -15,6 +15,9 @@ Rules:
   touched, or the form id when it touched none); the sender keeps the order per key.
 - A case is captured after its change is flushed: the case row is then locked, so
   changes of one case are captured in order.
+- Message events (``capture_events``) go to the project's webhooks that receive that
+  event: ``{event, id, occurred_at, data}``, ordered per participant's phone number,
+  many occurrences in one insert (a send chunk's statuses).
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from messaging.cases.serialize import case_json, form_json
 from messaging.db.after_commit import after_commit
 from messaging.extensions import db
 from messaging.forwarding.dispatch import dispatch_location
-from messaging.forwarding.locations import location_ids_for
+from messaging.forwarding.locations import event_location_ids, location_ids_for
 from messaging.lib import clock
-from messaging.models import ForwardRecord, ForwardRecordKey
+from messaging.models import ForwardRecord, ForwardRecordKey, new_id
+from messaging.models.forwarding import ForwardKind
 
 
 def form_payload(form, blocks: list[dict]) -> dict:
@@ -45,8 +49,16 @@ def _insert_records(project_id: int, kind: str, object_id: str, payload_of, keys
     locations = location_ids_for(project_id, kind)
     if not locations:
         return 0
-    payload = payload_of()
+    return _insert(project_id, kind, locations, [(object_id, payload_of(), keys)])
+
+
+def _insert(
+    project_id: int, kind: str, locations: list[str], objects: list[tuple[str, dict, list[str]]]
+) -> int:
+    """One record per (location, object) and its ordering keys, in two statements; each
+    location's sender is dispatched after the commit."""
     now = clock.now()
+    pairs = [(location_id, obj) for obj in objects for location_id in locations]
     rows = [
         {
             "project_id": project_id,
@@ -59,7 +71,7 @@ def _insert_records(project_id: int, kind: str, object_id: str, payload_of, keys
             "next_attempt_at": now,
             "created_at": now,
         }
-        for location_id in locations
+        for location_id, (object_id, payload, _keys) in pairs
     ]
     record_ids = (
         db.session.execute(
@@ -72,7 +84,7 @@ def _insert_records(project_id: int, kind: str, object_id: str, payload_of, keys
         insert(ForwardRecordKey),
         [
             {"location_id": location_id, "ordering_key": key, "record_id": record_id}
-            for location_id, record_id in zip(locations, record_ids, strict=True)
+            for (location_id, (_object_id, _payload, keys)), record_id in zip(pairs, record_ids, strict=True)
             for key in keys
         ],
     )
@@ -95,3 +107,26 @@ def capture_case(case) -> int:
     Call inside the transaction that changes the case, after the change is flushed
     (the case row is then locked, so changes of one case are captured in order)."""
     return _insert_records(case.project_id, "cases", case.case_id, lambda: case_payload(case), [case.case_id])
+
+
+def event_payload(event: str, data: dict) -> dict:
+    """What a webhook receives: the event's name, a unique id (a receiver's de-duplication
+    key: delivery is at least once), when it happened and its data."""
+    return {"event": event, "id": new_id(), "occurred_at": clock.isoformat(clock.now()), "data": data}
+
+
+def capture_events(project_id: int, event: str, items: list[tuple[str, str, dict]]) -> int:
+    """Queue ``event`` for every webhook of the project that receives it; returns the records added.
+
+    ``items``: ``(object id, participant's phone, data)``, one per occurrence (a chunk of
+    status changes is one call). Records keep order per phone number. Call inside the
+    transaction that makes the change; with no such webhook, one cached query is all it costs.
+    """
+    locations = event_location_ids(project_id, event) if items else []
+    if not locations:
+        return 0
+    objects = [
+        (str(object_id), event_payload(event, data), [phone or str(object_id)])
+        for object_id, phone, data in items
+    ]
+    return _insert(project_id, ForwardKind.EVENTS.value, locations, objects)

@@ -3,7 +3,11 @@
 Rules:
 - A location's URL is http:// or https://, names a host, has no spaces or control
   characters and no user name or password (send them in a header instead); at most
-  2000 characters. Its kind is ``forms`` or ``cases`` and cannot be changed.
+  2000 characters. Its kind is ``forms``, ``cases`` or ``events`` (a message event
+  webhook) and cannot be changed.
+- A webhook (kind ``events``) names the events it receives: a non-empty list of
+  ``EVENT_NAMES`` (``message.inbound``, ``message.status``, ``opt_out.changed``,
+  ``survey.completed``), each once; other kinds take no events.
 - The URL may not point at an internal address: its host may not be, or resolve to, a
   loopback, link-local, private, multicast, unspecified or reserved address unless
   ``OUTBOUND_ALLOW_HOSTS`` allows it (``messaging.lib.outbound``): refused with code
@@ -47,7 +51,7 @@ from messaging.extensions import db
 from messaging.forwarding.dispatch import dispatch_location
 from messaging.lib.outbound import Destination, HostNotFound, OutboundRefused, allow_list, check_url
 from messaging.models import ForwardLocation, ForwardRecord
-from messaging.models.forwarding import FORWARD_KINDS, RECORD_STATUSES
+from messaging.models.forwarding import EVENT_NAMES, FORWARD_KINDS, RECORD_STATUSES, ForwardKind
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +112,23 @@ def checked_destination(url: str) -> Destination:
 
 def validate_kind(value) -> str:
     if value not in FORWARD_KINDS:
-        raise _invalid("kind", "must be 'forms' or 'cases'.")
+        raise _invalid("kind", "must be 'forms', 'cases' or 'events'.")
     return value
+
+
+def validate_events(kind: str, value) -> list[str] | None:
+    """The events a location of ``kind`` receives: a non-empty list of known names for a
+    webhook (kind ``events``), nothing for the other kinds."""
+    if kind != ForwardKind.EVENTS:
+        if value not in (None, []):
+            raise _invalid("events", "only a location of kind 'events' receives events.")
+        return None
+    if not isinstance(value, list) or not value:
+        raise _invalid("events", f"must list one or more of {', '.join(EVENT_NAMES)}.")
+    unknown = [name for name in value if name not in EVENT_NAMES]
+    if unknown:
+        raise _invalid("events", f"unknown event {unknown[0]!r}; known: {', '.join(EVENT_NAMES)}.")
+    return list(dict.fromkeys(value))
 
 
 def validate_headers(value, existing: dict | None = None) -> dict:
@@ -195,11 +214,14 @@ def create_location(
     notify_emails=None,
     name: str = "",
     paused: bool = False,
+    events=None,
 ) -> ForwardLocation:
     """Validate and add a location to the current project (caller commits)."""
+    kind = validate_kind(kind)
     location = ForwardLocation(
         url=validate_url(url),
-        kind=validate_kind(kind),
+        kind=kind,
+        events=validate_events(kind, events),
         headers=validate_headers(headers),
         notify_emails=validate_emails(notify_emails),
         name=(name or "").strip()[:200],
@@ -213,7 +235,7 @@ def create_location(
 
 
 def update_location(location: ForwardLocation, changes: dict) -> list[str]:
-    """Apply validated changes (url, headers, notify_emails, name, paused); caller commits.
+    """Apply validated changes (url, headers, notify_emails, name, paused, events); caller commits.
     Returns the names of the secret headers cleared because the URL's destination changed.
     A resumed location's sender is enqueued after the commit."""
     if "kind" in changes and changes["kind"] != location.kind:
@@ -237,6 +259,9 @@ def update_location(location: ForwardLocation, changes: dict) -> list[str]:
         location.notify_emails = validate_emails(changes["notify_emails"])
     if "name" in changes:
         location.name = _valid_name(changes["name"])
+    if "events" in changes:
+        location.events = validate_events(location.kind, changes["events"])
+        transaction_cache(_CACHE).clear()
     if "paused" in changes:
         _pause_or_resume(location, changes["paused"])
     log.info(
@@ -309,6 +334,19 @@ def location_ids_for(project_id: int, kind: str) -> list[str]:
             ).scalars()
         )
     return cache[key]
+
+
+def event_location_ids(project_id: int, event: str) -> list[str]:
+    """The ids of the project's webhooks that receive ``event`` (one indexed query per transaction)."""
+    cache = transaction_cache(_CACHE)
+    key = (project_id, ForwardKind.EVENTS.value, "events")
+    if key not in cache:
+        cache[key] = db.session.execute(
+            select(ForwardLocation.id, ForwardLocation.events)
+            .where(ForwardLocation.project_id == project_id, ForwardLocation.kind == ForwardKind.EVENTS)
+            .execution_options(all_projects=True)
+        ).all()
+    return [location_id for location_id, events in cache[key] if event in (events or ())]
 
 
 def location_in_any_project(location_id: str) -> ForwardLocation | None:

@@ -15,6 +15,8 @@ Rules:
   its first ``INBOUND_MAX_CHARS`` characters; the message notes it in its
   ``error_message`` ("Truncated: N characters received, the first 1600
   kept.") and a WARNING names the message id and the length received.
+- A new message is a ``message.inbound`` event for the project's webhooks, in the
+  same transaction (a retry of a stored MessageSid is not a new event).
 - The logs name the sender by its last four digits only, never the text.
 - After the commit, the job ``workers.jobs.inbound.handle_number(project_id,
   phone)`` is enqueued. If Redis loses it (or is down: the error is logged), the
@@ -33,11 +35,14 @@ from sqlalchemy import insert, select
 from messaging import jobs
 from messaging.db.dialect import insert_ignoring_conflicts
 from messaging.extensions import db
+from messaging.forwarding.capture import capture_events
+from messaging.inbound.serialize import inbound_event_json
 from messaging.lib import clock
 from messaging.lib.phones import normalize_phone
 from messaging.lib.redact import mask_phone
 from messaging.lib.segments import count_segments
 from messaging.models import InboundMessage, Message, Project
+from messaging.models.forwarding import EventName
 from messaging.sms import e164
 
 log = logging.getLogger(__name__)
@@ -111,6 +116,11 @@ def receive_inbound(
             "outcome": "pending",
             "case_count": 0,
         },
+    )
+    capture_events(
+        project_id,
+        EventName.MESSAGE_INBOUND,
+        [(message_id, phone, inbound_event_json(message_id, phone, to_number, body, sid, now))],
     )
     db.session.commit()
     log.info(

@@ -33,6 +33,18 @@ class ForwardKind(StrEnum):
 FORWARD_KINDS = tuple(member.value for member in ForwardKind)
 
 
+class EventName(StrEnum):
+    """The message events a webhook (a location of kind ``events``) can receive."""
+
+    MESSAGE_INBOUND = "message.inbound"
+    MESSAGE_STATUS = "message.status"
+    OPT_OUT_CHANGED = "opt_out.changed"
+    SURVEY_COMPLETED = "survey.completed"
+
+
+EVENT_NAMES = tuple(member.value for member in EventName)
+
+
 class RecordStatus(StrEnum):
     """A forwarding record's progress."""
 

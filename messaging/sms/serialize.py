@@ -4,6 +4,8 @@ Rules:
 - A message shows E.164 phones, ISO times with a Z, and its case's public
   ``case_id`` (never the internal key).
 - Gateway settings never show the auth token, only whether one is stored.
+- A ``message.status`` event's data: the message id, its phone, the new status,
+  and the gateway's id, error code and message when there are.
 """
 
 from __future__ import annotations
@@ -38,6 +40,26 @@ def message_json(message: Message) -> dict:
         "delivered_at": clock.isoformat(message.delivered_at),
         "failed_at": clock.isoformat(message.failed_at),
         "updated_at": clock.isoformat(message.updated_at),
+    }
+
+
+def status_event_json(
+    message_id: int,
+    phone: str,
+    status: str,
+    *,
+    gateway_sid: str | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> dict:
+    """The data of a ``message.status`` event."""
+    return {
+        "message_id": message_id,
+        "phone": phone,
+        "status": status,
+        "gateway_sid": gateway_sid,
+        "error_code": error_code,
+        "error_message": error_message,
     }
 
 

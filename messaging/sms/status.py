@@ -8,6 +8,8 @@ Rules:
 - Twilio's statuses map to ours (``TWILIO_STATUS``); a status we do not know
   changes nothing. A ``failed`` or ``undelivered`` report keeps its error code.
 - A callback with error 21610 records an opt-out (source ``gateway_21610``).
+- Each change of status is a ``message.status`` event for the project's webhooks
+  (``serialize.status_event_json``), in the transaction that applies it.
 - Applying a callback does not commit: the caller owns the transaction
   (the early statuses applied after a send job records its sids commit).
 """
@@ -21,9 +23,12 @@ from sqlalchemy import func, select, update
 
 from messaging import jobs
 from messaging.extensions import db
+from messaging.forwarding.capture import capture_events
 from messaging.lib import clock
 from messaging.models import Message
+from messaging.models.forwarding import EventName
 from messaging.sms.optouts import opt_out
+from messaging.sms.serialize import status_event_json
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +75,24 @@ def apply_status(
         if error_code:
             values["error_code"] = str(error_code)
             values["error_message"] = f"Reported {gateway_status} by the gateway (error {error_code})."
-    result = db.session.execute(
+    changed = db.session.execute(
         update(MESSAGES)
         .where(MESSAGES.c.project_id == project_id, MESSAGES.c.id == message_id, MESSAGES.c.status.in_(lower))
         .values(**values)
+        .returning(MESSAGES.c.phone, MESSAGES.c.gateway_sid, MESSAGES.c.error_code, MESSAGES.c.error_message)
+    ).first()
+    if changed is None:
+        return False
+    event = status_event_json(
+        message_id,
+        changed.phone,
+        new,
+        gateway_sid=changed.gateway_sid,
+        error_code=changed.error_code,
+        error_message=changed.error_message,
     )
-    return bool(result.rowcount)
+    capture_events(project_id, EventName.MESSAGE_STATUS, [(message_id, changed.phone, event)])
+    return True
 
 
 def handle_status_callback(

@@ -17,6 +17,9 @@ Rules:
   keeps its answers, and its end reason says why (``form_refused: ...``).
 - The survey's completion text (or "Thank you, your answers have been
   received.") is sent when the session completes, not when it expires.
+- A completed session (not an expired one) is a ``survey.completed`` event for the
+  project's webhooks (its JSON, ``messaging.surveys.serialize.session_json``), in
+  the transaction that records the end.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ import logging
 from messaging.cases import forms as case_rules
 from messaging.errors import DomainError
 from messaging.extensions import db
+from messaging.forwarding.capture import capture_events
 from messaging.lib import clock
 from messaging.models import Case, SurveySession
+from messaging.models.forwarding import EventName
 from messaging.surveys.actor import ensure_system_actor
 from messaging.surveys.answers import Question
+from messaging.surveys.serialize import session_json
 from messaging.surveys.state import end_session, send_to_session
 
 log = logging.getLogger(__name__)
@@ -78,7 +84,7 @@ def complete_session(
     text = session.survey.completion_text or DEFAULT_COMPLETION
     case = db.session.get(Case, session.case_pk) if session.case_pk else None
     if case is None or case.deleted:
-        _announce(session, text, notify, on_done)
+        _announce(session, text, notify, on_done, None)
         db.session.commit()
         log.info(
             "session ended without a case project_id=%s session_id=%s status=%s",
@@ -93,7 +99,7 @@ def complete_session(
 
     def applied(result):
         session.form_id = result.form.form_id
-        _announce(session, text, notify, on_done)
+        _announce(session, text, notify, on_done, case.case_id)
 
     try:
         case_rules.apply_form(payload, source="sms_survey", on_applied=applied)
@@ -107,15 +113,22 @@ def complete_session(
         answers.pop("_meta", None)
         end_session(session, status, f"form_refused: {exc.message}"[:64], clock.now())
         session.answers = answers
-        _announce(session, text, notify, on_done)
+        _announce(session, text, notify, on_done, case.case_id)
         db.session.commit()
     log.info("session %s project_id=%s session_id=%s", status, project_id, session_id)
     return status
 
 
-def _announce(session: SurveySession, text: str, notify: bool, on_done) -> None:
-    """Send the completion text (when ``notify``) and run the caller's ``on_done``."""
+def _announce(session: SurveySession, text: str, notify: bool, on_done, case_id: str | None) -> None:
+    """Send the completion text (when ``notify``), tell the webhooks of a completed survey
+    (``survey.completed``), and run the caller's ``on_done``."""
     if notify:
         send_to_session(session, text)
+    if session.status == "completed":
+        capture_events(
+            session.project_id,
+            EventName.SURVEY_COMPLETED,
+            [(session.id, session.phone, session_json(session, case_id))],
+        )
     if on_done:
         on_done()

@@ -10,6 +10,10 @@ new ones are given (the answer's ``headers`` no longer list the cleared ones).
 A URL whose host is, or resolves to, an internal address (loopback, link-local, private,
 multicast, unspecified) is refused with 400 ``address_not_allowed`` unless the operator
 allows it in ``OUTBOUND_ALLOW_HOSTS``.
+
+Message event webhooks (``/webhooks``) are locations of kind ``events``: each names the
+events it receives and gets ``{event, id, occurred_at, data}`` through the same outbox,
+retries and failure e-mails; its records and attempts are read under ``/forwarding/<id>``.
 """
 
 from flask import jsonify
@@ -25,7 +29,7 @@ from messaging.http.api.pagination import PAGE_PARAMS, paginate, paginate_batche
 from messaging.http.api.validation import arg_choice, arg_str, get_bool, invalid
 from messaging.http.lookup import get_or_404, parse_id
 from messaging.models import ForwardAttempt, ForwardLocation, ForwardRecord
-from messaging.models.forwarding import FORWARD_KINDS, RECORD_STATUSES
+from messaging.models.forwarding import EVENT_NAMES, FORWARD_KINDS, RECORD_STATUSES, ForwardKind
 
 TAG = "forwarding"
 # Refusals of a list filter (?status=, ?outcome=, ?record_id=) carry this code.
@@ -33,6 +37,11 @@ FILTER_ERROR = "invalid_filter"
 OUTCOMES = ("failed", "succeeded")
 
 KIND = {"type": "string", "enum": list(FORWARD_KINDS)}
+EVENTS = {
+    "type": ["array", "null"],
+    "items": {"type": "string", "enum": list(EVENT_NAMES)},
+    "description": "For kind 'events' (a webhook): the events it receives.",
+}
 
 STATUS_COUNTS = {
     "type": "object",
@@ -48,6 +57,7 @@ LOCATION = schema(
             "name": {"type": "string"},
             "url": {"type": "string"},
             "kind": KIND,
+            "events": EVENTS,
             "headers": {
                 "type": "object",
                 "additionalProperties": {"type": "string"},
@@ -70,7 +80,7 @@ RECORD = schema(
             "id": {"type": "integer"},
             "location_id": {"type": "string"},
             "kind": KIND,
-            "object_id": {"type": "string", "description": "form_id or case_id"},
+            "object_id": {"type": "string", "description": "form_id, case_id, or the event's object id"},
             "status": {"type": "string", "enum": list(RECORD_STATUSES)},
             "attempts": {"type": "integer"},
             "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
@@ -112,6 +122,7 @@ LOCATION_BODY = {
             "unless the operator allows it in OUTBOUND_ALLOW_HOSTS.",
         },
         "kind": KIND,
+        "events": EVENTS,
         "name": {"type": "string"},
         "headers": {
             "type": "object",
@@ -144,6 +155,7 @@ def forwarding_create():
         notify_emails=body.get("notify_emails"),
         name=_name(body),
         paused=get_bool(body, "paused"),
+        events=body.get("events"),
     )
     db.session.commit()
     return created(location_json(location))
@@ -332,3 +344,55 @@ def forwarding_record_cancel(forward_record_id):
     cancel_record(record)
     db.session.commit()
     return jsonify(record_json(record))
+
+
+# --- message event webhooks -----------------------------------------------------------------------------
+
+WEBHOOK_BODY = {
+    "type": "object",
+    "required": ["url", "events"],
+    "properties": {k: v for k, v in LOCATION_BODY["properties"].items() if k != "kind"},
+}
+
+
+@route(
+    "/webhooks",
+    ["POST"],
+    summary="Add a message event webhook (message.inbound, message.status, opt_out.changed, "
+    "survey.completed), POSTed as {event, id, occurred_at, data}",
+    tag=TAG,
+    request_schema=WEBHOOK_BODY,
+    responses={201: {"description": "Created", "schema": LOCATION}},
+    errors=(400, 401, 403, 415),
+)
+def webhook_create():
+    body = json_body()
+    location = create_location(
+        body.get("url"),
+        ForwardKind.EVENTS.value,
+        headers=body.get("headers"),
+        notify_emails=body.get("notify_emails"),
+        name=_name(body),
+        paused=get_bool(body, "paused"),
+        events=body.get("events"),
+    )
+    db.session.commit()
+    return created(location_json(location))
+
+
+@route(
+    "/webhooks",
+    summary="List the message event webhooks, newest first",
+    tag=TAG,
+    responses={200: {"description": "OK", "schema": list_of(LOCATION)}},
+    errors=(400, 401),
+)
+def webhook_list():
+    return jsonify(
+        paginate_batched(
+            select(ForwardLocation).where(ForwardLocation.kind == ForwardKind.EVENTS),
+            [ForwardLocation.created_at, ForwardLocation.id],
+            status_counts,
+            location_json,
+        )
+    )
