@@ -19,6 +19,7 @@ from messaging.http.errors import ApiError
 from messaging.http.lookup import get_or_404
 from messaging.http.web import REFUSED, bp, commit_or_flash, require_role
 from messaging.models import ForwardAttempt, ForwardLocation, ForwardRecord, OutboundEmail
+from messaging.models.forwarding import EVENT_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def forwarding_index():
         attempts=_failures_first(attempts),
         urls={loc.id: loc.url for loc in locations},
         masked=masked_headers,
+        event_names=EVENT_NAMES,
     )
 
 
@@ -79,6 +81,7 @@ def forwarding_create():
             headers=_parse_headers(form.get("headers", "")),
             notify_emails=form.get("notify_emails", ""),
             name=form.get("name", ""),
+            events=form.getlist("events") if form.get("kind") == "events" else None,
         )
     )
     if location is REFUSED:
