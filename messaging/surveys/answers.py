@@ -36,12 +36,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from messaging.lib.text import clean_text
+from messaging.surveys.conditions import Condition
 
 __all__ = ["SKIP_WORD", "TYPES", "Answer", "Question", "parse_answer", "question_prompt"]
 
 TYPES = ("text", "integer", "decimal", "select", "multiselect", "date")
 SKIP_WORD = "SKIP"
-_FIELDS = ("id", "type", "text", "choices", "min", "max", "required", "case_property")
+_FIELDS = ("id", "type", "text", "choices", "min", "max", "required", "case_property", "flag_if")
 _MAX_NUMBER_LEN = 30  # longer replies are not numbers; also keeps int() away from huge inputs
 _MIN_YEAR, _MAX_YEAR = 1900, 2100
 
@@ -94,6 +95,9 @@ class Question:
     max: int | float | None = None
     required: bool = True
     case_property: str | None = None
+    # An answer that satisfies it is flagged: its message opens in the inbox and the case's
+    # owner is told (``messaging.surveys.conditions``).
+    flag_if: Condition | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id.strip() or any(c.isspace() for c in self.id):
@@ -110,6 +114,12 @@ class Question:
             not isinstance(self.case_property, str) or not self.case_property.strip()
         ):
             raise ValueError("case_property: must be a property name or null")
+        if self.flag_if is not None:
+            try:
+                condition = Condition.from_dict(self.flag_if, self.type, self.choices)
+                object.__setattr__(self, "flag_if", condition)  # frozen: the checked, canonical form
+            except ValueError as exc:
+                raise ValueError(f"flag_if: {exc}") from None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Question:
@@ -134,6 +144,7 @@ class Question:
             max=data.get("max"),
             required=data.get("required", True),
             case_property=data.get("case_property"),
+            flag_if=data.get("flag_if"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +158,7 @@ class Question:
             "max": self.max,
             "required": self.required,
             "case_property": self.case_property,
+            "flag_if": self.flag_if.to_dict() if self.flag_if is not None else None,
         }
 
     def _check_choices(self) -> None:

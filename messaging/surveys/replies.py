@@ -9,6 +9,9 @@ Rules:
   ``failed``, ``end_reason='too_many_invalid_answers'``, with a sentence saying so).
   A valid reply resets the count.
 - A session whose survey was shortened below its current question completes.
+- A valid answer that satisfies its question's ``flag_if`` is flagged: the
+  caller's ``on_flagged(question, value)`` runs in the transaction that saves it
+  (inbound handling opens the message in the inbox and tells the case's owner).
 - Every reply counts as activity: the next reminder is due ``reminder_minutes``
   after it (none at or after the expiry).
 """
@@ -22,13 +25,14 @@ from messaging.lib import clock
 from messaging.models import SurveySession
 from messaging.surveys.answers import parse_answer, question_prompt
 from messaging.surveys.completion import complete_session
+from messaging.surveys.conditions import holds
 from messaging.surveys.definitions import survey_questions
 from messaging.surveys.state import end_session, next_reminder_due, send_to_session
 
 TOO_MANY_INVALID = "Sorry, that was not a valid answer too many times. The survey has ended."
 
 
-def handle_reply(session: SurveySession, text: str, on_done=None) -> str:
+def handle_reply(session: SurveySession, text: str, on_done=None, on_flagged=None) -> str:
     """Apply one reply to an open session; returns what happened.
 
     ``on_done()`` runs inside the transaction that records the outcome (the
@@ -58,6 +62,8 @@ def handle_reply(session: SurveySession, text: str, on_done=None) -> str:
     answers = dict(session.answers or {})
     answers[question.id] = answer.value
     session.answers = answers
+    if on_flagged and question.flag_if is not None and holds(question.flag_if, answer.value):
+        on_flagged(question, answer.value)
     session.invalid_attempts = 0
     session.current_index += 1
     if session.current_index >= len(questions):
