@@ -7,7 +7,7 @@ PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres install lint format bench clean
+.PHONY: run test test-sqlite test-postgres install lint format bench bench-faults clean
 
 $(BIN)/activate: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,7 @@ format: install
 
 # Benchmarks print their figures. They WIPE the PostgreSQL database $(PG_BENCH_URL)
 # (created if missing) and use Redis DBs 9-10: never point them at real data.
+# bench-faults starts (and crashes) its own private PostgreSQL and Redis instead.
 PG_BENCH_URL ?= postgresql://postgres@127.0.0.1:5432/bench
 bench: install
 	@psql -h 127.0.0.1 -U postgres -d test -tc "SELECT 1 FROM pg_database WHERE datname='bench'" | grep -q 1 || \
@@ -56,6 +57,11 @@ bench: install
 	$(BIN)/python bench/bench_inbound.py --seconds 30
 	$(BIN)/python bench/bench_inbound.py --seconds 30 --database-url $(PG_BENCH_URL)
 	$(BIN)/python bench/bench_broadcast.py --database-url $(PG_BENCH_URL)
+	$(BIN)/python bench/bench_conversation.py && $(BIN)/python bench/bench_conversation.py --database-url $(PG_BENCH_URL)
+	$(BIN)/python bench/bench_faults.py
+
+bench-faults: install
+	$(BIN)/python bench/bench_faults.py
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3*

@@ -18,9 +18,12 @@ import time
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from messaging import jobs as queues
 from messaging.db import tenancy
+from messaging.db.outage import roll_back_quietly
 from messaging.extensions import db
 from messaging.jobs import PERIODIC
 from messaging.lib import redact
@@ -64,17 +67,50 @@ class _StopRequestMixin:
 
 
 class _SessionCleanupMixin:
-    """Each job starts with a fresh database session and no project scope."""
+    """Each job starts with a fresh database session and no project scope; after a job that
+    failed while the database is away, the worker waits for the database before the next one."""
 
     jobs_performed = 0
 
     def perform_job(self, job, queue):
         self.jobs_performed += 1
+        succeeded = False
         try:
             tenancy.set_current_project(None)
-            return super().perform_job(job, queue)
+            succeeded = super().perform_job(job, queue)
+            return succeeded
         finally:
             end_session(job.id)
+            if not succeeded and not database_answers():
+                # The job failed because the database is away: wait for it here rather than
+                # take every queued job only to fail it (a traceback each) until it is back.
+                wait_for_database(lambda: getattr(self, "stop_was_requested", False))
+
+
+def database_answers() -> bool:
+    """Whether the database answers a trivial query now."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        return True
+    except DBAPIError:
+        return False
+    finally:
+        roll_back_quietly()
+        db.session.remove()
+
+
+def wait_for_database(stop_requested, first_wait: float = 0.5, longest_wait: float = 15.0) -> bool:
+    """Wait, with backoff, until the database answers (True) or a stop is requested (False); logs
+    once when the wait starts and once when it ends."""
+    log.warning("the database is away: waiting for it before taking the next job")
+    wait = first_wait
+    while not stop_requested():
+        if database_answers():
+            log.warning("the database answers again: taking jobs again")
+            return True
+        time.sleep(wait)
+        wait = min(wait * 2, longest_wait)
+    return False
 
 
 def end_session(job_id: str) -> None:

@@ -14,6 +14,11 @@ Rules:
   (``tuning.sending_lease``) runs out before they are sent.
 - A sender without a number of its own (a Messaging Service, the console)
   is limited under the service's sid, or the gateway kind and project.
+- **Redis going away mid-chunk loses nothing.** When the limiter cannot book
+  slots (Redis is down), the rows of the chunk not sent yet are handed back
+  like a lease that ran out: what was sent is recorded at once (not left
+  ``sending`` for the sweep to ask the gateway about minutes later), and the
+  rest goes back to ``queued`` for the sweep to queue once Redis is back.
 - One message's failure never stops the others: a gateway error is its
   outcome, and anything unexpected is an unknown outcome (the sweep resolves
   it), logged with the message and job ids.
@@ -24,6 +29,8 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+
+from redis.exceptions import RedisError
 
 from messaging.models import GatewayConfig
 from messaging.sms.gateways import GatewayError
@@ -66,7 +73,13 @@ def send_paced(
     while todo:
         booked, deferred, soonest = [], [], None
         for sender, limits, part in todo:
-            res = job.limiter.reserve(limits, max_ahead=1.0, count=len(part))
+            try:
+                res = job.limiter.reserve(limits, max_ahead=1.0, count=len(part))
+            except RedisError as exc:
+                log.warning(
+                    "rate limiter unavailable project_id=%s job_id=%s: %s", job.project_id, job.job_id, exc
+                )
+                return [row.id for _, _, rows in todo for row in rows], "the rate limiter's Redis is away"
             if res.granted:
                 booked.extend((res.slot(i), next(order), row, sender) for i, row in enumerate(part))
             else:

@@ -588,3 +588,37 @@ def test_a_database_blip_while_recording_outcomes_is_waited_out_not_left_for_the
     [row] = rows(twilio_project)
     [sent] = fake.messages
     assert row["status"] == "sent" and row["gateway_sid"] == sent["sid"] and row["attempts"] == 1
+
+
+def test_redis_going_away_mid_job_hands_the_unsent_rows_back_and_records_the_sent(
+    app, twilio_project, fake, run_jobs, monkeypatch, caplog
+):
+    """Nothing is left 'sending' for the sweep to ask the gateway about minutes later."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from messaging.sms.outbox import queue_messages
+    from messaging.sms.ratelimit import RateLimiter
+
+    real_reserve = RateLimiter.reserve
+    failures = []
+
+    def reserve_until_redis_dies(self, limits, max_ahead=1.0, count=1):
+        if fake.messages and not failures:  # the first chunk went out: Redis dies once
+            failures.append(1)
+            raise RedisConnectionError("Connection refused")
+        return real_reserve(self, limits, max_ahead=max_ahead, count=count)
+
+    monkeypatch.setattr(RateLimiter, "reserve", reserve_until_redis_dies)
+    with twilio_project.scope():
+        queue_messages(
+            twilio_project.id,
+            ({"phone": f"+25471400{i:04d}", "body": f"bulk {i}", "case_id": None} for i in range(300)),
+        )
+    assert run_jobs() == 2  # the first job hands its second chunk back; its new job sends it
+    assert failures == [1]
+    assert "rate limiter unavailable" in caplog.text
+    by_status = {}
+    for row in rows(twilio_project):
+        by_status.setdefault(row["status"], []).append(row["attempts"])
+    assert list(by_status) == ["sent"] and by_status["sent"] == [1] * 300  # the hand-back is not an attempt
+    assert len(fake.messages) == 300 and len({m["to"] for m in fake.messages}) == 300
