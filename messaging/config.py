@@ -129,6 +129,8 @@ def from_environment() -> dict:
         # the delays before each retry (the record gives up after the last one);
         # at most one "gave up" e-mail per location per interval.
         "FORWARDING_TIMEOUT": _float("FORWARDING_TIMEOUT", 10.0),
+        # POSTs of one sender chunk at a time (records of different cases; each case keeps its order).
+        "FORWARDING_PARALLEL": _int("FORWARDING_PARALLEL", 8),
         "FORWARDING_RETRY_DELAYS": _int_list("FORWARDING_RETRY_DELAYS", [60, 300, 1800, 7200, 43200]),
         "FORWARDING_NOTIFY_INTERVAL": _int("FORWARDING_NOTIFY_INTERVAL", 3600),
         "PROXY_FIX": _bool(os.environ.get("PROXY_FIX"), False),

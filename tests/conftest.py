@@ -46,6 +46,9 @@ def app_test_config() -> dict:
         "PUBLIC_BASE_URL": "",
         # The fakes (forwarding receivers, gateways) listen on loopback.
         "OUTBOUND_ALLOW_HOSTS": ["127.0.0.1"],
+        # One POST at a time, so a receiver's scripted answers meet the records in a known order;
+        # the tests of parallel sending set it higher.
+        "FORWARDING_PARALLEL": 1,
     }
 
 

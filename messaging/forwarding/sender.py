@@ -23,7 +23,11 @@ Rules:
   ``X-Forwarding-Record-Id`` header (or the form/case id and ``modified_on``).
 - Order: a record is sent only when no OLDER record of the same location sharing an
   ordering key is ``pending`` or ``sending``; so a later change of case X waits while
-  an earlier change of X is being retried. A record that gave up (``failed``) or was
+  an earlier change of X is being retried. A claimed chunk therefore holds at most one
+  record per ordering key, and its POSTs go out in parallel (``FORWARDING_PARALLEL``
+  at a time, 8 by default): different cases' records do not wait for each other, and
+  each case's stay in order. The requests are prepared (headers, body) before the
+  threads start, so the threads touch no database session. A record that gave up (``failed``) or was
   ``cancelled`` no longer blocks: the later ones then go out (the receiver gets the
   newer snapshot; the failed one can still be resent by hand, out of order by nature).
 - Pause: a paused location's sender does nothing; resuming sends the backlog in order.
@@ -35,8 +39,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import requests
@@ -63,6 +69,7 @@ RUN_BUDGET_SECONDS = 30.0  # a sender re-enqueues itself after this, so other jo
 EXCERPT_CHARS = 500
 MAX_READ_BYTES = 64 * 1024
 ACTIVE = ("pending", "sending")
+DEFAULT_PARALLEL = 8  # POSTs of one chunk at a time (FORWARDING_PARALLEL)
 
 
 def forward_location(location_id: str) -> dict:
@@ -77,6 +84,7 @@ def forward_location(location_id: str) -> dict:
         return totals
     project_id = location.project_id
     timeout = float(current_app.config.get("FORWARDING_TIMEOUT") or 10.0)
+    parallel = max(1, int(current_app.config.get("FORWARDING_PARALLEL") or DEFAULT_PARALLEL))
     deadline = time.monotonic() + RUN_BUDGET_SECONDS
     with tenancy.project_scope(project_id):
         while True:
@@ -85,7 +93,7 @@ def forward_location(location_id: str) -> dict:
             if location is None or location.paused:
                 log.info("forwarding sender stops: location paused or gone location_id=%s", location_id)
                 break
-            if not _send_one_chunk(location, timeout, totals):
+            if not _send_one_chunk(location, timeout, parallel, totals):
                 break
             if time.monotonic() > deadline:
                 dispatch_location(location_id)
@@ -95,7 +103,7 @@ def forward_location(location_id: str) -> dict:
     return totals
 
 
-def _send_one_chunk(location: ForwardLocation, timeout: float, totals: dict) -> bool:
+def _send_one_chunk(location: ForwardLocation, timeout: float, parallel: int, totals: dict) -> bool:
     """Claim, send and record one chunk, adding to ``totals``; False when there was
     nothing to send or the location was deleted meanwhile."""
     location_id = location.id
@@ -103,7 +111,9 @@ def _send_one_chunk(location: ForwardLocation, timeout: float, totals: dict) -> 
     if not records:
         return False
     destination = _destination_or_refusal(location)
-    outcomes = [post_record(location, record, timeout, destination) for record in records]
+    prepared = [prepare_post(location, record) for record in records]
+    threads = _posting_threads(parallel)
+    outcomes = list(threads.map(lambda request: post_prepared(destination, *request, timeout), prepared))
     try:
         ok, gave_up, waits = _record_outcomes(location, token, records, outcomes)
     except IntegrityError:
@@ -216,14 +226,8 @@ def _read_excerpt(response) -> tuple[str, str | None]:
     return text[:EXCERPT_CHARS], error
 
 
-def post_record(
-    location: ForwardLocation,
-    record: ForwardRecord,
-    timeout: float,
-    destination: Destination | OutboundRefused,
-) -> dict:
-    """POST one record to the address the chunk's check gave (or record why it may not be
-    sent); returns the attempt's fields. Never raises for HTTP trouble."""
+def prepare_post(location: ForwardLocation, record: ForwardRecord) -> tuple[dict, bytes]:
+    """The headers and the JSON body of a record's POST (read here, in the job's thread)."""
     headers = {
         "User-Agent": "messaging-forwarder/1",
         "X-Forwarding-Record-Id": str(record.id),
@@ -231,7 +235,14 @@ def post_record(
     }
     headers.update(location.headers or {})
     headers["Content-Type"] = "application/json"
-    body = json.dumps(record.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return headers, json.dumps(record.payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def post_prepared(
+    destination: Destination | OutboundRefused, headers: dict, body: bytes, timeout: float
+) -> dict:
+    """POST a prepared record to the address the chunk's check gave (or record why it may not
+    be sent); returns the attempt's fields. Never raises for HTTP trouble; touches no database."""
     started_at = clock.now()
     t0 = time.perf_counter()
     status_code, excerpt, error = None, "", None
@@ -260,6 +271,17 @@ def post_record(
         "response_excerpt": excerpt,
         "error": error,
     }
+
+
+_threads: dict = {"pid": None, "size": 0, "pool": None}
+
+
+def _posting_threads(size: int) -> ThreadPoolExecutor:
+    """The process's pool of POSTing threads (re-made after a fork or for another size)."""
+    if _threads["pid"] != os.getpid() or _threads["size"] != size:
+        pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="forward")
+        _threads.update(pid=os.getpid(), size=size, pool=pool)
+    return _threads["pool"]
 
 
 # --- recording --------------------------------------------------------------------------------------

@@ -629,3 +629,25 @@ def test_records_keep_their_location_project(project, rx):
         record = db.session.execute(select(ForwardRecord)).scalar_one()
         location = db.session.get(ForwardLocation, location_id)
         assert record.project_id == location.project_id == project.id
+
+
+def test_different_cases_go_out_in_parallel_and_each_case_stays_in_order(project, rx, run_jobs, config):
+    import time as timing
+
+    config(FORWARDING_PARALLEL=8, FORWARDING_TIMEOUT=5.0)
+    add_location(project, rx.url + "/cases", "cases")
+    for n in range(8):
+        change_case(project, f"case-{n}", name="first")
+    for n in range(8):
+        change_case(project, f"case-{n}", name="second")
+    rx.hang_seconds = 0.4
+    rx.script = ["hang"] * 8  # the first change of each case: every answer takes 0.4 s
+    started = timing.monotonic()
+    run_jobs()
+    took = timing.monotonic() - started
+    assert took < 8 * 0.4, f"the 8 first changes were not sent in parallel ({took:.2f} s)"
+    names = {}
+    for body in rx.bodies():
+        names.setdefault(body["case_id"], []).append(body["name"])
+    assert names == {f"case-{n}": ["first", "second"] for n in range(8)}
+    assert {r.status for r in records(project)} == {"succeeded"}
