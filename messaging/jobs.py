@@ -71,6 +71,9 @@ class JobSpec:
 
 # Send a batch of messages of one project (ids); claims each row before sending it.
 SEND_MESSAGES = JobSpec("workers.jobs.sms.send_messages", "sms", timeout=1800)
+# The same job for messages a person is waiting for (a case manager's reply, an automatic reply,
+# an owner alert): on the "high" queue, so it never waits behind a large broadcast's jobs.
+SEND_URGENT = JobSpec("workers.jobs.sms.send_messages", "high", timeout=1800)
 # Snapshot a broadcast firing's recipients, then write and queue their messages in batches.
 RUN_FIRING = JobSpec("workers.jobs.broadcasts.run_firing", "default", timeout=6 * 3600)
 # Handle one number's pending inbound messages, oldest first.

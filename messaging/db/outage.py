@@ -13,6 +13,8 @@ Rules:
 - Before each new try the session is rolled back (the failed transaction is
   gone), so the write must do all of its work and commit, and be safe to
   repeat: each try starts from nothing.
+- A web request that meets the outage answers 503 with ``Retry-After``
+  (``messaging.http``), rolling back with ``roll_back_quietly``.
 - One line when the wait starts and one when the database answers, never one
   a try; after ``give_up_after`` seconds the last error is raised.
 """
@@ -59,7 +61,7 @@ def write_through_outage(
         except DBAPIError as exc:
             if not is_connection_lost(exc) or time.monotonic() + wait > deadline:
                 raise
-            _roll_back()
+            roll_back_quietly()
             if not waiting:
                 log.warning("%s: the database is away (%s); trying again", what, type(exc.orig).__name__)
                 waiting = True
@@ -71,7 +73,9 @@ def write_through_outage(
         return result
 
 
-def _roll_back() -> None:
+def roll_back_quietly() -> None:
+    """Roll the session back; a connection that died with the database is only dropped (the pool
+    replaces it), never raised from here."""
     try:
         db.session.rollback()
     except DBAPIError:  # the connection is gone with the transaction; the pool replaces it

@@ -16,4 +16,5 @@ Modules:
 - ``files``: the stored upload and report, in pieces on PostgreSQL.
 - ``sweep``: the periodic re-queue of imports whose job vanished.
 - ``serialize``: the JSON of an import and of one row's result.
+- ``opt_outs``: the handler of kind ``opt_out``: a list of opted-out numbers brought from another system.
 """

@@ -20,8 +20,20 @@ Rules (in this order; the caller holds the number's lock, see
    starts its survey for the sender's case (restricted to the survey's
    ``case_type`` when set), unless the number has opted out. An unknown number
    may run a survey: its answers stay on the session (no case, so no form).
+   Several open cases on the number: the survey first asks which one it is
+   about (``routing.family_cases``). A keyword with ``notify_owner`` texts the
+   case's owner, quoting the message (:mod:`messaging.conversations.owner_alerts`).
+   A survey answer its question flags (``flag_if``) opens the message in the
+   inbox and texts the owner of the session's case.
 5. Anything else is ``unhandled`` (``unknown_number`` from an unknown number):
-   it shows in the inbox, and the project's default reply (if set) is sent.
+   it is an open item of the inbox (:mod:`messaging.conversations.inbox`), and
+   the project's default reply (if set) is sent.
+
+Every reply sent here (confirmations, keyword replies, the default reply) is an
+automatic reply: it goes through :mod:`messaging.inbound.loop_guard`, which
+holds it back (a ``failed`` row with ``skip_reason='loop_guard'``) past one per
+identical message within 10 minutes or 5 an hour; the opt-out confirmation is
+exempt from the hourly cap only.
 
 Handling is idempotent: a message already handled is ``already_handled``. The
 outcome, its detail, the case and the routing are recorded in the transaction
@@ -36,13 +48,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from messaging.conversations.inbox import open_item
+from messaging.conversations.owner_alerts import notify_owner
 from messaging.extensions import db
 from messaging.inbound.keywords import Classification, classify, confirmation_text
-from messaging.inbound.routing import find_case
+from messaging.inbound.loop_guard import send_auto_reply
+from messaging.inbound.routing import family_cases, find_case
 from messaging.lib import clock
 from messaging.lib.redact import mask_phone
 from messaging.models import Case, InboundMessage, Keyword, Message, Project, SurveySession
-from messaging.sms import optouts, outbox
+from messaging.sms import optouts
 from messaging.surveys.answers import parse_answer
 from messaging.surveys.replies import handle_reply
 from messaging.surveys.settings import inbound_settings
@@ -155,14 +170,34 @@ def _command(handling: Handling, kind: str) -> str:
     project = db.session.get(Project, project_id)
     detail = None
     if kind == "opt_out":
-        new = optouts.opt_out(project_id, phone, "keyword")
+        new = optouts.opt_out(
+            project_id,
+            phone,
+            "keyword",
+            word=classify(handling.message.body).word,
+            message_id=handling.message_id,
+        )
         closed = cancel_for_opt_out(phone)
         detail = f"opted out ({'new' if new else 'already'}); closed sessions: {closed}"
     elif kind == "opt_in":
-        removed = optouts.opt_in(project_id, phone)
+        removed = optouts.opt_in(
+            project_id,
+            phone,
+            "keyword",
+            word=classify(handling.message.body).word,
+            message_id=handling.message_id,
+        )
         detail = "opted in" if removed else "opted in (was not opted out)"
     text = confirmation_text(kind, project.name, project.help_text or "")
-    outbox.send_sms(project_id, phone, text, handling.reply_case, bypass_opt_out=True)
+    reply = send_auto_reply(
+        handling.message,
+        text,
+        handling.reply_case,
+        bypass_opt_out=True,
+        exempt_from_hourly_cap=kind == "opt_out",
+    )
+    if reply.held_back:
+        detail = f"{detail or kind}; confirmation held back by the loop guard ({reply.held_back})"
     handling.done(kind, detail)()
     db.session.commit()
     return kind
@@ -171,11 +206,23 @@ def _command(handling: Handling, kind: str) -> str:
 def _to_session(handling: Handling) -> str:
     """The open survey session takes the message (it commits)."""
     session, case = handling.session, handling.case
-    if session.case_pk is None and case is not None and handling.count:
+    if session.case_pk is None and case is not None and handling.count and not session.candidate_case_ids:
         session.case_pk = case.id
     session_id = session.id
+
+    def flagged(question, _value):
+        """A flagged answer: the message opens in the inbox and the session's case's owner is told."""
+        open_item(handling.message_id, reason="survey_flag")
+        flagged_case = db.session.get(Case, session.case_pk) if session.case_pk else None
+        notify_owner(
+            handling.project_id, flagged_case, handling.message.body, f"survey answer to {question.id}"
+        )
+
     result = handle_reply(
-        session, handling.message.body, handling.done("survey_answer", None, survey_session_id=session_id)
+        session,
+        handling.message.body,
+        handling.done("survey_answer", None, survey_session_id=session_id),
+        on_flagged=flagged,
     )
     db.session.get(InboundMessage, handling.message_id).detail = result
     db.session.commit()
@@ -187,10 +234,17 @@ def _keyword(handling: Handling, keyword: Keyword) -> str:
     detail = []
     started = None
     if keyword.reply_text:
-        outbox.send_sms(handling.project_id, handling.phone, keyword.reply_text, handling.reply_case)
-        detail.append("replied")
+        reply = send_auto_reply(handling.message, keyword.reply_text, handling.reply_case)
+        detail.append(
+            f"reply held back by the loop guard ({reply.held_back})" if reply.held_back else "replied"
+        )
     if keyword.survey_id and keyword.survey is not None:
         started = _start_keyword_survey(handling, keyword, detail)
+    if keyword.notify_owner:
+        told = notify_owner(
+            handling.project_id, handling.case, handling.message.body, f"keyword {keyword.keyword}"
+        )
+        detail.append(f"owner notified ({told})" if told else "owner not notified: nobody to text")
     handling.done(
         "keyword",
         "; ".join(detail) or None,
@@ -208,6 +262,7 @@ def _start_keyword_survey(handling: Handling, keyword: Keyword, detail: list[str
     if optouts.is_opted_out(handling.project_id, handling.phone):
         detail.append("survey not started: the number has opted out")
         return None
+    candidates = family_cases(handling.phone, keyword.survey.case_type)
     started = start_session(
         handling.project_id,
         keyword.survey_id,
@@ -215,17 +270,28 @@ def _start_keyword_survey(handling: Handling, keyword: Keyword, detail: list[str
         survey_case.id if survey_case is not None else None,
         source="keyword",
         keyword_id=keyword.id,
+        candidates=candidates,
     )
+    if len(candidates) > 1:
+        detail.append(f"asked which of {len(candidates)} cases it is about")
     detail.append(f"started survey {keyword.survey.name}")
     return started
 
 
 def _default_reply(handling: Handling) -> str:
+    """Nothing handled the message: it opens an inbox item, and the default reply (if set) is sent."""
     settings = inbound_settings(handling.project_id)
     default = settings.default_reply if settings else None
+    detail = None
     if default:
-        outbox.send_sms(handling.project_id, handling.phone, default, handling.reply_case)
+        reply = send_auto_reply(handling.message, default, handling.reply_case)
+        detail = (
+            f"default reply held back by the loop guard ({reply.held_back})"
+            if reply.held_back
+            else "default reply sent"
+        )
     outcome = "unhandled" if handling.count else "unknown_number"
-    handling.done(outcome, "default reply sent" if default else None)()
+    handling.done(outcome, detail)()
+    open_item(handling.message_id, reason=outcome)
     db.session.commit()
     return outcome

@@ -20,6 +20,7 @@ import logging
 
 from sqlalchemy import func, select
 
+from messaging.conversations.inbox import open_item
 from messaging.db.tenancy import project_scope
 from messaging.extensions import db
 from messaging.inbound.handle import handle_inbound
@@ -81,4 +82,5 @@ def _handle_safely(message_id: int, job_id: str | None) -> None:
             row.handled_at = clock.now()
             row.outcome = "unhandled"
             row.detail = "error while handling; see the logs"
+            open_item(message_id, reason="handling_error")  # a person must look at it
             db.session.commit()

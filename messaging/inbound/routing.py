@@ -8,6 +8,9 @@ Rules:
 - Several (a family phone): the case of the open survey session first, then
   open cases before closed, then the most recently active (latest of
   ``modified_on`` and its last message), then the highest id.
+- A survey started by a keyword on a number that several open cases share (of
+  the survey's case type, when it has one) asks which case it is about
+  (``family_cases``; the session remembers the answer) instead of guessing.
 - The choice and why is a sentence (stored in ``inbound_messages.routing`` and
   shown on the conversation page). No case: "Unknown number".
 """
@@ -49,6 +52,15 @@ def find_case(phone: str, case_type: str | None = None):
         len(cases),
         f"This number belongs to {len(cases)} cases; routed to {_label(chosen)} because {why}.",
     )
+
+
+def family_cases(phone: str, case_type: str | None = None) -> list[Case]:
+    """The open cases sharing ``phone`` (of ``case_type`` when given), oldest first: two or more
+    means a survey must ask which one it is about."""
+    stmt = select(Case).where(Case.phone_number == phone, Case.deleted.is_(False), Case.closed.is_(False))
+    if case_type:
+        stmt = stmt.where(Case.case_type == case_type)
+    return list(db.session.execute(stmt.order_by(Case.id)).scalars())
 
 
 def _most_recently_active(cases: list[Case], ids: list[int]) -> Case:

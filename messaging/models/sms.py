@@ -90,7 +90,7 @@ class Message(db.Model, TenantScoped):
     ``error_code`` is the gateway's code (Twilio's number as text) or one of
     ours (``timeout``, ``unknown_outcome``, ``retries_exhausted``);
     ``skip_reason`` says why we never handed it to the gateway
-    (``opted_out``, ``cancelled``, ``no_gateway``, ``invalid_number``).
+    (``opted_out``, ``cancelled``, ``no_gateway``, ``invalid_number``, ``loop_guard``).
     """
 
     __tablename__ = "messages"

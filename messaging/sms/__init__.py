@@ -13,7 +13,8 @@ See README "Sending and delivery guarantees".
 - ``outcomes``: recording a chunk's outcomes: sent, failed, retrying, unknown.
 - ``status``: the gateway's delivery statuses (callbacks), only ever forward.
 - ``sweep``: re-queuing rows whose job is gone; resolving rows stuck in ``sending``.
-- ``optouts``: the numbers that opted out of a project.
+- ``optouts``: the numbers that opted out of a project (the current state).
+- ``consent``: the append-only consent ledger: every opt-out, opt-in and confirmed exception.
 - ``gateway_settings``: a project's gateway settings, validated and saved, and the gateway they make.
 - ``gateways``: the gateways themselves (Twilio, console) and their errors.
 - ``ratelimit``: the messages-per-second limiter shared by every worker, in Redis.

@@ -172,22 +172,24 @@ def insert_messages(
     return batches
 
 
-def enqueue_send_jobs(project_id: int, batches: list[tuple[str, list[int]]], delay: float = 0.0) -> int:
+def enqueue_send_jobs(
+    project_id: int, batches: list[tuple[str, list[int]]], delay: float = 0.0, urgent: bool = False
+) -> int:
     """Enqueue one send job per (job_id, ids) batch, in bulk. Call after the rows are committed.
+    ``urgent`` jobs go to the ``high`` queue (``jobs.SEND_URGENT``), ahead of broadcasts.
 
     A Redis error is logged and swallowed: the rows are safe in the database
     and the sweep will enqueue them.
     """
     if not batches:
         return 0
+    spec = jobs.SEND_URGENT if urgent else jobs.SEND_MESSAGES
     try:
         if delay > 0:
             for job_id, ids in batches:
-                jobs.enqueue(
-                    jobs.SEND_MESSAGES, project_id, ids, job_id=job_id, delay=timedelta(seconds=delay)
-                )
+                jobs.enqueue(spec, project_id, ids, job_id=job_id, delay=timedelta(seconds=delay))
         else:
-            jobs.enqueue_many(jobs.SEND_MESSAGES, [(job_id, (project_id, ids)) for job_id, ids in batches])
+            jobs.enqueue_many(spec, [(job_id, (project_id, ids)) for job_id, ids in batches])
     except Exception:
         log.exception(
             "enqueue failed project_id=%s jobs=%s (the sweep will re-queue)", project_id, len(batches)
@@ -256,6 +258,7 @@ def send_sms(  # noqa: PLR0913 - each keyword is a column of the row it writes
     bypass_opt_out: bool = False,
     auto_reply: bool = False,
     author_id: int | None = None,
+    urgent: bool = False,
 ) -> int:
     """Write one outbound message and enqueue its job when the caller commits; returns the message id.
 
@@ -264,7 +267,8 @@ def send_sms(  # noqa: PLR0913 - each keyword is a column of the row it writes
     (and if Redis is down then, the sweep enqueues it). ``bypass_opt_out``
     sends even to an opted-out number (STOP/START confirmations). ``auto_reply``
     marks an automatic reply (what the loop guard counts); ``author_id`` is the
-    web user who wrote it. A number
+    web user who wrote it. ``urgent``: a person is waiting for it (a reply, an
+    alert); its job goes to the ``high`` queue, ahead of broadcasts. A number
     that is not E.164, an empty body or an opted-out recipient gives a row
     ``failed`` with a ``skip_reason`` (still returned).
     """
@@ -281,7 +285,7 @@ def send_sms(  # noqa: PLR0913 - each keyword is a column of the row it writes
     }
     batches = _insert_chunk(project_id, [row], 1, result)
     if batches:
-        after_commit(enqueue_send_jobs, project_id, batches)
+        after_commit(enqueue_send_jobs, project_id, batches, 0.0, urgent)
     return result.ids[0]
 
 

@@ -20,6 +20,8 @@ Rules:
   see ``dialect.update_each``), only to rows still ``sending``, and committed
   together; then the retries' jobs are enqueued and callbacks that arrived
   before the sids were recorded are applied.
+- Sent and failed rows are ``message.status`` events for the project's webhooks,
+  written with the outcomes (one insert per chunk, none without such a webhook).
 - **A database outage does not lose what the gateway answered.** The write is
   tried again while the database is away (``messaging.db.outage``), for up to
   the job's lease; only then is the chunk left ``sending`` for the sweep.
@@ -36,13 +38,16 @@ from sqlalchemy import BigInteger, Integer, Text, bindparam, func, update
 from messaging.db import dialect
 from messaging.db.outage import write_through_outage
 from messaging.extensions import db
+from messaging.forwarding.capture import capture_events
 from messaging.lib import clock
 from messaging.lib.redact import mask_phones_in
 from messaging.models import Message
+from messaging.models.forwarding import EventName
 from messaging.sms.gateways import GatewayError
 from messaging.sms.optouts import opt_out
 from messaging.sms.outbox import enqueue_send_jobs, new_job_id
 from messaging.sms.send_job import BatchStats
+from messaging.sms.serialize import status_event_json
 from messaging.sms.status import apply_early_statuses
 from messaging.sms.tuning import max_attempts, retry_delays, sending_lease, unknown_check_delay
 
@@ -59,7 +64,8 @@ class _Rows:
     failed: list[dict] = field(default_factory=list)
     retry: list[dict] = field(default_factory=list)
     unknown: list[dict] = field(default_factory=list)
-    opt_outs: list[str] = field(default_factory=list)
+    # (phone, id of the message the gateway refused with 21610): the opt-out and its proof.
+    opt_outs: list[tuple[str, int]] = field(default_factory=list)
 
 
 def record_outcomes(project_id: int, outcomes: list[tuple], stats: BatchStats) -> None:
@@ -82,8 +88,9 @@ def record_outcomes(project_id: int, outcomes: list[tuple], stats: BatchStats) -
         retry_jobs = _record_retries(project_id, rows.retry, now) if rows.retry else {}
         if rows.unknown:
             _record_unknown(project_id, rows.unknown, now)
-        for phone in rows.opt_outs:
-            opt_out(project_id, phone, "gateway_21610")
+        capture_events(project_id, EventName.MESSAGE_STATUS, _status_events(rows, outcomes))
+        for phone, message_id in rows.opt_outs:
+            opt_out(project_id, phone, "gateway_21610", message_id=message_id)
         db.session.commit()
         return retry_jobs
 
@@ -102,6 +109,31 @@ def record_outcomes(project_id: int, outcomes: list[tuple], stats: BatchStats) -
     if rows.sent:
         apply_early_statuses(project_id, [r["b_sid"] for r in rows.sent])
     _log(project_id, rows)
+
+
+def _status_events(rows: _Rows, outcomes: list[tuple]) -> list[tuple[int, str, dict]]:
+    """The ``message.status`` events of a chunk: its sent and failed rows (retries and unknown
+    outcomes are still on their way)."""
+    phones = {row.id: row.phone for _kind, row, _info, _sender in outcomes}
+    events = [
+        (
+            r["b_id"],
+            phones[r["b_id"]],
+            status_event_json(r["b_id"], phones[r["b_id"]], "sent", gateway_sid=r["b_sid"]),
+        )
+        for r in rows.sent
+    ]
+    events += [
+        (
+            r["b_id"],
+            phones[r["b_id"]],
+            status_event_json(
+                r["b_id"], phones[r["b_id"]], "failed", error_code=r["b_code"], error_message=r["b_msg"]
+            ),
+        )
+        for r in rows.failed
+    ]
+    return events
 
 
 def _sort(outcomes: list[tuple], now: datetime) -> _Rows:
@@ -137,7 +169,7 @@ def _sort_error(
 ) -> None:
     """A gateway error: an opt-out, an unknown outcome, a retry, or a final failure."""
     if exc.opted_out:
-        rows.opt_outs.append(row.phone)
+        rows.opt_outs.append((row.phone, row.id))
         rows.failed.append(
             {"b_id": row.id, "b_code": exc.code, "b_msg": exc.message, "b_reason": "opted_out"}
         )

@@ -33,6 +33,8 @@ def message_json(message: Message) -> dict:
         "skip_reason": message.skip_reason,
         "broadcast_id": message.broadcast_id,
         "survey_session_id": message.survey_session_id,
+        "auto_reply": message.auto_reply,
+        "author_id": message.author_id,
         "attempts": message.attempts,
         "created_at": clock.isoformat(message.created_at),
         "due_at": clock.isoformat(message.due_at),

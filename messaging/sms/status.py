@@ -4,7 +4,8 @@ Rules:
 - **Status callbacks** (`/twilio/status`, signed with the project's token,
   403 otherwise) only move a message forward: a late `sent` never overwrites
   `delivered`. A callback that arrives before the worker has committed the sid
-  is kept an hour in Redis and applied when the sid is recorded.
+  is kept an hour in Redis and applied when the sid is recorded (Redis away
+  then: those early statuses are not applied, the send goes on).
 - Twilio's statuses map to ours (``TWILIO_STATUS``); a status we do not know
   changes nothing. A ``failed`` or ``undelivered`` report keeps its error code.
 - A callback with error 21610 records an opt-out (source ``gateway_21610``).
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 
 from messaging import jobs
@@ -122,7 +124,7 @@ def handle_status_callback(
         return "unknown_sid"
     changed = apply_status(project_id, row.id, gateway_status, error_code)
     if error_code and str(error_code) == "21610":
-        opt_out(project_id, row.phone, "gateway_21610")
+        opt_out(project_id, row.phone, "gateway_21610", message_id=row.id)
     log.info(
         "status callback project_id=%s message_id=%s sid=%s status=%s changed=%s",
         project_id,
@@ -140,7 +142,12 @@ def apply_early_statuses(project_id: int, sids: list[str]) -> None:
     pipe = redis.pipeline()
     for sid in sids:
         pipe.lrange(EARLY_STATUS_KEY.format(sid=sid), 0, -1)
-    found = [(sid, items) for sid, items in zip(sids, pipe.execute(), strict=True) if items]
+    try:
+        kept = pipe.execute()
+    except RedisError as exc:  # the sids are committed: a Redis outage must not fail the send job now
+        log.warning("early statuses not read (Redis is away): %s", type(exc).__name__)
+        return
+    found = [(sid, items) for sid, items in zip(sids, kept, strict=True) if items]
     if not found:
         return
     for sid, items in found:

@@ -5,8 +5,10 @@ Rules:
 - A keyword is one word of letters, digits, _ or - (at most 40 characters),
   stored uppercased; the opt-out, opt-in and help words are reserved.
 - It has a ``reply_text`` (at most 1600 characters, blank is none), a
-  ``survey_id`` of the current project, or both; ``yields_to_session`` (true by
-  default) lets an open survey session take the message first.
+  ``survey_id`` of the current project, ``notify_owner`` (the case's owner gets
+  an SMS quoting the message, :mod:`messaging.conversations.owner_alerts`), or
+  several; ``yields_to_session`` (true by default) lets an open survey session
+  take the message first.
 - A keyword that exists already is ``Conflict("duplicate_keyword")``; bad input
   is ``Invalid("validation_error")`` naming the field, a body that is not a JSON
   object ``invalid_json``, an unknown field is refused; nothing is written.
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 
 RESERVED_WORDS = OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS
 _KEYWORD = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{0,39}$")
-_FIELDS = {"keyword", "reply_text", "survey_id", "yields_to_session"}
+_FIELDS = {"keyword", "reply_text", "survey_id", "yields_to_session", "notify_owner"}
 
 
 def normalize_keyword(raw) -> str:
@@ -61,12 +63,21 @@ def create_keyword(body: dict) -> Keyword:
     if survey_id is not None:
         if not isinstance(survey_id, str) or not survey_exists(survey_id):
             raise invalid_field("survey_id", "no such survey in this project.")
-    if not reply and not survey_id:
-        raise invalid_field("reply_text", "give a reply_text, a survey_id, or both.")
+    notify_owner = body.get("notify_owner", False)
+    if not isinstance(notify_owner, bool):
+        raise invalid_field("notify_owner", "must be true or false.")
+    if not reply and not survey_id and not notify_owner:
+        raise invalid_field("reply_text", "give a reply_text, a survey_id, notify_owner, or several.")
     yields = body.get("yields_to_session", True)
     if not isinstance(yields, bool):
         raise invalid_field("yields_to_session", "must be true or false.")
-    keyword = Keyword(keyword=word, reply_text=reply, survey_id=survey_id, yields_to_session=yields)
+    keyword = Keyword(
+        keyword=word,
+        reply_text=reply,
+        survey_id=survey_id,
+        yields_to_session=yields,
+        notify_owner=notify_owner,
+    )
     try:
         with db.session.begin_nested():
             db.session.add(keyword)

@@ -12,6 +12,10 @@ Rules:
 - A valid answer that satisfies its question's ``flag_if`` is flagged: the
   caller's ``on_flagged(question, value)`` runs in the transaction that saves it
   (inbound handling opens the message in the inbox and tells the case's owner).
+- A session still asking which case it is about (a family phone,
+  :mod:`messaging.surveys.case_choice`) takes the reply as that choice: a valid
+  one becomes the session's case and the first question follows; an invalid
+  one counts as an invalid answer.
 - Every reply counts as activity: the next reminder is due ``reminder_minutes``
   after it (none at or after the expiry).
 """
@@ -20,10 +24,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
+
 from messaging.extensions import db
 from messaging.lib import clock
-from messaging.models import SurveySession
-from messaging.surveys.answers import parse_answer, question_prompt
+from messaging.models import Case, SurveySession
+from messaging.surveys.answers import Question, parse_answer, question_prompt
+from messaging.surveys.case_choice import INVALID as INVALID_CHOICE
+from messaging.surveys.case_choice import choice_prompt, pick
 from messaging.surveys.completion import complete_session
 from messaging.surveys.conditions import holds
 from messaging.surveys.definitions import survey_questions
@@ -44,21 +52,11 @@ def handle_reply(session: SurveySession, text: str, on_done=None, on_flagged=Non
     question = questions[session.current_index] if session.current_index < len(questions) else None
     if question is None:  # the survey was shortened while the session was open
         return complete_session(session, questions, "completed", on_done)
+    if session.candidate_case_ids:
+        return _choose_case(session, text, question, now, on_done)
     answer = parse_answer(question, text)
     if not answer.ok:
-        session.invalid_attempts += 1
-        if session.invalid_attempts > session.survey.max_invalid_attempts:
-            end_session(session, "failed", "too_many_invalid_answers", now)
-            send_to_session(session, TOO_MANY_INVALID)
-            outcome = "invalid_ended"
-        else:
-            _touch(session, now)
-            send_to_session(session, f"{answer.error}\n{question_prompt(question)}")
-            outcome = "invalid"
-        if on_done:
-            on_done()
-        db.session.commit()
-        return outcome
+        return _invalid(session, f"{answer.error}\n{question_prompt(question)}", now, on_done)
     answers = dict(session.answers or {})
     answers[question.id] = answer.value
     session.answers = answers
@@ -74,6 +72,55 @@ def handle_reply(session: SurveySession, text: str, on_done=None, on_flagged=Non
         on_done()
     db.session.commit()
     return "answered"
+
+
+def _invalid(session: SurveySession, again: str, now: datetime, on_done) -> str:
+    """An invalid reply: ``again`` (the reason and the question), or the end after too many. Commits."""
+    session.invalid_attempts += 1
+    if session.invalid_attempts > session.survey.max_invalid_attempts:
+        end_session(session, "failed", "too_many_invalid_answers", now)
+        send_to_session(session, TOO_MANY_INVALID)
+        outcome = "invalid_ended"
+    else:
+        _touch(session, now)
+        send_to_session(session, again)
+        outcome = "invalid"
+    if on_done:
+        on_done()
+    db.session.commit()
+    return outcome
+
+
+def _choose_case(session: SurveySession, text: str, first: Question, now: datetime, on_done) -> str:
+    """The reply to "Is this about 1. Amina 2. Juma?": the chosen case, then the first question."""
+    cases = candidate_cases(session)
+    names = [c.name for c in cases]
+    position = pick(names, text)
+    if position is None:
+        return _invalid(session, f"{INVALID_CHOICE}\n{choice_prompt(names)}", now, on_done)
+    session.case_pk = cases[position].id
+    session.candidate_case_ids = None
+    session.invalid_attempts = 0
+    _touch(session, now)
+    send_to_session(session, question_prompt(first))
+    if on_done:
+        on_done()
+    db.session.commit()
+    return "case_chosen"
+
+
+def candidate_cases(session: SurveySession) -> list[Case]:
+    """The cases a session asks to choose between, in the order it lists them (deleted ones left out)."""
+    ids = list(session.candidate_case_ids or [])
+    found = {c.id: c for c in db.session.execute(select(Case).where(Case.id.in_(ids))).scalars()}
+    return [found[i] for i in ids if i in found and not found[i].deleted]
+
+
+def pending_prompt(session: SurveySession, question: Question) -> str:
+    """What the session is waiting for an answer to: which case it is about, or ``question``."""
+    if session.candidate_case_ids:
+        return choice_prompt([c.name for c in candidate_cases(session)])
+    return question_prompt(question)
 
 
 def _touch(session: SurveySession, now: datetime) -> None:

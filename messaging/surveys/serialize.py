@@ -39,6 +39,7 @@ def keyword_json(keyword: Keyword) -> dict:
         "reply_text": keyword.reply_text,
         "survey_id": keyword.survey_id,
         "yields_to_session": keyword.yields_to_session,
+        "notify_owner": keyword.notify_owner,
         "created_at": clock.isoformat(keyword.created_at),
     }
 

@@ -9,6 +9,9 @@ Rules:
 - The first question goes out with ``send_sms(..., survey_session_id=...)``; its
   send job is enqueued when the caller commits. A survey that does not exist in
   the project is ``NotFound``.
+- Several open cases on one number and nothing telling which is meant: given
+  ``candidates``, the session has no case yet and its first SMS asks which one
+  (:mod:`messaging.surveys.case_choice`); the first question follows the answer.
 - For many recipients: one session per phone (a phone listed twice starts once:
   the first listing wins); invalid and opted-out numbers are skipped and
   counted by reason. Sessions are written set-based, ``BULK_CHUNK`` at a time,
@@ -31,10 +34,11 @@ from messaging.errors import Conflict
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.lib.redact import mask_phone
-from messaging.models import Survey, SurveySession
+from messaging.models import Case, Survey, SurveySession
 from messaging.models.base import new_id
 from messaging.sms import e164, optouts, outbox
 from messaging.surveys.answers import question_prompt
+from messaging.surveys.case_choice import MAX_CANDIDATES, choice_prompt
 from messaging.surveys.definitions import get_survey, survey_questions
 from messaging.surveys.state import survey_timings
 
@@ -71,8 +75,10 @@ def start_session(
     source: str = "keyword",
     broadcast_id: str | None = None,
     keyword_id: str | None = None,
+    candidates: list[Case] | None = None,
 ) -> SurveySession:
-    """Open a session for ``phone`` (closing its open one) and send the first question.
+    """Open a session for ``phone`` (closing its open one) and send the first question, or,
+    with two or more ``candidates`` (cases sharing the number), ask which one it is about.
 
     Call in the project's scope; joins the caller's transaction (no commit); the
     question's send job is enqueued when the caller commits.
@@ -80,6 +86,9 @@ def start_session(
     survey = get_survey(survey_id)
     questions = survey_questions(survey)
     now = clock.now()
+    candidates = (candidates or [])[:MAX_CANDIDATES] if candidates and len(candidates) > 1 else None
+    if candidates:
+        case_pk = None
     for attempt in range(3):
         try:
             with db.session.begin_nested():
@@ -95,6 +104,7 @@ def start_session(
                     source=source,
                     keyword_id=keyword_id,
                     broadcast_id=broadcast_id,
+                    candidate_case_ids=[c.id for c in candidates] if candidates else None,
                     started_at=now,
                     last_activity_at=now,
                     **survey_timings(survey, now),
@@ -111,10 +121,11 @@ def start_session(
             )
     else:
         raise Conflict("conflict", "Another survey was starting for this number; try again.")
+    first = choice_prompt([c.name for c in candidates]) if candidates else question_prompt(questions[0])
     outbox.send_sms(
         project_id,
         phone,
-        question_prompt(questions[0]),
+        first,
         case_pk,
         survey_session_id=session.id,
         broadcast_id=broadcast_id,

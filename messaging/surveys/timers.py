@@ -28,9 +28,9 @@ from messaging.extensions import db
 from messaging.inbound.locks import NumberLock
 from messaging.lib import clock
 from messaging.models import SurveySession
-from messaging.surveys.answers import question_prompt
 from messaging.surveys.completion import complete_session
 from messaging.surveys.definitions import survey_questions
+from messaging.surveys.replies import pending_prompt
 from messaging.surveys.state import current_question, end_session, next_reminder_due, send_to_session
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def _remind_one(session: SurveySession) -> str:
         return "skipped"
     session.reminders_sent += 1
     session.reminder_due_at = next_reminder_due(session, now)
-    send_to_session(session, "Reminder: " + question_prompt(question))
+    send_to_session(session, "Reminder: " + pending_prompt(session, question))
     db.session.commit()
     log.info(
         "reminder sent project_id=%s session_id=%s n=%s",

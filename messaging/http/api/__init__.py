@@ -8,14 +8,20 @@ import logging
 
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from messaging.db import tenancy
+from messaging.db.outage import roll_back_quietly
 from messaging.errors import DomainError
 from messaging.extensions import csrf, db
 from messaging.http.api import openapi
-from messaging.http.api.errors import ApiError, error_response, http_error_response
+from messaging.http.api.errors import (
+    ApiError,
+    database_unavailable_response,
+    error_response,
+    http_error_response,
+)
 from messaging.http.errors import status_of
 from messaging.lib import clock
 from messaging.models import ApiToken, hash_token
@@ -130,6 +136,16 @@ def handle_constraint(exc: IntegrityError):
     return error_response(409, "conflict", "This conflicts with a change saved at the same time; try again.")
 
 
+@bp.errorhandler(OperationalError)
+def handle_database_away(exc: OperationalError):
+    """The database went away (an outage, a restart): 503 with Retry-After, not a 500."""
+    roll_back_quietly()
+    log.warning(
+        "API request %s %s: the database is away (%s)", request.method, request.path, type(exc.orig).__name__
+    )
+    return database_unavailable_response()
+
+
 @bp.errorhandler(Exception)
 def handle_unexpected(exc: Exception):
     db.session.rollback()
@@ -166,9 +182,12 @@ def register_endpoints() -> None:
         broadcasts,
         case_groups,
         cases,
+        conversations,
         forwarding,
         imports,
+        inbox,
         messages,
+        opt_outs,
         people,
         surveys,
     )

@@ -12,6 +12,19 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
     return response
 
 
+# How long a client should wait before trying again while the database is away.
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_response():
+    """503 ``database_unavailable`` with ``Retry-After``: the request may be sent again as it is."""
+    response = error_response(
+        503, "database_unavailable", "The database is not answering; nothing was saved. Try again shortly."
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 # Codes for plain HTTP errors, so a client can switch on them.
 _HTTP_CODES = {
     400: ("bad_request", "The request could not be understood."),

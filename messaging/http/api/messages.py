@@ -1,4 +1,4 @@
-"""The message log, sending one SMS, opt-outs and the project's SMS gateway."""
+"""The message log, sending one SMS and the project's SMS gateway (opt-outs: ``opt_outs``)."""
 
 from flask import jsonify
 from sqlalchemy import select
@@ -16,7 +16,6 @@ from messaging.models import Case, Message
 from messaging.models.sms import DIRECTIONS, GATEWAY_KINDS, STATUSES
 from messaging.sms.e164 import E164
 from messaging.sms.gateway_settings import gateway_config, save_gateway
-from messaging.sms.optouts import opt_out
 from messaging.sms.outbox import send_sms
 from messaging.sms.queries import message_filters
 from messaging.sms.serialize import gateway_json, message_json
@@ -42,6 +41,11 @@ MESSAGE = schema(
             "skip_reason": {"type": ["string", "null"]},
             "broadcast_id": {"type": ["string", "null"]},
             "survey_session_id": {"type": ["string", "null"]},
+            "auto_reply": {
+                "type": "boolean",
+                "description": "An automatic reply (default reply, keyword reply, confirmation)",
+            },
+            "author_id": {"type": ["integer", "null"], "description": "The web user who wrote the reply"},
             "attempts": {"type": "integer"},
             "created_at": {"type": "string"},
             "due_at": {"type": ["string", "null"]},
@@ -222,20 +226,3 @@ def put_gateway():
     )
     db.session.commit()
     return jsonify(gateway_json(cfg))
-
-
-@route(
-    "/opt-outs",
-    ["POST"],
-    summary="Opt a number out (source 'api')",
-    tag="messages",
-    request_schema={"type": "object", "required": ["phone"], "properties": {"phone": {"type": "string"}}},
-    responses={201: {"description": "Opted out"}, 200: {"description": "Already opted out"}},
-    errors=(400, 401, 403, 415),
-)
-def create_opt_out():
-    body = json_body()
-    phone = _e164(get_str(body, "phone", required=True, max_length=40))
-    new = opt_out(tenancy.current_project_id(), phone, "api")
-    db.session.commit()
-    return created({"phone": phone, "opted_out": True}, 201 if new else 200)

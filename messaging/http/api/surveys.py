@@ -88,6 +88,11 @@ KEYWORD_BODY = {
             "type": "boolean",
             "description": "true (default): an open survey session takes the message first",
         },
+        "notify_owner": {
+            "type": "boolean",
+            "description": "true: the case's owner (its mobile worker, or the owning group's members) "
+            "gets an SMS quoting the message",
+        },
     },
 }
 KEYWORD = schema(

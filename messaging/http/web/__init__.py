@@ -13,10 +13,12 @@ from typing import TypeVar
 from flask import Blueprint, abort, flash, g, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from messaging.conversations.inbox import OPEN_COUNT_CAP, open_count
 from messaging.db import tenancy
+from messaging.db.outage import roll_back_quietly
 from messaging.errors import DomainError
 from messaging.extensions import db, login_manager
 
@@ -31,11 +33,13 @@ def init_app(app) -> None:
         broadcasts,
         case_groups,
         cases,
+        conversations,
         forwarding,
         imports,
         inbound,
         main,
         messages,
+        opt_outs,
         people,
         settings,
         surveys,
@@ -49,12 +53,14 @@ def init_app(app) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(IntegrityError, _constraint_error)
+    app.register_error_handler(OperationalError, _database_away)
     app.register_error_handler(Exception, _unexpected_error)
     app.context_processor(
         lambda: {
             "nav_items": NAV_ITEMS,
             "settings_links": SETTINGS_LINKS,
             "view_endpoints": app.view_functions,
+            "inbox_badge": inbox_badge,
         }
     )
 
@@ -66,7 +72,9 @@ NAV_ITEMS = [
     ("Case groups", "web.case_groups"),
     ("Broadcasts", "web.broadcasts"),
     ("Surveys", "web.surveys"),
+    ("Inbox", "web.inbox"),
     ("Messages", "web.messages"),
+    ("Opt-outs", "web.opt_outs"),
     ("Settings", "web.settings"),
 ]
 
@@ -78,8 +86,26 @@ SETTINGS_LINKS = [
     ("Applications", "web.applications"),
     ("SMS gateway", "web.gateway_settings"),
     ("Keywords", "web.keywords"),
+    ("Canned replies", "web.canned_replies"),
     ("Data forwarding", "web.forwarding"),
 ]
+
+
+def inbox_badge() -> str | None:
+    """The count of open inbox items next to "Inbox" in the navigation ("99+" past 99), or None
+    when there are none. One capped, indexed query, run only when the navigation is drawn; an
+    error page drawn while the database is away still renders (without the count)."""
+    if not current_user.is_authenticated:
+        return None
+    try:
+        count = open_count(current_user.project_id)
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("inbox count unavailable: the database did not answer")
+        return None
+    if not count:
+        return None
+    return f"{OPEN_COUNT_CAP - 1}+" if count >= OPEN_COUNT_CAP else str(count)
 
 
 @login_manager.user_loader
@@ -187,6 +213,28 @@ def _constraint_error(exc: IntegrityError):
         )
     title, message = _ERROR_TEXT[409]
     return render_template("error.html", code=409, title=title, message=message), 409
+
+
+def _database_away(exc: OperationalError):
+    """The database went away (an outage, a restart): 503 with Retry-After, not a 500. The page
+    is drawn without the logged-in user (reading them needs the database)."""
+    roll_back_quietly()
+    log.warning(
+        "request %s %s: the database is away (%s)", request.method, request.path, type(exc.orig).__name__
+    )
+    if _wants_json():
+        from messaging.http.api.errors import database_unavailable_response
+
+        return database_unavailable_response()
+    from messaging.http.api.errors import RETRY_AFTER_SECONDS
+
+    page = render_template(
+        "unavailable.html",
+        code=503,
+        title="Back in a moment",
+        message="The database is not answering, so nothing was saved. Try again in a few seconds.",
+    )
+    return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def _unexpected_error(exc: Exception):

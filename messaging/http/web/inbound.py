@@ -1,4 +1,4 @@
-"""Keywords settings page, the inbox, a case's conversation and the phone simulator.
+"""Keywords settings page, the inbox and the phone simulator (a case's conversation is ``conversations``).
 
 The simulator posts through ``messaging.inbound.receive.receive_inbound`` (what
 ``/twilio/inbound`` calls after the signature check), so a simulated text is
@@ -10,20 +10,20 @@ Its ``MessageSid`` is ``SIM`` + a random hex id.
 import logging
 import uuid
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from markupsafe import Markup
 from sqlalchemy import func, select
 
+from messaging.conversations import inbox as triage
+from messaging.errors import Invalid, NotFound
 from messaging.extensions import db
-from messaging.http.lookup import get_or_404
+from messaging.http.lookup import get_or_404, parse_id
 from messaging.http.web import REFUSED, bp, commit_or_flash, require_role
-from messaging.http.web.cases import CASE_PAGE_SECTIONS
 from messaging.inbound.conversation import conversation
 from messaging.inbound.receive import normalize_sender, receive_inbound
 from messaging.inbound.serialize import conversation_message_json
 from messaging.lib.redact import mask_phone
-from messaging.models import Case, InboundMessage, Keyword, Message, Survey
+from messaging.models import InboundMessage, Keyword, Message, Survey, WebUser
 from messaging.sms import e164, gateway_settings
 from messaging.surveys.project_keywords import create_keyword
 from messaging.surveys.settings import inbound_settings, set_default_reply
@@ -52,6 +52,7 @@ def keyword_add():
         "reply_text": request.form.get("reply_text") or None,
         "survey_id": request.form.get("survey_id") or None,
         "yields_to_session": request.form.get("yields_to_session") == "on",
+        "notify_owner": request.form.get("notify_owner") == "on",
     }
     keyword = commit_or_flash(lambda: create_keyword(body))
     if keyword is not REFUSED:
@@ -83,74 +84,101 @@ def default_reply():
 @bp.route("/inbox")
 @login_required
 def inbox():
-    stmt = (
-        select(InboundMessage, Message)
-        .join(Message, Message.id == InboundMessage.message_id)
-        .where(InboundMessage.outcome.in_(("unhandled", "unknown_number")))
-    )
-    before = request.args.get("before", type=int)
+    """The inbox: one state's items (open by default), newest first, optionally one assignee's."""
+    state = request.args.get("state")
+    state = state if state in triage.STATES else triage.OPEN
+    assignee_arg = (request.args.get("assignee") or "").strip()
+    try:
+        assignee = triage.read_assignee_filter(assignee_arg, current_user.id)
+    except Invalid as refusal:
+        flash(refusal.message, "error")
+        assignee, assignee_arg = triage.AssigneeFilter(), ""
+    stmt = triage.items_query(state=state, assignee=assignee)
+    before = parse_id(request.args.get("before", ""))
     if before:
-        stmt = stmt.where(InboundMessage.message_id < before)
-    rows = db.session.execute(stmt.order_by(InboundMessage.message_id.desc()).limit(INBOX_PAGE + 1)).all()
-    older = rows[INBOX_PAGE - 1][0].message_id if len(rows) > INBOX_PAGE else None
+        stmt = stmt.where(Message.id < before)
+    messages = db.session.execute(stmt.order_by(Message.id.desc()).limit(INBOX_PAGE + 1)).scalars().all()
+    older = messages[INBOX_PAGE - 1].id if len(messages) > INBOX_PAGE else None
+    messages = messages[:INBOX_PAGE]
+    details = triage.details_of(m.id for m in messages)
+    users = (
+        db.session.execute(
+            select(WebUser).where(WebUser.is_active_user.is_(True)).order_by(WebUser.name, WebUser.email)
+        )
+        .scalars()
+        .all()
+    )
     waiting = (
         select(InboundMessage.message_id).where(InboundMessage.handled_at.is_(None)).limit(PENDING_COUNTED)
     )
     pending = db.session.execute(select(func.count()).select_from(waiting.subquery())).scalar_one()
-    return render_template("inbound/inbox.html", rows=rows[:INBOX_PAGE], older=older, pending=pending)
-
-
-def _conversation_data(case: Case):
-    messages = (
-        conversation(phone=case.phone_number, case_pk=case.id)
-        if case.phone_number
-        else (conversation(case_pk=case.id))
-    )
-    notes = {}
-    ids = [m.id for m in messages if m.direction == "inbound"]
-    if ids:
-        for row in db.session.execute(
-            select(InboundMessage).where(InboundMessage.message_id.in_(ids))
-        ).scalars():
-            notes[row.message_id] = row
-    others = []
-    if case.phone_number:
-        others = (
-            db.session.execute(
-                select(Case).where(
-                    Case.phone_number == case.phone_number, Case.deleted.is_(False), Case.id != case.id
-                )
-            )
-            .scalars()
-            .all()
-        )
-    return messages, notes, others
-
-
-@bp.route("/cases/<case_id>/conversation")
-@login_required
-def case_conversation(case_id):
-    case = get_or_404(Case, case_id, column=Case.case_id)
-    messages, notes, others = _conversation_data(case)
     return render_template(
-        "inbound/conversation.html", case=case, messages=messages, notes=notes, others=others
+        "inbound/inbox.html",
+        rows=[(m, details[m.id]) for m in messages],
+        older=older,
+        pending=pending,
+        state=state,
+        states=triage.STATES,
+        assignee=assignee_arg,
+        users=users,
+        actions=_INBOX_ACTIONS[state],
     )
 
 
-def _conversation_section(case: Case):
-    messages, notes, others = _conversation_data(case)
-    html = render_template(
-        "inbound/_conversation.html",
-        case=case,
-        messages=messages[-20:],
-        notes=notes,
-        others=others,
-        compact=True,
+@bp.route("/inbox/<message_id>", methods=["POST"])
+@require_role("manager")
+def inbox_change(message_id):
+    """One item's action from the inbox page: ``state`` (handled, archived, open) or ``assignee``
+    (a user id, ``me``, or blank to unassign); then back to the tab and filter it came from."""
+    item_id = parse_id(message_id)
+    if item_id is None:
+        abort(404)
+    try:
+        triage.get_item(item_id)
+    except NotFound:
+        abort(404)
+    state = request.form.get("state") or None
+    assignee_id = _assignee_from_form(request.form.get("assignee"))
+    changed = commit_or_flash(
+        lambda: triage.change_item(item_id, state=state, assignee_id=assignee_id, by_user_id=current_user.id)
     )
-    return "Conversation", Markup(html)
+    if changed is not REFUSED:
+        flash(_INBOX_DONE.get(state, "Assignee saved."), "success")
+    tab = request.form.get("tab")
+    return redirect(
+        url_for(
+            "web.inbox",
+            state=tab if tab in triage.STATES else None,
+            assignee=(request.form.get("filter") or "").strip() or None,
+        )
+    )
 
 
-CASE_PAGE_SECTIONS.append(_conversation_section)
+# The buttons each tab's rows get: the state they move the item to, and their label.
+_INBOX_ACTIONS = {
+    triage.OPEN: [(triage.HANDLED, "Mark handled"), (triage.ARCHIVED, "Archive")],
+    triage.HANDLED: [(triage.OPEN, "Reopen"), (triage.ARCHIVED, "Archive")],
+    triage.ARCHIVED: [(triage.OPEN, "Reopen")],
+}
+_INBOX_DONE = {
+    triage.OPEN: "Reopened.",
+    triage.HANDLED: "Marked handled.",
+    triage.ARCHIVED: "Archived.",
+}
+
+
+def _assignee_from_form(raw: str | None):
+    """The form's ``assignee``: absent keeps it, blank unassigns, ``me`` is the user, digits an id;
+    anything else is passed on for the domain to refuse."""
+    if raw is None:
+        return triage.UNCHANGED
+    raw = raw.strip()
+    if not raw:
+        return None
+    if raw == "me":
+        return current_user.id
+    user_id = parse_id(raw)
+    return user_id if user_id is not None else raw
 
 
 # --- the phone simulator ---------------------------------------------------------------

@@ -158,3 +158,19 @@ def _broadcast(api):
 
 
 FACTORIES["broadcast_id"] = _broadcast
+
+
+def _opted_out_phone(api):
+    phone = "+256772123457"
+    assert api.post("/api/v1/opt-outs", json={"phone": phone}).status_code == 201
+    return phone
+
+
+FACTORIES["phone"] = _opted_out_phone
+
+
+def _canned_reply(api):
+    return api.post("/api/v1/canned-replies", json={"title": "Theirs", "body": "theirs"}).get_json()["id"]
+
+
+FACTORIES["canned_reply_id"] = _canned_reply

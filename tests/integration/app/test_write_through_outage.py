@@ -16,9 +16,7 @@ def connection_refused() -> OperationalError:
     return OperationalError("SELECT 1", {}, Exception("connection to server failed: Connection refused"))
 
 
-def test_a_write_is_tried_again_until_the_database_answers_and_the_wait_is_logged_once(
-    app, project, caplog
-):
+def test_a_write_is_tried_again_until_the_database_answers_and_the_wait_is_logged_once(app, project, caplog):
     tries = []
 
     def write():

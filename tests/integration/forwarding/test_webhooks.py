@@ -149,3 +149,17 @@ def test_a_webhook_is_added_from_the_forwarding_page_with_its_events(project, we
     )
     assert "events" in refused.get_data(as_text=True)
     assert len(project.api().get("/api/v1/webhooks").get_json()["results"]) == 1
+
+
+def test_opt_out_changes_are_posted_but_repeats_are_not(project, rx, run_jobs):
+    add_webhook(project, rx.url + "/hook", ["opt_out.changed"])
+    say(project, run_jobs, PHONE, "STOP")
+    say(project, run_jobs, PHONE, "STOP")  # a repeat: in the ledger, not a change
+    assert project.api().delete(f"/api/v1/opt-outs/{PHONE}", json={"reason": "called in"}).status_code in (
+        200,
+        204,
+    )
+    run_jobs()
+    events = [e["data"] for e in received(rx, "opt_out.changed")]
+    assert [(e["change"], e["method"]) for e in events] == [("opt_out", "keyword"), ("opt_in", "api")]
+    assert events[0]["word"] == "STOP" and events[0]["message_id"] and events[1]["reason"] == "called in"
