@@ -107,7 +107,7 @@ def from_environment() -> dict:
         "SMS_RETRY_DELAYS": _floats("SMS_RETRY_DELAYS", (30.0, 120.0, 600.0)),
         "SMS_SENDING_TIMEOUT": _float("SMS_SENDING_TIMEOUT", 120.0),
         "SMS_JOB_STALE_SECONDS": _float("SMS_JOB_STALE_SECONDS", 900.0),
-        "SMS_SWEEP_GRACE": _float("SMS_SWEEP_GRACE", 30.0),
+        "SMS_SWEEP_GRACE": _float("SMS_SWEEP_GRACE", 10.0),
         # How long after a timeout to ask Twilio whether the message left (Twilio must have settled it).
         "SMS_UNKNOWN_CHECK_DELAY": _float("SMS_UNKNOWN_CHECK_DELAY", 60.0),
         "SMS_BATCH_SIZE": _int("SMS_BATCH_SIZE", 500),

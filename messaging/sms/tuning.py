@@ -11,8 +11,11 @@ Rules:
   message gets one attempt more than there are delays.
 - ``SMS_UNKNOWN_CHECK_DELAY`` (60 s): how long after an unknown outcome the
   sweep asks the gateway about the message.
-- ``SMS_SWEEP_GRACE`` (30 s): how long a queued row may go without a live
-  job before the sweep queues it again (its job may just be on its way).
+- ``SMS_SWEEP_GRACE`` (10 s): how long a queued row may go without a live
+  job before the sweep queues it again (its job may just be on its way: every
+  path enqueues right after its commit, well within it; queuing a job twice is
+  harmless, since the claims send each row once, while waiting longer delays
+  every message Redis lost).
 - ``SMS_JOB_STALE_SECONDS`` (900 s): a job "started" for longer than this is
   taken for one whose worker was killed.
 """
@@ -64,7 +67,7 @@ def unknown_check_delay() -> float:
 
 def sweep_grace() -> float:
     """Seconds a queued row is left to its job before the sweep may queue it again."""
-    return float(setting("SMS_SWEEP_GRACE", 30.0))
+    return float(setting("SMS_SWEEP_GRACE", 10.0))
 
 
 def job_stale_seconds() -> float:
