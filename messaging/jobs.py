@@ -10,6 +10,11 @@ Rules:
 - Periodic jobs (``PERIODIC``) run once per interval across every worker on
   every machine (``workers.periodic``: the first process to claim a slot in
   Redis enqueues it).
+- **Which workers are alive right now**: every ``flask worker`` process keeps a key
+  ``messaging:worker-alive:<worker name>`` (TTL ``ALIVE_TTL``, 10 s) refreshed from a
+  thread of its own every few seconds (``workers.liveness``), also while a job runs.
+  A worker killed with SIGKILL stops refreshing it, so within 10 s its started jobs
+  are known to be lost (RQ's own registration lasts until the job's timeout).
 - One Redis connection per process and the named RQ queues, built once from
   ``REDIS_URL``. RQ 2 has no ``Connection`` context: every queue and worker
   gets ``connection=`` explicitly from here.
@@ -108,6 +113,25 @@ PERIODIC = (
     _periodic("inbound-sweep", 30, "workers.jobs.inbound.sweep", "high"),
     _periodic("broadcast-tick", 10, "workers.jobs.broadcasts.tick", "high"),
 )
+
+
+ALIVE_KEY = "messaging:worker-alive:{name}"
+ALIVE_TTL = 10  # seconds
+
+
+def mark_worker_alive(redis: Redis, worker_name: str) -> None:
+    """Say that this worker process is alive, for the next ``ALIVE_TTL`` seconds."""
+    redis.set(ALIVE_KEY.format(name=worker_name), "1", ex=ALIVE_TTL)
+
+
+def workers_alive(redis: Redis, worker_names: list[str]) -> set[str]:
+    """The workers of ``worker_names`` that said they were alive within ``ALIVE_TTL`` seconds."""
+    if not worker_names:
+        return set()
+    pipe = redis.pipeline()
+    for name in worker_names:
+        pipe.exists(ALIVE_KEY.format(name=name))
+    return {name for name, found in zip(worker_names, pipe.execute(), strict=True) if found}
 
 
 def enqueue(spec: JobSpec, *args, job_id: str | None = None, delay: timedelta | None = None, pipeline=None):

@@ -3,11 +3,11 @@
 Rules:
 - A worker is *alive* when RQ has it registered for one of this app's queues
   (their names carry ``RQ_QUEUE_PREFIX``, so another app's workers on the
-  same Redis are not counted) and its last heartbeat is recent: within RQ's
-  worker TTL (plus the minute RQ adds to its key) while idle, and while busy
-  within the lease its job gave it (RQ then keeps its key alive for the job's
-  timeout). A worker killed with SIGKILL still counts until that lease ends:
-  RQ has no other sign of life. A worker on several queues counts once.
+  same Redis are not counted) and its pulse key is there
+  (``messaging.jobs.workers_alive``: refreshed every 2 s by a thread of the
+  ``flask worker`` process, gone 10 s after it stops, busy or idle). RQ's own
+  registration outlives a SIGKILLed busy worker by its job's timeout; the
+  pulse does not. A worker on several queues counts once.
 - The *scheduler is running* when every one of this app's queues has its RQ
   scheduler lock (``rq:scheduler-lock:<queue>``) held. A live scheduler
   refreshes its locks every second; a dead one's expire after about a minute.
@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from rq import Worker
 from rq.scheduler import RQScheduler
-from rq.worker import WorkerStatus
 
 from messaging import jobs
 from messaging.extensions import db
@@ -44,9 +42,6 @@ log = logging.getLogger(__name__)
 OK = "ok"
 STALLED = "stalled"
 UNAVAILABLE = "unavailable"
-
-# The minute RQ adds to a worker's TTL when it sets its key's expiry at each heartbeat.
-HEARTBEAT_GRACE_SECONDS = 60
 
 
 class WorkerRecord(Worker):
@@ -144,25 +139,11 @@ def check(project_id: int | None = None, app=None) -> QueueHealth:
 
 
 def live_worker_count(app=None) -> int:
-    """Workers registered on this app's queues whose last heartbeat is recent (each counted once)."""
-    now = datetime.now(UTC)
-    alive = set()
+    """Workers registered on this app's queues whose pulse is beating (each counted once)."""
+    registered = set()
     for q in jobs.all_queues(app):
-        for worker in WorkerRecord.all(queue=q):
-            if worker.name not in alive and is_alive(worker, now):
-                alive.add(worker.name)
-    return len(alive)
-
-
-def is_alive(worker: Worker, now: datetime) -> bool:
-    """Its last heartbeat is within its lease: RQ's worker TTL while idle, RQ's key expiry while busy."""
-    if worker.last_heartbeat is None:
-        return False
-    if worker.get_state() == WorkerStatus.BUSY:
-        # A busy worker's lease is its job's timeout, which only its key's expiry knows; it still exists.
-        return True
-    lease = timedelta(seconds=worker.worker_ttl + HEARTBEAT_GRACE_SECONDS)
-    return now - worker.last_heartbeat <= lease
+        registered.update(worker.name for worker in WorkerRecord.all(queue=q))
+    return len(jobs.workers_alive(jobs.redis_conn(app), sorted(registered)))
 
 
 def scheduler_running(app=None) -> bool:

@@ -28,6 +28,7 @@ from messaging.extensions import db
 from messaging.jobs import PERIODIC
 from messaging.lib import redact
 from workers import periodic
+from workers.liveness import Pulse
 from workers.scheduler import SchedulerMixin
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,10 @@ def run_worker(
     if with_scheduler and not burst:
         ticker = periodic.Ticker(queues.redis_conn(app), app.config.get("RQ_QUEUE_PREFIX", ""))
         ticker.start()
+    pulse = None
+    if not burst:
+        pulse = Pulse(queues.redis_conn(app))
+        pulse.start()
     # Everything loaded so far (the app, its models, imported modules) lives as long
     # as the worker: keep it out of the garbage collector's full passes, which
     # otherwise walk it all again and again while jobs allocate.
@@ -168,6 +173,9 @@ def run_worker(
     try:
         while True:
             worker = make_worker(app, fork=fork, queue_names=queue_names)
+            if pulse:
+                pulse.worker_name = worker.name
+                pulse.beat()  # alive from the first job on
             log.info(
                 "worker %s starting on %s (fork=%s, scheduler=%s)",
                 worker.name,
@@ -186,6 +194,8 @@ def run_worker(
     finally:
         if ticker:
             ticker.stop()
+        if pulse:
+            pulse.stop()
 
 
 def wait_for_redis(redis, stop_requested, first_wait: float = 0.5, longest_wait: float = 30.0) -> bool:

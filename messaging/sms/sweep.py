@@ -6,9 +6,10 @@ Rules:
 - **Never lost when Redis loses its queue.** The sweep (a periodic job, every
   15 s, once across all workers) re-queues `queued` rows that are due and
   whose job no longer exists (Redis flushed or restarted empty), has finished
-  or failed, or has been "started" for longer than `SMS_JOB_STALE_SECONDS`
-  (a worker killed mid-job). Scheduled rows (`due_at`) get their job from the
-  sweep when due.
+  or failed, was started by a worker that is no longer alive (its pulse key,
+  refreshed every 2 s, expired: a worker killed mid-job), or has been
+  "started" for longer than `SMS_JOB_STALE_SECONDS` (a job stuck in a live
+  worker). Scheduled rows (`due_at`) get their job from the sweep when due.
 - **Delayed sends never wait on RQ's scheduler.** A retry or a not-yet-due
   batch is a due time in its rows (``next_attempt_at``, ``due_at``) plus a job
   in RQ's scheduled registry, which only RQ's scheduler moves to the queue. A
@@ -150,13 +151,15 @@ def _jobs_due_since(rows) -> dict[str, datetime]:
 
 
 def _live_jobs(due_since: dict[str, datetime], stale_after: float, overdue_before: datetime) -> set[str]:
-    """The jobs of ``due_since`` still waiting to run, or started less than ``stale_after`` seconds ago.
+    """The jobs of ``due_since`` still waiting to run, or started less than ``stale_after`` seconds
+    ago by a worker that is alive now (``messaging.jobs.workers_alive``: a SIGKILLed worker's
+    started job is lost within seconds, not at its timeout).
 
     A job waiting in RQ's scheduled registry lives only until its rows have been due since
     before ``overdue_before``: past that its scheduler is not moving it (dead, or its locks held
     by a dead one), so it is deleted and its rows count as orphans.
     """
-    alive = set()
+    alive, started = set(), []
     job_ids = sorted(due_since)
     if job_ids:
         fetched = Job.fetch_many(job_ids, connection=jobs.redis_conn())
@@ -169,10 +172,15 @@ def _live_jobs(due_since: dict[str, datetime], stale_after: float, overdue_befor
                 _delete_stranded(job)
             elif status in ("queued", "scheduled", "deferred"):
                 alive.add(job_id)
-            elif status == "started" and job.started_at is not None:
-                age = (clock.now() - job.started_at.replace(tzinfo=None)).total_seconds()
-                if age < stale_after:
-                    alive.add(job_id)
+            elif status == "started":
+                started.append(job)
+        running = jobs.workers_alive(
+            jobs.redis_conn(), sorted({j.worker_name for j in started if j.worker_name})
+        )
+        for job in started:
+            age = (clock.now() - job.started_at.replace(tzinfo=None)).total_seconds() if job.started_at else 0
+            if job.worker_name in running and age < stale_after:
+                alive.add(job.id)
     return alive
 
 

@@ -2,12 +2,11 @@
 queued messages due now, with 503 when sending is stalled or a service does not answer."""
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from redis import Redis
 from rq import Queue, Worker
-from rq.utils import utcformat
 from sqlalchemy import update
 
 from messaging.extensions import db
@@ -25,14 +24,15 @@ def _health(app):
 
 
 def _registered_worker(app, queue_names=None, name="registered-worker"):
-    """A worker registered in RQ's registry with a fresh heartbeat (no process behind it), on the
+    """A worker registered in RQ's registry with its pulse beating (no process behind it), on the
     app's ``sms`` queue unless ``queue_names`` (full Redis names) are given."""
-    from messaging.jobs import queue
+    from messaging.jobs import mark_worker_alive, queue
 
     redis = Redis.from_url(REDIS_URL)  # RQ raises the socket timeout of the connection a Worker gets
     names = queue_names or [queue("sms", app).name]
     worker = Worker([Queue(n, connection=redis) for n in names], name=name, connection=redis)
     worker.register_birth()
+    mark_worker_alive(redis, name)
     return worker
 
 
@@ -84,9 +84,9 @@ def test_the_scheduler_is_not_running_while_one_queue_has_no_lock(app):
     assert _health(app)[1]["scheduler"]["running"] is True
 
 
-def test_only_workers_of_this_apps_queues_with_a_recent_heartbeat_are_alive(app):
+def test_only_workers_of_this_apps_queues_whose_pulse_beats_are_alive(app):
     from messaging import create_app
-    from messaging.jobs import queue, redis_conn
+    from messaging.jobs import ALIVE_KEY, queue, redis_conn
 
     _registered_worker(app, queue_names=["otherapp-sms", "otherapp-default"], name="other-app")
     assert _health(app)[1]["workers"]["alive"] == 0
@@ -94,19 +94,17 @@ def test_only_workers_of_this_apps_queues_with_a_recent_heartbeat_are_alive(app)
     other_app = create_app({**app_test_config(), "RQ_QUEUE_PREFIX": "otherapp-"})
     assert _health(other_app)[1]["workers"]["alive"] == 1
 
-    idle = _registered_worker(app, queue_names=[queue("sms", app).name, queue("low", app).name], name="idle")
+    busy = _registered_worker(app, queue_names=[queue("sms", app).name, queue("low", app).name], name="busy")
+    busy.set_state("busy")
     status, body = _health(app)
     assert (status, body["workers"]["alive"]) == (200, 1)
 
-    # Idle, and its last heartbeat older than RQ's worker TTL plus the minute RQ adds: dead.
-    stale = utcformat(datetime.now(UTC) - timedelta(seconds=idle.worker_ttl + 120))
-    idle.connection.hset(idle.key, "last_heartbeat", stale)
+    # Killed in the middle of a long job: RQ keeps it registered and busy until the job's
+    # timeout, but its pulse has stopped, so it is dead.
+    busy.connection.delete(ALIVE_KEY.format(name="busy"))
     status, body = _health(app)
     assert (status, body["workers"]["alive"]) == (503, 0)
-
-    # Busy on a long job: RQ kept its key alive for the job's timeout, so it still counts.
-    idle.set_state("busy")
-    assert _health(app)[1]["workers"]["alive"] == 1
+    assert busy.connection.exists(busy.key)
 
     # Reading workers leaves the app's Redis timeouts alone (RQ raises them for a working worker;
     # the suite's in-process workers may have done so already: start from the app's own value).

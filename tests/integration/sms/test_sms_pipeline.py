@@ -1,6 +1,7 @@
 """The send pipeline against the fake Twilio server, over real HTTP with the real twilio client."""
 
 import threading
+import time
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -622,3 +623,51 @@ def test_redis_going_away_mid_job_hands_the_unsent_rows_back_and_records_the_sen
         by_status.setdefault(row["status"], []).append(row["attempts"])
     assert list(by_status) == ["sent"] and by_status["sent"] == [1] * 300  # the hand-back is not an attempt
     assert len(fake.messages) == 300 and len({m["to"] for m in fake.messages}) == 300
+
+
+def test_a_job_started_by_a_worker_that_died_is_lost_at_once_not_at_its_timeout(
+    app, twilio_project, fake, run_jobs
+):
+    """A SIGKILLed worker leaves its job 'started' in RQ for the job's timeout (30 minutes);
+    its pulse key, refreshed every 2 s while it lives, is what tells the sweep."""
+    from rq.job import JobStatus
+
+    from messaging.jobs import mark_worker_alive, queue, redis_conn
+    from messaging.sms.sweep import sweep
+
+    clock.set_now(T0)
+    send(twilio_project, "+254712000014", "from a worker that was killed")
+    [row] = rows(twilio_project)
+    job = queue("sms", app).fetch_job(row["job_id"])
+    job.worker_name = "worker-killed"
+    job.started_at = T0
+    job.save()
+    job.set_status(JobStatus.STARTED)  # as RQ left it: the worker took it, then died
+    queue("sms", app).remove(job.id)
+    clock.advance(seconds=11)  # past the sweep's grace
+
+    mark_worker_alive(redis_conn(app), "worker-killed")
+    with app.app_context():
+        assert sweep().requeued == 0  # its worker still beats: the job may be sending
+    redis_conn(app).delete("messaging:worker-alive:worker-killed")  # the pulse lapsed
+    with app.app_context():
+        assert sweep().requeued == 1
+    assert run_jobs() == 1
+    assert rows(twilio_project)[0]["status"] == "sent" and len(fake.messages) == 1
+
+
+def test_a_flask_worker_keeps_its_pulse_while_it_runs(app, worker_process):
+    from messaging.jobs import redis_conn, workers_alive
+
+    redis = redis_conn(app)
+    deadline = time.monotonic() + 20
+    names = []
+    while time.monotonic() < deadline and not names:
+        names = [
+            key.decode().removeprefix("messaging:worker-alive:")
+            for key in redis.keys("messaging:worker-alive:*")
+        ]
+        time.sleep(0.2)
+    assert names and workers_alive(redis, names) == set(names)
+    ttl = redis.ttl(f"messaging:worker-alive:{names[0]}")
+    assert 0 < ttl <= 10
