@@ -8,11 +8,14 @@ Rules:
   killer, a fault drill) cannot stop its scheduler, which then ran on alone:
   one was found holding the locks an hour after a fault bench. The scheduler
   watches its parent and stops (releasing the locks) when the parent is gone.
-- **Locks left by a dead scheduler are taken over as soon as they expire.**
-  RQ tries again only at its maintenance interval (10 minutes), so a worker
-  restarted while a killed scheduler's locks remained ran without a scheduler
-  that long. Every worker without a live scheduler tries to take the locks
-  every ``TAKEOVER_SECONDS``; the one that gets them starts the scheduler.
+- **Locks left by a dead scheduler are taken over within seconds.** RQ tries
+  again only at its maintenance interval (10 minutes), and its locks outlive
+  a SIGKILLed holder by a minute. So each of our schedulers keeps a pulse key
+  (``messaging:scheduler-alive:<name>``, ``ALIVE_TTL`` 10 s) refreshed at
+  every beat of its loop (each second); every worker without a live
+  scheduler checks the locks every ``TAKEOVER_SECONDS``, deletes those whose
+  holder has no pulse (only if that holder still holds them), and tries to
+  take them; the one that gets them starts the scheduler.
 - Nothing depends on the scheduler for long: the sweeps queue whatever is due
   whatever Redis holds (``messaging.sms.sweep``). The scheduler only makes
   retries leave on time.
@@ -29,9 +32,41 @@ from redis.exceptions import RedisError
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.scheduler import RQScheduler
 
+from messaging.jobs import ALIVE_TTL
+
 log = logging.getLogger(__name__)
 
 TAKEOVER_SECONDS = 5.0
+SCHEDULER_ALIVE_KEY = "messaging:scheduler-alive:{name}"
+
+# Delete a lock only while the given holder still holds it (a live scheduler may have taken it).
+_DELETE_IF_HELD_BY = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def mark_scheduler_alive(redis, name: str) -> None:
+    redis.set(SCHEDULER_ALIVE_KEY.format(name=name), "1", ex=ALIVE_TTL)
+
+
+def clear_dead_holders(redis, queue_names) -> list[str]:
+    """Delete the scheduler locks of ``queue_names`` whose holder has no pulse; returns the queues freed."""
+    keys = [RQScheduler.get_locking_key(name) for name in queue_names]
+    holders = redis.mget(keys)
+    freed = []
+    delete_if_held_by = redis.register_script(_DELETE_IF_HELD_BY)
+    for name, key, holder in zip(queue_names, keys, holders, strict=True):
+        if holder is None:
+            continue
+        holder = holder.decode() if isinstance(holder, bytes) else holder
+        if not redis.exists(SCHEDULER_ALIVE_KEY.format(name=holder)) and delete_if_held_by(
+            keys=[key], args=[holder]
+        ):
+            freed.append(name)
+    if freed:
+        log.warning("scheduler locks of a scheduler with no pulse cleared: %s", ", ".join(sorted(freed)))
+    return freed
 
 
 class SchedulerThatStopsWithItsWorker(RQScheduler):
@@ -39,6 +74,15 @@ class SchedulerThatStopsWithItsWorker(RQScheduler):
     when that worker is gone."""
 
     orphan_check_seconds = 1.0
+
+    def acquire_locks(self, auto_start=False):
+        # The pulse first: a lock must never be seen without one (see clear_dead_holders).
+        mark_scheduler_alive(self.connection, self.name)
+        return super().acquire_locks(auto_start=auto_start)
+
+    def heartbeat(self):
+        super().heartbeat()
+        mark_scheduler_alive(self.connection, self.name)
 
     def work(self):
         worker_pid = os.getppid()
@@ -73,6 +117,7 @@ class SchedulerTakeover(threading.Thread):
             if scheduler is None or (scheduler._process is not None and scheduler._process.is_alive()):
                 continue
             try:
+                clear_dead_holders(scheduler.connection, sorted(scheduler._queue_names))
                 if scheduler.acquire_locks(auto_start=True):
                     log.warning(
                         "worker %s took over the scheduler locks (their holder had stopped)", self.worker.name

@@ -109,3 +109,49 @@ def test_a_worker_started_while_a_dead_schedulers_locks_remain_takes_them_over_w
     assert all(redis.get(k) not in (None, b"dead-scheduler") for k in locks)
     assert _wait_for(lambda: delayed.get_status(refresh=True) == "finished", seconds=15)
     assert "took over the scheduler locks" in worker_process.log_path.read_text()
+
+
+def test_locks_of_a_scheduler_without_a_pulse_are_taken_over_long_before_they_expire(app, worker_process):
+    """RQ's locks outlive a SIGKILLed scheduler by a minute; its pulse (10 s) does not: a
+    worker without a live scheduler takes locks whose holder has no pulse at its next
+    takeover check (every 5 s), not when they expire."""
+    import signal
+
+    from rq.scheduler import RQScheduler
+
+    from messaging.jobs import QUEUE_NAMES, queue, redis_conn
+
+    redis = redis_conn(app)
+    locks = [RQScheduler.get_locking_key(queue(name, app).name) for name in QUEUE_NAMES]
+    assert _wait_for(lambda: _children(worker_process.pid) and all(redis.exists(k) for k in locks))
+    [own_scheduler] = _children(worker_process.pid)
+    # Another worker's scheduler, killed with its worker, holds the locks for two more minutes;
+    # this worker's own scheduler dies too, so it has none.
+    for key in locks:
+        redis.set(key, "killed-scheduler", ex=120)
+    os.kill(own_scheduler, signal.SIGKILL)
+    started = time.monotonic()
+    assert _wait_for(lambda: all(redis.get(k) not in (None, b"killed-scheduler") for k in locks), seconds=20)
+    assert time.monotonic() - started < 15
+    assert _wait_for(lambda: [p for p in _children(worker_process.pid) if p != own_scheduler], seconds=5)
+    assert "scheduler locks of a scheduler with no pulse cleared" in worker_process.log_path.read_text()
+
+
+def test_clearing_dead_holders_leaves_the_locks_of_a_scheduler_with_a_pulse(app):
+    from rq.scheduler import RQScheduler
+
+    from messaging.jobs import redis_conn
+    from workers.scheduler import clear_dead_holders, mark_scheduler_alive
+
+    redis = redis_conn(app)
+    names = ["t-held-by-live", "t-held-by-dead", "t-free"]
+    keys = {n: RQScheduler.get_locking_key(n) for n in names}
+    redis.delete(*keys.values())
+    redis.set(keys["t-held-by-live"], "live-one", ex=60)
+    redis.set(keys["t-held-by-dead"], "dead-one", ex=60)
+    mark_scheduler_alive(redis, "live-one")
+
+    assert clear_dead_holders(redis, names) == ["t-held-by-dead"]
+    assert redis.get(keys["t-held-by-live"]) == b"live-one"
+    assert not redis.exists(keys["t-held-by-dead"]) and not redis.exists(keys["t-free"])
+    redis.delete(*keys.values())
