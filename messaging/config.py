@@ -106,6 +106,7 @@ def from_environment() -> dict:
         "SMS_HTTP_TIMEOUT": _float("SMS_HTTP_TIMEOUT", 10.0),
         "SMS_RETRY_DELAYS": _floats("SMS_RETRY_DELAYS", (30.0, 120.0, 600.0)),
         "SMS_SENDING_TIMEOUT": _float("SMS_SENDING_TIMEOUT", 120.0),
+        "SMS_DEAD_CLAIMER_DELAY": _float("SMS_DEAD_CLAIMER_DELAY", 10.0),
         "SMS_JOB_STALE_SECONDS": _float("SMS_JOB_STALE_SECONDS", 900.0),
         "SMS_SWEEP_GRACE": _float("SMS_SWEEP_GRACE", 10.0),
         # How long after a timeout to ask Twilio whether the message left (Twilio must have settled it).

@@ -16,6 +16,7 @@ import logging
 import time
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker
 from sqlalchemy import text
@@ -25,7 +26,7 @@ from messaging import jobs as queues
 from messaging.db import tenancy
 from messaging.db.outage import roll_back_quietly
 from messaging.extensions import db
-from messaging.jobs import PERIODIC
+from messaging.jobs import PERIODIC, mark_worker_alive
 from messaging.lib import redact
 from workers import periodic
 from workers.liveness import Pulse
@@ -130,11 +131,26 @@ def end_session(job_id: str) -> None:
             log.warning("job %s: closing its session failed: %s", job_id, type(exc).__name__)
 
 
-class AppSimpleWorker(_StopRequestMixin, _SessionCleanupMixin, SchedulerMixin, SimpleWorker):
+class _PulseAtJobStartMixin:
+    """Marks the worker alive as each job starts (``messaging.jobs.mark_worker_alive``), so a
+    worker without the pulse thread (a burst worker) is alive while its job starts; the thread
+    of ``run_worker`` keeps a long job's worker alive."""
+
+    def perform_job(self, job, queue):
+        try:
+            mark_worker_alive(self.connection, self.name)
+        except RedisError:
+            pass  # RQ's own bookkeeping meets the outage next and the worker waits for Redis
+        return super().perform_job(job, queue)
+
+
+class AppSimpleWorker(
+    _StopRequestMixin, _PulseAtJobStartMixin, _SessionCleanupMixin, SchedulerMixin, SimpleWorker
+):
     pass
 
 
-class AppForkWorker(_StopRequestMixin, _SessionCleanupMixin, SchedulerMixin, Worker):
+class AppForkWorker(_StopRequestMixin, _PulseAtJobStartMixin, _SessionCleanupMixin, SchedulerMixin, Worker):
     pass
 
 

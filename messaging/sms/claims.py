@@ -8,6 +8,9 @@ Rules:
 - The claim's UPDATE also reads each row's opt-out (``EXISTS`` in its
   ``RETURNING``), so a number opted out since the row was written is not
   sent to; it commits at once.
+- The claim writes the claiming job's id on each row (``job_id``; NULL when the
+  caller is not a job), so the sweep can tell a row whose claimer died (its
+  worker's pulse gone) from one still being sent.
 - Giving claimed rows back (:func:`unclaim`) puts them back in ``queued``
   without counting the attempt; only rows still ``sending`` move.
 """
@@ -27,9 +30,10 @@ MESSAGES = Message.__table__
 OPT_OUTS = OptOut.__table__
 
 
-def claim(project_id: int, ids: list[int], now: datetime) -> list:
-    """Atomically move due ``queued`` rows to ``sending``; returns the rows this caller won,
-    each with ``opted_out`` (its number is on the project's opt-out list) read in the same statement."""
+def claim(project_id: int, ids: list[int], now: datetime, job_id: str | None = None) -> list:
+    """Atomically move due ``queued`` rows to ``sending`` (for ``job_id``, when given); returns the
+    rows this caller won, each with ``opted_out`` (its number is on the project's opt-out list)
+    read in the same statement."""
     # Spelled out: SQLAlchemy renders RETURNING's columns without their table, and an
     # unqualified ``phone`` inside the subquery would be the opt-out's own.
     listed = OPT_OUTS.alias("listed")
@@ -53,6 +57,7 @@ def claim(project_id: int, ids: list[int], now: datetime) -> list:
             claimed_at=now,
             next_attempt_at=None,
             updated_at=now,
+            job_id=job_id,
         )
         .returning(
             MESSAGES.c.id,

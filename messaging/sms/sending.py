@@ -88,7 +88,7 @@ def send_batch(project_id: int, ids: list[int], job_id: str | None = None) -> Ba
     while remaining:
         chunk, remaining = remaining[:size], remaining[size:]
         now = clock.now()
-        claimed = claim(project_id, chunk, now)
+        claimed = claim(project_id, chunk, now, job_id)
         lease_ends = time.monotonic() + sending_lease()
         stats.claimed += len(claimed)
         if len(claimed) < len(chunk):

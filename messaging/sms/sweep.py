@@ -29,8 +29,9 @@ Rules:
   the row queued again (or, attempts used up, failed as `unknown_outcome`).
   So the guarantee is: **at most once, except** when Twilio accepted a
   message yet does not list it by the time we ask (we ask
-  `SMS_UNKNOWN_CHECK_DELAY`, 60 s, after a timeout, and for a killed worker
-  after `SMS_SENDING_TIMEOUT`, 2 min), or when
+  `SMS_UNKNOWN_CHECK_DELAY`, 60 s, after a timeout; for a killed worker
+  `SMS_DEAD_CLAIMER_DELAY`, 10 s, after the claim once the claiming job's
+  worker has no pulse, else after `SMS_SENDING_TIMEOUT`, 2 min), or when
   the same text went to the same number twice within that window. We chose
   this over failing every uncertain message as `unknown_outcome` (which
   would drop messages that never left) and over re-sending blindly (which
@@ -63,7 +64,14 @@ from messaging.sms.gateway_settings import build_gateway, gateway_config
 from messaging.sms.gateways import Gateway, GatewayError, RemoteMessage
 from messaging.sms.outbox import hand_to_jobs, split_into_jobs
 from messaging.sms.status import TWILIO_STATUS
-from messaging.sms.tuning import batch_size, job_stale_seconds, max_attempts, sending_timeout, sweep_grace
+from messaging.sms.tuning import (
+    batch_size,
+    dead_claimer_check_delay,
+    job_stale_seconds,
+    max_attempts,
+    sending_timeout,
+    sweep_grace,
+)
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +174,7 @@ def _live_jobs(due_since: dict[str, datetime], stale_after: float, overdue_befor
         for job_id, job in zip(job_ids, fetched, strict=True):
             if job is None:
                 continue
-            status = job.get_status(refresh=False)
-            status = getattr(status, "value", status)
+            status = _status(job)
             if status == "scheduled" and due_since[job_id] < overdue_before:
                 _delete_stranded(job)
             elif status in ("queued", "scheduled", "deferred"):
@@ -212,11 +219,54 @@ def _resolve_stuck(stats: SweepStats, limit: int) -> None:
         .order_by(MESSAGES.c.id)
         .limit(min(limit, 2000))
     ).all()
+    rows += _claimed_by_dead_jobs(now, timeout, min(limit, 2000))
     by_project: dict[int, list[int]] = defaultdict(list)
     for r in rows:
         by_project[r.project_id].append(r.id)
     for project_id, ids in by_project.items():
         resolve_uncertain(project_id, ids, stats)
+
+
+def _claimed_by_dead_jobs(now: datetime, timeout: timedelta, limit: int) -> list:
+    """Rows in ``sending`` for ``SMS_DEAD_CLAIMER_DELAY`` (but not yet ``SMS_SENDING_TIMEOUT``)
+    whose claiming job is not running in a live worker: gone, ended, or started by a worker
+    whose pulse has stopped (SIGKILLed mid-send). Nothing else can send them now, so they are
+    settled by asking the gateway at once instead of at the timeout."""
+    rows = db.session.execute(
+        select(MESSAGES.c.id, MESSAGES.c.project_id, MESSAGES.c.job_id)
+        .where(
+            MESSAGES.c.status == "sending",
+            MESSAGES.c.next_attempt_at.is_(None),
+            MESSAGES.c.claimed_at <= now - timedelta(seconds=dead_claimer_check_delay()),
+            MESSAGES.c.claimed_at > now - timeout,
+            MESSAGES.c.job_id.is_not(None),
+        )
+        .order_by(MESSAGES.c.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return []
+    running = _jobs_running(sorted({r.job_id for r in rows}))
+    return [r for r in rows if r.job_id not in running]
+
+
+def _jobs_running(job_ids: list[str]) -> set[str]:
+    """The jobs of ``job_ids`` started by a worker whose pulse beats now (and those RQ cannot be
+    asked about: a Redis error counts every job as running, so nothing is settled early)."""
+    try:
+        fetched = Job.fetch_many(job_ids, connection=jobs.redis_conn())
+        started = [j for j in fetched if j is not None and _status(j) == "started"]
+        live = jobs.workers_alive(
+            jobs.redis_conn(), sorted({j.worker_name for j in started if j.worker_name})
+        )
+    except RedisError:
+        return set(job_ids)
+    return {j.id for j in started if j.worker_name in live}
+
+
+def _status(job: Job) -> str:
+    status = job.get_status(refresh=False)
+    return getattr(status, "value", status)
 
 
 def resolve_uncertain(project_id: int, ids: list[int], stats: SweepStats | None = None) -> SweepStats:

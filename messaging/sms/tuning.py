@@ -42,6 +42,15 @@ def sending_timeout() -> float:
     return float(setting("SMS_SENDING_TIMEOUT", 120.0))
 
 
+def dead_claimer_check_delay() -> float:
+    """Seconds after its claim that a row still in ``sending`` whose job's worker is gone (its
+    pulse expired) is settled by asking the gateway, without waiting for ``SMS_SENDING_TIMEOUT``.
+
+    The pulse outlives its worker by up to ``messaging.jobs.ALIVE_TTL`` (10 s), so the gateway
+    is never asked sooner than that after the dead worker's last request, whatever this is."""
+    return float(setting("SMS_DEAD_CLAIMER_DELAY", 10.0))
+
+
 def sending_lease() -> float:
     """Seconds a job may go on sending the rows of one claim: half ``SMS_SENDING_TIMEOUT``.
 

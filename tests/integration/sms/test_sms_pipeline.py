@@ -671,3 +671,72 @@ def test_a_flask_worker_keeps_its_pulse_while_it_runs(app, worker_process):
     assert names and workers_alive(redis, names) == set(names)
     ttl = redis.ttl(f"messaging:worker-alive:{names[0]}")
     assert 0 < ttl <= 10
+
+
+def test_a_row_claimed_by_a_job_whose_worker_died_is_settled_after_the_short_delay(
+    app, twilio_project, fake, run_jobs
+):
+    """The claim names its job; once that job's worker has no pulse, its rows still in
+    'sending' are settled by asking the gateway SMS_DEAD_CLAIMER_DELAY (10 s) after the
+    claim, not at SMS_SENDING_TIMEOUT (120 s). A live worker's rows are left to it."""
+    from rq.job import JobStatus
+
+    from messaging.jobs import mark_worker_alive, queue, redis_conn
+    from messaging.sms.claims import claim
+    from messaging.sms.sweep import sweep
+
+    clock.set_now(T0)
+    message_id = send(twilio_project, "+254712000015", "claimed, then the worker was killed")
+    [row] = rows(twilio_project)
+    job = queue("sms", app).fetch_job(row["job_id"])
+    queue("sms", app).remove(job.id)
+    job.worker_name = "worker-mid-send"
+    job.started_at = T0
+    job.save()
+    job.set_status(JobStatus.STARTED)
+    with twilio_project.scope():
+        [claimed] = claim(twilio_project.id, [message_id], clock.now(), job.id)
+    assert rows(twilio_project)[0]["status"] == "sending" and rows(twilio_project)[0]["job_id"] == job.id
+
+    mark_worker_alive(redis_conn(app), "worker-mid-send")
+    redis_conn(app).delete("messaging:worker-alive:worker-mid-send")
+    clock.advance(seconds=5)
+    with app.app_context():
+        assert sweep().resolved_requeued == 0  # too soon after the claim to ask the gateway
+    clock.advance(seconds=6)
+    mark_worker_alive(redis_conn(app), "worker-mid-send")
+    with app.app_context():
+        assert sweep().resolved_requeued == 0  # its worker beats: it may be sending right now
+    redis_conn(app).delete("messaging:worker-alive:worker-mid-send")  # SIGKILL: the pulse lapsed
+    with app.app_context():
+        stats = sweep()
+    assert stats.resolved_requeued == 1  # Twilio has no such message: queued again
+    run_jobs()
+    [row] = rows(twilio_project)
+    assert row["status"] == "sent" and row["attempts"] == 2 and len(fake.messages) == 1
+
+
+def test_a_row_claimed_by_a_job_whose_worker_died_after_sending_is_adopted_not_sent_again(
+    app, twilio_project, fake, run_jobs
+):
+    from messaging.sms.claims import claim
+    from messaging.sms.gateway_settings import build_gateway, gateway_config
+    from messaging.sms.sweep import sweep
+
+    clock.set_now(T0)
+    message_id = send(twilio_project, "+254712000016", "sent, then the worker was killed")
+    with twilio_project.scope():
+        claim(twilio_project.id, [message_id], clock.now(), "job-gone-with-redis")
+    # The gateway took it; the worker died before recording the outcome (its job is gone too).
+    with twilio_project.scope():
+        gateway = build_gateway(gateway_config(twilio_project.id))
+        gateway.send(
+            "+254712000016", "sent, then the worker was killed", pick_sender("+254712000016", POOL), None
+        )
+    clock.advance(seconds=21)
+    with app.app_context():
+        assert sweep().resolved_sent == 1
+    [row] = rows(twilio_project)
+    assert row["status"] == "sent" and row["gateway_sid"] == fake.messages[0]["sid"]
+    run_jobs()  # the message's original job, still queued, finds it sent
+    assert len(fake.messages) == 1
