@@ -341,11 +341,18 @@ def event_location_ids(project_id: int, event: str) -> list[str]:
     cache = transaction_cache(_CACHE)
     key = (project_id, ForwardKind.EVENTS.value, "events")
     if key not in cache:
-        cache[key] = db.session.execute(
-            select(ForwardLocation.id, ForwardLocation.events)
-            .where(ForwardLocation.project_id == project_id, ForwardLocation.kind == ForwardKind.EVENTS)
-            .execution_options(all_projects=True)
-        ).all()
+        # Core on the session's connection: this runs in every inbound webhook request and
+        # every status callback, and two columns need none of the ORM's per-statement work.
+        locations = ForwardLocation.__table__
+        cache[key] = (
+            db.session.connection()
+            .execute(
+                select(locations.c.id, locations.c.events).where(
+                    locations.c.project_id == project_id, locations.c.kind == ForwardKind.EVENTS.value
+                )
+            )
+            .all()
+        )
     return [location_id for location_id, events in cache[key] if event in (events or ())]
 
 
