@@ -125,3 +125,60 @@ def use_fake_gateway(app, project_id: int, fake_url: str, pool, mps: int) -> Non
             mps=mps,
         )
         db.session.commit()
+
+
+_RECEIVER_CODE = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from tests.fakes.http_receiver import Receiver
+
+
+class Stamped(list):
+    # The receiver appends one entry per request; stamp its arrival (wall clock) as it does.
+    def append(self, entry):
+        entry["at"] = time.time()
+        super().append(entry)
+
+
+rx = Receiver.start()
+rx._requests = Stamped()
+print(rx.url, flush=True)
+for line in sys.stdin:
+    if line.strip() != "dump":
+        break
+    got = [{"at": r["at"], "path": r["path"], "json": r["json"]} for r in rx.requests]
+    print(json.dumps(got), flush=True)
+rx.stop()
+"""
+
+
+class ReceiverProcess:
+    """tests/fakes/http_receiver.py's ``Receiver`` (answering 200) in its own process, so its CPU
+    is not the load's; ``received()`` returns every request so far: path, JSON body and arrival
+    time (``time.time()``)."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _RECEIVER_CODE, str(ROOT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http"):
+            raise RuntimeError("the HTTP receiver did not start")
+
+    def received(self) -> list[dict]:
+        self.proc.stdin.write("dump\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def stop(self) -> None:
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+            self.proc.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait(10)
