@@ -142,6 +142,11 @@ class Stamped(list):
 
 rx = Receiver.start()
 rx._requests = Stamped()
+latency = float(sys.argv[2]) / 1000 if len(sys.argv) > 2 else 0.0
+if latency:
+    # Every answer waits as a distant receiver's would (the network's round trip and its own work).
+    answer = rx._next_answer
+    rx._next_answer = lambda: (time.sleep(latency), answer())[1]
 print(rx.url, flush=True)
 for line in sys.stdin:
     if line.strip() != "dump":
@@ -153,13 +158,13 @@ rx.stop()
 
 
 class ReceiverProcess:
-    """tests/fakes/http_receiver.py's ``Receiver`` (answering 200) in its own process, so its CPU
-    is not the load's; ``received()`` returns every request so far: path, JSON body and arrival
-    time (``time.time()``)."""
+    """tests/fakes/http_receiver.py's ``Receiver`` (answering 200, after ``latency_ms``) in its own
+    process, so its CPU is not the load's; ``received()`` returns every request so far: path, JSON
+    body and arrival time (``time.time()``)."""
 
-    def __init__(self):
+    def __init__(self, latency_ms: float = 0.0):
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _RECEIVER_CODE, str(ROOT)],
+            [sys.executable, "-c", _RECEIVER_CODE, str(ROOT), str(latency_ms)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
