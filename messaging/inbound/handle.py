@@ -10,9 +10,14 @@ Rules (in this order; the caller holds the number's lock, see
 2. Opt-out words (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE,
    OPTOUT; whole message) opt the number out and close its open sessions;
    opt-in words (START, UNSTOP, YES) opt back in; HELP/INFO get the project's
-   help text. Each gets a confirmation (sent with ``bypass_opt_out``). These win
-   over an open session, with one exception: YES while the current question
-   of the open session accepts "yes" as a valid answer is that answer.
+   help text; the shipped French, Swahili, Spanish and Portuguese words
+   (``messaging.inbound.command_words``: ARRET, ACHA, BAJA, SAIR, ...) do the same.
+   Each gets a confirmation in the word's language (sent with ``bypass_opt_out``),
+   and the consent ledger records the word and its language. These win over an
+   open session, with two exceptions: YES while the current question of the
+   open session accepts "yes" as a valid answer is that answer; and a project
+   keyword that is also another language's opt-in or help word stays the
+   project's keyword.
 3. An open survey session takes the message, unless its first word is a
    project keyword with ``yields_to_session=False``. A session without a case
    takes the sender's case when the number has one.
@@ -51,6 +56,7 @@ from sqlalchemy import select
 from messaging.conversations.inbox import open_item
 from messaging.conversations.owner_alerts import notify_owner
 from messaging.extensions import db
+from messaging.inbound.command_words import ENGLISH
 from messaging.inbound.keywords import Classification, classify, confirmation_text
 from messaging.inbound.loop_guard import send_auto_reply
 from messaging.inbound.routing import family_cases, find_case
@@ -111,16 +117,24 @@ def handle_inbound(message_id: int) -> str:
     kind: Classification | None = classify(handling.message.body)
     if kind.kind == "opt_in" and kind.word == "YES" and _answers_the_question(handling):
         kind = None  # YES answers the open question (see the module docstring)
-    if kind is not None and kind.kind in COMMANDS:
-        return _command(handling, kind.kind)
     keyword = None
+    if kind is not None and kind.kind in ("opt_in", "help") and kind.language != ENGLISH:
+        # A project keyword that is also another language's opt-in or help word stays the
+        # project's (it was there first); opt-out words always opt out.
+        keyword = _project_keyword(kind.word)
+    if kind is not None and kind.kind in COMMANDS and keyword is None:
+        return _command(handling, kind)
     if kind is not None and kind.kind == "keyword":
-        keyword = db.session.execute(select(Keyword).where(Keyword.keyword == kind.word)).scalar_one_or_none()
+        keyword = _project_keyword(kind.word)
     if handling.session is not None and (keyword is None or keyword.yields_to_session):
         return _to_session(handling)
     if keyword is not None:
         return _keyword(handling, keyword)
     return _default_reply(handling)
+
+
+def _project_keyword(word: str) -> Keyword | None:
+    return db.session.execute(select(Keyword).where(Keyword.keyword == word)).scalar_one_or_none()
 
 
 def _begin(message_id: int, row: InboundMessage) -> Handling:
@@ -164,9 +178,10 @@ def _answers_the_question(handling: Handling) -> bool:
     return question is not None and parse_answer(question, handling.message.body).ok
 
 
-def _command(handling: Handling, kind: str) -> str:
-    """Opt-out, opt-in or help: act, and confirm (even to an opted-out number)."""
+def _command(handling: Handling, command: Classification) -> str:
+    """Opt-out, opt-in or help: act, and confirm in the word's language (even to an opted-out number)."""
     project_id, phone = handling.project_id, handling.phone
+    kind, language = command.kind, command.language
     project = db.session.get(Project, project_id)
     detail = None
     if kind == "opt_out":
@@ -174,7 +189,8 @@ def _command(handling: Handling, kind: str) -> str:
             project_id,
             phone,
             "keyword",
-            word=classify(handling.message.body).word,
+            word=command.word,
+            language=language,
             message_id=handling.message_id,
         )
         closed = cancel_for_opt_out(phone)
@@ -184,11 +200,12 @@ def _command(handling: Handling, kind: str) -> str:
             project_id,
             phone,
             "keyword",
-            word=classify(handling.message.body).word,
+            word=command.word,
+            language=language,
             message_id=handling.message_id,
         )
         detail = "opted in" if removed else "opted in (was not opted out)"
-    text = confirmation_text(kind, project.name, project.help_text or "")
+    text = confirmation_text(kind, project.name, project.help_text or "", language)
     reply = send_auto_reply(
         handling.message,
         text,

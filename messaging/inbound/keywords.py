@@ -1,7 +1,8 @@
 """Classify an inbound SMS: opt-out, opt-in, help, a project keyword, or empty.
 
-Opt-out/opt-in/help words count only when they are the WHOLE message (as at
-Twilio): any case, surrounding spaces, punctuation and symbols trimmed
+Opt-out/opt-in/help words (English and the shipped languages,
+``messaging.inbound.command_words``) count only when they are the WHOLE message
+(as at Twilio): any case and accents, surrounding spaces, punctuation and symbols trimmed
 (``"Stop."``, ``"STOP!"``, ``"*stop*"``), invisible marks ignored, full-width
 letters read as ASCII (NFKC). ``"STOP please"`` is a keyword message ``STOP``
 with rest ``"please"`` so that the caller decides.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from messaging.inbound.command_words import ENGLISH, command_for, phrase, words_of
 from messaging.lib.segments import count_segments, is_gsm7
 from messaging.lib.text import clean_text
 
@@ -29,11 +31,9 @@ __all__ = [
     "confirmation_text",
 ]
 
-OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
-OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES"})
-HELP_WORDS = frozenset({"HELP", "INFO"})
-_KINDS = {**dict.fromkeys(OPT_OUT_WORDS, "opt_out"), **dict.fromkeys(OPT_IN_WORDS, "opt_in")}
-_KINDS.update(dict.fromkeys(HELP_WORDS, "help"))
+OPT_OUT_WORDS = words_of("opt_out")
+OPT_IN_WORDS = words_of("opt_in")
+HELP_WORDS = words_of("help")
 
 _SMS_LIMIT = 160  # GSM-7 characters in one SMS
 _ELLIPSIS = "..."  # "…" is not GSM-7 and would turn the reply into a 70-character UCS-2 SMS
@@ -41,11 +41,13 @@ _ELLIPSIS = "..."  # "…" is not GSM-7 and would turn the reply into a 70-chara
 
 @dataclass(frozen=True)
 class Classification:
-    """What an inbound message is: ``kind``, its (uppercased) ``word`` and the ``rest`` of the text."""
+    """What an inbound message is: ``kind``, its (uppercased) ``word``, the ``rest`` of the text,
+    and for an opt-out, opt-in or help word the ``language`` it belongs to."""
 
     kind: str
     word: str
     rest: str
+    language: str = ENGLISH
 
 
 def classify(body: str | None) -> Classification:
@@ -54,15 +56,16 @@ def classify(body: str | None) -> Classification:
     if not text:
         return Classification("empty", "", "")
     whole = _strip_edges(unicodedata.normalize("NFKC", text), _trim_whole).upper()
-    if whole in _KINDS:
-        return Classification(_KINDS[whole], whole, "")
+    command = command_for(whole)
+    if command is not None:
+        return Classification(command.kind, whole, "", command.language)
     first, rest = _split_first_word(text)
     word = _strip_edges(unicodedata.normalize("NFKC", first), _is_punctuation) or first
     return Classification("keyword", word.upper(), rest)
 
 
-def confirmation_text(kind: str, project_name: str, help_text: str = "") -> str:
-    """The reply confirming an opt-out, opt-in or help request, saying how to undo it.
+def confirmation_text(kind: str, project_name: str, help_text: str = "", language: str = ENGLISH) -> str:
+    """The reply confirming an opt-out, opt-in or help request in ``language``, saying how to undo it.
 
     One SMS (160 GSM-7 characters) when the project name has at most 40
     characters and the texts are GSM-7; a long help text is cut at a word
@@ -70,13 +73,11 @@ def confirmation_text(kind: str, project_name: str, help_text: str = "") -> str:
     falls back to a one-line description of the project.
     """
     project = " ".join(project_name.split())
-    if kind == "opt_out":
-        return f"You have been unsubscribed from {project} messages. Reply START to subscribe again."
-    if kind == "opt_in":
-        return f"You are now subscribed to {project} messages. Reply STOP to unsubscribe."
+    if kind in ("opt_out", "opt_in"):
+        return phrase(language, kind, project)
     if kind == "help":
-        suffix = " Reply STOP to unsubscribe."
-        body = " ".join((help_text or "").split()) or f"This is the {project} SMS service."
+        suffix = phrase(language, "help_suffix", project)
+        body = " ".join((help_text or "").split()) or phrase(language, "help_default", project)
         return _fit(body, _SMS_LIMIT - _gsm_units(suffix)) + suffix
     raise ValueError(f"no confirmation for {kind!r} (use opt_out, opt_in or help)")
 

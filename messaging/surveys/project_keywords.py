@@ -3,7 +3,8 @@
 Rules:
 
 - A keyword is one word of letters, digits, _ or - (at most 40 characters),
-  stored uppercased; the opt-out, opt-in and help words are reserved.
+  stored uppercased; the opt-out words (every shipped language) and the English
+  opt-in and help words are reserved.
 - It has a ``reply_text`` (at most 1600 characters, blank is none), a
   ``survey_id`` of the current project, ``notify_owner`` (the case's owner gets
   an SMS quoting the message, :mod:`messaging.conversations.owner_alerts`), or
@@ -24,13 +25,16 @@ from sqlalchemy.exc import IntegrityError
 
 from messaging.errors import Conflict, Invalid
 from messaging.extensions import db
-from messaging.inbound.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS
+from messaging.inbound.command_words import WORDS
+from messaging.inbound.keywords import OPT_OUT_WORDS
 from messaging.models import Keyword
 from messaging.surveys.definitions import invalid_field, survey_exists
 
 log = logging.getLogger(__name__)
 
-RESERVED_WORDS = OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS
+# Every language's opt-out words, and the English opt-in and help words; another language's
+# opt-in or help word may be a project's keyword (the keyword then wins: inbound.handle).
+RESERVED_WORDS = OPT_OUT_WORDS | set(WORDS["en"]["opt_in"]) | set(WORDS["en"]["help"])
 _KEYWORD = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{0,39}$")
 _FIELDS = {"keyword", "reply_text", "survey_id", "yields_to_session", "notify_owner"}
 

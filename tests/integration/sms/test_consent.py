@@ -42,7 +42,7 @@ def test_stop_by_sms_records_the_word_and_the_message_then_start_opts_back_in(pr
     [event] = events_of(project, PHONE)
     assert event["change"] == "opt_out" and event["method"] == "keyword"
     assert event["word"] == "STOP" and event["message_id"] == stop_id
-    assert event["reason"] is None and event["language"] is None and event["web_user_id"] is None
+    assert event["reason"] is None and event["language"] == "en" and event["web_user_id"] is None
     assert opted_out(project, PHONE)
 
     start_id, _ = text_in(project, PHONE, "start")
@@ -175,3 +175,49 @@ def test_an_import_batch_skips_a_number_another_request_opted_out_meanwhile(proj
     assert new == {"+254712000702"}
     assert [e["method"] for e in events_of(project, PHONE)] == ["api"]
     assert [e["method"] for e in events_of(project, "+254712000702")] == ["import"]
+
+
+@pytest.mark.parametrize(
+    ("word", "language", "undo"),
+    [("ACHA", "sw", "Jibu ANZA"), ("Arrêt", "fr", "Répondez DEMARRER"), ("baja", "es", "Responda ALTA")],
+)
+def test_stop_in_a_shipped_language_opts_out_and_confirms_in_that_language(
+    project, run_jobs, word, language, undo
+):
+    make_contact(project, PHONE)
+    message_id, _ = text_in(project, PHONE, word)
+    run_jobs()
+    [event] = events_of(project, PHONE)
+    assert (event["change"], event["method"], event["word"], event["language"]) == (
+        "opt_out",
+        "keyword",
+        word.upper(),
+        language,
+    )
+    assert event["message_id"] == message_id and opted_out(project, PHONE)
+    [reply] = rows(project, direction="outbound")
+    assert undo in reply["body"] and reply["bypass_opt_out"]
+
+    again = {"sw": "anza", "fr": "DEMARRER", "es": "Alta"}[language]
+    text_in(project, PHONE, again)
+    run_jobs()
+    assert not opted_out(project, PHONE)
+    assert events_of(project, PHONE)[-1]["language"] == language
+
+
+def test_a_project_keyword_that_is_another_languages_opt_in_word_stays_the_projects(project, run_jobs):
+    from tests.factories import make_keyword
+
+    make_keyword(project, keyword="ANZA", reply_text="Karibu! Survey starts tomorrow.")
+    make_contact(project, PHONE)
+    text_in(project, PHONE, "anza")
+    run_jobs()
+    assert events_of(project, PHONE) == []
+    [reply] = rows(project, direction="outbound")
+    assert reply["body"] == "Karibu! Survey starts tomorrow."
+
+
+def test_a_shipped_opt_out_word_cannot_be_a_project_keyword(project):
+    response = project.api().post("/api/v1/keywords", json={"keyword": "ACHA", "reply_text": "hi"})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["details"]["field"] == "keyword"

@@ -71,7 +71,7 @@ def test_the_list_shows_when_how_and_the_proving_message_newest_first(project, a
         "method": "keyword",
         "source": "keyword",
         "word": "STOP",
-        "language": None,
+        "language": "en",
         "reason": None,
         "message_id": stop_id,
         "web_user_id": None,
@@ -263,7 +263,7 @@ def test_export_is_an_xlsx_of_every_opt_out_read_back_with_openpyxl(project, api
     sheet = read_xlsx(response.data)
     assert sheet == [
         ["phone", "opted_out_at", "method", "word", "language", "reason", "message_id"],
-        [PHONE, "2026-03-02T09:00:00Z", "keyword", "STOP", None, None, stop_id],
+        [PHONE, "2026-03-02T09:00:00Z", "keyword", "STOP", "en", None, stop_id],
         ["+254712000802", "2026-03-02T09:00:00Z", "api", None, None, '=HYPERLINK("x")', None],
     ]
 

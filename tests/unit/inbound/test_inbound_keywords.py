@@ -15,9 +15,54 @@ from messaging.lib.text import clean_text
 
 
 def test_word_lists():
-    assert OPT_OUT_WORDS == {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-    assert OPT_IN_WORDS == {"START", "UNSTOP", "YES"}
-    assert HELP_WORDS == {"HELP", "INFO"}
+    from messaging.inbound.command_words import WORDS
+
+    english = WORDS["en"]
+    assert set(english["opt_out"]) == {
+        "STOP",
+        "STOPALL",
+        "UNSUBSCRIBE",
+        "CANCEL",
+        "END",
+        "QUIT",
+        "REVOKE",
+        "OPTOUT",
+    }
+    assert set(english["opt_in"]) == {"START", "UNSTOP", "YES"}
+    assert set(english["help"]) == {"HELP", "INFO"}
+    # The shipped languages' words count too.
+    assert {"STOP", "ARRET", "ACHA", "BAJA", "SAIR"} <= OPT_OUT_WORDS
+    assert {"START", "DEMARRER", "ANZA", "ALTA", "ENTRAR"} <= OPT_IN_WORDS
+    assert {"HELP", "AIDE", "MSAADA", "AYUDA", "AJUDA"} <= HELP_WORDS
+    assert not (OPT_OUT_WORDS & OPT_IN_WORDS or OPT_OUT_WORDS & HELP_WORDS or OPT_IN_WORDS & HELP_WORDS)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "language"),
+    [
+        ("ACHA", "opt_out", "sw"),
+        ("acha.", "opt_out", "sw"),
+        ("Arrêt", "opt_out", "fr"),
+        ("ARRET!", "opt_out", "fr"),
+        ("désabonner", "opt_out", "fr"),
+        ("Baja", "opt_out", "es"),
+        ("PARAR", "opt_out", "es"),
+        ("sair", "opt_out", "pt"),
+        ("Anza", "opt_in", "sw"),
+        ("Démarrer", "opt_in", "fr"),
+        ("ayuda", "help", "es"),
+        ("STOP", "opt_out", "en"),
+        ("yes", "opt_in", "en"),
+    ],
+)
+def test_shipped_languages_words_are_commands_in_their_language(text, kind, language):
+    got = classify(text)
+    assert (got.kind, got.language, got.rest) == (kind, language, "")
+
+
+def test_a_shipped_word_inside_a_sentence_is_a_keyword_message():
+    got = classify("acha kunitumia")
+    assert (got.kind, got.word, got.rest) == ("keyword", "ACHA", "kunitumia")
 
 
 @pytest.mark.parametrize(
@@ -60,7 +105,8 @@ def test_word_lists():
 )
 def test_whole_message_commands(words, kind, spelling):
     for word in words:
-        assert classify(spelling(word)) == Classification(kind, word, "")
+        got = classify(spelling(word))
+        assert (got.kind, got.word, got.rest) == (kind, word, "")
 
 
 KEYWORD_CASES = [
@@ -168,6 +214,46 @@ def test_confirmations_fit_one_sms(kind, name, help_text):
     assert info.segments == 1
     undo = {"opt_out": "Reply START to subscribe again.", "opt_in": "Reply STOP to unsubscribe."}
     assert text.endswith(undo.get(kind, "Reply STOP to unsubscribe."))
+
+
+UNDO_SENTENCES = {
+    "fr": {
+        "opt_out": "Répondez DEMARRER pour les reprendre.",
+        "opt_in": "Répondez ARRET pour ne plus les recevoir.",
+    },
+    "sw": {"opt_out": "Jibu ANZA ili kujiunga tena.", "opt_in": "Jibu ACHA ili kujiondoa."},
+    "es": {
+        "opt_out": "Responda ALTA para volver a suscribirse.",
+        "opt_in": "Responda BAJA para darse de baja.",
+    },
+    "pt": {
+        "opt_out": "Responda ENTRAR para voltar a receber.",
+        "opt_in": "Responda SAIR para nao receber mais.",
+    },
+}
+HELP_SUFFIXES = {
+    "fr": "Répondez ARRET pour ne plus recevoir de messages.",
+    "sw": "Jibu ACHA ili kujiondoa.",
+    "es": "Responda BAJA para darse de baja.",
+    "pt": "Responda SAIR para nao receber mais.",
+}
+
+
+@pytest.mark.parametrize("language", sorted(UNDO_SENTENCES))
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("help_text", ["", "word " * 100, "Help: call 0800 123 456 " * 10])
+@pytest.mark.parametrize("kind", ["opt_out", "opt_in", "help"])
+def test_each_shipped_language_confirms_in_one_sms_naming_its_own_undo_word(language, kind, name, help_text):
+    text = confirmation_text(kind, name, help_text, language)
+    info = count_segments(text)
+    assert (info.encoding, info.segments) == (GSM7, 1) and info.units <= 160
+    assert text.endswith(UNDO_SENTENCES[language].get(kind, HELP_SUFFIXES[language]))
+    if kind != "help" or not help_text:
+        assert " ".join(name.split()) in text
+
+
+def test_an_unknown_language_confirms_in_english():
+    assert confirmation_text("opt_out", "Clinic", "", "xx") == confirmation_text("opt_out", "Clinic", "")
 
 
 def test_long_help_is_cut_at_a_word():
