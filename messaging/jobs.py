@@ -12,7 +12,8 @@ Rules:
   Redis enqueues it).
 - **Which workers are alive right now**: every ``flask worker`` process keeps a key
   ``messaging:worker-alive:<worker name>`` (TTL ``ALIVE_TTL``, 10 s) refreshed from a
-  thread of its own every few seconds (``workers.liveness``), also while a job runs.
+  thread of its own every few seconds (``workers.liveness``), also while a job runs;
+  each scheduler keeps ``messaging:scheduler-alive:<name>`` the same way.
   A worker killed with SIGKILL stops refreshing it, so within 10 s its started jobs
   are known to be lost (RQ's own registration lasts until the job's timeout).
 - One Redis connection per process and the named RQ queues, built once from
@@ -115,23 +116,34 @@ PERIODIC = (
 )
 
 
-ALIVE_KEY = "messaging:worker-alive:{name}"
+# A process's pulse: a key that lives ALIVE_TTL seconds after the process last said it was alive.
+PULSE_KEY = "messaging:{role}-alive:{name}"
+ALIVE_KEY = PULSE_KEY.replace("{role}", "worker")  # a worker's (``{name}`` left to fill)
 ALIVE_TTL = 10  # seconds
 
 
-def mark_worker_alive(redis: Redis, worker_name: str) -> None:
-    """Say that this worker process is alive, for the next ``ALIVE_TTL`` seconds."""
-    redis.set(ALIVE_KEY.format(name=worker_name), "1", ex=ALIVE_TTL)
+def mark_alive(redis: Redis, role: str, name: str) -> None:
+    """Say that the ``role`` process ``name`` (a worker, a scheduler) is alive for ``ALIVE_TTL`` seconds."""
+    redis.set(PULSE_KEY.format(role=role, name=name), "1", ex=ALIVE_TTL)
 
 
-def workers_alive(redis: Redis, worker_names: list[str]) -> set[str]:
-    """The workers of ``worker_names`` that said they were alive within ``ALIVE_TTL`` seconds."""
-    if not worker_names:
+def which_alive(redis: Redis, role: str, names) -> set[str]:
+    """The ``role`` processes of ``names`` that said they were alive within ``ALIVE_TTL`` seconds."""
+    names = list(names)
+    if not names:
         return set()
     pipe = redis.pipeline()
-    for name in worker_names:
-        pipe.exists(ALIVE_KEY.format(name=name))
-    return {name for name, found in zip(worker_names, pipe.execute(), strict=True) if found}
+    for name in names:
+        pipe.exists(PULSE_KEY.format(role=role, name=name))
+    return {name for name, found in zip(names, pipe.execute(), strict=True) if found}
+
+
+def mark_worker_alive(redis: Redis, worker_name: str) -> None:
+    mark_alive(redis, "worker", worker_name)
+
+
+def workers_alive(redis: Redis, worker_names) -> set[str]:
+    return which_alive(redis, "worker", worker_names)
 
 
 def enqueue(spec: JobSpec, *args, job_id: str | None = None, delay: timedelta | None = None, pipeline=None):

@@ -32,12 +32,11 @@ from redis.exceptions import RedisError
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.scheduler import RQScheduler
 
-from messaging.jobs import ALIVE_TTL
+from messaging.jobs import mark_alive, which_alive
 
 log = logging.getLogger(__name__)
 
 TAKEOVER_SECONDS = 5.0
-SCHEDULER_ALIVE_KEY = "messaging:scheduler-alive:{name}"
 
 # Delete a lock only while the given holder still holds it (a live scheduler may have taken it).
 _DELETE_IF_HELD_BY = """
@@ -47,23 +46,20 @@ return 0
 
 
 def mark_scheduler_alive(redis, name: str) -> None:
-    redis.set(SCHEDULER_ALIVE_KEY.format(name=name), "1", ex=ALIVE_TTL)
+    mark_alive(redis, "scheduler", name)
 
 
 def clear_dead_holders(redis, queue_names) -> list[str]:
     """Delete the scheduler locks of ``queue_names`` whose holder has no pulse; returns the queues freed."""
     keys = [RQScheduler.get_locking_key(name) for name in queue_names]
-    holders = redis.mget(keys)
-    freed = []
+    holders = [h.decode() if isinstance(h, bytes) else h for h in redis.mget(keys)]
+    live = which_alive(redis, "scheduler", {h for h in holders if h is not None})
     delete_if_held_by = redis.register_script(_DELETE_IF_HELD_BY)
-    for name, key, holder in zip(queue_names, keys, holders, strict=True):
-        if holder is None:
-            continue
-        holder = holder.decode() if isinstance(holder, bytes) else holder
-        if not redis.exists(SCHEDULER_ALIVE_KEY.format(name=holder)) and delete_if_held_by(
-            keys=[key], args=[holder]
-        ):
-            freed.append(name)
+    freed = [
+        name
+        for name, key, holder in zip(queue_names, keys, holders, strict=True)
+        if holder is not None and holder not in live and delete_if_held_by(keys=[key], args=[holder])
+    ]
     if freed:
         log.warning("scheduler locks of a scheduler with no pulse cleared: %s", ", ".join(sorted(freed)))
     return freed
