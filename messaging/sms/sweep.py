@@ -181,14 +181,17 @@ def _live_jobs(due_since: dict[str, datetime], stale_after: float, overdue_befor
                 alive.add(job_id)
             elif status == "started":
                 started.append(job)
-        running = jobs.workers_alive(
-            jobs.redis_conn(), sorted({j.worker_name for j in started if j.worker_name})
-        )
-        for job in started:
+        for job in _in_live_workers(started):
             age = (clock.now() - job.started_at.replace(tzinfo=None)).total_seconds() if job.started_at else 0
-            if job.worker_name in running and age < stale_after:
+            if age < stale_after:
                 alive.add(job.id)
     return alive
+
+
+def _in_live_workers(started: list[Job]) -> list[Job]:
+    """The ``started`` jobs whose worker's pulse beats now (one Redis round trip)."""
+    live = jobs.workers_alive(jobs.redis_conn(), {j.worker_name for j in started if j.worker_name})
+    return [j for j in started if j.worker_name in live]
 
 
 def _delete_stranded(job: Job) -> None:
@@ -256,12 +259,9 @@ def _jobs_running(job_ids: list[str]) -> set[str]:
     try:
         fetched = Job.fetch_many(job_ids, connection=jobs.redis_conn())
         started = [j for j in fetched if j is not None and _status(j) == "started"]
-        live = jobs.workers_alive(
-            jobs.redis_conn(), sorted({j.worker_name for j in started if j.worker_name})
-        )
+        return {j.id for j in _in_live_workers(started)}
     except RedisError:
         return set(job_ids)
-    return {j.id for j in started if j.worker_name in live}
 
 
 def _status(job: Job) -> str:
