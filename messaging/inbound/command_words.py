@@ -121,9 +121,24 @@ def command_for(whole_message: str) -> Command | None:
     return COMMANDS_BY_WORD.get(fold(whole_message))
 
 
+def yields_to_project_keyword(kind: str, language: str) -> bool:
+    """Whether a project keyword spelled like this command word takes the message instead:
+    another language's opt-in and help words may be project keywords; opt-out words and the
+    English words may not (see ``RESERVED_FOR_COMMANDS``)."""
+    return kind != "opt_out" and language != ENGLISH
+
+
 def words_of(kind: str) -> frozenset[str]:
     """Every shipped word of ``kind`` (opt_out, opt_in, help), in every language."""
     return frozenset(word for kinds in WORDS.values() for word in kinds[kind])
+
+
+# The words no project keyword may be.
+RESERVED_FOR_COMMANDS = frozenset(
+    word
+    for word, command in COMMANDS_BY_WORD.items()
+    if not yields_to_project_keyword(command.kind, command.language)
+)
 
 
 def phrase(language: str, name: str, project: str) -> str:

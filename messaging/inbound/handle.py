@@ -56,7 +56,7 @@ from sqlalchemy import select
 from messaging.conversations.inbox import open_item
 from messaging.conversations.owner_alerts import notify_owner
 from messaging.extensions import db
-from messaging.inbound.command_words import ENGLISH
+from messaging.inbound.command_words import yields_to_project_keyword
 from messaging.inbound.keywords import Classification, classify, confirmation_text
 from messaging.inbound.loop_guard import send_auto_reply
 from messaging.inbound.routing import family_cases, find_case
@@ -118,13 +118,13 @@ def handle_inbound(message_id: int) -> str:
     if kind.kind == "opt_in" and kind.word == "YES" and _answers_the_question(handling):
         kind = None  # YES answers the open question (see the module docstring)
     keyword = None
-    if kind is not None and kind.kind in ("opt_in", "help") and kind.language != ENGLISH:
-        # A project keyword that is also another language's opt-in or help word stays the
-        # project's (it was there first); opt-out words always opt out.
-        keyword = _project_keyword(kind.word)
-    if kind is not None and kind.kind in COMMANDS and keyword is None:
-        return _command(handling, kind)
-    if kind is not None and kind.kind == "keyword":
+    if kind is not None and kind.kind in COMMANDS:
+        # Another language's opt-in or help word may be the project's keyword, which then wins.
+        if yields_to_project_keyword(kind.kind, kind.language):
+            keyword = _project_keyword(kind.word)
+        if keyword is None:
+            return _command(handling, kind)
+    elif kind is not None and kind.kind == "keyword":
         keyword = _project_keyword(kind.word)
     if handling.session is not None and (keyword is None or keyword.yields_to_session):
         return _to_session(handling)

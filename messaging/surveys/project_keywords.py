@@ -25,16 +25,12 @@ from sqlalchemy.exc import IntegrityError
 
 from messaging.errors import Conflict, Invalid
 from messaging.extensions import db
-from messaging.inbound.command_words import WORDS
-from messaging.inbound.keywords import OPT_OUT_WORDS
+from messaging.inbound.command_words import RESERVED_FOR_COMMANDS
 from messaging.models import Keyword
 from messaging.surveys.definitions import invalid_field, survey_exists
 
 log = logging.getLogger(__name__)
 
-# Every language's opt-out words, and the English opt-in and help words; another language's
-# opt-in or help word may be a project's keyword (the keyword then wins: inbound.handle).
-RESERVED_WORDS = OPT_OUT_WORDS | set(WORDS["en"]["opt_in"]) | set(WORDS["en"]["help"])
 _KEYWORD = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{0,39}$")
 _FIELDS = {"keyword", "reply_text", "survey_id", "yields_to_session", "notify_owner"}
 
@@ -45,7 +41,7 @@ def normalize_keyword(raw) -> str:
     word = raw.strip().upper()
     if not _KEYWORD.match(word):
         raise invalid_field("keyword", "one word of letters, digits, _ or - (at most 40 characters).")
-    if word in RESERVED_WORDS:
+    if word in RESERVED_FOR_COMMANDS:
         raise invalid_field("keyword", f"{word} is reserved for opt-out, opt-in and help.")
     return word
 
