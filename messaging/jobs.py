@@ -19,6 +19,14 @@ Rules:
 - One Redis connection per process and the named RQ queues, built once from
   ``REDIS_URL``. RQ 2 has no ``Connection`` context: every queue and worker
   gets ``connection=`` explicitly from here.
+- **A pooled connection is never lent again with a reply left unread.** RQ stops an
+  idle worker by raising from its SIGTERM handler, which can land between a
+  command and the reading of its reply; the connection then goes back to the pool
+  with that reply waiting, and the next command would read it as its own (a
+  worker's teardown failed in CI with "Wrong number of response items from
+  pipeline execution"). redis-py's pool checks for such data before lending a
+  connection, but skips the check while "maintenance notifications" (a Redis
+  Enterprise feature, "auto" by default) are on; they are turned off here.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from datetime import timedelta
 
 from flask import current_app
 from redis import Redis
+from redis.maint_notifications import MaintNotificationsConfig
 from rq import Queue
 
 # Queue names, most urgent first; a worker listens to all of them in this order.
@@ -42,6 +51,7 @@ def init_app(app) -> None:
         socket_connect_timeout=5,
         socket_timeout=30,
         health_check_interval=30,
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
     )
 
 

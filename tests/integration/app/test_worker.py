@@ -155,3 +155,22 @@ def test_clearing_dead_holders_leaves_the_locks_of_a_scheduler_with_a_pulse(app)
     assert redis.get(keys["t-held-by-live"]) == b"live-one"
     assert not redis.exists(keys["t-held-by-dead"]) and not redis.exists(keys["t-free"])
     redis.delete(*keys.values())
+
+
+def test_a_connection_given_back_with_an_unread_reply_is_not_lent_again_as_is(app):
+    """RQ's SIGTERM handler can stop a worker between a command and its reply; the next
+    command on that pooled connection must not read the stale reply as its own."""
+    from messaging.jobs import redis_conn
+
+    redis = redis_conn(app)
+    pool = redis.connection_pool
+    interrupted = pool.get_connection()
+    interrupted.send_command("SET", "stale-reply-probe", "x")  # its reply is never read
+    pool.release(interrupted)
+    _wait_for(lambda: redis.get("stale-reply-probe") == b"x")
+
+    with redis.pipeline() as pipe:  # what RQ's register_death does at teardown
+        pipe.set("after-the-interruption", 1)
+        pipe.expire("after-the-interruption", 60)
+        assert pipe.execute() == [True, True]
+    assert redis.get("after-the-interruption") == b"1"
