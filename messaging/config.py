@@ -96,6 +96,7 @@ def from_environment() -> dict:
         "DEBUG": False,
         "TESTING": env == "test",
         "SECRET_KEY": secret,
+        "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "scrypt"),
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(os.environ.get("DATABASE_URL") or default_db),
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         "RQ_QUEUE_PREFIX": os.environ.get("RQ_QUEUE_PREFIX", ""),

@@ -40,6 +40,8 @@ def app_test_config() -> dict:
         "APP_ENV": "test",
         "TESTING": True,
         "SECRET_KEY": "test-secret",
+        # One cheap hash instead of scrypt's 90 ms (messaging.lib.passwords); production keeps scrypt.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         "SQLALCHEMY_DATABASE_URI": DATABASE_URL,
         "REDIS_URL": REDIS_URL,
         "SERVER_NAME": None,
@@ -309,6 +311,7 @@ def worker_env() -> dict:
         {
             "APP_ENV": "test",
             "SECRET_KEY": "test-secret",
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
             "DATABASE_URL": DATABASE_URL,
             "REDIS_URL": REDIS_URL,
             "FLASK_APP": "wsgi.py",

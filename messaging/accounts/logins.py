@@ -21,11 +21,11 @@ import functools
 import logging
 
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from messaging.accounts import web_sessions
 from messaging.errors import Invalid
 from messaging.extensions import db
+from messaging.lib.passwords import hash_password, password_matches
 from messaging.models import WebUser
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ MIN_PASSWORD_LENGTH = 8
 @functools.cache
 def dummy_password_hash() -> str:
     """A hash of a password nobody types, made like ``WebUser.set_password`` makes real ones."""
-    return generate_password_hash("not a password: only here so unknown e-mails take as long")
+    return hash_password("not a password: only here so unknown e-mails take as long")
 
 
 def authenticate(email: str, password: str) -> WebUser | None:
@@ -47,7 +47,7 @@ def authenticate(email: str, password: str) -> WebUser | None:
         .execution_options(all_projects=True)
     ).scalar_one_or_none()
     if user is None:
-        check_password_hash(dummy_password_hash(), password)
+        password_matches(dummy_password_hash(), password)
         log.info("login refused: no web user has the typed e-mail")
         return None
     if not user.check_password(password):

@@ -10,9 +10,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import generate_password_hash
 
 from messaging.extensions import db
+from messaging.lib.passwords import hash_password
 from messaging.models.base import TenantScoped, public_id_column, utcnow
 
 
@@ -35,7 +35,7 @@ class MobileWorker(db.Model, TenantScoped):
     )
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = hash_password(password)
 
 
 class GroupMembership(db.Model):

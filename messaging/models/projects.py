@@ -19,9 +19,9 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from messaging.extensions import db
+from messaging.lib.passwords import hash_password, password_matches
 from messaging.models.base import TenantScoped, utcnow
 
 
@@ -70,10 +70,10 @@ class WebUser(db.Model, TenantScoped):
     project: Mapped[Project] = relationship()
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = hash_password(password)
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+        return password_matches(self.password_hash, password)
 
     # Flask-Login's user protocol, without UserMixin: its ``__eq__`` compares
     # ``get_id()``, which here names a login, not a person.

@@ -11,7 +11,14 @@ def test_production_refuses_to_start_without_secret_key(monkeypatch):
 
 
 def test_development_defaults(monkeypatch):
-    for name in ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SMS_GATEWAY", "PUBLIC_BASE_URL"]:
+    for name in [
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SMS_GATEWAY",
+        "PUBLIC_BASE_URL",
+        "PASSWORD_HASH_METHOD",
+    ]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APP_ENV", "development")
     config = from_environment()
@@ -20,6 +27,7 @@ def test_development_defaults(monkeypatch):
     assert config["REDIS_URL"] == "redis://127.0.0.1:6379/0"
     assert config["SMS_GATEWAY"] == "console"
     assert config["SECRET_KEY"]
+    assert config["PASSWORD_HASH_METHOD"] == "scrypt"  # only the tests' own config lowers it
 
 
 def test_bad_number_in_environment_is_a_clear_error(monkeypatch):

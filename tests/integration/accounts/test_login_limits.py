@@ -102,13 +102,13 @@ def test_an_unknown_email_still_checks_a_password_hash_made_the_same_way(app, pr
     from messaging.models import WebUser
 
     checked = []
-    real_check = logins.check_password_hash
+    real_check = logins.password_matches
 
     def recording_check(pwhash, password):
         checked.append(pwhash)
         return real_check(pwhash, password)
 
-    monkeypatch.setattr(logins, "check_password_hash", recording_check)
+    monkeypatch.setattr(logins, "password_matches", recording_check)
     with app.app_context():
         assert logins.authenticate("nobody@nowhere.example.org", "guess") is None
         real_hash = db.session.query(WebUser.password_hash).filter_by(email=project.admin_email).scalar()
