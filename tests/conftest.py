@@ -40,7 +40,7 @@ def app_test_config() -> dict:
         "APP_ENV": "test",
         "TESTING": True,
         "SECRET_KEY": "test-secret",
-        # One cheap hash instead of scrypt's 90 ms (messaging.lib.passwords); production keeps scrypt.
+        # One cheap hash instead of scrypt's 90 ms (messaging.accounts.passwords); production keeps scrypt.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         "SQLALCHEMY_DATABASE_URI": DATABASE_URL,
         "REDIS_URL": REDIS_URL,

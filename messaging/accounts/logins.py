@@ -23,9 +23,9 @@ import logging
 from sqlalchemy import func, select
 
 from messaging.accounts import web_sessions
+from messaging.accounts.passwords import hash_password, password_matches
 from messaging.errors import Invalid
 from messaging.extensions import db
-from messaging.lib.passwords import hash_password, password_matches
 from messaging.models import WebUser
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from messaging.accounts.passwords import hash_password
 from messaging.extensions import db
-from messaging.lib.passwords import hash_password
 from messaging.models.base import TenantScoped, public_id_column, utcnow
 
 

@@ -20,8 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from messaging.accounts.passwords import hash_password, password_matches
 from messaging.extensions import db
-from messaging.lib.passwords import hash_password, password_matches
 from messaging.models.base import TenantScoped, utcnow
 
 
