@@ -96,6 +96,8 @@ RUN_FIRING = JobSpec("workers.jobs.broadcasts.run_firing", "default", timeout=6 
 HANDLE_NUMBER = JobSpec("workers.jobs.inbound.handle_number", "high", timeout=600, result_ttl=60)
 # POST a forwarding location's due records, oldest first.
 FORWARD_LOCATION = JobSpec("workers.jobs.forwarding.forward_location", "default", timeout=1800, result_ttl=60)
+# Apply a new or changed conditional alert rule to the existing cases, batch by batch.
+APPLY_ALERT_RULE = JobSpec("workers.jobs.alerts.apply_rule", "default", timeout=3600, result_ttl=60)
 # Process an uploaded Excel import in batches.
 RUN_IMPORT = JobSpec("workers.jobs.imports.run_import", "default", timeout=3600, result_ttl=600)
 
@@ -123,6 +125,7 @@ PERIODIC = (
     _periodic("survey-tick", 30, "workers.jobs.surveys.tick", "high"),
     _periodic("inbound-sweep", 30, "workers.jobs.inbound.sweep", "high"),
     _periodic("broadcast-tick", 10, "workers.jobs.broadcasts.tick", "high"),
+    _periodic("alert-tick", 10, "workers.jobs.alerts.tick", "high"),
 )
 
 

@@ -26,7 +26,9 @@ through ``apply_form``, so the rules below (and the owner rules of
   (``messaging.cases.blocks``).
 - A refused form writes nothing: ``apply_form`` rolls back and raises the ``DomainError``.
 - Each block applied leaves a history row (``CaseTransaction``), and the form and
-  each case it changed are captured for data forwarding in the same transaction.
+  each case it changed are captured for data forwarding in the same transaction,
+  which also brings the cases' conditional alert schedules up to date
+  (``messaging.alerts.schedules``).
 """
 
 import logging
@@ -37,11 +39,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from messaging.alerts.schedules import cases_changed
 from messaging.cases.blocks import Block, checked_id, invalid_field, parse_blocks
 from messaging.cases.ownership import check_owner_allowed, resolve_new_owner
 from messaging.cases.serialize import block_json
 from messaging.cases.updates import apply_update, project_country
-from messaging.db import dialect
+from messaging.db import dialect, tenancy
 from messaging.errors import Conflict, Invalid, RuleBroken
 from messaging.extensions import db
 from messaging.forwarding.capture import capture_case, capture_form
@@ -280,3 +283,5 @@ def _record(form: Form, transactions: list[tuple[Case, Block]], now: datetime) -
     capture_form(form, [block_json(block) for _, block in transactions])
     for case in dict.fromkeys(c for c, _ in transactions):
         capture_case(case)
+    # Conditional alerts: the cases' schedules follow them, in this transaction.
+    cases_changed(tenancy.current_project_id(), [c.id for c, _ in transactions])

@@ -5,6 +5,7 @@
 - ``web_sessions``: web users' login sessions (what logout and deactivation end).
 - ``people``: mobile workers, user groups (case sharing), applications.
 - ``cases``: cases, forms and each case's history (case transactions).
+- ``alerts``: conditional alert rules, each case's occurrences and match state.
 - ``case_groups``, ``sms`` (messages, opt-outs, gateway settings), ``broadcasts``,
   ``surveys`` (surveys, sessions, keywords, inbound messages), ``forwarding``, ``imports``.
 
@@ -12,6 +13,7 @@ Each model's statuses, kinds and reasons are declared beside it (a ``StrEnum``
 and the tuple of its values).
 """
 
+from messaging.models.alerts import AlertCaseState, AlertOccurrence, AlertRule  # noqa: F401, E402
 from messaging.models.base import TenantScoped, new_id  # noqa: F401
 from messaging.models.broadcasts import Broadcast, BroadcastFiring, BroadcastRecipient  # noqa: F401, E402
 from messaging.models.case_groups import CaseGroup, CaseGroupMember  # noqa: F401, E402

@@ -124,6 +124,9 @@ class Message(db.Model, TenantScoped):
     broadcast_id: Mapped[str | None] = mapped_column(String(64))
     # The broadcast firing (one send of a broadcast) the message belongs to.
     firing_id: Mapped[str | None] = mapped_column(String(32))
+    # A conditional alert's message: its rule and occurrence (messaging.alerts).
+    alert_id: Mapped[str | None] = mapped_column(String(32))
+    alert_occurrence_id: Mapped[int | None] = mapped_column(BigIntPK)
     survey_session_id: Mapped[str | None] = mapped_column(String(64))
     bypass_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     # An automatic reply (default reply, keyword reply, confirmation): what the loop guard counts.

@@ -102,6 +102,8 @@ def _row_values(project_id: int, row: dict, now: datetime, opted: set[str]) -> d
         "gateway": None,
         "broadcast_id": row.get("broadcast_id"),
         "firing_id": row.get("firing_id"),
+        "alert_id": row.get("alert_id"),
+        "alert_occurrence_id": row.get("alert_occurrence_id"),
         "survey_session_id": row.get("survey_session_id"),
         "bypass_opt_out": bool(row.get("bypass_opt_out", False)),
         "auto_reply": bool(row.get("auto_reply", False)),

@@ -179,6 +179,7 @@ def openapi_document():
 def register_endpoints() -> None:
     """Import the endpoint modules so their routes attach to ``bp``."""
     from messaging.http.api import (  # noqa: F401
+        alerts,
         broadcasts,
         case_groups,
         cases,

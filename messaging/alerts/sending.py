@@ -1,0 +1,267 @@
+"""Due occurrences become messages: the periodic tick, through the same outbox as broadcasts.
+
+Rules:
+- The tick (every 10 s, on any worker) takes each project's pending occurrences
+  whose time has come, ``BATCH`` at a time, soonest first. In one transaction it
+  claims them (a conditional ``UPDATE ... WHERE status = 'pending'``: two ticks
+  never claim one), writes their messages (rows before jobs, as every message:
+  ``messaging.sms.outbox``) and marks them ``sent`` with how many messages they
+  wrote; the send jobs are enqueued after the commit (the SMS sweep queues any a
+  Redis outage dropped). A crash before the commit leaves them pending for the
+  next tick; after it, they are sent. So each occurrence is sent at most once.
+- An occurrence found more than ``LATE_LIMIT`` after its time (the workers were
+  all down) is ``skipped`` with ``past_due`` rather than sent that late.
+- Recipients: the case's own number (``case``), the owner's numbers
+  (``owner``: the mobile worker, or every member of the owning group, active and
+  with a phone, :mod:`messaging.conversations.owner_alerts`), or both, each
+  number once. With nobody to text, the occurrence is ``skipped``
+  (``no_recipient``). A number that is not E.164 or has opted out gets a
+  ``failed`` message with its reason, as for broadcasts.
+- Content as for broadcasts: the text (or the translation for the case's
+  language) with its placeholders filled from the case; a survey opens a session
+  for the case's number and sends its first question. The rule's quiet hours
+  move a message's ``due_at`` to the next opening in the recipient's zone.
+- Messages to the case carry its ``case_id`` (they are part of its
+  conversation); messages to owners do not. All carry ``alert_id`` and
+  ``alert_occurrence_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from messaging.broadcasts.spec import quiet_window
+from messaging.conversations.owner_alerts import owner_phones
+from messaging.db import dialect
+from messaging.db.after_commit import after_commit
+from messaging.db.tenancy import project_scope
+from messaging.extensions import db
+from messaging.lib import clock, templating
+from messaging.lib.quiet_hours import next_allowed, recipient_timezone
+from messaging.models import AlertOccurrence, AlertRule, Case, Message, Project
+from messaging.sms import outbox
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+LATE_LIMIT = timedelta(hours=6)
+OCCURRENCES = AlertOccurrence.__table__
+MESSAGES = Message.__table__
+
+
+def tick(now: datetime | None = None, batch: int = BATCH, max_batches: int = 200) -> dict:
+    """Periodic: send every project's due occurrences (at most ``max_batches`` batches a tick)."""
+    now = now or clock.now()
+    stats: Counter = Counter()
+    projects = (
+        db.session.execute(
+            select(AlertOccurrence.project_id)
+            .where(AlertOccurrence.status == "pending", AlertOccurrence.due_at <= now)
+            .distinct()
+            .execution_options(all_projects=True)
+        )
+        .scalars()
+        .all()
+    )
+    db.session.rollback()
+    for project_id in projects:
+        with project_scope(project_id):
+            for _ in range(max_batches):
+                try:
+                    done = send_due(project_id, now, batch)
+                except Exception:
+                    db.session.rollback()
+                    log.exception("alert sending failed project_id=%s (the next tick retries)", project_id)
+                    stats["errors"] += 1
+                    break
+                stats.update(done)
+                if done["claimed"] < batch:
+                    break
+    from messaging.alerts import applying
+
+    stats.update(applying.resume_stale(now))
+    return {k: v for k, v in stats.items() if v}
+
+
+def send_due(project_id: int, now: datetime, batch: int = BATCH) -> Counter:
+    """Claim up to ``batch`` due occurrences of the current project, write their messages, commit."""
+    stats: Counter = Counter()
+    dialect.begin_write()
+    due = db.session.execute(
+        select(AlertOccurrence.id, AlertOccurrence.due_at)
+        .where(AlertOccurrence.status == "pending", AlertOccurrence.due_at <= now)
+        .order_by(AlertOccurrence.due_at, AlertOccurrence.id)
+        .limit(batch)
+    ).all()
+    if not due:
+        return stats
+    late = [o.id for o in due if o.due_at < now - LATE_LIMIT]
+    on_time = [o.id for o in due if o.due_at >= now - LATE_LIMIT]
+    if late:
+        stats["past_due"] += _set_status(late, now, "skipped", "past_due")
+    claimed = _claim(on_time, now)
+    stats["claimed"] = len(due)
+    if claimed:
+        stats.update(_write_messages(project_id, claimed, now))
+    db.session.commit()
+    return stats
+
+
+def _set_status(ids: list[int], now: datetime, status: str, reason: str | None) -> int:
+    return db.session.execute(
+        update(OCCURRENCES)
+        .where(OCCURRENCES.c.id.in_(ids), OCCURRENCES.c.status == "pending")
+        .values(status=status, reason=reason, updated_at=now)
+    ).rowcount
+
+
+def _claim(ids: list[int], now: datetime) -> list:
+    """Mark these pending occurrences sent (those another tick has not taken); returns them."""
+    if not ids:
+        return []
+    return db.session.execute(
+        update(OCCURRENCES)
+        .where(OCCURRENCES.c.id.in_(ids), OCCURRENCES.c.status == "pending")
+        .values(status="sent", reason=None, updated_at=now)
+        .returning(OCCURRENCES.c.id, OCCURRENCES.c.rule_id, OCCURRENCES.c.case_pk)
+    ).all()
+
+
+class RuleContent:
+    """One rule's content: text by language, placeholders, survey, quiet hours."""
+
+    def __init__(self, rule: AlertRule, project_tz: str):
+        self.rule = rule
+        self.window = quiet_window(rule)
+        self.project_tz = project_tz
+        self.zones: dict[str, datetime] = {}
+
+    def text_for(self, language: str | None) -> str:
+        rule = self.rule
+        if rule.text:
+            return rule.text
+        if not rule.translations:
+            return ""
+        return templating.choose_text(rule.translations, rule.default_language, language)[1]
+
+    def due_at(self, phone: str, now: datetime) -> datetime | None:
+        if self.window is None:
+            return None
+        zone = recipient_timezone(phone, self.project_tz)
+        if zone not in self.zones:
+            self.zones[zone] = next_allowed(now, zone, self.window)
+        due = self.zones[zone]
+        return due if due > now else None
+
+
+def case_context(case: Case) -> dict:
+    return {
+        "case": {
+            "case_id": case.case_id,
+            "case_type": case.case_type,
+            "name": case.name,
+            "external_id": case.external_id,
+            "phone_number": case.phone_number,
+            "owner_id": case.owner_id,
+            "properties": case.properties or {},
+        }
+    }
+
+
+def recipients_of(rule: AlertRule, case: Case) -> list[tuple[str, bool]]:
+    """``[(phone, is_the_case)]``: who an occurrence of ``rule`` for ``case`` texts, each number once."""
+    found: dict[str, bool] = {}
+    if rule.recipient in ("case", "case_and_owner"):
+        phone = case.phone_number or (case.phone_raw if case.phone_invalid else None)
+        if phone:
+            found[phone] = True
+    if rule.recipient in ("owner", "case_and_owner"):
+        for phone in owner_phones(case):
+            found.setdefault(phone, False)
+    return list(found.items())
+
+
+def _write_messages(project_id: int, claimed, now: datetime) -> Counter:
+    stats: Counter = Counter()
+    rules = {
+        r.id: r
+        for r in db.session.execute(
+            select(AlertRule).where(AlertRule.id.in_({c.rule_id for c in claimed}))
+        ).scalars()
+    }
+    cases = {
+        c.id: c
+        for c in db.session.execute(select(Case).where(Case.id.in_({c.case_pk for c in claimed}))).scalars()
+    }
+    project_tz = db.session.get(Project, project_id).timezone or "UTC"
+    contents = {rule_id: RuleContent(rule, project_tz) for rule_id, rule in rules.items()}
+    rows, counts, nobody = [], {}, []
+    for occ in claimed:
+        rule, case = rules[occ.rule_id], cases.get(occ.case_pk)
+        targets = recipients_of(rule, case) if case is not None and not case.deleted else []
+        if not targets:
+            nobody.append(occ.id)
+            continue
+        counts[occ.id] = len(targets)
+        content = contents[occ.rule_id]
+        if rule.survey_id:
+            _start_survey(project_id, rule, case, targets[0][0], occ.id)
+            stats["surveys"] += 1
+            counts[occ.id] = 1
+            continue
+        text = templating.render(content.text_for(case.language), case_context(case)).text
+        for phone, is_the_case in targets:
+            rows.append(
+                {
+                    "phone": phone,
+                    "body": text,
+                    "case_id": case.id if is_the_case else None,
+                    "alert_id": rule.id,
+                    "alert_occurrence_id": occ.id,
+                    "due_at": content.due_at(phone, now),
+                }
+            )
+    if nobody:
+        _set_status_of_claimed(nobody, now, "skipped", "no_recipient")
+        stats["no_recipient"] += len(nobody)
+    for occ_id, count in counts.items():
+        db.session.execute(update(OCCURRENCES).where(OCCURRENCES.c.id == occ_id).values(messages=count))
+    result = outbox.QueueResult()
+    send_jobs = outbox.insert_messages(project_id, rows, result) if rows else []
+    if send_jobs:
+        after_commit(outbox.enqueue_send_jobs, project_id, send_jobs)
+    stats["sent"] += len(counts)
+    stats["messages"] += len(rows)
+    if rows or nobody:
+        log.info(
+            "alert occurrences sent project_id=%s occurrences=%s messages=%s no_recipient=%s",
+            project_id,
+            len(counts),
+            len(rows),
+            len(nobody),
+        )
+    return stats
+
+
+def _set_status_of_claimed(ids: list[int], now: datetime, status: str, reason: str) -> None:
+    db.session.execute(
+        update(OCCURRENCES)
+        .where(OCCURRENCES.c.id.in_(ids))
+        .values(status=status, reason=reason, updated_at=now)
+    )
+
+
+def _start_survey(project_id: int, rule: AlertRule, case: Case, phone: str, occurrence_id: int) -> None:
+    """Open a session for the case's number (its first question joins this transaction)."""
+    from messaging.surveys.starting import start_session
+
+    session = start_session(project_id, rule.survey_id, phone, case.id, source="alert")
+    db.session.execute(
+        update(MESSAGES)
+        .where(MESSAGES.c.survey_session_id == session.id)
+        .values(alert_id=rule.id, alert_occurrence_id=occurrence_id)
+    )
