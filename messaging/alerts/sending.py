@@ -138,7 +138,7 @@ class RuleContent:
         self.rule = rule
         self.window = quiet_window(rule)
         self.project_tz = project_tz
-        self.zones: dict[str, datetime] = {}
+        self.zones: dict[tuple[str, datetime], datetime] = {}
 
     def text_for(self, language: str | None) -> str:
         rule = self.rule
@@ -152,9 +152,9 @@ class RuleContent:
         if self.window is None:
             return None
         zone = recipient_timezone(phone, self.project_tz)
-        if zone not in self.zones:
-            self.zones[zone] = next_allowed(now, zone, self.window)
-        due = self.zones[zone]
+        if (zone, now) not in self.zones:
+            self.zones[(zone, now)] = next_allowed(now, zone, self.window)
+        due = self.zones[(zone, now)]
         return due if due > now else None
 
 

@@ -6,7 +6,7 @@ The rules live in :mod:`messaging.alerts`; these views validate, call it, commit
 from flask import abort, g, jsonify
 from sqlalchemy import select
 
-from messaging.alerts import manage, reading, serialize
+from messaging.alerts import dry_run, manage, preview, reading, serialize
 from messaging.extensions import db
 from messaging.http.api import created, json_body, route
 from messaging.http.api.errors import ApiError
@@ -221,3 +221,39 @@ def case_upcoming(case_id):
     if case.deleted:
         raise ApiError(404, "not_found", "This case has been deleted.")
     return jsonify({"results": reading.upcoming(case), "next": None})
+
+
+@route(
+    "/alerts/preview",
+    ["POST"],
+    summary="What a rule (body as for create) would do now: open cases matching, skipped, next messages",
+    tag="alerts",
+    request_schema=BODY,
+    responses={200: {"description": "OK"}},
+    errors=(400, 401, 403, 415),
+    role="viewer",
+)
+def preview_alert():
+    return jsonify(preview.preview_rule(g.api_user.project_id, json_body()))
+
+
+@route(
+    "/alerts/dry-run",
+    ["POST"],
+    summary="Play the project's rules forward {days} (1-90) without sending: per day messages, "
+    "segments, quiet-hour holds, and sample transcripts",
+    tag="alerts",
+    request_schema={
+        "type": "object",
+        "properties": {
+            "days": {"type": "integer", "minimum": 1, "maximum": dry_run.MAX_DAYS},
+            "alert_ids": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    responses={200: {"description": "OK"}},
+    errors=(400, 401, 403, 415),
+    role="viewer",
+)
+def dry_run_alerts():
+    days, alert_ids = dry_run.parse_days(json_body())
+    return jsonify(dry_run.dry_run(g.api_user.project_id, days, alert_ids))

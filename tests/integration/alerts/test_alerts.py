@@ -387,3 +387,70 @@ def test_the_tick_is_quiet_when_nothing_is_due(app, field):
     clock.set_now(NOW + timedelta(days=30))
     late = tick(app)
     assert (late["claimed"], late["past_due"], late.get("sent")) == (1, 1, None)
+
+
+def test_the_preview_counts_matching_cases_and_shows_their_next_messages_without_saving(field):
+    field.mother(risk="high", next_visit="2026-03-20", name="Later")
+    field.mother(risk="high", next_visit="2026-03-10", name="Sooner")
+    field.mother(risk="high", name="Undated")
+    field.mother(risk="high", next_visit="2026-02-01", name="Past")
+    field.mother(risk="low", next_visit="2026-03-10", name="Low")
+    r = field.api.post("/api/v1/alerts/preview", json=VISIT_RULE)
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert (body["open_cases"], body["matching"]) == (5, 4)
+    assert body["skipped"] == {"no_date": 1, "past_due": 1}
+    assert [(n["name"], n["due_at"]) for n in body["next"]] == [
+        ("Sooner", "2026-03-08T06:00:00Z"),
+        ("Later", "2026-03-18T06:00:00Z"),
+    ]
+    assert body["next"][0]["text"] == "Hello Sooner, your visit is on 2026-03-10."
+    assert field.api.get("/api/v1/alerts").get_json()["results"] == []
+    bad = field.api.post(
+        "/api/v1/alerts/preview", json={**VISIT_RULE, "start": {"property": "x", "time": "7pm"}}
+    )
+    assert bad.status_code == 400 and bad.get_json()["error"]["details"]["field"] == "start.time"
+
+
+def test_the_dry_run_matches_what_the_clock_then_sends(app, field):
+    field.rule(repeat={"every_days": 2, "times": 3}, quiet_hours={"start": "10:00", "end": "18:00"})
+    field.rule(
+        name="Owner follow-up",
+        start={"property": "next_visit", "offset_days": 1, "time": "14:00"},
+        recipient="owner",
+        text="Did {case.name} come?",
+    )
+    for n in range(4):
+        field.mother(
+            phone_number=f"+25471200010{n}", risk="high", next_visit=f"2026-03-0{4 + n}", name=f"M{n}"
+        )
+    r = field.api.post("/api/v1/alerts/dry-run", json={"days": 10})
+    assert r.status_code == 200, r.get_json()
+    plan = r.get_json()
+    predicted = {d["date"]: d["messages"] for d in plan["days"]}
+    # M0's first reminder (09:00 today) was already past when scheduled: 3 + 3 * 4 reminders, 4 follow-ups
+    assert plan["total_messages"] == 3 + 3 * 4 + 4 == sum(predicted.values())
+    assert all(d["held_by_quiet_hours"] == (d["messages"] - predicted_owner(d["date"])) for d in plan["days"])
+    assert plan["samples"][0]["due_at"] == "2026-03-03T07:00:00Z"  # M1's 09:00 held to 10:00 local
+
+    sent_per_day = {}
+    start = datetime(2026, 3, 2, 21, 0)  # midnight in Nairobi
+    for day in range(11):
+        for hour in range(0, 24):
+            clock.set_now(start + timedelta(days=day, hours=hour))
+            tick(app)
+        local_day = (start + timedelta(days=day, hours=3)).date().isoformat()
+        count = len([m for m in rows(field.project) if m["alert_id"]])
+        sent_per_day[local_day] = count - sum(sent_per_day.values())
+    assert {d: n for d, n in sent_per_day.items() if n} == predicted
+
+
+def predicted_owner(local_day: str) -> int:
+    """Owner follow-ups (no quiet hours) fall on the day after each visit: 5 to 8 March."""
+    return 1 if local_day in ("2026-03-05", "2026-03-06", "2026-03-07", "2026-03-08") else 0
+
+
+def test_the_dry_run_refuses_a_bad_number_of_days(field):
+    for days in (0, 91, "7", True):
+        r = field.api.post("/api/v1/alerts/dry-run", json={"days": days})
+        assert r.status_code == 400 and r.get_json()["error"]["details"]["field"] == "days"
