@@ -1,7 +1,8 @@
 """What a rule would do now, before it is saved: how many open cases match, and their next messages.
 
 Rules:
-- The body is validated as for create (a bad one is the same ``Invalid``).
+- The body is validated as for create (a bad one is the same ``Invalid``), except
+  that it may have no content yet: the samples then say so.
 - The open cases of the rule's type are read in batches of ``BATCH``, at most
   ``MAX_CASES`` (the count then says "at least"); each is matched and its next
   occurrence computed with the same functions the schedules use
@@ -28,9 +29,12 @@ from messaging.models import Case
 BATCH = 2000
 MAX_CASES = 20_000
 SAMPLES = 5
+NO_TEXT_YET = "(no text yet)"
 
 
 def preview_rule(project_id: int, body) -> dict:
+    if isinstance(body, dict) and not any(body.get(k) for k in ("text", "translations", "survey_id")):
+        body = {**body, "text": NO_TEXT_YET}  # the count does not wait for the message to be written
     fields = parse_rule(body)
     now = clock.now()
     zone = project_zone(project_id)

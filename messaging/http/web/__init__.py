@@ -29,6 +29,7 @@ bp = Blueprint("web", __name__)
 
 def init_app(app) -> None:
     from messaging.http.web import (  # noqa: F401
+        alerts,
         auth,
         broadcasts,
         case_groups,
@@ -71,6 +72,7 @@ NAV_ITEMS = [
     ("Cases", "web.cases"),
     ("Case groups", "web.case_groups"),
     ("Broadcasts", "web.broadcasts"),
+    ("Alerts", "web.alerts"),
     ("Surveys", "web.surveys"),
     ("Inbox", "web.inbox"),
     ("Messages", "web.messages"),
