@@ -39,9 +39,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import BigInteger, DateTime, String, insert, select, update
 
 from messaging.alerts import rules as R
+from messaging.db import dialect
 from messaging.db.after_commit import transaction_cache
 from messaging.extensions import db
 from messaging.lib import clock
@@ -56,6 +57,9 @@ OCCURRENCES = AlertOccurrence.__table__
 STATES = AlertCaseState.__table__
 # Cancelled for one of these, an occurrence still ahead comes back when the case matches again.
 REVIVABLE = ("stopped_matching", "rule_paused", "rule_changed", "no_date", "bad_date")
+# What a recompute may change: pending ones, and cancelled ones that come back.
+_OPEN = ("pending", "cancelled")
+RULE_COLUMNS = (AlertRule.id, AlertRule.case_type, AlertRule.criteria, AlertRule.start, AlertRule.repeat)
 CASE_COLUMNS = (
     Case.id,
     Case.case_type,
@@ -115,7 +119,8 @@ class _Writes:
     def change(self, occ: _Occ, **values):
         if values.get("status") == "pending" and values.get("due_at", occ.due_at) < self.now - PAST_SLACK:
             values.update(status="skipped", reason="past_due")
-        self.changed.setdefault(occ.id, {"id": occ.id}).update(values, updated_at=self.now)
+        current = {"id": occ.id, "status": occ.status, "reason": occ.reason, "due_at": occ.due_at}
+        self.changed.setdefault(occ.id, {**current, "anchor": occ.anchor}).update(values)
         if values["status"] == "pending":
             self.stats["moved" if occ.status == "pending" else "revived"] += 1
         else:
@@ -128,15 +133,26 @@ class _Writes:
         if self.new:
             db.session.execute(insert(OCCURRENCES), self.new)
         if self.changed:
-            columns = ("status", "reason", "due_at", "anchor", "updated_at")
-            for values in self.changed.values():
-                db.session.execute(
-                    update(OCCURRENCES)
-                    .where(
-                        OCCURRENCES.c.id == values["id"], OCCURRENCES.c.status.in_(("pending", "cancelled"))
-                    )
-                    .values({k: v for k, v in values.items() if k in columns})
-                )
+            dialect.update_each(
+                OCCURRENCES,
+                list(self.changed.values()),
+                match=(OCCURRENCES.c.id, "id"),
+                types={
+                    "id": BigInteger,
+                    "status": String,
+                    "reason": String,
+                    "due_at": DateTime,
+                    "anchor": String,
+                },
+                values=lambda v: {
+                    "status": v["status"],
+                    "reason": v["reason"],
+                    "due_at": v["due_at"],
+                    "anchor": v["anchor"],
+                    "updated_at": self.now,
+                },
+                where=(OCCURRENCES.c.status.in_(_OPEN),),
+            )
         if self.new_states:
             db.session.execute(insert(STATES), self.new_states)
         for values in self.changed_states:
@@ -148,59 +164,85 @@ class _Writes:
 
 
 def project_zone(project_id: int):
-    timezone = db.session.execute(select(Project.timezone).where(Project.id == project_id)).scalar()
-    try:
-        return get_zone(timezone or "UTC")
-    except ValueError:
-        return get_zone("UTC")
-
-
-def active_rules(project_id: int) -> list[AlertRule]:
-    """The project's active rules, read once per transaction."""
-    cache = transaction_cache("alert_rules")
+    """The project's time zone (UTC when it has none), read once per transaction."""
+    cache = transaction_cache("project_zone")
     if project_id not in cache:
-        cache[project_id] = list(
-            db.session.execute(
-                select(AlertRule).where(AlertRule.active.is_(True), AlertRule.deleted_at.is_(None))
-            ).scalars()
-        )
+        timezone = db.session.execute(select(Project.timezone).where(Project.id == project_id)).scalar()
+        try:
+            cache[project_id] = get_zone(timezone or "UTC")
+        except ValueError:
+            cache[project_id] = get_zone("UTC")
     return cache[project_id]
 
 
-def cases_changed(project_id: int, case_pks: Iterable[int]) -> Counter:
-    """Bring the schedules of these (changed, flushed) cases up to date under every active rule."""
+def active_rules(project_id: int) -> list:
+    """The project's active rules (rows of ``RULE_COLUMNS``), read once per transaction (with the
+    project's zone, in the same query: a form pays one query when no rule applies to its cases)."""
+    cache = transaction_cache("alert_rules")
+    if project_id not in cache:
+        rows = db.session.execute(
+            select(*RULE_COLUMNS, Project.timezone)
+            .join(Project, Project.id == AlertRule.project_id)
+            .where(AlertRule.active.is_(True), AlertRule.deleted_at.is_(None))
+        ).all()
+        cache[project_id] = rows
+        if rows:
+            try:
+                transaction_cache("project_zone")[project_id] = get_zone(rows[0].timezone or "UTC")
+            except ValueError:
+                transaction_cache("project_zone")[project_id] = get_zone("UTC")
+    return cache[project_id]
+
+
+def cases_changed(project_id: int, cases: Iterable) -> Counter:
+    """Bring the schedules of these changed cases (``Case`` objects, flushed) up to date under
+    every active rule. A project without active rules costs one query per transaction."""
     rules = active_rules(project_id)
     if not rules:
+        return Counter()
+    cases = list({c.id: c for c in cases}.values())
+    types = {c.case_type for c in cases}
+    # Rules of other types: a case that changed type keeps their pending occurrences, which the
+    # tick cancels (``stopped_matching``) when it finds the case no longer matches.
+    rules = [r for r in rules if r.case_type in types]
+    return recompute(project_id, rules, cases) if cases and rules else Counter()
+
+
+def case_pks_changed(project_id: int, case_pks: Iterable[int]) -> Counter:
+    """:func:`cases_changed` for cases known by primary key (rows written with Core)."""
+    if not active_rules(project_id):
         return Counter()
     case_pks = list(dict.fromkeys(case_pks))
     if not case_pks:
         return Counter()
     rows = db.session.execute(select(*CASE_COLUMNS).where(Case.id.in_(case_pks))).all()
-    return recompute(project_id, rules, rows)
+    return cases_changed(project_id, rows)
 
 
-def recompute(project_id: int, rules: list[AlertRule], case_rows, now: datetime | None = None) -> Counter:
-    """Make the occurrences of ``case_rows`` (rows of ``CASE_COLUMNS``) agree with ``rules``."""
+def recompute(project_id: int, rules: list, case_rows, now: datetime | None = None) -> Counter:
+    """Make the occurrences of ``case_rows`` (rows of ``CASE_COLUMNS``, or ``Case`` objects) agree
+    with ``rules`` (rows of ``RULE_COLUMNS``, or ``AlertRule`` objects)."""
     now = now or clock.now()
     writes = _Writes(project_id, now)
-    by_type: dict[str, list[AlertRule]] = defaultdict(list)
-    for rule in rules:
-        by_type[rule.case_type].append(rule)
     rule_ids = [r.id for r in rules]
     case_pks = [c.id for c in case_rows]
     if not rule_ids or not case_pks:
         return writes.stats
-    states = {
-        (s.rule_id, s.case_pk): s
-        for s in db.session.execute(
-            select(
-                AlertCaseState.rule_id,
-                AlertCaseState.case_pk,
-                AlertCaseState.matching,
-                AlertCaseState.entered,
-            ).where(AlertCaseState.rule_id.in_(rule_ids), AlertCaseState.case_pk.in_(case_pks))
-        )
-    }
+    # Only rules without a start count entries into the matching state.
+    triggered = [r.id for r in rules if r.start is None]
+    states = {}
+    if triggered:
+        states = {
+            (s.rule_id, s.case_pk): s
+            for s in db.session.execute(
+                select(
+                    AlertCaseState.rule_id,
+                    AlertCaseState.case_pk,
+                    AlertCaseState.matching,
+                    AlertCaseState.entered,
+                ).where(AlertCaseState.rule_id.in_(triggered), AlertCaseState.case_pk.in_(case_pks))
+            )
+        }
     occurrences: dict[tuple[str, int], list[_Occ]] = defaultdict(list)
     for o in db.session.execute(
         select(
@@ -243,24 +285,26 @@ def _one(
     pending = [o for o in occs if o.status == "pending"]
     matching = case_type == rule.case_type and R.matches(rule.criteria or [], fields)
     entered = state.entered if state is not None else 0
-    if state is None:
+    if rule.start is not None:
+        pass  # a rule with a start follows the date, not entries: it keeps no state
+    elif state is None and matching:
         w.new_states.append(
             {
                 "project_id": w.project_id,
                 "rule_id": rule.id,
                 "case_pk": case_pk,
                 "matching": matching,
-                "entered": entered + (1 if matching and rule.start is None else 0),
+                "entered": entered + 1,
                 "updated_at": w.now,
             }
         )
-    elif bool(state.matching) != matching:
+    elif state is not None and bool(state.matching) != matching:
         w.changed_states.append(
             {
                 "rule_id": rule.id,
                 "case_pk": case_pk,
                 "matching": matching,
-                "entered": entered + (1 if matching and rule.start is None else 0),
+                "entered": entered + (1 if matching else 0),
             }
         )
     if not matching:

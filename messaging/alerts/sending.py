@@ -11,6 +11,9 @@ Rules:
   next tick; after it, they are sent. So each occurrence is sent at most once.
 - An occurrence found more than ``LATE_LIMIT`` after its time (the workers were
   all down) is ``skipped`` with ``past_due`` rather than sent that late.
+- Before writing, the case is checked again against the rule (it may have changed
+  type, which its schedules do not follow): one that no longer matches is
+  ``cancelled`` (``stopped_matching``).
 - Recipients: the case's own number (``case``), the owner's numbers
   (``owner``: the mobile worker, or every member of the owning group, active and
   with a phone, :mod:`messaging.conversations.owner_alerts`), or both, each
@@ -32,8 +35,9 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, Integer, select, update
 
+from messaging.alerts import rules as rules_module
 from messaging.broadcasts.spec import quiet_window
 from messaging.conversations.owner_alerts import owner_phones
 from messaging.db import dialect
@@ -47,10 +51,26 @@ from messaging.sms import outbox
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = 2000
 LATE_LIMIT = timedelta(hours=6)
 OCCURRENCES = AlertOccurrence.__table__
 MESSAGES = Message.__table__
+# What sending reads of a case (rows, not ORM objects: a batch loads thousands).
+CASE_COLUMNS = (
+    Case.id,
+    Case.case_id,
+    Case.case_type,
+    Case.name,
+    Case.external_id,
+    Case.phone_number,
+    Case.phone_raw,
+    Case.phone_invalid,
+    Case.owner_id,
+    Case.properties,
+    Case.language,
+    Case.closed,
+    Case.deleted,
+)
 
 
 def tick(now: datetime | None = None, batch: int = BATCH, max_batches: int = 200) -> dict:
@@ -91,6 +111,9 @@ def send_due(project_id: int, now: datetime, batch: int = BATCH) -> Counter:
     """Claim up to ``batch`` due occurrences of the current project, write their messages, commit."""
     stats: Counter = Counter()
     dialect.begin_write()
+    # Lost with a crash of the database server, a commit loses its claim and its messages
+    # together: the occurrences are pending again and sent once by a later tick.
+    dialect.commit_without_waiting_for_disk()
     due = db.session.execute(
         select(AlertOccurrence.id, AlertOccurrence.due_at)
         .where(AlertOccurrence.status == "pending", AlertOccurrence.due_at <= now)
@@ -123,10 +146,11 @@ def _claim(ids: list[int], now: datetime) -> list:
     """Mark these pending occurrences sent (those another tick has not taken); returns them."""
     if not ids:
         return []
+    # One message each, the common case (a rule to the case); others are corrected after.
     return db.session.execute(
         update(OCCURRENCES)
-        .where(OCCURRENCES.c.id.in_(ids), OCCURRENCES.c.status == "pending")
-        .values(status="sent", reason=None, updated_at=now)
+        .where(dialect.in_values(OCCURRENCES.c.id, ids, BigInteger), OCCURRENCES.c.status == "pending")
+        .values(status="sent", reason=None, messages=1, updated_at=now)
         .returning(OCCURRENCES.c.id, OCCURRENCES.c.rule_id, OCCURRENCES.c.case_pk)
     ).all()
 
@@ -172,6 +196,21 @@ def case_context(case: Case) -> dict:
     }
 
 
+def still_matches(rule: AlertRule, case: Case | None) -> bool:
+    """Whether the case is still one the rule sends to (the same checks as the schedules; a case
+    whose type changed is found here)."""
+    if case is None or case.deleted or case.case_type != rule.case_type:
+        return False
+    fields = {
+        "name": case.name,
+        "owner_id": case.owner_id,
+        "external_id": case.external_id,
+        "closed": case.closed,
+        "properties": case.properties or {},
+    }
+    return rules_module.matches(rule.criteria or [], fields)
+
+
 def recipients_of(rule: AlertRule, case: Case) -> list[tuple[str, bool]]:
     """``[(phone, is_the_case)]``: who an occurrence of ``rule`` for ``case`` texts, each number once."""
     found: dict[str, bool] = {}
@@ -195,14 +234,19 @@ def _write_messages(project_id: int, claimed, now: datetime) -> Counter:
     }
     cases = {
         c.id: c
-        for c in db.session.execute(select(Case).where(Case.id.in_({c.case_pk for c in claimed}))).scalars()
+        for c in db.session.execute(
+            select(*CASE_COLUMNS).where(dialect.in_values(Case.id, {c.case_pk for c in claimed}, BigInteger))
+        )
     }
     project_tz = db.session.get(Project, project_id).timezone or "UTC"
     contents = {rule_id: RuleContent(rule, project_tz) for rule_id, rule in rules.items()}
-    rows, counts, nobody = [], {}, []
+    rows, counts, nobody, stale = [], {}, [], []
     for occ in claimed:
         rule, case = rules[occ.rule_id], cases.get(occ.case_pk)
-        targets = recipients_of(rule, case) if case is not None and not case.deleted else []
+        if not still_matches(rule, case):
+            stale.append(occ.id)
+            continue
+        targets = recipients_of(rule, case)
         if not targets:
             nobody.append(occ.id)
             continue
@@ -228,8 +272,16 @@ def _write_messages(project_id: int, claimed, now: datetime) -> Counter:
     if nobody:
         _set_status_of_claimed(nobody, now, "skipped", "no_recipient")
         stats["no_recipient"] += len(nobody)
-    for occ_id, count in counts.items():
-        db.session.execute(update(OCCURRENCES).where(OCCURRENCES.c.id == occ_id).values(messages=count))
+    if stale:
+        _set_status_of_claimed(stale, now, "cancelled", "stopped_matching")
+        stats["stopped_matching"] += len(stale)
+    dialect.update_each(
+        OCCURRENCES,
+        [{"id": occ_id, "messages": count} for occ_id, count in counts.items() if count != 1],
+        match=(OCCURRENCES.c.id, "id"),
+        types={"id": BigInteger, "messages": Integer},
+        values=lambda v: {"messages": v["messages"]},
+    )
     result = outbox.QueueResult()
     send_jobs = outbox.insert_messages(project_id, rows, result) if rows else []
     if send_jobs:

@@ -33,7 +33,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import func, insert, select
 
-from messaging.alerts.schedules import cases_changed
+from messaging.alerts.schedules import case_pks_changed
 from messaging.cases.blocks import MAX_VALUE_LENGTH, PROPERTY_KEY
 from messaging.cases.ownership import known_owner
 from messaging.cases.updates import apply_update, project_country
@@ -278,7 +278,9 @@ def _write(imp, rows, touched, now) -> None:
             case.project_id = imp.project_id
         capture_case(case)
     # Conditional alerts: the cases' schedules follow them, in the batch's transaction.
-    cases_changed(imp.project_id, [pks[c.case_id] if isinstance(c, NewCase) else c.id for c, _, _ in touched])
+    case_pks_changed(
+        imp.project_id, [pks[c.case_id] if isinstance(c, NewCase) else c.id for c, _, _ in touched]
+    )
 
 
 def apply_row(batch: Batch, record: dict):

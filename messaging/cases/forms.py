@@ -284,4 +284,4 @@ def _record(form: Form, transactions: list[tuple[Case, Block]], now: datetime) -
     for case in dict.fromkeys(c for c, _ in transactions):
         capture_case(case)
     # Conditional alerts: the cases' schedules follow them, in this transaction.
-    cases_changed(tenancy.current_project_id(), [c.id for c, _ in transactions])
+    cases_changed(tenancy.current_project_id(), [c for c, _ in transactions])

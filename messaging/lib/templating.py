@@ -23,6 +23,7 @@ lone ``{`` or ``}`` is left as written; :func:`validate_template` reports it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,23 +56,38 @@ def render(template: str, context: Mapping[str, Any]) -> RenderResult:
     """Fill ``template`` from ``context``; missing values render empty and are listed, never raises."""
     out: list[str] = []
     missing: set[str] = set()
+    for literal, name in _parts(template):
+        out.append(literal)
+        if name is not None:
+            value = _lookup(context, name)
+            if value == "":
+                missing.add(name)
+            out.append(value)
+    return RenderResult("".join(out), missing)
+
+
+@functools.lru_cache(maxsize=256)
+def _parts(template: str) -> tuple[tuple[str, str | None], ...]:
+    """``template`` parsed once: (literal text, placeholder name or None) pairs, in order (a
+    fan-out renders one template for thousands of recipients)."""
+    parts: list[tuple[str, str | None]] = []
+    literal: list[str] = []
     pos = 0
     for match in _TOKEN.finditer(template):
-        out.append(template[pos : match.start()])
+        literal.append(template[pos : match.start()])
         pos = match.end()
         if match["open"]:
-            out.append("{")
+            literal.append("{")
         elif match["close"]:
-            out.append("}")
+            literal.append("}")
         elif match["name"]:
-            value = _lookup(context, match["name"])
-            if value == "":
-                missing.add(match["name"])
-            out.append(value)
+            parts.append(("".join(literal), match["name"]))
+            literal = []
         else:
-            out.append(match["brace"])
-    out.append(template[pos:])
-    return RenderResult("".join(out), missing)
+            literal.append(match["brace"])
+    literal.append(template[pos:])
+    parts.append(("".join(literal), None))
+    return tuple(parts)
 
 
 def placeholders(template: str) -> set[str]:

@@ -98,9 +98,13 @@ class AlertOccurrence(db.Model, TenantScoped):
     __tablename__ = "alert_occurrences"
     __table_args__ = (
         UniqueConstraint("rule_id", "case_pk", "anchor", "seq"),
+        # The tick's look across projects; then each project's due ones.
         Index("ix_alert_occurrences_due", "status", "due_at"),
-        Index("ix_alert_occurrences_case", "case_pk", "status", "due_at"),
-        Index("ix_alert_occurrences_rule", "rule_id", "id"),
+        Index("ix_alert_occurrences_project_due", "project_id", "status", "due_at"),
+        # project_id first in these: every scoped query filters on it, and SQLite's planner
+        # otherwise picks the one-column project_id index and reads all the project's rows.
+        Index("ix_alert_occurrences_case", "project_id", "case_pk", "status", "due_at"),
+        Index("ix_alert_occurrences_rule", "project_id", "rule_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

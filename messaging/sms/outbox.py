@@ -26,9 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from messaging import jobs
+from messaging.db import dialect
 from messaging.db.after_commit import after_commit
 from messaging.extensions import db
 from messaging.lib import clock
@@ -146,14 +147,16 @@ def _insert_chunk(
         for v in sendable[start : start + per_job]:
             v["job_id"] = job_id
         new_jobs.append(job_id)
-    ids = db.session.execute(
-        insert(MESSAGES).returning(MESSAGES.c.id, MESSAGES.c.job_id, sort_by_parameter_order=True), values
-    ).all()
+    written = dialect.insert_each(
+        MESSAGES,
+        values,
+        returning=(MESSAGES.c.id, MESSAGES.c.job_id, MESSAGES.c.status, MESSAGES.c.skip_reason),
+    )
     by_job: dict[str, list[int]] = defaultdict(list)
-    for (message_id, job_id), v in zip(ids, values, strict=True):
+    for message_id, job_id, status, skip_reason in sorted(written):
         result.ids.append(message_id)
-        if v["status"] == "failed":
-            result.failed[v["skip_reason"]] += 1
+        if status == "failed":
+            result.failed[skip_reason] += 1
         elif job_id is None:
             result.scheduled += 1
         else:

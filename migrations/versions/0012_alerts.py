@@ -92,10 +92,11 @@ def upgrade():
     sa.UniqueConstraint('rule_id', 'case_pk', 'anchor', 'seq', name=op.f('uq_alert_occurrences_rule_id_case_pk_anchor_seq'))
     )
     with op.batch_alter_table('alert_occurrences', schema=None) as batch_op:
-        batch_op.create_index('ix_alert_occurrences_case', ['case_pk', 'status', 'due_at'], unique=False)
+        batch_op.create_index('ix_alert_occurrences_case', ['project_id', 'case_pk', 'status', 'due_at'], unique=False)
         batch_op.create_index('ix_alert_occurrences_due', ['status', 'due_at'], unique=False)
+        batch_op.create_index('ix_alert_occurrences_project_due', ['project_id', 'status', 'due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_alert_occurrences_project_id'), ['project_id'], unique=False)
-        batch_op.create_index('ix_alert_occurrences_rule', ['rule_id', 'id'], unique=False)
+        batch_op.create_index('ix_alert_occurrences_rule', ['project_id', 'rule_id', 'id'], unique=False)
 
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('alert_id', sa.String(length=32), nullable=True))
@@ -113,6 +114,7 @@ def downgrade():
     with op.batch_alter_table('alert_occurrences', schema=None) as batch_op:
         batch_op.drop_index('ix_alert_occurrences_rule')
         batch_op.drop_index(batch_op.f('ix_alert_occurrences_project_id'))
+        batch_op.drop_index('ix_alert_occurrences_project_due')
         batch_op.drop_index('ix_alert_occurrences_due')
         batch_op.drop_index('ix_alert_occurrences_case')
 
