@@ -258,7 +258,7 @@ def insert_each(table, rows: Sequence[Mapping[str, Any]], returning: Sequence) -
             else v.c[name]
             for name in names
         ]
-        stmt = insert(table).from_select(names, select(*columns)).returning(*returning)
+        stmt = insert(table).from_select(names, select(*columns).select_from(v)).returning(*returning)
         return db.session.execute(stmt).all()
     return db.session.execute(insert(table).returning(*returning), [dict(r) for r in rows]).all()
 
