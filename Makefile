@@ -58,6 +58,7 @@ bench: install
 	$(BIN)/python bench/bench_inbound.py --seconds 30 --database-url $(PG_BENCH_URL)
 	$(BIN)/python bench/bench_broadcast.py --database-url $(PG_BENCH_URL)
 	$(BIN)/python bench/bench_conversation.py && $(BIN)/python bench/bench_conversation.py --database-url $(PG_BENCH_URL)
+	$(BIN)/python bench/bench_alerts.py --database-url $(PG_BENCH_URL)
 	$(BIN)/python bench/bench_faults.py
 
 bench-faults: install

@@ -153,7 +153,32 @@ def seed_demo(case_count: int = 300, seed: int = 7) -> str:
     db.session.add_all(rows)
     db.session.commit()
     _seed_broadcast(project, rows)
+    _seed_alert(project)
     return key
+
+
+def _seed_alert(project: Project) -> None:
+    """A reminder two weeks before each mother's due date, so Alerts is not empty; the worker
+    applies it to the demo's cases as it starts."""
+    from messaging.alerts import manage
+    from messaging.db.tenancy import project_scope
+
+    with project_scope(project.id):
+        body = {
+            "name": "Two weeks before the due date",
+            "case_type": "mother",
+            "criteria": [{"property": "edd", "op": "exists"}],
+            "start": {"property": "edd", "offset_days": -14, "time": "09:00"},
+            "recipient": "case",
+            "translations": {
+                "en": "Hello {case.name}, your baby is due on {case.edd}. Please plan your clinic visit.",
+                "sw": "Habari {case.name}, mtoto wako anatarajiwa {case.edd}. Tafadhali panga kliniki.",
+            },
+            "default_language": "en",
+            "quiet_hours": {"start": "08:00", "end": "19:00"},
+        }
+        manage.create_rule(project.id, body)
+        db.session.commit()
 
 
 def _seed_broadcast(project: Project, cases: list[Case]) -> None:

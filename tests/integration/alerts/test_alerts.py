@@ -454,3 +454,27 @@ def test_the_dry_run_refuses_a_bad_number_of_days(field):
     for days in (0, 91, "7", True):
         r = field.api.post("/api/v1/alerts/dry-run", json={"days": days})
         assert r.status_code == 400 and r.get_json()["error"]["details"]["field"] == "days"
+
+
+def test_translations_follow_the_cases_language_and_opted_out_numbers_get_a_failed_message(app, field):
+    rule = field.rule(
+        start=None,
+        text=None,
+        translations={"en": "Hello {case.name}", "sw": "Habari {case.name}"},
+        default_language="en",
+    )
+    field.mother(risk="high", phone_number="+254712000001", name="Amina", language="sw")
+    field.mother(risk="high", phone_number="+254712000002", name="Beth", language="fr")
+    field.mother(risk="high", phone_number="+254712000003", name="Cleo")
+    r = field.api.post("/api/v1/opt-outs", json={"phone": "+254712000003", "reason": "asked by phone"})
+    assert r.status_code in (200, 201), r.get_json()
+    assert tick(app)["messages"] == 3
+    sent = {
+        m["phone"]: (m["body"], m["status"], m["skip_reason"]) for m in rows(field.project, alert_id=rule)
+    }
+    assert sent == {
+        "+254712000001": ("Habari Amina", "queued", None),
+        "+254712000002": ("Hello Beth", "queued", None),
+        "+254712000003": ("Hello Cleo", "failed", "opted_out"),
+    }
+    assert {h["status"] for h in field.history(rule)} == {"sent"}

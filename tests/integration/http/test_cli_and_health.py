@@ -47,11 +47,13 @@ def test_create_project_refuses_a_duplicate_slug(app, project):
 
 
 def test_seed_demo_makes_workers_groups_and_international_cases(app):
+    from messaging.alerts import applying
+    from messaging.alerts import reading as reading_alerts
     from messaging.broadcasts import preview as broadcasts_preview
     from messaging.broadcasts import reading
     from messaging.db import tenancy
     from messaging.extensions import db
-    from messaging.models import Broadcast, Case, Project, UserGroup
+    from messaging.models import AlertRule, Broadcast, Case, Project, UserGroup
     from messaging.projects.demo import seed_demo
 
     with app.app_context():
@@ -67,8 +69,15 @@ def test_seed_demo_makes_workers_groups_and_international_cases(app):
             project, {"recipients": demo_broadcast.recipients, "text": "x"}
         )
         status = reading.broadcast_status(demo_broadcast)
+        [demo_alert] = db.session.execute(select(AlertRule)).scalars().all()
+        mothers_with_a_due_date = db.session.execute(
+            select(func.count()).select_from(Case).where(Case.case_type == "mother")
+        ).scalar_one()
+        applying.apply_rule(project.id, demo_alert.id)
+        scheduled = reading_alerts.counts_by_status(demo_alert.id)
         db.session.remove()
     assert status == "scheduled" and preview["will_send"] > 0
+    assert sum(scheduled.values()) == mothers_with_a_due_date and scheduled.get("pending", 0) > 0
     assert key.startswith("msk_")
     assert len(phones) == 120 and all(p.startswith("+") for p in phones)
     assert len({p[:4] for p in phones}) >= 5  # several countries
