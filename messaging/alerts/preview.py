@@ -69,13 +69,7 @@ def preview_rule(project_id: int, body) -> dict:
         cursor = batch[-1].id
         seen += len(batch)
         for c in batch:
-            case_fields = {
-                "name": c.name,
-                "owner_id": c.owner_id,
-                "external_id": c.external_id,
-                "closed": c.closed,
-                "properties": c.properties or {},
-            }
+            case_fields = R.fields_of(c)
             if not R.matches(fields["criteria"], case_fields):
                 continue
             matching += 1

@@ -45,6 +45,19 @@ class BadDate(ValueError):
     """The case's value for the rule's date property is not a date."""
 
 
+def fields_of(case: Any) -> dict[str, Any]:
+    """What criteria and starts read of a case (a ``Case``, or a row with the same names):
+    ``name``, ``owner_id``, ``external_id``, ``closed`` (a deleted case counts as closed) and
+    ``properties``."""
+    return {
+        "name": case.name,
+        "owner_id": case.owner_id,
+        "external_id": case.external_id,
+        "closed": bool(case.closed or getattr(case, "deleted", False)),
+        "properties": case.properties or {},
+    }
+
+
 def case_value(fields: Mapping[str, Any], prop: str) -> Any:
     """The value a criterion or a start reads: a case field, else a property (None when absent).
 

@@ -37,7 +37,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, String, insert, select, update
 
@@ -259,7 +258,7 @@ def recompute(project_id: int, rules: list, case_rows, now: datetime | None = No
         occurrences[(o.rule_id, o.case_pk)].append(_Occ(o.id, o.anchor, o.seq, o.due_at, o.status, o.reason))
     zone = project_zone(project_id)
     for c in case_rows:
-        fields = _fields(c)
+        fields = R.fields_of(c)
         for rule in rules:
             key = (rule.id, c.id)
             if rule.case_type != c.case_type and key not in states and not occurrences.get(key):
@@ -267,16 +266,6 @@ def recompute(project_id: int, rules: list, case_rows, now: datetime | None = No
             _one(rule, c.id, fields, c.case_type, states.get(key), occurrences.get(key, []), zone, writes)
     writes.flush()
     return writes.stats
-
-
-def _fields(c) -> dict[str, Any]:
-    return {
-        "name": c.name,
-        "owner_id": c.owner_id,
-        "external_id": c.external_id,
-        "closed": bool(c.closed or c.deleted),
-        "properties": c.properties or {},
-    }
 
 
 def _one(

@@ -201,14 +201,7 @@ def still_matches(rule: AlertRule, case: Case | None) -> bool:
     whose type changed is found here)."""
     if case is None or case.deleted or case.case_type != rule.case_type:
         return False
-    fields = {
-        "name": case.name,
-        "owner_id": case.owner_id,
-        "external_id": case.external_id,
-        "closed": case.closed,
-        "properties": case.properties or {},
-    }
-    return rules_module.matches(rule.criteria or [], fields)
+    return rules_module.matches(rule.criteria or [], rules_module.fields_of(case))
 
 
 def recipients_of(rule: AlertRule, case: Case) -> list[tuple[str, bool]]:

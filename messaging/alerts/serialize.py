@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from messaging.alerts import reading
+from messaging.alerts.spec import definition_of
 from messaging.lib import clock
 from messaging.models import AlertOccurrence, AlertRule
 
@@ -10,18 +11,8 @@ from messaging.models import AlertOccurrence, AlertRule
 def rule_json(rule: AlertRule, with_counts: bool = True) -> dict:
     body = {
         "id": rule.id,
-        "name": rule.name,
-        "case_type": rule.case_type,
-        "criteria": list(rule.criteria or []),
-        "start": rule.start,
-        "repeat": rule.repeat,
-        "recipient": rule.recipient,
-        "text": rule.text,
-        "translations": rule.translations or {},
-        "default_language": rule.default_language,
-        "survey_id": rule.survey_id,
+        **definition_of(rule),
         "quiet_hours": {"start": rule.quiet_start, "end": rule.quiet_end} if rule.quiet_start else None,
-        "active": rule.active,
         "applying": {
             "status": rule.apply_status,
             "done": rule.apply_done,
