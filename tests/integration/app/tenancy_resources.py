@@ -174,3 +174,11 @@ def _canned_reply(api):
 
 
 FACTORIES["canned_reply_id"] = _canned_reply
+
+
+def _alert(api):
+    body = {"name": "Theirs", "case_type": "person", "text": "theirs"}
+    return api.post("/api/v1/alerts", json=body).get_json()["id"]
+
+
+FACTORIES["alert_id"] = _alert
