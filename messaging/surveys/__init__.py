@@ -7,6 +7,9 @@ transaction unless their docstring says they commit.
 
 - ``answers``: a question's definition, the parsing of a reply to it, and its SMS text.
 - ``definitions``: survey definitions: validation, create and update, the survey's questions.
+- ``conditions``: a condition on one saved answer (``flag_if``, and each branch's test).
+- ``branching``: ``show_if`` / ``end_if``: which question comes next, the survey's look-back
+  check, and the editor's spelling of conditions.
 - ``project_keywords``: the first word of an inbound SMS that replies and/or starts a survey.
 - ``settings``: a project's inbound settings (default reply, the survey actor's ids).
 - ``state``: an open session, its current question, its timings, its SMS and its end.

@@ -42,7 +42,20 @@ __all__ = ["SKIP_WORD", "TYPES", "Answer", "Question", "parse_answer", "question
 
 TYPES = ("text", "integer", "decimal", "select", "multiselect", "date")
 SKIP_WORD = "SKIP"
-_FIELDS = ("id", "type", "text", "choices", "min", "max", "required", "case_property", "flag_if")
+_FIELDS = (
+    "id",
+    "type",
+    "text",
+    "choices",
+    "min",
+    "max",
+    "required",
+    "case_property",
+    "flag_if",
+    "show_if",
+    "end_if",
+    "end_text",
+)
 _MAX_NUMBER_LEN = 30  # longer replies are not numbers; also keeps int() away from huge inputs
 _MIN_YEAR, _MAX_YEAR = 1900, 2100
 
@@ -98,6 +111,12 @@ class Question:
     # An answer that satisfies it is flagged: its message opens in the inbox and the case's
     # owner is told (``messaging.surveys.conditions``).
     flag_if: Condition | None = None
+    # Branching (``messaging.surveys.branching``, checked against the whole survey there):
+    # asked only when these conditions on earlier answers hold; the survey ends after it when
+    # those of ``end_if`` hold, with ``end_text``.
+    show_if: list | None = None
+    end_if: list | None = None
+    end_text: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id.strip() or any(c.isspace() for c in self.id):
@@ -145,11 +164,14 @@ class Question:
             required=data.get("required", True),
             case_property=data.get("case_property"),
             flag_if=data.get("flag_if"),
+            show_if=data.get("show_if"),
+            end_if=data.get("end_if"),
+            end_text=data.get("end_text"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON definition that :meth:`from_dict` reads back."""
-        return {
+        body = {
             "id": self.id,
             "type": self.type,
             "text": self.text,
@@ -160,6 +182,11 @@ class Question:
             "case_property": self.case_property,
             "flag_if": self.flag_if.to_dict() if self.flag_if is not None else None,
         }
+        # Branching only when the question has it: surveys without it keep their JSON.
+        for name in ("show_if", "end_if", "end_text"):
+            if getattr(self, name) is not None:
+                body[name] = getattr(self, name)
+        return body
 
     def _check_choices(self) -> None:
         if self.type not in ("select", "multiselect"):

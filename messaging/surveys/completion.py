@@ -72,16 +72,17 @@ def _property_value(value):
 
 
 def complete_session(
-    session: SurveySession, questions, status: str, on_done=None, notify: bool = True
+    session: SurveySession, questions, status: str, on_done=None, notify: bool = True, text: str | None = None
 ) -> str:
     """End the session (``completed``, or ``expired`` with partial answers) and apply its form.
 
-    ``on_done()`` runs inside the transaction that records the end. Commits.
+    ``on_done()`` runs inside the transaction that records the end; ``text`` replaces the
+    completion text (a branch's ``end_text``). Commits.
     """
     now = clock.now()
     reason = None if status == "completed" else "expired"
     end_session(session, status, reason, now)
-    text = session.survey.completion_text or DEFAULT_COMPLETION
+    text = text or session.survey.completion_text or DEFAULT_COMPLETION
     case = db.session.get(Case, session.case_pk) if session.case_pk else None
     if case is None or case.deleted:
         _announce(session, text, notify, on_done, None)

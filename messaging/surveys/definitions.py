@@ -15,6 +15,9 @@ Rules:
   ``max_invalid_attempts`` 0 to 20 (3 by default), ``save_partial_on_expiry``
   true or false, ``case_type`` a case type (at most 100 characters) or null,
   ``completion_text`` at most 1000 characters or null (blank is null).
+- Branching (``show_if``, ``end_if``, ``end_text``) is checked against the whole
+  list (:mod:`messaging.surveys.branching`): a condition only looks back, names a
+  question the survey has, and fits that question's type and choices.
 - An update changes only the fields given; open sessions keep their answers by
   question id and continue with the new list.
 - Services flush, never commit.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 
 from sqlalchemy import select
 
@@ -32,6 +36,7 @@ from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import Survey
 from messaging.surveys.answers import Question
+from messaging.surveys.branching import check_flow
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +85,16 @@ def parse_questions(raw) -> list[Question]:
                 "not one of case_name, case_type, owner_id, external_id, phone_number, language.",
             )
         questions.append(question)
-    return questions
+    try:
+        flows = check_flow(questions)
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise invalid_field(field, message) from None
+    # The canonical form of each condition (a choice as the question spells it).
+    return [
+        replace(q, **{k: flow.get(k) for k in ("show_if", "end_if", "end_text")})
+        for q, flow in zip(questions, flows, strict=True)
+    ]
 
 
 def _int_field(body: dict, name: str, default, low: int, high: int, nullable: bool = False):

@@ -4,6 +4,9 @@ Rules:
 
 - A valid reply is saved under the question id and the next question is sent;
   after the last question the session completes (:mod:`messaging.surveys.completion`).
+  Branching (:mod:`messaging.surveys.branching`): questions whose ``show_if`` does
+  not hold are saved as skipped and passed over; an answer that meets its
+  question's ``end_if`` completes the session there, with its ``end_text``.
 - An invalid one gets the reason and the question again, at most
   ``max_invalid_attempts`` times (the next invalid reply ends the session as
   ``failed``, ``end_reason='too_many_invalid_answers'``, with a sentence saying so).
@@ -29,6 +32,7 @@ from sqlalchemy import select
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import Case, SurveySession
+from messaging.surveys import branching
 from messaging.surveys.answers import Question, parse_answer, question_prompt
 from messaging.surveys.case_choice import INVALID as INVALID_CHOICE
 from messaging.surveys.case_choice import choice_prompt, pick
@@ -63,9 +67,15 @@ def handle_reply(session: SurveySession, text: str, on_done=None, on_flagged=Non
     if on_flagged and question.flag_if is not None and holds(question.flag_if, answer.value):
         on_flagged(question, answer.value)
     session.invalid_attempts = 0
-    session.current_index += 1
-    if session.current_index >= len(questions):
+    if branching.ends_after(question, {q.id: q for q in questions}, answers):
+        return complete_session(session, questions, "completed", on_done, text=question.end_text)
+    following, skipped = branching.next_question(questions, answers, session.current_index)
+    if skipped:
+        session.answers = {**answers, **dict.fromkeys(skipped)}  # saved as skipped
+    if following is None:
+        session.current_index = len(questions)
         return complete_session(session, questions, "completed", on_done)
+    session.current_index = following
     _touch(session, now)
     send_to_session(session, question_prompt(questions[session.current_index]))
     if on_done:

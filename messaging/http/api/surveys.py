@@ -16,6 +16,11 @@ from messaging.surveys.serialize import keyword_json, session_json, survey_json
 
 TAG = "surveys"
 
+_BRANCH = {
+    "type": "object",
+    "required": ["question", "op"],
+    "properties": {"question": {"type": "string"}, "op": {"type": "string"}, "value": {}},
+}
 QUESTION = {
     "type": "object",
     "required": ["id", "type", "text"],
@@ -28,6 +33,21 @@ QUESTION = {
         "max": {"type": ["number", "null"]},
         "required": {"type": "boolean"},
         "case_property": {"type": ["string", "null"]},
+        "flag_if": {
+            "type": ["object", "null"],
+            "description": "{op, value}: an answer that meets it opens in the inbox and tells the owner",
+        },
+        "show_if": {
+            "type": "array",
+            "description": "[{question, op, value}] on earlier answers: asked only when all hold",
+            "items": _BRANCH,
+        },
+        "end_if": {
+            "type": "array",
+            "description": "[{question, op, value}] on this or earlier answers: the survey ends here",
+            "items": _BRANCH,
+        },
+        "end_text": {"type": "string", "description": "sent when end_if ends the survey"},
     },
 }
 SURVEY_BODY = {

@@ -1,6 +1,7 @@
 """Survey pages: list, create/edit with questions, results (every response) and .xlsx export."""
 
 import io
+import json
 import logging
 
 from flask import flash, redirect, render_template, request, send_file, url_for
@@ -15,7 +16,7 @@ from messaging.http.web import REFUSED, bp, commit_or_flash, flash_refusal, requ
 from messaging.lib import clock
 from messaging.lib.xlsx import XLSX_MIMETYPE, write_report
 from messaging.models import Case, Keyword, Survey, SurveySession
-from messaging.surveys import definitions
+from messaging.surveys import branching, definitions
 from messaging.surveys.answers import TYPES
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,31 @@ def _questions_from_form() -> list[dict]:
                         ) from None
             q["required"] = request.form.get(f"q-{index}-required") == "on"
             q["case_property"] = get("case_property") or None
+            q.update(_flow_from_form(index, get))
             questions.append(q)
         index += 1
     return questions
+
+
+def _flow_from_form(index: int, get) -> dict:
+    """A row's branching (``show_if``, ``end_if``, ``end_text``) and the ``flag_if`` it carries
+    unchanged (the editor has no field for it, and must not drop it)."""
+    flow = {}
+    for name, field in (("show_if", "Ask only if"), ("end_if", "End the survey if")):
+        try:
+            conditions = branching.parse_condition_text(get(name))
+        except ValueError as exc:
+            raise ApiError(400, "validation_error", f"Question {index + 1}, {field}: {exc}") from None
+        if conditions is not None:
+            flow[name] = conditions
+    if get("end_text"):
+        flow["end_text"] = get("end_text")
+    if get("flag_if"):
+        try:
+            flow["flag_if"] = json.loads(get("flag_if"))
+        except ValueError:
+            raise ApiError(400, "validation_error", f"Question {index + 1}: flag_if is not JSON.") from None
+    return flow
 
 
 def _body_from_form() -> dict:
@@ -95,7 +118,15 @@ def _body_from_form() -> dict:
 def _editor(survey, body=None):
     questions = (body or {}).get("questions") or (survey.questions if survey else [])
     rows = list(questions) + [{"type": "text", "required": True}] * BLANK_ROWS
-    return render_template("surveys/edit.html", survey=survey, body=body, rows=rows, types=TYPES)
+    return render_template(
+        "surveys/edit.html",
+        survey=survey,
+        body=body,
+        rows=rows,
+        types=TYPES,
+        condition_text=branching.condition_text,
+        as_json=json.dumps,
+    )
 
 
 @bp.route("/surveys/new", methods=["GET", "POST"])
@@ -155,7 +186,12 @@ def _show(value):
 def survey_detail(survey_id):
     survey = get_or_404(Survey, survey_id)
     return render_template(
-        "surveys/detail.html", survey=survey, responses=_responses(survey), show=_show, limit=RESULTS_LIMIT
+        "surveys/detail.html",
+        survey=survey,
+        responses=_responses(survey),
+        show=_show,
+        limit=RESULTS_LIMIT,
+        condition_text=branching.condition_text,
     )
 
 
