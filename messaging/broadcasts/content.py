@@ -43,7 +43,17 @@ class Content:
             from messaging.surveys.answers import question_prompt
             from messaging.surveys.definitions import survey_questions
 
-            self.first_question = question_prompt(survey_questions(self.survey)[0])
+            self._first = survey_questions(self.survey)[0]
+            self._first_by_language: dict = {}
+            self.first_question = question_prompt(self._first)
+
+    def first_question_for(self, language: str | None) -> str:
+        """The survey's first question in a recipient's language (made once per language)."""
+        from messaging.surveys.answers import question_prompt
+
+        if language not in self._first_by_language:
+            self._first_by_language[language] = question_prompt(self._first, language)
+        return self._first_by_language[language]
 
     def text_for(self, language: str | None) -> str:
         """The text for a recipient's language: the broadcast's text, else the chosen translation."""

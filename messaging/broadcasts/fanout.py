@@ -212,7 +212,7 @@ def _open_sessions(b: Broadcast, content: Content, sendable, now: datetime, tz_c
             {
                 "case_id": r.case_pk,
                 "phone": r.phone,
-                "body": content.first_question,
+                "body": content.first_question_for(r.language),
                 "broadcast_id": b.id,
                 "firing_id": r.firing_id,
                 "survey_session_id": session_id,

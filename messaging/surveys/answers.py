@@ -16,9 +16,16 @@ Devanagari...), since phones send what the keyboard shows.
   longest first. Saved as the list of choice texts in the question's order,
   without duplicates.
 - date: ``2026-11-22``, ``22/11/2026``, ``22-11-2026``, ``22.11.2026``,
-  ``22 Nov 2026``, ``Nov 22 2026`` (also ``22nd November, 2026``). Numeric
-  forms are day first unless the year is first; the year has four digits and
-  is between 1900 and 2100. English month names. Saved as ``YYYY-MM-DD``.
+  ``22 Nov 2026``, ``Nov 22 2026`` (also ``22nd November, 2026``, ``22 novembre
+  2026``, ``22 de novembro de 2026``). Numeric forms are day first unless the year
+  is first; the year has four digits and is between 1900 and 2100. Month names in
+  English, French, Swahili, Spanish and Portuguese, with or without accents.
+  Saved as ``YYYY-MM-DD``.
+- A question may be written in several languages (``text`` and each choice a
+  ``{language: text}``): it is asked in the participant's language (exact, then
+  the base language, then the question's first language: ``en`` when it has
+  one), and a choice is accepted by its number or its text in any of the
+  question's languages, saved as its text in the question's first language.
 - An optional question (``required=False``) accepts an empty reply or the skip
   word ``SKIP`` (any case) and saves ``None``. On a required text question,
   "skip" is an answer like any other.
@@ -29,12 +36,14 @@ Error messages are short GSM-7 sentences (one SMS) that never echo the reply.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from messaging.lib.templating import choose_text
 from messaging.lib.text import clean_text
 from messaging.surveys.conditions import Condition
 
@@ -56,6 +65,7 @@ _FIELDS = (
     "end_if",
     "end_text",
 )
+MAX_LANGUAGE = 16
 _MAX_NUMBER_LEN = 30  # longer replies are not numbers; also keeps int() away from huge inputs
 _MIN_YEAR, _MAX_YEAR = 1900, 2100
 
@@ -65,33 +75,33 @@ _CHOICE_NUMBER = re.compile(r"(\d+)[.)]?")
 _TRAILING_PUNCTUATION = ".!?"
 _MINUS_SIGNS = str.maketrans({"\u2212": "-", "\u2013": "-", "\uff0b": "+"})
 
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ],
-        start=1,
-    )
-    for name in names
-}
+# Month names (and their usual short forms) in English, French, Swahili, Spanish and
+# Portuguese, without accents (a reply is compared without them): every survey reads all.
+_MONTH_NAMES = [
+    "jan january janv janvier januari ene enero janeiro",
+    "feb february fev fevr fevrier februari febrero fevereiro",
+    "mar march mars machi marzo marco",
+    "apr april avr avril aprili abr abril",
+    "may mai mei mayo maio",
+    "jun june juin juni junio junho",
+    "jul july juil juillet julai julio julho",
+    "aug august aout agosti ago agosto",
+    "sep sept september septembre septemba septiembre setiembre set setembro",
+    "oct october octobre oktoba octubre out outubro",
+    "nov november novembre novemba noviembre novembro",
+    "dec december decembre desemba dic diciembre dez dezembro",
+]
+_MONTHS = {name: number for number, names in enumerate(_MONTH_NAMES, start=1) for name in names.split()}
 _SEP = r"[\s\-/.,]+"
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
 _DATE_FORMS = [
     (re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})"), ("y", None, "m", "d")),
     (re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})"), ("d", None, "m", "y")),
-    (re.compile(_DAY + _SEP + r"([a-z]+)" + _SEP + r"(\d{4})", re.IGNORECASE), ("d", "mon", "y")),
+    # "22 de marco de 2026" (Spanish, Portuguese) as well as "22 March 2026"
+    (
+        re.compile(_DAY + _SEP + r"(?:de\s+)?([a-z]+)" + _SEP + r"(?:de\s+)?(\d{4})", re.IGNORECASE),
+        ("d", "mon", "y"),
+    ),
     (re.compile(r"([a-z]+)" + _SEP + _DAY + _SEP + r"(\d{4})", re.IGNORECASE), ("mon", "d", "y")),
 ]
 
@@ -117,6 +127,12 @@ class Question:
     show_if: list | None = None
     end_if: list | None = None
     end_text: str | None = None
+    # Several languages: ``texts`` is the question's text by language, ``choice_texts`` each
+    # choice's (None for a choice written once). ``text`` and ``choices`` are then the texts
+    # in the question's default language: what answers are saved as, whatever the reply's
+    # language.
+    texts: dict | None = None
+    choice_texts: list | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id.strip() or any(c.isspace() for c in self.id):
@@ -139,6 +155,45 @@ class Question:
                 object.__setattr__(self, "flag_if", condition)  # frozen: the checked, canonical form
             except ValueError as exc:
                 raise ValueError(f"flag_if: {exc}") from None
+        object.__setattr__(self, "aliases", self._choice_aliases())
+
+    @property
+    def default_language(self) -> str | None:
+        for texts in [self.texts, *(self.choice_texts or [])]:
+            if texts:
+                return "en" if "en" in texts else next(iter(texts))
+        return None
+
+    def text_in(self, language: str | None) -> str:
+        """The question's text in ``language`` (exact, then base language, then the default)."""
+        if not self.texts:
+            return self.text
+        return choose_text(self.texts, self.default_language, language)[1]
+
+    def choices_in(self, language: str | None) -> list[str]:
+        """The choices as a participant reading ``language`` sees them (same order, same numbers)."""
+        if not self.choices:
+            return []
+        texts = self.choice_texts or [None] * len(self.choices)
+        return [
+            choose_text(t, self.default_language, language)[1] if t else c
+            for c, t in zip(self.choices, texts, strict=True)
+        ]
+
+    def _choice_aliases(self) -> dict[str, str] | None:
+        """Every spelling of every choice (all languages) to the choice it saves as; a spelling
+        that two choices share is refused."""
+        if not self.choices:
+            return None
+        aliases: dict[str, str] = {}
+        texts = self.choice_texts or [None] * len(self.choices)
+        for position, (choice, translations) in enumerate(zip(self.choices, texts, strict=True), start=1):
+            for spelling in [choice, *(translations or {}).values()]:
+                key = _choice_key(spelling)
+                if aliases.get(key, choice) != choice:
+                    raise ValueError(f"choices: {spelling!r} (choice {position}) is also another choice")
+                aliases[key] = choice
+        return aliases
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Question:
@@ -154,10 +209,30 @@ class Question:
         choices = data.get("choices")
         if choices is not None and (isinstance(choices, str) or not isinstance(choices, list | tuple)):
             raise ValueError("choices: must be a list of texts")
+        texts = _translations(data["text"], "text")
+        choice_texts = None
+        if choices is not None and any(isinstance(c, Mapping) for c in choices):
+            choice_texts = [
+                _translations(c, f"choices: choice {n}") if isinstance(c, Mapping) else None
+                for n, c in enumerate(choices, start=1)
+            ]
+        default = None
+        for found in [texts, *(choice_texts or [])]:
+            if found:
+                default = "en" if "en" in found else next(iter(found))
+                break
+        text = _in_default(texts, default, "text") if texts else data["text"]
+        if choice_texts:
+            choices = [
+                _in_default(t, default, f"choices: choice {n}") if t else c
+                for n, (c, t) in enumerate(zip(choices, choice_texts, strict=True), start=1)
+            ]
         return cls(
             id=data["id"],
             type=data["type"],
-            text=data["text"],
+            text=text,
+            texts=texts,
+            choice_texts=choice_texts,
             choices=list(choices) if choices is not None else None,
             min=data.get("min"),
             max=data.get("max"),
@@ -171,11 +246,14 @@ class Question:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON definition that :meth:`from_dict` reads back."""
+        choices = list(self.choices) if self.choices is not None else None
+        if choices is not None and self.choice_texts:
+            choices = [t or c for c, t in zip(choices, self.choice_texts, strict=True)]
         body = {
             "id": self.id,
             "type": self.type,
-            "text": self.text,
-            "choices": list(self.choices) if self.choices is not None else None,
+            "text": self.texts or self.text,
+            "choices": choices,
             "min": self.min,
             "max": self.max,
             "required": self.required,
@@ -247,13 +325,14 @@ def parse_answer(question: Question, raw: str | None) -> Answer:
     return Answer(True, value)
 
 
-def question_prompt(question: Question) -> str:
-    """The SMS text of a question: the text, numbered choices one per line, short hints."""
-    lines = [question.text.strip()]
+def question_prompt(question: Question, language: str | None = None) -> str:
+    """The SMS text of a question in ``language`` (else its default): the text, numbered
+    choices one per line, short hints."""
+    lines = [question.text_in(language).strip()]
     if question.type == "date":
         lines[0] += " (DD/MM/YYYY)"
     if question.choices:
-        lines += [f"{n}. {choice.strip()}" for n, choice in enumerate(question.choices, start=1)]
+        lines += [f"{n}. {choice.strip()}" for n, choice in enumerate(question.choices_in(language), start=1)]
     if question.type == "multiselect":
         lines.append("Send all that apply, e.g. 1 3")
     if not question.required:
@@ -288,7 +367,7 @@ def _parse_decimal(question: Question, text: str) -> float | None:
 
 
 def _parse_select(question: Question, text: str) -> str | None:
-    return _match_choice(question.choices, text)
+    return _match_choice(question.choices, text, aliases=question.aliases)
 
 
 def _parse_multiselect(question: Question, text: str) -> list[str] | None:
@@ -303,7 +382,10 @@ def _parse_multiselect(question: Question, text: str) -> list[str] | None:
             # Longest run of words first, so "not sure" beats "not" + "sure".
             for end in range(len(tokens), start, -1):
                 choice = _match_choice(
-                    question.choices, " ".join(tokens[start:end]), number_ok=end == start + 1
+                    question.choices,
+                    " ".join(tokens[start:end]),
+                    number_ok=end == start + 1,
+                    aliases=question.aliases,
                 )
                 if choice is not None:
                     picked.add(choice)
@@ -315,6 +397,7 @@ def _parse_multiselect(question: Question, text: str) -> list[str] | None:
 
 
 def _parse_date(question: Question, text: str) -> str | None:
+    text = _without_accents(text)
     for pattern, parts in _DATE_FORMS:
         match = pattern.fullmatch(text)
         if not match:
@@ -349,17 +432,46 @@ _PARSERS = {
 # --- helpers -------------------------------------------------------------------
 
 
-def _match_choice(choices: list[str], text: str, number_ok: bool = True) -> str | None:
+def _match_choice(
+    choices: list[str], text: str, number_ok: bool = True, aliases: dict[str, str] | None = None
+) -> str | None:
     number = _CHOICE_NUMBER.fullmatch(text)
     if number and number_ok:
         index = int(number[1])
         return choices[index - 1] if 1 <= index <= len(choices) else None
-    by_key = {_choice_key(c): c for c in choices}
+    by_key = aliases or {_choice_key(c): c for c in choices}
     key = _choice_key(text)
     if key in by_key:
         return by_key[key]
     # "Yes." or "No!" still mean the choice, unless a choice really ends that way (matched above).
     return by_key.get(_choice_key(text.rstrip(_TRAILING_PUNCTUATION)))
+
+
+def _translations(value: Any, field: str) -> dict[str, str] | None:
+    """``{language: text}`` checked (None for a plain text, checked by the question)."""
+    if not isinstance(value, Mapping):
+        return None
+    if not value:
+        raise ValueError(f"{field}: give at least one language")
+    clean = {}
+    for lang, text in value.items():
+        if not isinstance(lang, str) or not lang.strip() or len(lang.strip()) > MAX_LANGUAGE:
+            raise ValueError(f"{field}: {lang!r} is not a language code such as en or sw")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{field}: the {lang} text is empty")
+        clean[lang.strip()] = text
+    return clean
+
+
+def _in_default(texts: dict[str, str], default: str, field: str) -> str:
+    if default not in texts:
+        raise ValueError(f"{field}: has no {default} text (the question's first language)")
+    return texts[default]
+
+
+def _without_accents(text: str) -> str:
+    """``1 février`` read as ``1 fevrier``: month names are compared without accents."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def _choice_key(text: str) -> str:

@@ -39,7 +39,7 @@ from messaging.surveys.case_choice import choice_prompt, pick
 from messaging.surveys.completion import complete_session
 from messaging.surveys.conditions import holds
 from messaging.surveys.definitions import survey_questions
-from messaging.surveys.state import end_session, next_reminder_due, send_to_session
+from messaging.surveys.state import end_session, next_reminder_due, send_to_session, session_language
 
 TOO_MANY_INVALID = "Sorry, that was not a valid answer too many times. The survey has ended."
 
@@ -60,7 +60,8 @@ def handle_reply(session: SurveySession, text: str, on_done=None, on_flagged=Non
         return _choose_case(session, text, question, now, on_done)
     answer = parse_answer(question, text)
     if not answer.ok:
-        return _invalid(session, f"{answer.error}\n{question_prompt(question)}", now, on_done)
+        again = question_prompt(question, session_language(session))
+        return _invalid(session, f"{answer.error}\n{again}", now, on_done)
     answers = dict(session.answers or {})
     answers[question.id] = answer.value
     session.answers = answers
@@ -77,7 +78,7 @@ def handle_reply(session: SurveySession, text: str, on_done=None, on_flagged=Non
         return complete_session(session, questions, "completed", on_done)
     session.current_index = following
     _touch(session, now)
-    send_to_session(session, question_prompt(questions[session.current_index]))
+    send_to_session(session, question_prompt(questions[session.current_index], session_language(session)))
     if on_done:
         on_done()
     db.session.commit()
@@ -112,7 +113,7 @@ def _choose_case(session: SurveySession, text: str, first: Question, now: dateti
     session.candidate_case_ids = None
     session.invalid_attempts = 0
     _touch(session, now)
-    send_to_session(session, question_prompt(first))
+    send_to_session(session, question_prompt(first, session_language(session)))
     if on_done:
         on_done()
     db.session.commit()
@@ -130,7 +131,7 @@ def pending_prompt(session: SurveySession, question: Question) -> str:
     """What the session is waiting for an answer to: which case it is about, or ``question``."""
     if session.candidate_case_ids:
         return choice_prompt([c.name for c in candidate_cases(session)])
-    return question_prompt(question)
+    return question_prompt(question, session_language(session))
 
 
 def _touch(session: SurveySession, now: datetime) -> None:

@@ -27,7 +27,7 @@ import logging
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from messaging.errors import Conflict
@@ -121,7 +121,13 @@ def start_session(
             )
     else:
         raise Conflict("conflict", "Another survey was starting for this number; try again.")
-    first = choice_prompt([c.name for c in candidates]) if candidates else question_prompt(questions[0])
+    if candidates:
+        first = choice_prompt([c.name for c in candidates])
+    else:
+        language = (
+            db.session.execute(select(Case.language).where(Case.id == case_pk)).scalar() if case_pk else None
+        )
+        first = question_prompt(questions[0], language)
     outbox.send_sms(
         project_id,
         phone,
@@ -155,7 +161,7 @@ def start_survey_for_recipients(
     Call in the project's scope.
     """
     survey = get_survey(survey_id)
-    first = question_prompt(survey_questions(survey)[0])
+    first_question = survey_questions(survey)[0]
     counts = {"started": 0, "replaced": 0, "skipped": Counter(), "message_ids": []}
     clean = _distinct_valid(recipients, counts["skipped"])
     for start in range(0, len(clean), BULK_CHUNK):
@@ -166,6 +172,8 @@ def start_survey_for_recipients(
         if not chunk:
             continue
         rows = _session_rows(project_id, survey, chunk, broadcast_id)
+        pks = [r["case_pk"] for r in rows if r["case_pk"] is not None]
+        languages = dict(db.session.execute(select(Case.id, Case.language).where(Case.id.in_(pks))).all())
         counts["replaced"] += _insert_replacing(rows)
         counts["started"] += len(rows)
         result = outbox.queue_messages(
@@ -174,7 +182,7 @@ def start_survey_for_recipients(
                 {
                     "case_id": r["case_pk"],
                     "phone": r["phone"],
-                    "body": first,
+                    "body": question_prompt(first_question, languages.get(r["case_pk"])),
                     "broadcast_id": broadcast_id,
                     "survey_session_id": r["id"],
                 }

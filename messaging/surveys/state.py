@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from messaging.extensions import db
-from messaging.models import Survey, SurveySession
+from messaging.models import Case, Survey, SurveySession
 from messaging.sms import outbox
 from messaging.surveys.answers import Question
 from messaging.surveys.definitions import survey_questions
@@ -32,6 +32,13 @@ def open_session(phone: str) -> SurveySession | None:
     return db.session.execute(
         select(SurveySession).where(SurveySession.phone == phone, SurveySession.status == "open")
     ).scalar_one_or_none()
+
+
+def session_language(session: SurveySession) -> str | None:
+    """The language the session asks in: its case's (None: each question's default)."""
+    if session.case_pk is None:
+        return None
+    return db.session.execute(select(Case.language).where(Case.id == session.case_pk)).scalar()
 
 
 def current_question(session: SurveySession) -> Question | None:

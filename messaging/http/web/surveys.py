@@ -17,7 +17,7 @@ from messaging.lib import clock
 from messaging.lib.xlsx import XLSX_MIMETYPE, write_report
 from messaging.models import Case, Keyword, Survey, SurveySession
 from messaging.surveys import branching, definitions
-from messaging.surveys.answers import TYPES
+from messaging.surveys.answers import TYPES, Question
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,68 @@ def _questions_from_form() -> list[dict]:
             q["required"] = request.form.get(f"q-{index}-required") == "on"
             q["case_property"] = get("case_property") or None
             q.update(_flow_from_form(index, get))
+            q.update(_languages_from_form(index, q, get("translations")))
             questions.append(q)
         index += 1
     return questions
+
+
+def _languages_from_form(index: int, question: dict, lines: str) -> dict:
+    """The question's text and choices by language, from its "Other languages" lines
+    (``sw: Una mimba? | Ndiyo | Hapana``: the text, then each choice in order); the
+    text and choices above are in the survey's ``text_language``."""
+    if not lines.strip():
+        return {}
+    main = (request.form.get("text_language") or "en").strip() or "en"
+    text = {main: question["text"]}
+    choices = [{main: c} for c in question.get("choices") or []]
+    for line in lines.splitlines():
+        if not line.strip():
+            continue
+        lang, sep, rest = line.partition(":")
+        parts = [p.strip() for p in rest.split("|")]
+        if not sep or not lang.strip() or not parts[0]:
+            raise ApiError(
+                400,
+                "validation_error",
+                f"Question {index + 1}, other languages: write each as "
+                "'sw: the question | choice 1 | choice 2'.",
+            )
+        if len(parts) > 1 and len(parts) - 1 != len(choices):
+            raise ApiError(
+                400,
+                "validation_error",
+                f"Question {index + 1}, other languages: {lang.strip()} gives {len(parts) - 1} choices "
+                f"for the {len(choices)} above.",
+            )
+        text[lang.strip()] = parts[0]
+        for choice, translated in zip(choices, parts[1:], strict=False):
+            choice[lang.strip()] = translated
+    result = {"text": text}
+    if choices:
+        result["choices"] = choices
+    return result
+
+
+def _editor_row(q: dict) -> dict:
+    """A question as the editor shows it: the text and choices of its first language above,
+    the other languages as lines."""
+    if not isinstance(q.get("text"), dict) and not any(isinstance(c, dict) for c in q.get("choices") or []):
+        return q
+    try:
+        question = Question.from_dict(q)
+    except (ValueError, TypeError):
+        return q  # a refused body shown again: as it was typed
+    default = question.default_language
+    lines = []
+    for lang in dict.fromkeys(
+        [*(question.texts or {}), *(k for t in question.choice_texts or [] if t for k in t)]
+    ):
+        if lang == default:
+            continue
+        parts = [question.text_in(lang), *question.choices_in(lang)]
+        lines.append(f"{lang}: " + " | ".join(parts))
+    return {**q, "text": question.text, "choices": question.choices, "translations": "\n".join(lines)}
 
 
 def _flow_from_form(index: int, get) -> dict:
@@ -117,7 +176,11 @@ def _body_from_form() -> dict:
 
 def _editor(survey, body=None):
     questions = (body or {}).get("questions") or (survey.questions if survey else [])
-    rows = list(questions) + [{"type": "text", "required": True}] * BLANK_ROWS
+    rows = [_editor_row(q) for q in questions] + [{"type": "text", "required": True}] * BLANK_ROWS
+    languages = [Question.from_dict(q).default_language for q in (survey.questions if survey else [])]
+    text_language = (
+        next((lang for lang in languages if lang), None) or request.form.get("text_language") or "en"
+    )
     return render_template(
         "surveys/edit.html",
         survey=survey,
@@ -126,6 +189,7 @@ def _editor(survey, body=None):
         types=TYPES,
         condition_text=branching.condition_text,
         as_json=json.dumps,
+        text_language=text_language,
     )
 
 

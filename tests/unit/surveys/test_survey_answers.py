@@ -136,7 +136,14 @@ CASES = [
     (VISIT, "11/22/2026", BAD),  # month 22: day-first reading refuses US order
     (VISIT, "22/11/26", BAD),  # two-digit years are refused
     (VISIT, "22/11-2026", BAD),  # mixed separators
-    (VISIT, "22 Novembre 2026", BAD),
+    (VISIT, "22 Novembre 2026", ok("2026-11-22")),  # French
+    (VISIT, "1 février 2027", ok("2027-02-01")),  # accents or not
+    (VISIT, "1 fevrier 2027", ok("2027-02-01")),
+    (VISIT, "22 de março de 2026", ok("2026-03-22")),  # Portuguese
+    (VISIT, "5 de agosto de 2026", ok("2026-08-05")),  # Spanish
+    (VISIT, "12 Desemba 2026", ok("2026-12-12")),  # Swahili
+    (VISIT, "Julai 4 2026", ok("2026-07-04")),
+    (VISIT, "22 Brumaire 2026", BAD),  # not a month in any of them
     (VISIT, "22/11/1850", BAD),
     (VISIT, "22/11/2200", BAD),
     (VISIT, "tomorrow", BAD),
