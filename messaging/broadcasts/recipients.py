@@ -2,7 +2,10 @@
 
 Rules:
 - **Recipients** are case groups, single cases, mobile workers and user groups
-  (their members). A case found twice (in two groups, or in a group and by
+  (their members), and the non-responders of earlier broadcasts (``non_responders``:
+  the cases that did not finish a broadcast's survey, or whose message of it failed,
+  and have not completed one of its surveys since: a survey re-asked to those who
+  did not answer). A case found twice (in two groups, or in a group and by
   itself) is one recipient.
 - Each recipient is sent to, or skipped with a reason, in this order:
   ``closed_case`` (closed or deleted; an inactive mobile worker), ``no_phone``,
@@ -46,8 +49,10 @@ from messaging.models import (
     Case,
     CaseGroupMember,
     GroupMembership,
+    Message,
     MobileWorker,
     OptOut,
+    SurveySession,
 )
 from messaging.sms import e164
 
@@ -94,12 +99,42 @@ def recipients_select(project_id: int, recipients: Mapping[str, list[str]]):
     ).select_from(ranked.outerjoin(opt, and_(opt.c.project_id == project_id, opt.c.phone == ranked.c.e164)))
 
 
+def non_responders(broadcast_ids: list[str]):
+    """The cases that did not finish the survey of these broadcasts (a session that ended any
+    other way, or is still open), or whose message of them failed, and never completed one
+    of their surveys since: a SELECT of case primary keys."""
+    sessions = SurveySession.__table__
+    messages = Message.__table__
+    completed = select(sessions.c.case_pk).where(
+        sessions.c.broadcast_id.in_(broadcast_ids), sessions.c.status == "completed"
+    )
+    unfinished = select(sessions.c.case_pk).where(
+        sessions.c.broadcast_id.in_(broadcast_ids),
+        sessions.c.status != "completed",
+        sessions.c.case_pk.is_not(None),
+    )
+    failed = select(messages.c.case_id).where(
+        messages.c.broadcast_id.in_(broadcast_ids),
+        messages.c.status == "failed",
+        messages.c.case_id.is_not(None),
+    )
+    return (
+        select(Case.id)
+        .where(or_(Case.id.in_(unfinished), Case.id.in_(failed)), Case.id.not_in(completed))
+        .scalar_subquery()
+    )
+
+
 def _cases_part(project_id: int, recipients: Mapping[str, list[str]]):
-    """The cases of the chosen case groups and the single cases (None without either)."""
+    """The cases of the chosen case groups, the single cases and the non-responders of the chosen
+    broadcasts (None without any)."""
     groups, case_ids = recipients.get("case_groups") or [], recipients.get("cases") or []
-    if not (groups or case_ids):
+    unfinished = recipients.get("non_responders") or []
+    if not (groups or case_ids or unfinished):
         return None
     conditions = []
+    if unfinished:
+        conditions.append(Case.id.in_(non_responders(unfinished)))
     if groups:
         conditions.append(
             Case.id.in_(select(CaseGroupMember.case_pk).where(CaseGroupMember.group_id.in_(groups)))

@@ -40,7 +40,7 @@ from messaging.models import Broadcast, Case, CaseGroup, MobileWorker, Project, 
 
 MAX_TEXT = 1600
 MAX_NAME = 200
-RECIPIENT_KINDS = ("case_groups", "cases", "users", "groups")
+RECIPIENT_KINDS = ("case_groups", "cases", "users", "groups", "non_responders")
 MAX_IDS = 1000
 CONTENT_KEYS = ("text", "translations", "survey_id")
 BAD_SEND_AT = "must be an ISO 8601 time such as 2026-12-24T07:00:00Z."
@@ -155,7 +155,9 @@ def parse_survey_id(survey_id: Any) -> str:
 def parse_recipients(raw: Any) -> dict[str, list[str]]:
     """``{kind: [id, ...]}`` for every kind, ids stripped and deduplicated; each must exist."""
     if not isinstance(raw, Mapping):
-        raise field_error("recipients", "must be an object with case_groups, cases, users and/or groups.")
+        raise field_error(
+            "recipients", "must be an object with case_groups, cases, users, groups and/or non_responders."
+        )
     unknown = [k for k in raw if k not in RECIPIENT_KINDS]
     if unknown:
         raise field_error("recipients", f"unknown key {unknown[0]!r}; use {', '.join(RECIPIENT_KINDS)}.")
@@ -168,8 +170,14 @@ def parse_recipients(raw: Any) -> dict[str, list[str]]:
             raise field_error(f"recipients.{kind}", f"must list at most {MAX_IDS} ids.")
         clean[kind] = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
     if not any(clean.values()):
-        raise field_error("recipients", "choose at least one case group, case, mobile worker or user group.")
+        raise field_error(
+            "recipients",
+            "choose at least one case group, case, mobile worker, user group "
+            "or an earlier broadcast's non-responders.",
+        )
     _check_recipients_exist(clean)
+    if not clean["non_responders"]:
+        del clean["non_responders"]  # the newer kind is listed only when used: older bodies keep their shape
     return clean
 
 
@@ -179,9 +187,10 @@ def _check_recipients_exist(clean: dict[str, list[str]]) -> None:
         "cases": (Case.case_id, "case"),
         "users": (MobileWorker.id, "mobile worker"),
         "groups": (UserGroup.id, "user group"),
+        "non_responders": (Broadcast.id, "broadcast"),
     }
     for kind, (column, label) in lookups.items():
-        if not clean[kind]:
+        if not clean.get(kind):
             continue
         found = set(db.session.execute(select(column).where(column.in_(clean[kind]))).scalars())
         missing = [i for i in clean[kind] if i not in found]

@@ -23,7 +23,17 @@ BODY = {
         "name": {"type": "string", "maxLength": spec.MAX_NAME},
         "recipients": {
             "type": "object",
-            "properties": {"case_groups": _IDS, "cases": _IDS, "users": _IDS, "groups": _IDS},
+            "properties": {
+                "case_groups": _IDS,
+                "cases": _IDS,
+                "users": _IDS,
+                "groups": _IDS,
+                "non_responders": {
+                    **_IDS,
+                    "description": "broadcast ids: the cases that did not finish their survey "
+                    "or whose message failed",
+                },
+            },
         },
         "text": {"type": "string", "description": "SMS text with placeholders such as {case.name}"},
         "translations": {"type": "object", "additionalProperties": {"type": "string"}},

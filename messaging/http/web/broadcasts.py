@@ -153,6 +153,7 @@ def body_from_form() -> dict:
             "cases": _case_ids_from_identifiers(_lines("cases")),
             "users": form.getlist("users"),
             "groups": form.getlist("groups"),
+            "non_responders": form.getlist("non_responders"),
         },
     }
     content = form.get("content") or "text"
@@ -196,7 +197,7 @@ def _form_values(b: Broadcast | None) -> dict:
     """What the composer shows: the submitted form, or the broadcast being edited."""
     if request.method == "POST":
         values = request.form.to_dict()
-        for many in ("case_groups", "users", "groups", "days_of_week"):
+        for many in ("case_groups", "users", "groups", "non_responders", "days_of_week"):
             values[many] = request.form.getlist(many)
         return values
     if b is None:
@@ -207,6 +208,7 @@ def _form_values(b: Broadcast | None) -> dict:
         "case_groups": b.recipients.get("case_groups") or [],
         "users": b.recipients.get("users") or [],
         "groups": b.recipients.get("groups") or [],
+        "non_responders": b.recipients.get("non_responders") or [],
         "cases": "\n".join(b.recipients.get("cases") or []),
         "content": "survey" if b.survey_id else ("translations" if b.translations else "text"),
         "text": b.text or "",
@@ -250,6 +252,16 @@ def _composer(b: Broadcast | None, preview: dict | None = None, status: int = 20
         ],
         "surveys": [
             (s.id, s.name) for s in db.session.execute(select(Survey).order_by(Survey.name)).scalars()
+        ],
+        # Earlier survey broadcasts, newest first: re-ask those who did not finish.
+        "non_responders": [
+            (sent.id, sent.name)
+            for sent in db.session.execute(
+                select(Broadcast)
+                .where(Broadcast.survey_id.is_not(None), Broadcast.id != (b.id if b else ""))
+                .order_by(Broadcast.created_at.desc())
+                .limit(50)
+            ).scalars()
         ],
     }
     local_now = utc_to_local(clock.now(), _zone())
@@ -320,6 +332,7 @@ def _recipient_names(b: Broadcast) -> dict[str, list[str]]:
         "cases": (Case.case_id, Case.name),
         "users": (MobileWorker.id, MobileWorker.username),
         "groups": (UserGroup.id, UserGroup.name),
+        "non_responders": (Broadcast.id, Broadcast.name),
     }
     names = {}
     for kind, (key, label) in lookups.items():
