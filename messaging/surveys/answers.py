@@ -43,6 +43,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from messaging.lib.participant_texts import say
 from messaging.lib.templating import choose_text
 from messaging.lib.text import clean_text
 from messaging.surveys.conditions import Condition
@@ -313,15 +314,16 @@ class Answer:
     error: str | None = None
 
 
-def parse_answer(question: Question, raw: str | None) -> Answer:
-    """Validate and convert one SMS reply to ``question`` (rules in the module docstring)."""
+def parse_answer(question: Question, raw: str | None, language: str | None = None) -> Answer:
+    """Validate and convert one SMS reply to ``question`` (rules in the module docstring); a
+    refusal says why in ``language`` (:mod:`messaging.lib.participant_texts`)."""
     text = clean_text(raw)
     if not question.required and (not text or _is_skip(text)):
         return Answer(True, None)
     parser = _PARSERS[question.type]
     value = parser(question, text) if text else None
     if value is None:
-        return Answer(False, None, _error(question))
+        return Answer(False, None, _error(question, language))
     return Answer(True, value)
 
 
@@ -330,13 +332,13 @@ def question_prompt(question: Question, language: str | None = None) -> str:
     choices one per line, short hints."""
     lines = [question.text_in(language).strip()]
     if question.type == "date":
-        lines[0] += " (DD/MM/YYYY)"
+        lines[0] += " " + say("survey.hint.date", language)
     if question.choices:
         lines += [f"{n}. {choice.strip()}" for n, choice in enumerate(question.choices_in(language), start=1)]
     if question.type == "multiselect":
-        lines.append("Send all that apply, e.g. 1 3")
+        lines.append(say("survey.hint.multiselect", language))
     if not question.required:
-        lines.append(f"Reply {SKIP_WORD} to skip")
+        lines.append(say("survey.hint.skip", language, skip=SKIP_WORD))
     return "\n".join(lines)
 
 
@@ -503,27 +505,27 @@ def _fmt(number: int | float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _error(question: Question) -> str:
+def _error(question: Question, language: str | None = None) -> str:
     low = None if question.min is None else _fmt(question.min)
     high = None if question.max is None else _fmt(question.max)
     if question.type in ("integer", "decimal"):
-        what = "a whole number" if question.type == "integer" else "a number"
+        what = say("survey.what.whole" if question.type == "integer" else "survey.what.number", language)
         if low is not None and high is not None:
-            message = f"Please reply with {what} between {low} and {high}."
+            message = say("survey.error.between", language, what=what, low=low, high=high)
         elif low is not None:
-            message = f"Please reply with {what} of {low} or more."
+            message = say("survey.error.min", language, what=what, low=low)
         elif high is not None:
-            message = f"Please reply with {what} of {high} or less."
+            message = say("survey.error.max", language, what=what, high=high)
         else:
-            message = f"Please reply with {what}."
+            message = say("survey.error.number", language, what=what)
     elif question.type == "select":
-        message = f"Please reply with a number from 1 to {len(question.choices)}."
+        message = say("survey.error.choice", language, count=len(question.choices))
     elif question.type == "multiselect":
-        message = f"Please reply with numbers from 1 to {len(question.choices)}, separated by spaces."
+        message = say("survey.error.choices", language, count=len(question.choices))
     elif question.type == "date":
-        message = "Please reply with a date like 22/11/2026 (day/month/year)."
+        message = say("survey.error.date", language)
     else:
-        message = "Please reply with an answer."
+        message = say("survey.error.text", language)
     if not question.required:
-        message += f" Or reply {SKIP_WORD}."
+        message += say("survey.error.or_skip", language, skip=SKIP_WORD)
     return message

@@ -31,16 +31,17 @@ from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.forwarding.capture import capture_events
 from messaging.lib import clock
+from messaging.lib.participant_texts import say
 from messaging.models import Case, SurveySession
 from messaging.models.forwarding import EventName
 from messaging.surveys.actor import ensure_system_actor
 from messaging.surveys.answers import Question
 from messaging.surveys.serialize import session_json
-from messaging.surveys.state import end_session, send_to_session
+from messaging.surveys.state import end_session, send_to_session, session_language
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COMPLETION = "Thank you, your answers have been received."
+DEFAULT_COMPLETION = say("survey.completed")  # in English; each session gets its language's
 
 
 def form_payload(session: SurveySession, questions: list[Question], app_id: str, user_id: str, case_id: str):
@@ -82,7 +83,7 @@ def complete_session(
     now = clock.now()
     reason = None if status == "completed" else "expired"
     end_session(session, status, reason, now)
-    text = text or session.survey.completion_text or DEFAULT_COMPLETION
+    text = text or session.survey.completion_text or say("survey.completed", session_language(session))
     case = db.session.get(Case, session.case_pk) if session.case_pk else None
     if case is None or case.deleted:
         _announce(session, text, notify, on_done, None)

@@ -31,6 +31,7 @@ from sqlalchemy import select
 
 from messaging.extensions import db
 from messaging.lib import clock
+from messaging.lib.participant_texts import say
 from messaging.models import Case, SurveySession
 from messaging.surveys import branching
 from messaging.surveys.answers import Question, parse_answer, question_prompt
@@ -41,7 +42,7 @@ from messaging.surveys.conditions import holds
 from messaging.surveys.definitions import survey_questions
 from messaging.surveys.state import end_session, next_reminder_due, send_to_session, session_language
 
-TOO_MANY_INVALID = "Sorry, that was not a valid answer too many times. The survey has ended."
+TOO_MANY_INVALID = say("survey.too_many_invalid")  # in English; each session gets its language's
 
 
 def handle_reply(session: SurveySession, text: str, on_done=None, on_flagged=None) -> str:
@@ -58,9 +59,10 @@ def handle_reply(session: SurveySession, text: str, on_done=None, on_flagged=Non
         return complete_session(session, questions, "completed", on_done)
     if session.candidate_case_ids:
         return _choose_case(session, text, question, now, on_done)
-    answer = parse_answer(question, text)
+    language = session_language(session)
+    answer = parse_answer(question, text, language)
     if not answer.ok:
-        again = question_prompt(question, session_language(session))
+        again = question_prompt(question, language)
         return _invalid(session, f"{answer.error}\n{again}", now, on_done)
     answers = dict(session.answers or {})
     answers[question.id] = answer.value
@@ -90,7 +92,7 @@ def _invalid(session: SurveySession, again: str, now: datetime, on_done) -> str:
     session.invalid_attempts += 1
     if session.invalid_attempts > session.survey.max_invalid_attempts:
         end_session(session, "failed", "too_many_invalid_answers", now)
-        send_to_session(session, TOO_MANY_INVALID)
+        send_to_session(session, say("survey.too_many_invalid", session_language(session)))
         outcome = "invalid_ended"
     else:
         _touch(session, now)

@@ -2,7 +2,8 @@
 
 Rules:
 
-- Reminders resend the current question ("Reminder: " and the question) every
+- Reminders resend the current question ("Reminder: " and the question, in the
+  session's language) every
   ``reminder_minutes`` after the last activity, until the expiry.
 - The session expires ``expire_after_minutes`` after it started (``expired``),
   and with ``save_partial_on_expiry`` what was answered becomes a form (no
@@ -27,11 +28,18 @@ from messaging.db.tenancy import project_scope
 from messaging.extensions import db
 from messaging.inbound.locks import NumberLock
 from messaging.lib import clock
+from messaging.lib.participant_texts import say
 from messaging.models import SurveySession
 from messaging.surveys.completion import complete_session
 from messaging.surveys.definitions import survey_questions
 from messaging.surveys.replies import pending_prompt
-from messaging.surveys.state import current_question, end_session, next_reminder_due, send_to_session
+from messaging.surveys.state import (
+    current_question,
+    end_session,
+    next_reminder_due,
+    send_to_session,
+    session_language,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +120,9 @@ def _remind_one(session: SurveySession) -> str:
         return "skipped"
     session.reminders_sent += 1
     session.reminder_due_at = next_reminder_due(session, now)
-    send_to_session(session, "Reminder: " + pending_prompt(session, question))
+    send_to_session(
+        session, say("survey.reminder", session_language(session), question=pending_prompt(session, question))
+    )
     db.session.commit()
     log.info(
         "reminder sent project_id=%s session_id=%s n=%s",

@@ -39,8 +39,12 @@ def test_each_case_is_asked_in_its_language_and_answers_are_saved_the_same(proje
     english = _contact(project, "+254712000102", "en")
     make_keyword(project, keyword="VISIT", survey_id=make_survey(project, **SURVEY))
     assert say(project, run_jobs, "+254712000101", "visit") == ["Ulikuja kliniki?\n1. Ndiyo\n2. Hapana"]
-    assert say(project, run_jobs, "+254712000101", "ndiyo") == ["Ziara ijayo? (DD/MM/YYYY)"]
-    assert say(project, run_jobs, "+254712000101", "12 Desemba 2026")[0].startswith("Thank you")
+    assert say(project, run_jobs, "+254712000101", "ndiyo") == ["Ziara ijayo? (siku/mwezi/mwaka)"]
+    # The system's own texts too: a refused answer, then the thank-you, in Swahili.
+    assert say(project, run_jobs, "+254712000101", "kesho") == [
+        "Tafadhali jibu kwa tarehe kama 22/11/2026 (siku/mwezi/mwaka).\nZiara ijayo? (siku/mwezi/mwaka)"
+    ]
+    assert say(project, run_jobs, "+254712000101", "12 Desemba 2026") == ["Asante, majibu yako yamepokelewa."]
     assert say(project, run_jobs, "+254712000102", "visit") == ["Did you come to the clinic?\n1. Yes\n2. No"]
     # An invalid answer is asked again in the participant's language.
     again = say(project, run_jobs, "+254712000102", "maybe")
@@ -102,3 +106,25 @@ def test_the_editor_shows_other_languages_as_lines_and_saves_them_back(project, 
     assert came["choices"][1] == {"en": "No", "sw": "Hapana", "fr": "Non"}
     bad = web.post(f"/surveys/{survey_id}/edit", {**form, "q-0-translations": "sw: Ulikuja? | Ndiyo"})
     assert bad.status_code == 400 and "gives 1 choices for the 2 above" in bad.get_data(as_text=True)
+
+
+def test_a_reminder_comes_in_the_participants_language(app, project, run_jobs):
+    from datetime import datetime
+
+    from messaging.lib import clock
+    from tests.integration.inbound.inbound_helpers import replies
+    from workers.jobs.surveys import tick
+
+    clock.set_now(datetime(2026, 3, 2, 9, 0))
+    _contact(project, "+254712000401", "fr-CD")
+    survey = {**SURVEY, "reminder_minutes": 30}
+    survey["questions"] = [
+        dict(SURVEY["questions"][0], text={"en": "Did you come?", "fr": "Êtes-vous venue ?"})
+    ]
+    make_keyword(project, keyword="VISIT", survey_id=make_survey(project, **survey))
+    say(project, run_jobs, "+254712000401", "visit")
+    clock.advance(minutes=31)
+    with app.app_context():
+        tick()
+    run_jobs()
+    assert replies(project, "+254712000401")[-1] == "Rappel : Êtes-vous venue ?\n1. Yes\n2. No"
