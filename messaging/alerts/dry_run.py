@@ -24,8 +24,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from messaging.alerts.schedules import project_zone
-from messaging.alerts.sending import RuleContent, case_context, recipients_of
+from messaging.alerts.sending import RuleContent, recipients_of
 from messaging.broadcasts.spec import field_error
+from messaging.cases.serialize import placeholder_context
 from messaging.extensions import db
 from messaging.lib import clock, templating
 from messaging.lib.localtime import utc_to_local
@@ -83,7 +84,7 @@ def dry_run(project_id: int, days: int, alert_ids: list[str] | None = None) -> d
         if rule.survey_id:
             text = "(the survey's first question)"
         else:
-            text = templating.render(content.text_for(case.language), case_context(case)).text
+            text = templating.render(content.text_for(case.language), placeholder_context(case)).text
         for phone, _is_the_case in recipients_of(rule, case):
             day["messages"] += 1
             day["segments"] += count_segments(text).segments

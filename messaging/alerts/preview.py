@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from messaging.alerts import rules as R
 from messaging.alerts.schedules import PAST_SLACK, project_zone
-from messaging.alerts.sending import case_context
 from messaging.alerts.spec import parse_rule
+from messaging.cases.serialize import placeholder_context
 from messaging.extensions import db
 from messaging.lib import clock, templating
 from messaging.models import Case
@@ -95,7 +95,9 @@ def preview_rule(project_id: int, body) -> dict:
     for due, c in upcoming[:SAMPLES]:
         case = db.session.get(Case, c.id)
         rendered = (
-            templating.render(text, case_context(case)).text if text else "(the survey's first question)"
+            templating.render(text, placeholder_context(case)).text
+            if text
+            else "(the survey's first question)"
         )
         samples.append(
             {"case_id": c.case_id, "name": c.name, "due_at": clock.isoformat(due), "text": rendered}

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from messaging.alerts.sending import RuleContent, case_context, recipients_of
+from messaging.alerts.sending import RuleContent, recipients_of
+from messaging.cases.serialize import placeholder_context
 from messaging.extensions import db
 from messaging.lib import clock, templating
 from messaging.models import AlertOccurrence, AlertRule, Case, Project
@@ -62,7 +63,7 @@ def upcoming(case: Case, limit: int = 100) -> list[dict]:
         if rule.survey_id:
             text = f"(survey {rule.survey_id}: its first question)"
         else:
-            text = templating.render(content.text_for(case.language), case_context(case)).text
+            text = templating.render(content.text_for(case.language), placeholder_context(case)).text
         targets = recipients_of(rule, case) or [(None, True)]
         for phone, is_the_case in targets:
             out.append(

@@ -39,6 +39,7 @@ from sqlalchemy import BigInteger, Integer, select, update
 
 from messaging.alerts import rules as rules_module
 from messaging.broadcasts.spec import quiet_window
+from messaging.cases.serialize import placeholder_context
 from messaging.conversations.owner_alerts import owner_phones
 from messaging.db import dialect
 from messaging.db.after_commit import after_commit
@@ -182,20 +183,6 @@ class RuleContent:
         return due if due > now else None
 
 
-def case_context(case: Case) -> dict:
-    return {
-        "case": {
-            "case_id": case.case_id,
-            "case_type": case.case_type,
-            "name": case.name,
-            "external_id": case.external_id,
-            "phone_number": case.phone_number,
-            "owner_id": case.owner_id,
-            "properties": case.properties or {},
-        }
-    }
-
-
 def still_matches(rule: AlertRule, case: Case | None) -> bool:
     """Whether the case is still one the rule sends to (the same checks as the schedules; a case
     whose type changed is found here)."""
@@ -250,7 +237,7 @@ def _write_messages(project_id: int, claimed, now: datetime) -> Counter:
             stats["surveys"] += 1
             counts[occ.id] = 1
             continue
-        text = templating.render(content.text_for(case.language), case_context(case)).text
+        text = templating.render(content.text_for(case.language), placeholder_context(case)).text
         for phone, is_the_case in targets:
             rows.append(
                 {

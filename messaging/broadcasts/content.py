@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from messaging.broadcasts.spec import quiet_window
+from messaging.cases.serialize import PLACEHOLDER_FIELDS, placeholder_context
 from messaging.extensions import db
 from messaging.lib import templating
 from messaging.lib.quiet_hours import next_allowed, recipient_timezone
@@ -72,29 +73,9 @@ class Content:
         worker_ids = [r.worker_id for r in rows if r.worker_id is not None]
         out = {}
         if case_pks:
-            for c in db.session.execute(
-                select(
-                    Case.id,
-                    Case.case_id,
-                    Case.case_type,
-                    Case.name,
-                    Case.external_id,
-                    Case.phone_number,
-                    Case.owner_id,
-                    Case.properties,
-                ).where(Case.id.in_(case_pks))
-            ):
-                out[(c.id, None)] = {
-                    "case": {
-                        "case_id": c.case_id,
-                        "case_type": c.case_type,
-                        "name": c.name,
-                        "external_id": c.external_id,
-                        "phone_number": c.phone_number,
-                        "owner_id": c.owner_id,
-                        "properties": c.properties or {},
-                    }
-                }
+            columns = [Case.id, Case.properties, *(getattr(Case, n) for n in PLACEHOLDER_FIELDS)]
+            for c in db.session.execute(select(*columns).where(Case.id.in_(case_pks))):
+                out[(c.id, None)] = placeholder_context(c)
         if worker_ids:
             for w in db.session.execute(
                 select(MobileWorker.id, MobileWorker.username, MobileWorker.phone_number).where(

@@ -23,6 +23,21 @@ if TYPE_CHECKING:
     from messaging.cases.forms import FormResult
 
 
+# What a message's placeholders read of a case (``{case.name}``, ``{case.<property>}``).
+PLACEHOLDER_FIELDS = ("case_id", "case_type", "name", "external_id", "phone_number", "owner_id")
+
+
+def placeholder_context(case) -> dict:
+    """The placeholder context of a case (a ``Case`` or a row with ``PLACEHOLDER_FIELDS`` and
+    ``properties``): ``{"case": {...}}`` for ``messaging.lib.templating.render``."""
+    return {
+        "case": {
+            **{name: getattr(case, name) for name in PLACEHOLDER_FIELDS},
+            "properties": case.properties or {},
+        }
+    }
+
+
 def case_json(case: Case) -> dict:
     return {
         "case_id": case.case_id,
