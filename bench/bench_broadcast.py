@@ -53,6 +53,7 @@ from common import FakeProcess, fresh_app, use_fake_gateway, worker_env_base  # 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/bench"
 POOL = ["+15005550006", "+15005550007", "+15005550008"]
 TEXT = "Reminder: the clinic is open on Thursday from 8am. Reply STOP to stop these messages."
+SURVEY_LANGUAGES = ("en", "fr", "sw", "pt")
 TEXT_PLACEHOLDER = "Hello {case.name}, the clinic is open on Thursday from 8am. Reply STOP to stop."
 SEED_BATCH = 5000
 BARE_BATCH = 500
@@ -182,7 +183,7 @@ class Bench:
                             "phone_raw": phone(i),
                             "phone_number": phone(i),
                             "phone_invalid": False,
-                            "language": None,
+                            "language": SURVEY_LANGUAGES[i % 4] if self.args.survey else None,
                             "closed": False,
                             "deleted": False,
                             "opened_on": now,
@@ -301,6 +302,34 @@ class Bench:
             .execution_options(all_projects=True)
         ).first()
 
+    def make_survey(self, client) -> str:
+        """A one-question survey in four languages (each case reads one of them)."""
+        survey = {
+            "name": "Bench survey",
+            "questions": [
+                {
+                    "id": "came",
+                    "type": "select",
+                    "text": {
+                        "en": "Did you come?",
+                        "fr": "Êtes-vous venue ?",
+                        "sw": "Ulikuja?",
+                        "pt": "Voce veio?",
+                    },
+                    "choices": [
+                        {"en": "Yes", "fr": "Oui", "sw": "Ndiyo", "pt": "Sim"},
+                        {"en": "No", "fr": "Non", "sw": "Hapana", "pt": "Nao"},
+                    ],
+                }
+            ],
+        }
+        response = client.post(
+            "/api/v1/surveys", json=survey, headers={"Authorization": f"Token {self.api_key}"}
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"POST /api/v1/surveys: {response.status_code} {response.get_data()!r}")
+        return response.get_json()["id"]
+
     def fan_out(self) -> dict:
         from rq import Queue
 
@@ -311,11 +340,11 @@ class Bench:
         idle_hwm = proc_status_kb(worker.pid, "VmHWM") / 1024
         idle_cpu = proc_cpu_seconds(worker.pid)
         client = self.app.test_client()
-        body = {
-            "name": "Bench broadcast",
-            "recipients": {"case_groups": [self.group_id]},
-            "text": self.text,
-        }
+        body = {"name": "Bench broadcast", "recipients": {"case_groups": [self.group_id]}}
+        if self.args.survey:
+            body["survey_id"] = self.make_survey(client)
+        else:
+            body["text"] = self.text
         try:
             t0 = time.perf_counter()
             response = client.post(
@@ -437,7 +466,8 @@ class Bench:
         self.text = TEXT_PLACEHOLDER if args.placeholders else TEXT
         print(
             f"== Broadcast: {self.n:,} recipients, database {self.dialect}, "
-            f"text {'with {case.name}' if args.placeholders else 'without placeholders'}",
+            f"{'a survey in four languages' if args.survey else 'text'} "
+            f"{'with {case.name}' if args.placeholders else 'without placeholders'}",
             flush=True,
         )
         self.seed()
@@ -511,6 +541,11 @@ def main(argv=None):
     p.add_argument("--skip-send", action="store_true", help="only measure the fan-out")
     p.add_argument("--no-bare", action="store_true", help="skip the bare insert (and the ratio)")
     p.add_argument("--placeholders", action="store_true", help="text with {case.name} (one lookup a batch)")
+    p.add_argument(
+        "--survey",
+        action="store_true",
+        help="an SMS survey whose first question is in four languages (cases in en, fr, sw, pt)",
+    )
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for each phase")
     args = p.parse_args(argv)
     if args.redis_url.rstrip("/").rsplit("/", 1)[-1] in ("13", "14", "15"):

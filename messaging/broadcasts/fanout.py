@@ -30,6 +30,7 @@ from sqlalchemy import String, and_, case, cast, func, insert, literal, null, se
 from sqlalchemy.exc import IntegrityError
 
 from messaging.broadcasts.content import Content
+from messaging.db import dialect
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.lib.segments import count_segments
@@ -37,7 +38,7 @@ from messaging.models import Broadcast, BroadcastFiring, BroadcastRecipient, Mes
 from messaging.models.base import new_id
 from messaging.sms import e164, outbox, tuning
 
-FANOUT_BATCH = 500
+FANOUT_BATCH = 2000
 # Recipients a batch when the database writes the rows itself (constant text).
 SET_FANOUT_BATCH = 2000
 FIRINGS = BroadcastFiring.__table__
@@ -220,7 +221,7 @@ def _open_sessions(b: Broadcast, content: Content, sendable, now: datetime, tz_c
             }
         )
     starting.close_open_sessions([r.phone for r in sendable], "replaced")
-    db.session.execute(insert(SurveySession.__table__), session_rows)
+    dialect.insert_each(SurveySession.__table__, session_rows, returning=(SurveySession.__table__.c.id,))
     return message_rows
 
 

@@ -253,7 +253,7 @@ def insert_each(table, rows: Sequence[Mapping[str, Any]], returning: Sequence) -
             varying = ["n"]
         v = func.unnest(*arrays).table_valued(*varying).render_derived(name="v")
         columns = [
-            cast(bindparam(f"one_{name}", rows[0][name]), table.c[name].type)
+            cast(bindparam(f"one_{name}", rows[0][name], type_=table.c[name].type), table.c[name].type)
             if name in constant
             else v.c[name]
             for name in names
@@ -272,6 +272,8 @@ def array_literal(values: Iterable) -> str:
 def _array_item(value) -> str:
     if value is None:
         return "NULL"
+    if isinstance(value, dict | list):  # a JSON column's value
+        value = json.dumps(value, separators=(",", ":"))
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     text_value = str(value)

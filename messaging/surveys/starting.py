@@ -30,6 +30,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from messaging.db import dialect
 from messaging.errors import Conflict
 from messaging.extensions import db
 from messaging.lib import clock
@@ -55,7 +56,7 @@ def close_open_sessions(phones: list[str], reason: str, status: str = "cancelled
     now = clock.now()
     result = db.session.execute(
         update(SurveySession)
-        .where(SurveySession.phone.in_(phones), SurveySession.status == "open")
+        .where(dialect.in_values(SurveySession.phone, phones), SurveySession.status == "open")
         .values(status=status, end_reason=reason, ended_at=now, reminder_due_at=None)
         .execution_options(synchronize_session=False)
     )
