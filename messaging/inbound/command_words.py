@@ -11,6 +11,9 @@ Rules:
 - A confirmation is written in the language of the word used and names that language's
   words to undo it. Every confirmation is GSM-7 (one SMS for a project name of up to 40
   characters): the accents GSM-7 lacks are left out, as SMS in these languages usually do.
+- A project may add opt-out and opt-in words of its own, each with its language (a
+  language with no shipped confirmation confirms in English); they are matched like the
+  shipped ones and no project keyword may be one (``messaging.surveys.settings``).
 - A project keyword that is also a shipped opt-in or help word of another language than
   English keeps working as the project's keyword (``handle_inbound`` checks); an opt-out
   word always opts out, and no project keyword may be one.
@@ -116,9 +119,17 @@ def _index() -> dict[str, Command]:
 COMMANDS_BY_WORD = _index()
 
 
-def command_for(whole_message: str) -> Command | None:
-    """The command a whole message (already trimmed) is, or None."""
-    return COMMANDS_BY_WORD.get(fold(whole_message))
+def command_for(whole_message: str, project_words: dict | None = None) -> Command | None:
+    """The command a whole message (already trimmed) is, or None. ``project_words`` are the
+    project's own (``{"opt_out": {WORD: language}, "opt_in": {...}}``, words folded)."""
+    word = fold(whole_message)
+    found = COMMANDS_BY_WORD.get(word)
+    if found is None and project_words:
+        for kind in ("opt_out", "opt_in"):
+            language = (project_words.get(kind) or {}).get(word)
+            if language:
+                return Command(kind, language)
+    return found
 
 
 def yields_to_project_keyword(kind: str, language: str) -> bool:

@@ -66,7 +66,7 @@ from messaging.models import Case, InboundMessage, Keyword, Message, Project, Su
 from messaging.sms import optouts
 from messaging.surveys.answers import parse_answer
 from messaging.surveys.replies import handle_reply
-from messaging.surveys.settings import inbound_settings
+from messaging.surveys.settings import inbound_settings, project_command_words
 from messaging.surveys.starting import cancel_for_opt_out, start_session
 from messaging.surveys.state import current_question, open_session
 from messaging.surveys.timers import expire_session
@@ -114,7 +114,7 @@ def handle_inbound(message_id: int) -> str:
     if row is None or row.handled_at is not None:
         return "already_handled"
     handling = _begin(message_id, row)
-    kind: Classification | None = classify(handling.message.body)
+    kind: Classification | None = classify(handling.message.body, project_command_words(row.project_id))
     if kind.kind == "opt_in" and kind.word == "YES" and _answers_the_question(handling):
         kind = None  # YES answers the open question (see the module docstring)
     keyword = None

@@ -50,13 +50,14 @@ class Classification:
     language: str = ENGLISH
 
 
-def classify(body: str | None) -> Classification:
-    """Classify one inbound SMS body (rules in the module docstring)."""
+def classify(body: str | None, project_words: dict | None = None) -> Classification:
+    """Classify one inbound SMS body (rules in the module docstring); ``project_words`` are the
+    project's own opt-out and opt-in words (``command_words.command_for``)."""
     text = clean_text(body)
     if not text:
         return Classification("empty", "", "")
     whole = _strip_edges(unicodedata.normalize("NFKC", text), _trim_whole).upper()
-    command = command_for(whole)
+    command = command_for(whole, project_words)
     if command is not None:
         return Classification(command.kind, whole, "", command.language)
     first, rest = _split_first_word(text)

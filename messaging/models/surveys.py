@@ -193,6 +193,9 @@ class InboundSettings(db.Model, TenantScoped):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     default_reply: Mapped[str | None] = mapped_column(Text)
+    # The project's own opt-out and opt-in words beside the shipped ones:
+    # {"opt_out": {"HAGARIKA": "rw"}, "opt_in": {...}} (word, folded, to its language).
+    command_words: Mapped[dict | None] = mapped_column(JSON)
     sms_app_id: Mapped[str | None] = mapped_column(String(32))
     sms_user_id: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -23,11 +23,13 @@ import re
 
 from sqlalchemy.exc import IntegrityError
 
+from messaging.db import tenancy
 from messaging.errors import Conflict, Invalid
 from messaging.extensions import db
 from messaging.inbound.command_words import RESERVED_FOR_COMMANDS
 from messaging.models import Keyword
 from messaging.surveys.definitions import invalid_field, survey_exists
+from messaging.surveys.settings import project_command_words
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,9 @@ def normalize_keyword(raw) -> str:
         raise invalid_field("keyword", "one word of letters, digits, _ or - (at most 40 characters).")
     if word in RESERVED_FOR_COMMANDS:
         raise invalid_field("keyword", f"{word} is reserved for opt-out, opt-in and help.")
+    own = project_command_words(tenancy.current_project_id())
+    if any(word in (own.get(kind) or {}) for kind in ("opt_out", "opt_in")):
+        raise invalid_field("keyword", f"{word} is one of this project's opt-out or opt-in words.")
     return word
 
 

@@ -26,7 +26,7 @@ from messaging.lib.redact import mask_phone
 from messaging.models import InboundMessage, Keyword, Message, Survey, WebUser
 from messaging.sms import e164, gateway_settings
 from messaging.surveys.project_keywords import create_keyword
-from messaging.surveys.settings import inbound_settings, set_default_reply
+from messaging.surveys.settings import inbound_settings, set_command_words, set_default_reply
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,14 @@ def keywords():
     rows = db.session.execute(select(Keyword).order_by(Keyword.keyword)).scalars().all()
     surveys = db.session.execute(select(Survey).order_by(Survey.name)).scalars().all()
     settings = inbound_settings(current_user.project_id)
-    return render_template("inbound/keywords.html", keywords=rows, surveys=surveys, settings=settings)
+    own = (settings.command_words if settings is not None else None) or {}
+    words = {
+        kind: "\n".join(f"{w} {lang}" for w, lang in (own.get(kind) or {}).items())
+        for kind in ("opt_out", "opt_in")
+    }
+    return render_template(
+        "inbound/keywords.html", keywords=rows, surveys=surveys, settings=settings, command_words=words
+    )
 
 
 @bp.route("/settings/keywords", methods=["POST"])
@@ -78,6 +85,19 @@ def default_reply():
     )
     if saved is not REFUSED:
         flash("Default reply saved.", "success")
+    return redirect(url_for("web.keywords"))
+
+
+@bp.route("/settings/keywords/command-words", methods=["POST"])
+@require_role("manager")
+def command_words():
+    saved = commit_or_flash(
+        lambda: set_command_words(
+            current_user.project_id, request.form.get("opt_out_words"), request.form.get("opt_in_words")
+        )
+    )
+    if saved is not REFUSED:
+        flash("Opt-out and opt-in words saved.", "success")
     return redirect(url_for("web.keywords"))
 
 

@@ -221,3 +221,53 @@ def test_a_shipped_opt_out_word_cannot_be_a_project_keyword(project):
     response = project.api().post("/api/v1/keywords", json={"keyword": "ACHA", "reply_text": "hi"})
     assert response.status_code == 400
     assert response.get_json()["error"]["details"]["field"] == "keyword"
+
+
+def _own_words(web, opt_out="", opt_in=""):
+    return web.post("/settings/keywords/command-words", {"opt_out_words": opt_out, "opt_in_words": opt_in})
+
+
+def test_a_projects_own_words_opt_out_and_in_and_the_ledger_records_them(project, web, run_jobs):
+    assert _own_words(web, "Hagarika rw\nSTOPPA sv", "TANGIRA rw").status_code == 302
+    page = web.get("/settings/keywords").get_data(as_text=True)
+    assert "HAGARIKA rw" in page and "TANGIRA rw" in page
+    make_contact(project, PHONE)
+    text_in(project, PHONE, "hagarika!")
+    run_jobs()
+    assert opted_out(project, PHONE)
+    [event] = events_of(project, PHONE)
+    assert (event["change"], event["word"], event["language"]) == ("opt_out", "HAGARIKA", "rw")
+    [reply] = rows(project, direction="outbound")
+    assert reply["body"].startswith("You have been unsubscribed")  # no shipped Kinyarwanda: English
+    text_in(project, PHONE, "Tangira")
+    run_jobs()
+    assert not opted_out(project, PHONE) and events_of(project, PHONE)[-1]["word"] == "TANGIRA"
+
+
+@pytest.mark.parametrize(
+    ("opt_out", "opt_in", "words"),
+    [
+        ("ACHA sw", "", "already a shipped opt-out word"),
+        ("HAGARIKA", "", "word and its language code"),
+        ("TWO WORDS rw", "", "word and its language code"),
+        ("HAGARIKA rw", "hagarika rw", "cannot both stop and start"),
+        ("HELLO rw", "", "a keyword of this project"),
+    ],
+)
+def test_own_words_that_clash_are_refused_and_nothing_is_saved(project, web, opt_out, opt_in, words):
+    from tests.factories import make_keyword
+
+    make_keyword(project, keyword="HELLO", reply_text="hi")
+    response = _own_words(web, opt_out, opt_in)
+    assert response.status_code == 302
+    page = web.get("/settings/keywords").get_data(as_text=True)
+    assert words in page
+    assert "HAGARIKA rw</textarea>" not in page
+
+
+def test_a_keyword_cannot_take_a_projects_own_word(project, web):
+    _own_words(web, "HAGARIKA rw")
+    response = project.api().post("/api/v1/keywords", json={"keyword": "hagarika", "reply_text": "hi"})
+    assert (
+        response.status_code == 400 and "opt-out or opt-in words" in response.get_json()["error"]["message"]
+    )
