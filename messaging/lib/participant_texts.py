@@ -7,7 +7,8 @@ Rules:
   shipped in English, French, Swahili, Spanish and Portuguese.
 - A text is looked up in the participant's language, then its base language
   (``fr-CD`` reads ``fr``), then English: a language without a translation never
-  gets an empty SMS.
+  gets an empty SMS. A project's own wordings (:class:`Speaker`) come first, in the
+  same order.
 - The shipped texts keep to the GSM-7 alphabet (one SMS holds 160 characters):
   no accents outside it (Spanish and Portuguese are written without them where
   GSM-7 has none; French keeps é, è, à, ù).
@@ -155,7 +156,36 @@ def language_of(language: str | None) -> str:
     return ENGLISH
 
 
+class Speaker(str):
+    """A participant's language code that also carries their project's own wordings
+    (``{key: {language: text}}``, ``messaging.projects.texts``): code that only needs the
+    language reads it as the string it is."""
+
+    overrides: dict
+
+    def __new__(cls, language: str | None, overrides: dict | None = None):
+        speaker = super().__new__(cls, language or "")
+        speaker.overrides = overrides or {}
+        return speaker
+
+
+def _candidates(language: str | None) -> list[str]:
+    if not language:
+        return []
+    code = language.strip().replace("_", "-").lower()
+    return list(dict.fromkeys([code, code.split("-", 1)[0]]))
+
+
 def say(key: str, language: str | None = None, **values) -> str:
-    """The text ``key`` in ``language`` (see :func:`language_of`), its placeholders filled."""
+    """The text ``key`` for ``language``, its placeholders filled: the project's own wording in
+    that language or its base, else the shipped one (exact, base), else the project's English
+    wording, else the shipped English."""
+    own = (getattr(language, "overrides", None) or {}).get(key) or {}
     texts = TEXTS[key]
-    return texts.get(language_of(language), texts[ENGLISH]).format(**values)
+    for code in _candidates(language):
+        if own.get(code):
+            return own[code].format(**values)
+    shipped = language_of(language)
+    if shipped != ENGLISH or not own.get(ENGLISH):
+        return texts.get(shipped, texts[ENGLISH]).format(**values)
+    return own[ENGLISH].format(**values)

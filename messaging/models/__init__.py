@@ -37,6 +37,7 @@ from messaging.models.surveys import (  # noqa: F401, E402
     InboundMessage,
     InboundSettings,
     Keyword,
+    ProjectText,
     Survey,
     SurveySession,
 )

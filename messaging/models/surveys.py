@@ -187,6 +187,19 @@ class InboundMessage(db.Model, TenantScoped):
     inbox_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+class ProjectText(db.Model, TenantScoped):
+    """A project's own wording of one participant text in one language (``messaging.projects.texts``)."""
+
+    __tablename__ = "project_texts"
+    __table_args__ = (UniqueConstraint("project_id", "key", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class InboundSettings(db.Model, TenantScoped):
     __tablename__ = "inbound_settings"
     __table_args__ = (UniqueConstraint("project_id"),)

@@ -37,6 +37,7 @@ from messaging.lib import clock
 from messaging.lib.redact import mask_phone
 from messaging.models import Case, Survey, SurveySession
 from messaging.models.base import new_id
+from messaging.projects import texts
 from messaging.sms import e164, optouts, outbox
 from messaging.surveys.answers import question_prompt
 from messaging.surveys.case_choice import MAX_CANDIDATES, choice_prompt
@@ -128,7 +129,7 @@ def start_session(
         language = (
             db.session.execute(select(Case.language).where(Case.id == case_pk)).scalar() if case_pk else None
         )
-        first = question_prompt(questions[0], language)
+        first = question_prompt(questions[0], texts.speaker(project_id, language))
     outbox.send_sms(
         project_id,
         phone,

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from messaging.extensions import db
 from messaging.models import Case, Survey, SurveySession
+from messaging.projects import texts
 from messaging.sms import outbox
 from messaging.surveys.answers import Question
 from messaging.surveys.definitions import survey_questions
@@ -34,11 +35,13 @@ def open_session(phone: str) -> SurveySession | None:
     ).scalar_one_or_none()
 
 
-def session_language(session: SurveySession) -> str | None:
-    """The language the session asks in: its case's (None: each question's default)."""
-    if session.case_pk is None:
-        return None
-    return db.session.execute(select(Case.language).where(Case.id == session.case_pk)).scalar()
+def session_language(session: SurveySession) -> str:
+    """The language the session asks in: its case's (blank: each question's default), carrying
+    the project's own wordings of the system's texts (``messaging.projects.texts``)."""
+    language = None
+    if session.case_pk is not None:
+        language = db.session.execute(select(Case.language).where(Case.id == session.case_pk)).scalar()
+    return texts.speaker(session.project_id, language)
 
 
 def current_question(session: SurveySession) -> Question | None:

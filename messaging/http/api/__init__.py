@@ -191,4 +191,5 @@ def register_endpoints() -> None:
         opt_outs,
         people,
         surveys,
+        texts,
     )

@@ -89,6 +89,7 @@ SETTINGS_LINKS = [
     ("SMS gateway", "web.gateway_settings"),
     ("Keywords", "web.keywords"),
     ("Canned replies", "web.canned_replies"),
+    ("Participant texts", "web.participant_texts"),
     ("Data forwarding", "web.forwarding"),
 ]
 

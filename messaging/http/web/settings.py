@@ -10,11 +10,12 @@
 
 import logging
 
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from messaging.accounts import api_tokens, logins, web_users
+from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.lookup import get_or_404
 from messaging.http.web import REFUSED, bp, commit_or_flash, require_role
@@ -26,6 +27,7 @@ from messaging.http.web.forms import (
     WebUserForm,
 )
 from messaging.models import ApiToken, WebUser
+from messaging.projects import texts
 from messaging.projects.setup import change_settings
 
 log = logging.getLogger(__name__)
@@ -165,3 +167,36 @@ def change_password():
         return _settings_page(password_form=form), 400
     flash("Your password is changed. Your other sessions have ended.", "success")
     return redirect(url_for("web.settings"))
+
+
+# --- participant texts ---------------------------------------------------------------
+
+
+@bp.route("/settings/texts")
+@login_required
+def participant_texts():
+    """Every participant text in every language: the wording that applies and where it comes
+    from; a manager words them for one language (``?language=``) below."""
+    table = texts.table(current_user.project_id)
+    language = (request.args.get("language") or "").strip().lower()
+    editing = None
+    if language:
+        try:
+            editing = texts.clean_language(language)
+        except DomainError as refusal:
+            flash(refusal.message, "error")
+    return render_template("settings/texts.html", table=table, editing=editing)
+
+
+@bp.route("/settings/texts", methods=["POST"])
+@require_role("manager")
+def participant_texts_save():
+    language = request.form.get("language", "")
+    values = {
+        key: request.form.get(f"text-{key}", "") for key in texts.TEXTS if f"text-{key}" in request.form
+    }
+    saved = commit_or_flash(lambda: texts.set_wordings(current_user.project_id, language, values))
+    if saved is REFUSED:
+        return redirect(url_for("web.participant_texts", language=language))
+    flash(f"Texts in {language} saved.", "success")
+    return redirect(url_for("web.participant_texts", language=language))

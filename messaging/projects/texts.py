@@ -1,0 +1,134 @@
+"""A project's own wordings of what the system says to participants, by language.
+
+Rules:
+- The texts are those of :mod:`messaging.lib.participant_texts` (what a survey session
+  says that its author did not write), shipped in en, fr, sw, es and pt. A project may
+  word any of them its own way in any language, including languages nothing is shipped
+  in (``rw``, ``lg``, ...): those are the project's languages, beside the shipped ones.
+- A wording keeps to the English text's placeholders: one naming a placeholder the
+  English text does not have is refused with the placeholder named (``{` and ``}``
+  must otherwise be balanced placeholders). At most ``MAX_CHARS`` characters; blank
+  removes the project's wording (the shipped one, or the fallback, applies again).
+- Looking up: the project's wording in the participant's language or its base, else
+  the shipped one, else the project's English wording, else the shipped English, so
+  no participant ever gets an empty SMS (``participant_texts.say``).
+- The page and the API show, for every text and language, the wording that applies and
+  where it comes from: ``project``, ``shipped``, or ``missing`` (the fallback's).
+- Services flush, never commit.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+from sqlalchemy import delete, select
+
+from messaging.db.after_commit import transaction_cache
+from messaging.errors import Invalid, NotFound
+from messaging.extensions import db
+from messaging.lib import clock
+from messaging.lib.participant_texts import LANGUAGES, TEXTS, Speaker, say
+from messaging.models import ProjectText
+
+MAX_CHARS = 480
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
+
+
+def own_wordings(project_id: int) -> dict[str, dict[str, str]]:
+    """``{key: {language: text}}`` of the project, read once per transaction."""
+    cache = transaction_cache("project_texts")
+    if project_id not in cache:
+        found: dict[str, dict[str, str]] = {}
+        for key, language, text in db.session.execute(
+            select(ProjectText.key, ProjectText.language, ProjectText.text)
+        ).all():
+            found.setdefault(key, {})[language] = text
+        cache[project_id] = found
+    return cache[project_id]
+
+
+def speaker(project_id: int, language: str | None) -> Speaker:
+    """``language`` carrying the project's own wordings (what the survey code passes around)."""
+    return Speaker(language, own_wordings(project_id))
+
+
+def languages(project_id: int) -> list[str]:
+    """The shipped languages, then the project's others, in order."""
+    extra = sorted({lang for texts in own_wordings(project_id).values() for lang in texts} - set(LANGUAGES))
+    return [*LANGUAGES, *extra]
+
+
+def _placeholders(text: str, field: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError:
+        raise Invalid(
+            "validation_error", f"{field}: a '{{' or '}}' that is not a placeholder.", field=field
+        ) from None
+
+
+def clean_language(raw) -> str:
+    language = (raw or "").strip().lower().replace("_", "-") if isinstance(raw, str) else ""
+    if not _LANGUAGE.match(language):
+        raise Invalid("validation_error", "language: a code such as rw or pt-br.", field="language")
+    return language
+
+
+def set_wordings(project_id: int, language: str, values) -> int:
+    """Set (or, blank, remove) the project's wordings of ``values`` (``{key: text}``) in
+    ``language``; returns how many were written. Nothing is written when one is refused."""
+    language = clean_language(language)
+    if not isinstance(values, dict):
+        raise Invalid("invalid_json", "Send an object of text keys to wordings.")
+    checked = {}
+    for key, text in values.items():
+        if key not in TEXTS:
+            raise NotFound("not_found", f"There is no participant text '{key}'.", field=key)
+        if text is not None and not isinstance(text, str):
+            raise Invalid("validation_error", f"{key}: must be a text or null.", field=key)
+        text = (text or "").strip()
+        if len(text) > MAX_CHARS:
+            raise Invalid("validation_error", f"{key}: at most {MAX_CHARS} characters.", field=key)
+        allowed = _placeholders(TEXTS[key]["en"], key)
+        unknown = sorted(_placeholders(text, key) - allowed)
+        if unknown:
+            has = ", ".join("{" + p + "}" for p in sorted(allowed)) or "none"
+            raise Invalid(
+                "unknown_placeholder",
+                f"{key}: {{{unknown[0]}}} is not a placeholder of this text (it has {has}).",
+                field=key,
+            )
+        checked[key] = text
+    now = clock.now()
+    for key, text in checked.items():
+        db.session.execute(
+            delete(ProjectText).where(ProjectText.key == key, ProjectText.language == language)
+        )
+        if text:
+            db.session.add(
+                ProjectText(project_id=project_id, key=key, language=language, text=text, updated_at=now)
+            )
+    db.session.flush()
+    transaction_cache("project_texts").pop(project_id, None)
+    return len(checked)
+
+
+def table(project_id: int) -> dict:
+    """Every text in every language of the project: the wording that applies and its source."""
+    own = own_wordings(project_id)
+    langs = languages(project_id)
+    rows = []
+    for key, shipped in TEXTS.items():
+        cells = {}
+        for lang in langs:
+            if (own.get(key) or {}).get(lang):
+                source = "project"
+            elif lang in shipped:
+                source = "shipped"
+            else:
+                source = "missing"
+            example = {name: "{" + name + "}" for name in _placeholders(shipped["en"], key)}
+            cells[lang] = {"text": say(key, speaker(project_id, lang), **example), "source": source}
+        rows.append({"key": key, "english": shipped["en"], "languages": cells})
+    return {"languages": langs, "texts": rows}
