@@ -21,12 +21,13 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, select
 
 from messaging.alerts.schedules import project_zone
 from messaging.alerts.sending import RuleContent, recipients_of
 from messaging.broadcasts.spec import field_error
 from messaging.cases.serialize import placeholder_context
+from messaging.db import dialect
 from messaging.extensions import db
 from messaging.lib import clock, templating
 from messaging.lib.localtime import utc_to_local
@@ -72,20 +73,27 @@ def dry_run(project_id: int, days: int, alert_ids: list[str] | None = None) -> d
     rows = rows[:MAX_OCCURRENCES]
     project_tz = db.session.get(Project, project_id).timezone or "UTC"
     contents = {rule_id: RuleContent(rule, project_tz) for rule_id, rule in rules.items()}
-    cases: dict[int, Case] = {}
+    # Every case in one query (the occurrences name them by primary key).
+    cases = {
+        c.id: c
+        for c in db.session.execute(
+            select(Case).where(dialect.in_values(Case.id, {o.case_pk for o in rows}, BigInteger))
+        ).scalars()
+    }
+    owners: dict = {}
     per_day: dict[str, dict] = defaultdict(lambda: {"messages": 0, "segments": 0, "held_by_quiet_hours": 0})
     samples = []
     for occ in rows:
-        if occ.case_pk not in cases:
-            cases[occ.case_pk] = db.session.get(Case, occ.case_pk)
-        case, rule, content = cases[occ.case_pk], rules[occ.rule_id], contents[occ.rule_id]
+        case, rule, content = cases.get(occ.case_pk), rules[occ.rule_id], contents[occ.rule_id]
+        if case is None:
+            continue
         due = max(occ.due_at, now)
         day = per_day[utc_to_local(due, zone).date().isoformat()]
         if rule.survey_id:
             text = "(the survey's first question)"
         else:
             text = templating.render(content.text_for(case.language), placeholder_context(case)).text
-        for phone, _is_the_case in recipients_of(rule, case):
+        for phone, _is_the_case in recipients_of(rule, case, owners):
             day["messages"] += 1
             day["segments"] += count_segments(text).segments
             held = content.due_at(phone, due)

@@ -57,14 +57,16 @@ def upcoming(case: Case, limit: int = 100) -> list[dict]:
         .limit(limit)
     ).all()
     project_tz = db.session.get(Project, case.project_id).timezone or "UTC"
-    out = []
+    out, owners, contents = [], {}, {}
     for occ, rule in rows:
-        content = RuleContent(rule, project_tz)
+        if rule.id not in contents:
+            contents[rule.id] = RuleContent(rule, project_tz)
+        content = contents[rule.id]
         if rule.survey_id:
             text = f"(survey {rule.survey_id}: its first question)"
         else:
             text = templating.render(content.text_for(case.language), placeholder_context(case)).text
-        targets = recipients_of(rule, case) or [(None, True)]
+        targets = recipients_of(rule, case, owners) or [(None, True)]
         for phone, is_the_case in targets:
             out.append(
                 {

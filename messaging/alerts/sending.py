@@ -37,7 +37,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, Integer, select, update
 
+from messaging.alerts import applying
 from messaging.alerts import rules as rules_module
+from messaging.broadcasts.content import held_until, text_in
 from messaging.broadcasts.spec import quiet_window
 from messaging.cases.serialize import placeholder_context
 from messaging.conversations.owner_alerts import owner_phones
@@ -46,7 +48,6 @@ from messaging.db.after_commit import after_commit
 from messaging.db.tenancy import project_scope
 from messaging.extensions import db
 from messaging.lib import clock, templating
-from messaging.lib.quiet_hours import next_allowed, recipient_timezone
 from messaging.models import AlertOccurrence, AlertRule, Case, Message, Project
 from messaging.sms import outbox
 
@@ -102,8 +103,6 @@ def tick(now: datetime | None = None, batch: int = BATCH, max_batches: int = 200
                 stats.update(done)
                 if done["claimed"] < batch:
                     break
-    from messaging.alerts import applying
-
     stats.update(applying.resume_stale(now))
     return {k: v for k, v in stats.items() if v}
 
@@ -126,7 +125,7 @@ def send_due(project_id: int, now: datetime, batch: int = BATCH) -> Counter:
     late = [o.id for o in due if o.due_at < now - LATE_LIMIT]
     on_time = [o.id for o in due if o.due_at >= now - LATE_LIMIT]
     if late:
-        stats["past_due"] += _set_status(late, now, "skipped", "past_due")
+        stats["past_due"] += _set_status(late, now, "skipped", "past_due", only_pending=True)
     claimed = _claim(on_time, now)
     stats["claimed"] = len(due)
     if claimed:
@@ -135,11 +134,14 @@ def send_due(project_id: int, now: datetime, batch: int = BATCH) -> Counter:
     return stats
 
 
-def _set_status(ids: list[int], now: datetime, status: str, reason: str | None) -> int:
+def _set_status(ids: list[int], now: datetime, status: str, reason: str, only_pending: bool = False) -> int:
+    """Settle these occurrences (only those still pending with ``only_pending``; claimed ones
+    are this transaction's own)."""
+    where = [OCCURRENCES.c.id.in_(ids)]
+    if only_pending:
+        where.append(OCCURRENCES.c.status == "pending")
     return db.session.execute(
-        update(OCCURRENCES)
-        .where(OCCURRENCES.c.id.in_(ids), OCCURRENCES.c.status == "pending")
-        .values(status=status, reason=reason, updated_at=now)
+        update(OCCURRENCES).where(*where).values(status=status, reason=reason, updated_at=now)
     ).rowcount
 
 
@@ -166,21 +168,10 @@ class RuleContent:
         self.zones: dict[tuple[str, datetime], datetime] = {}
 
     def text_for(self, language: str | None) -> str:
-        rule = self.rule
-        if rule.text:
-            return rule.text
-        if not rule.translations:
-            return ""
-        return templating.choose_text(rule.translations, rule.default_language, language)[1]
+        return text_in(self.rule, language)
 
     def due_at(self, phone: str, now: datetime) -> datetime | None:
-        if self.window is None:
-            return None
-        zone = recipient_timezone(phone, self.project_tz)
-        if (zone, now) not in self.zones:
-            self.zones[(zone, now)] = next_allowed(now, zone, self.window)
-        due = self.zones[(zone, now)]
-        return due if due > now else None
+        return held_until(self.window, self.project_tz, phone, now, self.zones)
 
 
 def still_matches(rule: AlertRule, case: Case | None) -> bool:
@@ -191,15 +182,19 @@ def still_matches(rule: AlertRule, case: Case | None) -> bool:
     return rules_module.matches(rule.criteria or [], rules_module.fields_of(case))
 
 
-def recipients_of(rule: AlertRule, case: Case) -> list[tuple[str, bool]]:
-    """``[(phone, is_the_case)]``: who an occurrence of ``rule`` for ``case`` texts, each number once."""
+def recipients_of(rule: AlertRule, case: Case, owners: dict | None = None) -> list[tuple[str, bool]]:
+    """``[(phone, is_the_case)]``: who an occurrence of ``rule`` for ``case`` texts, each number
+    once. ``owners`` keeps each owner's numbers for a batch (one look-up per owner, not per case)."""
     found: dict[str, bool] = {}
     if rule.recipient in ("case", "case_and_owner"):
         phone = case.phone_number or (case.phone_raw if case.phone_invalid else None)
         if phone:
             found[phone] = True
     if rule.recipient in ("owner", "case_and_owner"):
-        for phone in owner_phones(case):
+        owners = {} if owners is None else owners
+        if case.owner_id not in owners:
+            owners[case.owner_id] = owner_phones(case)
+        for phone in owners[case.owner_id]:
             found.setdefault(phone, False)
     return list(found.items())
 
@@ -220,13 +215,13 @@ def _write_messages(project_id: int, claimed, now: datetime) -> Counter:
     }
     project_tz = db.session.get(Project, project_id).timezone or "UTC"
     contents = {rule_id: RuleContent(rule, project_tz) for rule_id, rule in rules.items()}
-    rows, counts, nobody, stale = [], {}, [], []
+    rows, counts, nobody, stale, owners = [], {}, [], [], {}
     for occ in claimed:
         rule, case = rules[occ.rule_id], cases.get(occ.case_pk)
         if not still_matches(rule, case):
             stale.append(occ.id)
             continue
-        targets = recipients_of(rule, case)
+        targets = recipients_of(rule, case, owners)
         if not targets:
             nobody.append(occ.id)
             continue
@@ -250,10 +245,10 @@ def _write_messages(project_id: int, claimed, now: datetime) -> Counter:
                 }
             )
     if nobody:
-        _set_status_of_claimed(nobody, now, "skipped", "no_recipient")
+        _set_status(nobody, now, "skipped", "no_recipient")
         stats["no_recipient"] += len(nobody)
     if stale:
-        _set_status_of_claimed(stale, now, "cancelled", "stopped_matching")
+        _set_status(stale, now, "cancelled", "stopped_matching")
         stats["stopped_matching"] += len(stale)
     dialect.update_each(
         OCCURRENCES,
@@ -277,14 +272,6 @@ def _write_messages(project_id: int, claimed, now: datetime) -> Counter:
             len(nobody),
         )
     return stats
-
-
-def _set_status_of_claimed(ids: list[int], now: datetime, status: str, reason: str) -> None:
-    db.session.execute(
-        update(OCCURRENCES)
-        .where(OCCURRENCES.c.id.in_(ids))
-        .values(status=status, reason=reason, updated_at=now)
-    )
 
 
 def _start_survey(project_id: int, rule: AlertRule, case: Case, phone: str, occurrence_id: int) -> None:

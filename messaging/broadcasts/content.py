@@ -41,12 +41,11 @@ class Content:
         self.needs_context = any(templating.placeholders(t) for t in texts if t)
         self.bodies: dict | None = None  # {language: text} when the fan-out is set-based
         if self.survey is not None:
-            from messaging.surveys.answers import question_prompt
             from messaging.surveys.definitions import survey_questions
 
             self._first = survey_questions(self.survey)[0]
             self._first_by_language: dict = {}
-            self.first_question = question_prompt(self._first)
+            self.first_question = self.first_question_for(None)
 
     def first_question_for(self, language: str | None) -> str:
         """The survey's first question in a recipient's language (made once per language)."""
@@ -58,12 +57,7 @@ class Content:
 
     def text_for(self, language: str | None) -> str:
         """The text for a recipient's language: the broadcast's text, else the chosen translation."""
-        b = self.broadcast
-        if b.text:
-            return b.text
-        if not b.translations:
-            return ""  # the survey was deleted: the message fails as empty_body, with its reason
-        return templating.choose_text(b.translations, b.default_language, language)[1]
+        return text_in(self.broadcast, language)
 
     def contexts(self, rows) -> dict:
         """Placeholder contexts by (case_pk, worker_id), loaded in two queries per batch."""
@@ -91,10 +85,26 @@ class Content:
 
     def due_at(self, phone: str, now: datetime, cache: dict) -> datetime | None:
         """When quiet hours let a message to ``phone`` go (None: now); ``cache`` holds one per zone."""
-        if self.window is None:
-            return None
-        zone = recipient_timezone(phone, self.project_tz)
-        if zone not in cache:
-            cache[zone] = next_allowed(now, zone, self.window)
-        due = cache[zone]
-        return due if due > now else None
+        return held_until(self.window, self.project_tz, phone, now, cache)
+
+
+def text_in(source, language: str | None) -> str:
+    """The text of a broadcast or an alert rule (``text``, ``translations``,
+    ``default_language``) for a recipient's language: its text, else the chosen translation."""
+    if source.text:
+        return source.text
+    if not source.translations:
+        return ""  # the survey was deleted: the message fails as empty_body, with its reason
+    return templating.choose_text(source.translations, source.default_language, language)[1]
+
+
+def held_until(window, project_tz: str, phone: str, now: datetime, cache: dict) -> datetime | None:
+    """When quiet hours ``window`` let a message to ``phone`` due ``now`` go (None: now, or no
+    window); ``cache`` keeps one answer per zone and moment."""
+    if window is None:
+        return None
+    zone = recipient_timezone(phone, project_tz)
+    if (zone, now) not in cache:
+        cache[(zone, now)] = next_allowed(now, zone, window)
+    due = cache[(zone, now)]
+    return due if due > now else None

@@ -63,7 +63,7 @@ def handle_reply(session: SurveySession, text: str, on_done=None, on_flagged=Non
     answer = parse_answer(question, text, language)
     if not answer.ok:
         again = question_prompt(question, language)
-        return _invalid(session, f"{answer.error}\n{again}", now, on_done)
+        return _invalid(session, f"{answer.error}\n{again}", now, on_done, language)
     answers = dict(session.answers or {})
     answers[question.id] = answer.value
     session.answers = answers
@@ -80,19 +80,20 @@ def handle_reply(session: SurveySession, text: str, on_done=None, on_flagged=Non
         return complete_session(session, questions, "completed", on_done)
     session.current_index = following
     _touch(session, now)
-    send_to_session(session, question_prompt(questions[session.current_index], session_language(session)))
+    send_to_session(session, question_prompt(questions[session.current_index], language))
     if on_done:
         on_done()
     db.session.commit()
     return "answered"
 
 
-def _invalid(session: SurveySession, again: str, now: datetime, on_done) -> str:
-    """An invalid reply: ``again`` (the reason and the question), or the end after too many. Commits."""
+def _invalid(session: SurveySession, again: str, now: datetime, on_done, language: str) -> str:
+    """An invalid reply: ``again`` (the reason and the question), or the end after too many, in
+    ``language``. Commits."""
     session.invalid_attempts += 1
     if session.invalid_attempts > session.survey.max_invalid_attempts:
         end_session(session, "failed", "too_many_invalid_answers", now)
-        send_to_session(session, say("survey.too_many_invalid", session_language(session)))
+        send_to_session(session, say("survey.too_many_invalid", language))
         outcome = "invalid_ended"
     else:
         _touch(session, now)
@@ -110,7 +111,8 @@ def _choose_case(session: SurveySession, text: str, first: Question, now: dateti
     names = [c.name for c in cases]
     position = pick(names, text)
     if position is None:
-        return _invalid(session, f"{INVALID_CHOICE}\n{choice_prompt(names)}", now, on_done)
+        again = f"{INVALID_CHOICE}\n{choice_prompt(names)}"
+        return _invalid(session, again, now, on_done, session_language(session))
     session.case_pk = cases[position].id
     session.candidate_case_ids = None
     session.invalid_attempts = 0

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from messaging.alerts import dry_run, manage, preview, reading, serialize
 from messaging.alerts.rules import OPS
+from messaging.alerts.schedules import project_zone
 from messaging.alerts.spec import RECIPIENTS, definition_of
 from messaging.errors import DomainError
 from messaging.extensions import db
@@ -22,8 +23,7 @@ from messaging.http.errors import status_of
 from messaging.http.lookup import get_or_404
 from messaging.http.web import REFUSED, bp, commit_or_flash, flash_refusal, require_role
 from messaging.http.web.cases import CASE_PAGE_SECTIONS
-from messaging.lib.localtime import get_zone
-from messaging.models import AlertOccurrence, AlertRule, Case, Project, Survey
+from messaging.models import AlertOccurrence, AlertRule, Case, Survey
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,6 @@ REASON_LABELS = {
     "rule_changed": "The rule was changed",
     "rule_deleted": "The rule was deleted",
 }
-
-
-def _zone():
-    project = db.session.get(Project, current_user.project_id)
-    return get_zone(project.timezone or "UTC")
 
 
 def _rule(alert_id: str) -> AlertRule:
@@ -205,7 +200,7 @@ def alert_detail(alert_id):
         rule=rule,
         body=serialize.rule_json(rule),
         history=history,
-        zone=_zone(),
+        zone=project_zone(current_user.project_id),
         reasons=REASON_LABELS,
         op_labels=OP_LABELS,
         recipient_labels=RECIPIENT_LABELS,
@@ -259,7 +254,9 @@ def alerts_dry_run():
 
 def _upcoming_section(case: Case):
     items = reading.upcoming(case, limit=20)
-    html = render_template("alerts/_upcoming.html", items=items, zone=_zone(), case=case)
+    html = render_template(
+        "alerts/_upcoming.html", items=items, zone=project_zone(current_user.project_id), case=case
+    )
     return "Upcoming messages", Markup(html)
 
 
