@@ -41,8 +41,6 @@ from messaging.surveys.state import end_session, send_to_session, session_langua
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COMPLETION = say("survey.completed")  # in English; each session gets its language's
-
 
 def form_payload(session: SurveySession, questions: list[Question], app_id: str, user_id: str, case_id: str):
     update_block = {}

@@ -42,8 +42,6 @@ from messaging.surveys.conditions import holds
 from messaging.surveys.definitions import survey_questions
 from messaging.surveys.state import end_session, next_reminder_due, send_to_session, session_language
 
-TOO_MANY_INVALID = say("survey.too_many_invalid")  # in English; each session gets its language's
-
 
 def handle_reply(session: SurveySession, text: str, on_done=None, on_flagged=None) -> str:
     """Apply one reply to an open session; returns what happened.
