@@ -188,6 +188,10 @@ def alert_preview():
 @login_required
 def alert_detail(alert_id):
     rule = _rule(alert_id)
+    # The counts first, then the rows: the rule's job commits occurrences and its progress
+    # together, so rows written by the time the counts are read are in the list read after
+    # (each SQLite read sees the latest commit).
+    body = serialize.rule_json(rule)
     history = db.session.execute(
         select(AlertOccurrence, Case.case_id, Case.name)
         .join(Case, Case.id == AlertOccurrence.case_pk)
@@ -198,7 +202,7 @@ def alert_detail(alert_id):
     return render_template(
         "alerts/show.html",
         rule=rule,
-        body=serialize.rule_json(rule),
+        body=body,
         history=history,
         zone=project_zone(current_user.project_id),
         reasons=REASON_LABELS,
