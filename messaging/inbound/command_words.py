@@ -1,5 +1,5 @@
 """The words that stop, start and ask for help, in each shipped language, and the replies
-that confirm them in the same language.
+and the words their confirmations name.
 
 Rules:
 - English is always on: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT
@@ -8,9 +8,11 @@ Rules:
   who texts ACHA or ARRET is opted out like one who texts STOP. No word belongs to two
   languages (so the language of the reply is the language of the word).
 - A word matches whatever its case and accents: ARRÊT, Arret and arrêt are ARRET.
-- A confirmation is written in the language of the word used and names that language's
-  words to undo it. Every confirmation is GSM-7 (one SMS for a project name of up to 40
-  characters): the accents GSM-7 lacks are left out, as SMS in these languages usually do.
+- A confirmation is written in the language of the word used (its texts are participant
+  texts, ``confirm.*`` in ``messaging.lib.participant_texts``, which a project may word
+  its own way) and names that language's words to undo it. Every confirmation is GSM-7
+  (one SMS for a project name of up to 40 characters): the accents GSM-7 lacks are left
+  out, as SMS in these languages usually do.
 - A project may add opt-out and opt-in words of its own, each with its language (a
   language with no shipped confirmation confirms in English); they are matched like the
   shipped ones and no project keyword may be one (``messaging.surveys.settings``).
@@ -52,43 +54,6 @@ WORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "opt_out": ("SAIR", "PARE", "CANCELAR", "DESCADASTRAR"),
         "opt_in": ("ENTRAR", "VOLTAR"),
         "help": ("AJUDA",),
-    },
-}
-
-# {project} is the project's name; {opt_in} and {opt_out} the language's first words.
-CONFIRMATIONS: dict[str, dict[str, str]] = {
-    "en": {
-        "opt_out": "You have been unsubscribed from {project} messages. Reply {opt_in} to subscribe again.",
-        "opt_in": "You are now subscribed to {project} messages. Reply {opt_out} to unsubscribe.",
-        "help_suffix": " Reply {opt_out} to unsubscribe.",
-        "help_default": "This is the {project} SMS service.",
-    },
-    "fr": {
-        "opt_out": "Vous ne recevrez plus les SMS de {project}. Répondez {opt_in} pour les reprendre.",
-        "opt_in": "Vous recevrez de nouveau les SMS de {project}. "
-        "Répondez {opt_out} pour ne plus les recevoir.",
-        "help_suffix": " Répondez {opt_out} pour ne plus recevoir de messages.",
-        "help_default": "Ceci est le service SMS de {project}.",
-    },
-    "sw": {
-        "opt_out": "Umejiondoa kwenye ujumbe wa {project}. Jibu {opt_in} ili kujiunga tena.",
-        "opt_in": "Umejiunga tena na ujumbe wa {project}. Jibu {opt_out} ili kujiondoa.",
-        "help_suffix": " Jibu {opt_out} ili kujiondoa.",
-        "help_default": "Hii ni huduma ya SMS ya {project}.",
-    },
-    "es": {
-        "opt_out": "Se ha dado de baja de los mensajes de {project}. "
-        "Responda {opt_in} para volver a suscribirse.",
-        "opt_in": "Se ha suscrito de nuevo a los mensajes de {project}. "
-        "Responda {opt_out} para darse de baja.",
-        "help_suffix": " Responda {opt_out} para darse de baja.",
-        "help_default": "Este es el servicio SMS de {project}.",
-    },
-    "pt": {
-        "opt_out": "Voce nao recebera mais mensagens de {project}. Responda {opt_in} para voltar a receber.",
-        "opt_in": "Voce voltara a receber mensagens de {project}. Responda {opt_out} para nao receber mais.",
-        "help_suffix": " Responda {opt_out} para nao receber mais.",
-        "help_default": "Este e o servico de SMS de {project}.",
     },
 }
 
@@ -152,10 +117,14 @@ RESERVED_FOR_COMMANDS = frozenset(
 )
 
 
-def phrase(language: str, name: str, project: str) -> str:
-    """The confirmation text ``name`` of ``language`` (English when it has none) for ``project``."""
-    language = language if language in CONFIRMATIONS else ENGLISH
-    words = WORDS[language]
-    return CONFIRMATIONS[language][name].format(
-        project=project, opt_in=words["opt_in"][0], opt_out=words["opt_out"][0]
-    )
+def named_words(language: str, project_words: dict | None = None) -> dict[str, str]:
+    """The opt-in and opt-out words a confirmation in ``language`` names: the language's
+    first shipped words, else the project's first words in that language, else English's."""
+    named = {}
+    for kind in ("opt_in", "opt_out"):
+        if language in WORDS:
+            named[kind] = WORDS[language][kind][0]
+            continue
+        own = [word for word, lang in ((project_words or {}).get(kind) or {}).items() if lang == language]
+        named[kind] = own[0] if own else WORDS[ENGLISH][kind][0]
+    return named

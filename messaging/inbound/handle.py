@@ -12,7 +12,8 @@ Rules (in this order; the caller holds the number's lock, see
    opt-in words (START, UNSTOP, YES) opt back in; HELP/INFO get the project's
    help text; the shipped French, Swahili, Spanish and Portuguese words
    (``messaging.inbound.command_words``: ARRET, ACHA, BAJA, SAIR, ...) do the same.
-   Each gets a confirmation in the word's language (sent with ``bypass_opt_out``),
+   Each gets a confirmation in the word's language, worded as the project wrote it
+   in that language if it did (``messaging.projects.texts``; sent with ``bypass_opt_out``),
    and the consent ledger records the word and its language. These win over an
    open session, with two exceptions: YES while the current question of the
    open session accepts "yes" as a valid answer is that answer; and a project
@@ -32,7 +33,8 @@ Rules (in this order; the caller holds the number's lock, see
    inbox and texts the owner of the session's case.
 5. Anything else is ``unhandled`` (``unknown_number`` from an unknown number):
    it is an open item of the inbox (:mod:`messaging.conversations.inbox`), and
-   the project's default reply (if set) is sent.
+   the project's default reply (if set) is sent, in the case's language when the
+   project has worded it in that language (else the default language's).
 
 Every reply sent here (confirmations, keyword replies, the default reply) is an
 automatic reply: it goes through :mod:`messaging.inbound.loop_guard`, which
@@ -63,10 +65,11 @@ from messaging.inbound.routing import family_cases, find_case
 from messaging.lib import clock
 from messaging.lib.redact import mask_phone
 from messaging.models import Case, InboundMessage, Keyword, Message, Project, SurveySession
+from messaging.projects import texts
 from messaging.sms import optouts
 from messaging.surveys.answers import parse_answer
 from messaging.surveys.replies import handle_reply
-from messaging.surveys.settings import inbound_settings, project_command_words
+from messaging.surveys.settings import project_command_words
 from messaging.surveys.starting import cancel_for_opt_out, start_session
 from messaging.surveys.state import current_question, open_session
 from messaging.surveys.timers import expire_session
@@ -205,7 +208,13 @@ def _command(handling: Handling, command: Classification) -> str:
             message_id=handling.message_id,
         )
         detail = "opted in" if removed else "opted in (was not opted out)"
-    text = confirmation_text(kind, project.name, project.help_text or "", language)
+    text = confirmation_text(
+        kind,
+        project.name,
+        project.help_text or "",
+        texts.speaker(project_id, language),
+        project_command_words(project_id),
+    )
     reply = send_auto_reply(
         handling.message,
         text,
@@ -297,8 +306,8 @@ def _start_keyword_survey(handling: Handling, keyword: Keyword, detail: list[str
 
 def _default_reply(handling: Handling) -> str:
     """Nothing handled the message: it opens an inbox item, and the default reply (if set) is sent."""
-    settings = inbound_settings(handling.project_id)
-    default = settings.default_reply if settings else None
+    language = handling.case.language if handling.case is not None else None
+    default = texts.default_reply(handling.project_id, language)
     detail = None
     if default:
         reply = send_auto_reply(handling.message, default, handling.reply_case)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from messaging.inbound.command_words import ENGLISH, command_for, phrase, words_of
+from messaging.inbound.command_words import ENGLISH, command_for, named_words, words_of
+from messaging.lib.participant_texts import resolve
 from messaging.lib.segments import count_segments, is_gsm7
 from messaging.lib.text import clean_text
 
@@ -65,8 +66,16 @@ def classify(body: str | None, project_words: dict | None = None) -> Classificat
     return Classification("keyword", word.upper(), rest)
 
 
-def confirmation_text(kind: str, project_name: str, help_text: str = "", language: str = ENGLISH) -> str:
-    """The reply confirming an opt-out, opt-in or help request in ``language``, saying how to undo it.
+def confirmation_text(
+    kind: str,
+    project_name: str,
+    help_text: str = "",
+    language: str = ENGLISH,
+    project_words: dict | None = None,
+) -> str:
+    """The reply confirming an opt-out, opt-in or help request in ``language`` (a code, or a
+    ``participant_texts.Speaker`` carrying the project's wordings), saying how to undo it
+    with the words of the language the text is written in.
 
     One SMS (160 GSM-7 characters) when the project name has at most 40
     characters and the texts are GSM-7; a long help text is cut at a word
@@ -74,11 +83,16 @@ def confirmation_text(kind: str, project_name: str, help_text: str = "", languag
     falls back to a one-line description of the project.
     """
     project = " ".join(project_name.split())
+
+    def phrase(name: str) -> str:
+        written_in, template = resolve(f"confirm.{name}", language)
+        return template.format(project=project, **named_words(written_in, project_words))
+
     if kind in ("opt_out", "opt_in"):
-        return phrase(language, kind, project)
+        return phrase(kind)
     if kind == "help":
-        suffix = phrase(language, "help_suffix", project)
-        body = " ".join((help_text or "").split()) or phrase(language, "help_default", project)
+        suffix = phrase("help_suffix")
+        body = " ".join((help_text or "").split()) or phrase("help_default")
         return _fit(body, _SMS_LIMIT - _gsm_units(suffix)) + suffix
     raise ValueError(f"no confirmation for {kind!r} (use opt_out, opt_in or help)")
 

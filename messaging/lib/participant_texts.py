@@ -1,14 +1,17 @@
-"""What the system itself says to participants in a survey, in their language.
+"""What the system itself says to participants, in their language.
 
 Rules:
-- Every text a survey session sends that the survey's author did not write (the
-  hints under a question, the reason an answer was refused, the reminder prefix,
-  the end after too many invalid answers, the default thank-you) has a key here,
+- Every text the system sends that a project's author did not write (the STOP, START
+  and HELP confirmations; in a survey the hints under a question, the reason an answer
+  was refused, the reminder prefix, the end after too many invalid answers, the
+  default thank-you) has a key here,
   shipped in English, French, Swahili, Spanish and Portuguese.
 - A text is looked up in the participant's language, then its base language
-  (``fr-CD`` reads ``fr``), then English: a language without a translation never
-  gets an empty SMS. A project's own wordings (:class:`Speaker`) come first, in the
-  same order.
+  (``fr-CD`` reads ``fr``), then the project's default language (and its base), then
+  English: a language without a translation never gets an empty SMS. A project's own
+  wordings (:class:`Speaker`) come first at each step.
+- The STOP/START/HELP confirmations are texts here too (``confirm.*``); the words they
+  name (``{opt_in}``, ``{opt_out}``) are filled in the language the text resolved to.
 - The shipped texts keep to the GSM-7 alphabet (one SMS holds 160 characters):
   no accents outside it (Spanish and Portuguese are written without them where
   GSM-7 has none; French keeps é, è, à, ù).
@@ -22,6 +25,34 @@ from __future__ import annotations
 ENGLISH = "en"
 
 TEXTS: dict[str, dict[str, str]] = {
+    "confirm.opt_out": {
+        "en": "You have been unsubscribed from {project} messages. Reply {opt_in} to subscribe again.",
+        "fr": "Vous ne recevrez plus les SMS de {project}. Répondez {opt_in} pour les reprendre.",
+        "sw": "Umejiondoa kwenye ujumbe wa {project}. Jibu {opt_in} ili kujiunga tena.",
+        "es": "Se ha dado de baja de los mensajes de {project}. Responda {opt_in} para volver a suscribirse.",
+        "pt": "Voce nao recebera mais mensagens de {project}. Responda {opt_in} para voltar a receber.",
+    },
+    "confirm.opt_in": {
+        "en": "You are now subscribed to {project} messages. Reply {opt_out} to unsubscribe.",
+        "fr": "Vous recevrez de nouveau les SMS de {project}. Répondez {opt_out} pour ne plus les recevoir.",
+        "sw": "Umejiunga tena na ujumbe wa {project}. Jibu {opt_out} ili kujiondoa.",
+        "es": "Se ha suscrito de nuevo a los mensajes de {project}. Responda {opt_out} para darse de baja.",
+        "pt": "Voce voltara a receber mensagens de {project}. Responda {opt_out} para nao receber mais.",
+    },
+    "confirm.help_suffix": {
+        "en": " Reply {opt_out} to unsubscribe.",
+        "fr": " Répondez {opt_out} pour ne plus recevoir de messages.",
+        "sw": " Jibu {opt_out} ili kujiondoa.",
+        "es": " Responda {opt_out} para darse de baja.",
+        "pt": " Responda {opt_out} para nao receber mais.",
+    },
+    "confirm.help_default": {
+        "en": "This is the {project} SMS service.",
+        "fr": "Ceci est le service SMS de {project}.",
+        "sw": "Hii ni huduma ya SMS ya {project}.",
+        "es": "Este es el servicio SMS de {project}.",
+        "pt": "Este e o servico de SMS de {project}.",
+    },
     "survey.completed": {
         "en": "Thank you, your answers have been received.",
         "fr": "Merci, vos réponses sont bien arrivées.",
@@ -158,14 +189,16 @@ def language_of(language: str | None) -> str:
 
 class Speaker(str):
     """A participant's language code that also carries their project's own wordings
-    (``{key: {language: text}}``, ``messaging.projects.texts``): code that only needs the
-    language reads it as the string it is."""
+    (``{key: {language: text}}``, ``messaging.projects.texts``) and the project's default
+    language: code that only needs the language reads it as the string it is."""
 
     overrides: dict
+    default: str | None
 
-    def __new__(cls, language: str | None, overrides: dict | None = None):
-        speaker = super().__new__(cls, language or "")
+    def __new__(cls, language: str | None, overrides: dict | None = None, default: str | None = None):
+        speaker = super().__new__(cls, language or default or "")
         speaker.overrides = overrides or {}
+        speaker.default = default
         return speaker
 
 
@@ -176,16 +209,23 @@ def _candidates(language: str | None) -> list[str]:
     return list(dict.fromkeys([code, code.split("-", 1)[0]]))
 
 
-def say(key: str, language: str | None = None, **values) -> str:
-    """The text ``key`` for ``language``, its placeholders filled: the project's own wording in
-    that language or its base, else the shipped one (exact, base), else the project's English
-    wording, else the shipped English."""
+def resolve(key: str, language: str | None = None) -> tuple[str, str]:
+    """``(language, template)`` of the text ``key`` for ``language``: the project's own
+    wording in that language or its base, else the shipped one (exact, base); then the same
+    for the project's default language; then the project's English, else the shipped English."""
     own = (getattr(language, "overrides", None) or {}).get(key) or {}
-    texts = TEXTS[key]
-    for code in _candidates(language):
-        if own.get(code):
-            return own[code].format(**values)
-    shipped = language_of(language)
-    if shipped != ENGLISH or not own.get(ENGLISH):
-        return texts.get(shipped, texts[ENGLISH]).format(**values)
-    return own[ENGLISH].format(**values)
+    shipped = TEXTS[key]
+    for wanted in (language, getattr(language, "default", None), ENGLISH):
+        codes = _candidates(wanted)
+        for code in codes:
+            if own.get(code):
+                return code, own[code]
+        for code in codes:
+            if shipped.get(code):
+                return code, shipped[code]
+    return ENGLISH, shipped[ENGLISH]
+
+
+def say(key: str, language: str | None = None, **values) -> str:
+    """The text ``key`` for ``language`` (see :func:`resolve`), its placeholders filled."""
+    return resolve(key, language)[1].format(**values)

@@ -44,6 +44,8 @@ class Project(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     default_country: Mapped[str] = mapped_column(String(2), default="KE")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # What a participant with no language of their own reads (messaging.lib.participant_texts).
+    default_language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     help_text: Mapped[str] = mapped_column(
         Text, default="Reply STOP to stop messages, START to receive them again."
     )
@@ -64,6 +66,8 @@ class WebUser(db.Model, TenantScoped):
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16), default="manager")
+    # The language of the web pages this person reads (None: the browser's, messaging.http.web.locale).
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     is_active_user: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

@@ -1,10 +1,11 @@
 """A project's own wordings of what the system says to participants, by language.
 
 Rules:
-- The texts are those of :mod:`messaging.lib.participant_texts` (what a survey session
-  says that its author did not write), shipped in en, fr, sw, es and pt. A project may
-  word any of them its own way in any language, including languages nothing is shipped
-  in (``rw``, ``lg``, ...): those are the project's languages, beside the shipped ones.
+- The texts are those of :mod:`messaging.lib.participant_texts` (the STOP/START/HELP
+  confirmations, and what a survey session says that its author did not write), shipped
+  in en, fr, sw, es and pt. A project may word any of them its own way in any language,
+  including languages nothing is shipped in (``rw``, ``lg``, ...): those are the
+  project's languages, beside the shipped ones.
 - A wording keeps to the English text's placeholders: one naming a placeholder the
   English text does not have is refused with the placeholder named (``{` and ``}``
   must otherwise be balanced placeholders). At most ``MAX_CHARS`` characters; blank
@@ -14,6 +15,12 @@ Rules:
   no participant ever gets an empty SMS (``participant_texts.say``).
 - The page and the API show, for every text and language, the wording that applies and
   where it comes from: ``project``, ``shipped``, or ``missing`` (the fallback's).
+- The project's default language (``projects.default_language``) is what a participant
+  with no language of their own reads, and the step before English in every fallback.
+- The default reply (``reply.default``) is a text only the project writes: Settings ->
+  Keywords sets it in the default language (blank: no default reply at all), and a
+  wording per language here says it to participants of that language (their language,
+  its base, else the default language's). It is sent as written: no placeholders.
 - Services flush, never commit.
 """
 
@@ -28,10 +35,11 @@ from messaging.db.after_commit import transaction_cache
 from messaging.errors import Invalid, NotFound
 from messaging.extensions import db
 from messaging.lib import clock
-from messaging.lib.participant_texts import LANGUAGES, TEXTS, Speaker, say
-from messaging.models import ProjectText
+from messaging.lib.participant_texts import ENGLISH, LANGUAGES, TEXTS, Speaker, say
+from messaging.models import InboundSettings, Project, ProjectText
 
 MAX_CHARS = 480
+DEFAULT_REPLY = "reply.default"
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 
 
@@ -48,15 +56,51 @@ def own_wordings(project_id: int) -> dict[str, dict[str, str]]:
     return cache[project_id]
 
 
+def default_language(project_id: int) -> str:
+    """The project's default language, read once per transaction."""
+    cache = transaction_cache("project_default_language")
+    if project_id not in cache:
+        cache[project_id] = (
+            db.session.execute(select(Project.default_language).where(Project.id == project_id)).scalar()
+            or ENGLISH
+        )
+    return cache[project_id]
+
+
 def speaker(project_id: int, language: str | None) -> Speaker:
-    """``language`` carrying the project's own wordings (what the survey code passes around)."""
-    return Speaker(language, own_wordings(project_id))
+    """``language`` (blank: the project's default) carrying the project's own wordings and its
+    default language (what the survey and inbound code pass around)."""
+    return Speaker(language, own_wordings(project_id), default_language(project_id))
 
 
 def languages(project_id: int) -> list[str]:
-    """The shipped languages, then the project's others, in order."""
-    extra = sorted({lang for texts in own_wordings(project_id).values() for lang in texts} - set(LANGUAGES))
+    """The shipped languages, then the project's others (its default, its wordings' languages)."""
+    worded = {lang for texts in own_wordings(project_id).values() for lang in texts}
+    extra = sorted((worded | {default_language(project_id)}) - set(LANGUAGES))
     return [*LANGUAGES, *extra]
+
+
+def set_default_language(project_id: int, raw) -> str:
+    """Set the project's default language (a code such as ``sw`` or ``rw``)."""
+    language = clean_language(raw, "default_language")
+    db.session.get(Project, project_id).default_language = language
+    db.session.flush()
+    transaction_cache("project_default_language").pop(project_id, None)
+    return language
+
+
+def default_reply(project_id: int, language: str | None) -> str | None:
+    """The default reply for a participant reading ``language`` (blank: the default language's),
+    or None when the project sends none."""
+    main = db.session.execute(select(InboundSettings.default_reply)).scalar()
+    if not main:
+        return None
+    own = own_wordings(project_id).get(DEFAULT_REPLY) or {}
+    code = (language or "").strip().replace("_", "-").lower()
+    for candidate in (code, code.split("-", 1)[0]):
+        if candidate and own.get(candidate):
+            return own[candidate]
+    return main
 
 
 def _placeholders(text: str, field: str) -> set[str]:
@@ -68,10 +112,10 @@ def _placeholders(text: str, field: str) -> set[str]:
         ) from None
 
 
-def clean_language(raw) -> str:
+def clean_language(raw, field: str = "language") -> str:
     language = (raw or "").strip().lower().replace("_", "-") if isinstance(raw, str) else ""
     if not _LANGUAGE.match(language):
-        raise Invalid("validation_error", "language: a code such as rw or pt-br.", field="language")
+        raise Invalid("validation_error", f"{field}: a code such as rw or pt-br.", field=field)
     return language
 
 
@@ -83,13 +127,16 @@ def set_wordings(project_id: int, language: str, values) -> int:
         raise Invalid("invalid_json", "Send an object of text keys to wordings.")
     checked = {}
     for key, text in values.items():
-        if key not in TEXTS:
+        if key not in TEXTS and key != DEFAULT_REPLY:
             raise NotFound("not_found", f"There is no participant text '{key}'.", field=key)
         if text is not None and not isinstance(text, str):
             raise Invalid("validation_error", f"{key}: must be a text or null.", field=key)
         text = (text or "").strip()
         if len(text) > MAX_CHARS:
             raise Invalid("validation_error", f"{key}: at most {MAX_CHARS} characters.", field=key)
+        if key == DEFAULT_REPLY:  # sent as written
+            checked[key] = text
+            continue
         allowed = _placeholders(TEXTS[key]["en"], key)
         unknown = sorted(_placeholders(text, key) - allowed)
         if unknown:
@@ -131,4 +178,21 @@ def table(project_id: int) -> dict:
             example = {name: "{" + name + "}" for name in _placeholders(shipped["en"], key)}
             cells[lang] = {"text": say(key, speaker(project_id, lang), **example), "source": source}
         rows.append({"key": key, "english": shipped["en"], "languages": cells})
-    return {"languages": langs, "texts": rows}
+    rows.append(_default_reply_row(project_id, langs))
+    return {"languages": langs, "default_language": default_language(project_id), "texts": rows}
+
+
+def _default_reply_row(project_id: int, langs: list[str]) -> dict:
+    main = db.session.execute(select(InboundSettings.default_reply)).scalar() or ""
+    own = own_wordings(project_id).get(DEFAULT_REPLY) or {}
+    default = default_language(project_id)
+    cells = {}
+    for lang in langs:
+        if own.get(lang):
+            source = "project"
+        elif lang == default and main:
+            source = "project"
+        else:
+            source = "missing"
+        cells[lang] = {"text": default_reply(project_id, lang) or "", "source": source}
+    return {"key": DEFAULT_REPLY, "english": main, "languages": cells}

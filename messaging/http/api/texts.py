@@ -12,9 +12,10 @@ TABLE = schema(
     "ParticipantTexts",
     {
         "type": "object",
-        "required": ["languages", "texts"],
+        "required": ["languages", "default_language", "texts"],
         "properties": {
             "languages": {"type": "array", "items": {"type": "string"}},
+            "default_language": {"type": "string"},
             "texts": {
                 "type": "array",
                 "items": {
@@ -42,13 +43,16 @@ def participant_texts():
     "/texts",
     ["PUT"],
     summary="Set the project's own wordings in one language: {language, texts: {key: text}} "
-    "(null or blank removes one)",
+    "(null or blank removes one), and/or its default language: {default_language}",
     tag="texts",
     request_schema={
         "type": "object",
-        "required": ["language", "texts"],
         "properties": {
             "language": {"type": "string", "description": "a code such as rw or pt-br"},
+            "default_language": {
+                "type": "string",
+                "description": "what a participant with no language of their own reads",
+            },
             "texts": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
         },
     },
@@ -57,6 +61,10 @@ def participant_texts():
 )
 def set_participant_texts():
     body = json_body()
-    texts.set_wordings(g.api_user.project_id, body.get("language"), body.get("texts"))
+    project_id = g.api_user.project_id
+    if "default_language" in body:
+        texts.set_default_language(project_id, body["default_language"])
+    if "texts" in body or "language" in body or "default_language" not in body:
+        texts.set_wordings(project_id, body.get("language"), body.get("texts"))
     db.session.commit()
     return jsonify(texts.table(g.api_user.project_id))

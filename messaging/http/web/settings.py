@@ -193,10 +193,23 @@ def participant_texts():
 def participant_texts_save():
     language = request.form.get("language", "")
     values = {
-        key: request.form.get(f"text-{key}", "") for key in texts.TEXTS if f"text-{key}" in request.form
+        key: request.form.get(f"text-{key}", "")
+        for key in (*texts.TEXTS, texts.DEFAULT_REPLY)
+        if f"text-{key}" in request.form
     }
     saved = commit_or_flash(lambda: texts.set_wordings(current_user.project_id, language, values))
     if saved is REFUSED:
         return redirect(url_for("web.participant_texts", language=language))
     flash(f"Texts in {language} saved.", "success")
     return redirect(url_for("web.participant_texts", language=language))
+
+
+@bp.route("/settings/texts/default-language", methods=["POST"])
+@require_role("admin")
+def default_language_save():
+    """What a participant with no language of their own reads; a bad code changes nothing."""
+    raw = request.form.get("default_language", "")
+    saved = commit_or_flash(lambda: texts.set_default_language(current_user.project_id, raw))
+    if saved is not REFUSED:
+        flash(f"Default language set to {saved}.", "success")
+    return redirect(url_for("web.participant_texts"))

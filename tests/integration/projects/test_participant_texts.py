@@ -103,3 +103,98 @@ def test_the_page_shows_every_text_and_saves_one_language(project, web):
     refused = web.post("/settings/texts", {"language": "rw", "text-survey.error.choice": "{x}"})
     assert refused.status_code == 302
     assert "is not a placeholder of this text" in web.get("/settings/texts").get_data(as_text=True)
+
+
+BILINGUAL = {
+    "name": "Visit",
+    "questions": [
+        {
+            "id": "came",
+            "type": "select",
+            "text": {"en": "Did you come?", "sw": "Ulikuja?"},
+            "choices": [{"en": "Yes", "sw": "Ndiyo"}, {"en": "No", "sw": "Hapana"}],
+        }
+    ],
+}
+
+
+def test_a_case_without_a_language_is_asked_in_the_projects_default_language(project, run_jobs):
+    api = project.api()
+    make_contact(project, PHONE)  # no language
+    make_keyword(project, keyword="VISIT", survey_id=make_survey(project, **BILINGUAL))
+    assert say(project, run_jobs, PHONE, "visit") == ["Did you come?\n1. Yes\n2. No"]
+    say(project, run_jobs, PHONE, "2")
+
+    table = api.put("/api/v1/texts", json={"default_language": "sw"}).get_json()
+    assert table["default_language"] == "sw"
+    assert say(project, run_jobs, PHONE, "visit") == ["Ulikuja?\n1. Ndiyo\n2. Hapana"]
+    assert say(project, run_jobs, PHONE, "labda") == [
+        "Tafadhali jibu kwa namba kuanzia 1 hadi 2.\nUlikuja?\n1. Ndiyo\n2. Hapana"
+    ]
+    assert say(project, run_jobs, PHONE, "ndiyo") == ["Asante, majibu yako yamepokelewa."]
+
+
+def test_a_bad_default_language_is_refused_naming_the_field(project, web):
+    api = project.api()
+    r = api.put("/api/v1/texts", json={"default_language": "Kiswahili please"})
+    assert r.status_code == 400 and r.get_json()["error"]["details"]["field"] == "default_language"
+    assert api.get("/api/v1/texts").get_json()["default_language"] == "en"
+    assert web.post("/settings/texts/default-language", {"default_language": "rw"}).status_code == 302
+    table = api.get("/api/v1/texts").get_json()
+    assert table["default_language"] == "rw" and table["languages"][-1] == "rw"
+    assert 'name="default_language" value="rw"' in web.get("/settings/texts").get_data(as_text=True)
+
+
+def test_a_confirmation_is_said_in_the_projects_wording_of_the_words_language(project, run_jobs, web):
+    api = project.api()
+    web.post(
+        "/settings/keywords/command-words", {"opt_out_words": "HAGARIKA rw", "opt_in_words": "TANGIRA rw"}
+    )
+    own = {
+        "confirm.opt_out": "Ntuzongera kubona ubutumwa bwa {project}. Andika {opt_in} kugaruka.",
+        "confirm.opt_in": "Murakaza neza! Andika {opt_out} guhagarika.",
+    }
+    assert api.put("/api/v1/texts", json={"language": "rw", "texts": own}).status_code == 200
+    api.put("/api/v1/texts", json={"language": "fr", "texts": {"confirm.opt_out": "Au revoir de {project}."}})
+    make_contact(project, PHONE)
+    assert say(project, run_jobs, PHONE, "hagarika") == [
+        "Ntuzongera kubona ubutumwa bwa Alpha. Andika TANGIRA kugaruka."
+    ]
+    assert say(project, run_jobs, PHONE, "TANGIRA") == ["Murakaza neza! Andika HAGARIKA guhagarika."]
+    assert say(project, run_jobs, PHONE, "arrêt") == ["Au revoir de Alpha."]
+    # Other languages keep the shipped confirmations.
+    assert say(project, run_jobs, PHONE, "anza") == [
+        "Umejiunga tena na ujumbe wa Alpha. Jibu ACHA ili kujiondoa."
+    ]
+    refused = api.put("/api/v1/texts", json={"language": "rw", "texts": {"confirm.opt_in": "{opt_inn}"}})
+    assert refused.status_code == 400 and "{opt_inn}" in refused.get_json()["error"]["message"]
+
+
+def test_the_default_reply_is_sent_in_the_cases_language_when_the_project_worded_it(project, run_jobs, web):
+    from messaging.extensions import db
+    from messaging.models import Case
+
+    api = project.api()
+    french, _ = make_contact(project, PHONE)
+    other = "+254712000902"
+    make_contact(project, other)
+    with project.scope():
+        db.session.get(Case, french).language = "fr-CD"
+        db.session.commit()
+    # Translations alone send nothing: the default reply is switched on by its main text.
+    api.put(
+        "/api/v1/texts", json={"language": "fr", "texts": {"reply.default": "Nous avons reçu votre message."}}
+    )
+    assert say(project, run_jobs, PHONE, "bonjour") == []
+    web.post("/settings/keywords/default-reply", {"default_reply": "We got your message."})
+    assert say(project, run_jobs, PHONE, "bonjour") == ["Nous avons reçu votre message."]
+    assert say(project, run_jobs, other, "hello") == ["We got your message."]
+    table = api.get("/api/v1/texts").get_json()
+    assert _cell(table, "reply.default", "fr") == {
+        "text": "Nous avons reçu votre message.",
+        "source": "project",
+    }
+    assert _cell(table, "reply.default", "en") == {"text": "We got your message.", "source": "project"}
+    assert _cell(table, "reply.default", "sw") == {"text": "We got your message.", "source": "missing"}
+    page = web.get("/settings/texts?language=fr").get_data(as_text=True)
+    assert 'name="text-reply.default" value="Nous avons reçu votre message."' in page

@@ -10,6 +10,7 @@ from messaging.inbound.keywords import (
     classify,
     confirmation_text,
 )
+from messaging.lib.participant_texts import Speaker
 from messaging.lib.segments import GSM7, count_segments
 from messaging.lib.text import clean_text
 
@@ -254,6 +255,26 @@ def test_each_shipped_language_confirms_in_one_sms_naming_its_own_undo_word(lang
 
 def test_an_unknown_language_confirms_in_english():
     assert confirmation_text("opt_out", "Clinic", "", "xx") == confirmation_text("opt_out", "Clinic", "")
+
+
+def test_a_projects_wording_of_a_confirmation_names_the_words_of_the_language_it_is_written_in():
+    own = {"confirm.opt_out": {"rw": "Ntuzongera kubona ubutumwa bwa {project}. Andika {opt_in} kugaruka."}}
+    words = {"opt_out": {"HAGARIKA": "rw"}, "opt_in": {"TANGIRA": "rw"}}
+    kinyarwanda = Speaker("rw", own)
+    assert confirmation_text("opt_out", "Clinic", "", kinyarwanda, words) == (
+        "Ntuzongera kubona ubutumwa bwa Clinic. Andika TANGIRA kugaruka."
+    )
+    # No rw wording of the opt-in confirmation: English's text, naming English's word.
+    assert confirmation_text("opt_in", "Clinic", "", kinyarwanda, words) == (
+        "You are now subscribed to Clinic messages. Reply STOP to unsubscribe."
+    )
+    # A French project: what has no rw wording is said in French, naming French words.
+    assert confirmation_text("opt_in", "Clinic", "", Speaker("rw", own, "fr"), words).endswith(
+        "Répondez ARRET pour ne plus les recevoir."
+    )
+    assert confirmation_text("help", "Clinic", "", Speaker("rw", own, "fr"), words) == (
+        "Ceci est le service SMS de Clinic. Répondez ARRET pour ne plus recevoir de messages."
+    )
 
 
 def test_long_help_is_cut_at_a_word():

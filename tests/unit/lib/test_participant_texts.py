@@ -35,3 +35,33 @@ def test_a_language_falls_back_to_its_base_then_english(language, expected):
         participant_texts.say("survey.completed", language)
         == participant_texts.TEXTS["survey.completed"][expected]
     )
+
+
+def test_a_participant_without_a_language_reads_the_projects_default_before_english():
+    texts = participant_texts.TEXTS["survey.completed"]
+    swahili_project = participant_texts.Speaker(None, {}, "sw")
+    assert swahili_project == "sw"
+    assert participant_texts.say("survey.completed", swahili_project) == texts["sw"]
+    # A language with nothing shipped reads the default language, not straight English.
+    assert participant_texts.say("survey.completed", participant_texts.Speaker("rw", {}, "fr")) == texts["fr"]
+    assert participant_texts.resolve("survey.completed", participant_texts.Speaker("de-AT", {}, "pt-BR")) == (
+        "pt",
+        texts["pt"],
+    )
+
+
+def test_the_projects_own_wordings_come_first_at_each_step_of_the_fallback():
+    own = {"survey.completed": {"fr": "Merci beaucoup !", "en": "Thanks a lot!"}}
+    assert participant_texts.say("survey.completed", participant_texts.Speaker("rw", own, "fr")) == (
+        "Merci beaucoup !"
+    )
+    # The participant's own language (shipped) still beats the default language's wording.
+    assert (
+        participant_texts.say("survey.completed", participant_texts.Speaker("sw", own, "fr"))
+        == participant_texts.TEXTS["survey.completed"]["sw"]
+    )
+    # Nothing in rw nor in the default de: the project's English wording.
+    assert participant_texts.resolve("survey.completed", participant_texts.Speaker("rw", own, "de")) == (
+        "en",
+        "Thanks a lot!",
+    )
