@@ -20,6 +20,9 @@ Rules:
   number once. With nobody to text, the occurrence is ``skipped``
   (``no_recipient``). A number that is not E.164 or has opted out gets a
   ``failed`` message with its reason, as for broadcasts.
+- A survey rule whose repeat is ``until_completed`` re-asks only the cases that have
+  not completed it: an occurrence of a case that completed a session the rule opened
+  is ``skipped`` (``completed``), so the non-completers alone are asked again.
 - Content as for broadcasts: the text (or the translation for the case's
   language) with its placeholders filled from the case; a survey opens a session
   for the case's number and sends its first question. The rule's quiet hours
@@ -48,7 +51,7 @@ from messaging.db.after_commit import after_commit
 from messaging.db.tenancy import project_scope
 from messaging.extensions import db
 from messaging.lib import clock, templating
-from messaging.models import AlertOccurrence, AlertRule, Case, Message, Project
+from messaging.models import AlertOccurrence, AlertRule, Case, Message, Project, SurveySession
 from messaging.sms import outbox
 
 log = logging.getLogger(__name__)
@@ -215,11 +218,15 @@ def _write_messages(project_id: int, claimed, now: datetime) -> Counter:
     }
     project_tz = db.session.get(Project, project_id).timezone or "UTC"
     contents = {rule_id: RuleContent(rule, project_tz) for rule_id, rule in rules.items()}
-    rows, counts, nobody, stale, owners = [], {}, [], [], {}
+    rows, counts, nobody, stale, done, owners = [], {}, [], [], [], {}
+    finished = completed_surveys(rules.values(), {c.case_pk for c in claimed})
     for occ in claimed:
         rule, case = rules[occ.rule_id], cases.get(occ.case_pk)
         if not still_matches(rule, case):
             stale.append(occ.id)
+            continue
+        if (rule.id, occ.case_pk) in finished:
+            done.append(occ.id)
             continue
         targets = recipients_of(rule, case, owners)
         if not targets:
@@ -250,6 +257,9 @@ def _write_messages(project_id: int, claimed, now: datetime) -> Counter:
     if stale:
         _set_status(stale, now, "cancelled", "stopped_matching")
         stats["stopped_matching"] += len(stale)
+    if done:
+        _set_status(done, now, "skipped", "completed")
+        stats["completed"] += len(done)
     dialect.update_each(
         OCCURRENCES,
         [{"id": occ_id, "messages": count} for occ_id, count in counts.items() if count != 1],
@@ -272,6 +282,27 @@ def _write_messages(project_id: int, claimed, now: datetime) -> Counter:
             len(nobody),
         )
     return stats
+
+
+def completed_surveys(rules, case_pks: set[int]) -> set[tuple[int, int]]:
+    """``(rule_id, case_pk)`` of the ``until_completed`` survey rules among ``rules`` whose
+    case completed a session the rule opened (its first question carries the rule's id)."""
+    wanted = [r.id for r in rules if r.survey_id and (r.repeat or {}).get("until_completed")]
+    if not wanted or not case_pks:
+        return set()
+    return {
+        (rule_id, case_pk)
+        for rule_id, case_pk in db.session.execute(
+            select(MESSAGES.c.alert_id, SurveySession.case_pk)
+            .join(SurveySession, SurveySession.id == MESSAGES.c.survey_session_id)
+            .where(
+                MESSAGES.c.alert_id.in_(wanted),
+                SurveySession.status == "completed",
+                dialect.in_values(SurveySession.case_pk, case_pks, BigInteger),
+            )
+            .distinct()
+        )
+    }
 
 
 def _start_survey(project_id: int, rule: AlertRule, case: Case, phone: str, occurrence_id: int) -> None:

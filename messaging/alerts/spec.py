@@ -10,7 +10,9 @@ Rules:
   :mod:`messaging.alerts.rules`: ``in`` takes a list, ``exists``/``missing`` no
   value, the others one value (text or number).
 - ``start``: ``{property, offset_days (-365..365), time "HH:MM"}`` or absent.
-  ``repeat``: ``{every_days (1..365), times (1..100)}`` or absent.
+  ``repeat``: ``{every_days (1..365), times (1..100)}`` or absent, with
+  ``until_completed: true`` (a survey only) to re-ask only the cases that have not
+  completed the rule's survey (:mod:`messaging.alerts.sending`).
 - ``recipient``: ``case``, ``owner`` or ``case_and_owner``.
 - Content as for broadcasts (exactly one of ``text``, ``translations``,
   ``survey_id``); a survey of another project is refused like an unknown one.
@@ -51,6 +53,8 @@ def parse_rule(body: Any, current: AlertRule | None = None) -> dict:
         fields.update(parse_content(merged, body if current is not None else None))
     except NotFound as exc:  # a survey that is not this project's
         raise field_error("survey_id", exc.message) from None
+    if (fields["repeat"] or {}).get("until_completed") and not fields["survey_id"]:
+        raise field_error("repeat.until_completed", "only a survey can be completed: send a survey.")
     if fields["survey_id"] and fields["recipient"] != "case":
         raise field_error("recipient", "a survey goes to the case itself: use recipient 'case'.")
     fields.update(parse_quiet_hours(merged.get("quiet_hours")))
@@ -166,10 +170,16 @@ def parse_repeat(raw: Any) -> dict | None:
         return None
     if not isinstance(raw, Mapping):
         raise field_error("repeat", "must be an object {every_days, times}.")
-    return {
+    repeat = {
         "every_days": _int_in(raw.get("every_days"), "repeat.every_days", 1, 365),
         "times": _int_in(raw.get("times"), "repeat.times", 1, MAX_REPEAT_TIMES),
     }
+    until_completed = raw.get("until_completed", False)
+    if not isinstance(until_completed, bool):
+        raise field_error("repeat.until_completed", "must be true or false.")
+    if until_completed:  # listed only when set: older rules keep their shape
+        repeat["until_completed"] = True
+    return repeat
 
 
 def _recipient(value: Any) -> str:

@@ -44,7 +44,14 @@ BODY = {
         },
         "repeat": {
             "type": ["object", "null"],
-            "properties": {"every_days": {"type": "integer"}, "times": {"type": "integer"}},
+            "properties": {
+                "every_days": {"type": "integer"},
+                "times": {"type": "integer"},
+                "until_completed": {
+                    "type": "boolean",
+                    "description": "a survey rule re-asks only the cases that have not completed it",
+                },
+            },
         },
         "recipient": {"type": "string", "enum": ["case", "owner", "case_and_owner"]},
         "text": {"type": "string", "description": "SMS text with placeholders such as {case.name}"},

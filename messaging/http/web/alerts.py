@@ -99,6 +99,8 @@ def body_from_form(form) -> dict:
             "every_days": _int_or_text(form.get("repeat_every_days", "")),
             "times": _int_or_text(form.get("repeat_times", "")),
         }
+        if form.get("repeat_until_completed") == "on":
+            body["repeat"]["until_completed"] = True
     if form.get("content") == "survey":
         body.update(text=None, translations={}, survey_id=form.get("survey_id") or "")
     else:

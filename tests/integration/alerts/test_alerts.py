@@ -323,6 +323,40 @@ def test_a_survey_rule_opens_a_session_for_the_case(app, field):
     assert message["body"] == "How old are you?" and message["survey_session_id"]
 
 
+def test_a_repeating_survey_rule_until_completed_re_asks_only_the_cases_that_did_not_finish(
+    app, field, run_jobs
+):
+    from tests.integration.inbound.inbound_helpers import say
+
+    short = {
+        "name": "Check",
+        "questions": [{"id": "ok", "type": "select", "text": "OK?", "choices": ["Yes", "No"]}],
+    }
+    survey = make_survey(field.project, **short)
+    repeat = {"every_days": 1, "times": 2, "until_completed": True}
+    rule = field.rule(start=None, text=None, survey_id=survey, repeat=repeat)
+    assert field.api.get(f"/api/v1/alerts/{rule}").get_json()["repeat"] == repeat
+    field.mother(risk="high", phone_number="+254712000001", name="Amina")
+    field.mother(risk="high", phone_number="+254712000002", name="Juma")
+    assert tick(app)["surveys"] == 2
+    run_jobs()
+    assert say(field.project, run_jobs, "+254712000001", "1") == [
+        "Thank you, your answers have been received."
+    ]
+
+    clock.set_now(NOW + timedelta(days=1))
+    again = tick(app)
+    assert (again["surveys"], again["completed"]) == (1, 1)
+    asked = [m["phone"] for m in rows(field.project, alert_id=rule)]
+    assert sorted(asked) == ["+254712000001", "+254712000002", "+254712000002"]
+    assert [h["reason"] for h in field.history(rule) if h["status"] == "skipped"] == ["completed"]
+
+    clock.set_now(NOW + timedelta(days=2))  # Juma still has not answered: asked a third time
+    last = tick(app)
+    assert (last["surveys"], last["completed"]) == (1, 1)
+    assert [m["phone"] for m in rows(field.project, alert_id=rule)].count("+254712000002") == 3
+
+
 @pytest.mark.parametrize(
     ("change", "field_name"),
     [
@@ -331,6 +365,8 @@ def test_a_survey_rule_opens_a_session_for_the_case(app, field):
         ({"start": {"property": "next_visit", "offset_days": 0, "time": "25:00"}}, "start.time"),
         ({"start": {"property": "next_visit", "offset_days": 400, "time": "09:00"}}, "start.offset_days"),
         ({"repeat": {"every_days": 0, "times": 2}}, "repeat.every_days"),
+        ({"repeat": {"every_days": 1, "times": 2, "until_completed": True}}, "repeat.until_completed"),
+        ({"repeat": {"every_days": 1, "times": 2, "until_completed": "yes"}}, "repeat.until_completed"),
         ({"recipient": "everyone"}, "recipient"),
         ({"case_type": ""}, "case_type"),
         ({"text": "Hi {case.name"}, "text"),

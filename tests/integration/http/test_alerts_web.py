@@ -150,3 +150,27 @@ def test_viewers_cannot_change_rules_and_other_projects_see_nothing(app, project
     assert viewer.post("/alerts/new", data=_form()).status_code == 403
     assert viewer.post(f"/alerts/{alert_id}/active", data={"active": "0"}).status_code == 403
     assert _rules(app, project) == 1
+
+
+def test_the_form_sets_a_survey_repeat_until_completed(project, web):
+    from tests.factories import make_survey
+
+    survey = make_survey(project)
+    form = _form(
+        content="survey",
+        survey_id=survey,
+        repeat_times="2",
+        repeat_every_days="3",
+        repeat_until_completed="on",
+    )
+    r = web.post("/alerts/new", data=form)
+    assert r.status_code == 302, r.get_data(as_text=True)
+    rule_id = r.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+    assert project.api().get(f"/api/v1/alerts/{rule_id}").get_json()["repeat"] == {
+        "every_days": 3,
+        "times": 2,
+        "until_completed": True,
+    }
+    assert 'name="repeat_until_completed" checked' in web.get(f"/alerts/{rule_id}/edit").get_data(
+        as_text=True
+    )
