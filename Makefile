@@ -7,7 +7,7 @@ PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres install lint format bench bench-faults clean
+.PHONY: run test test-sqlite test-postgres install lint format bench bench-faults clean translations-update
 
 $(BIN)/activate: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,22 @@ $(BIN)/activate: requirements.txt
 	$(BIN)/pip install -q -r requirements.txt
 	touch $(BIN)/activate
 
-install: $(BIN)/activate
+# The web pages' translations (messaging/translations/<lang>/LC_MESSAGES/messages.po),
+# compiled to the .mo files Flask-Babel reads; the .mo files are built, not committed.
+TRANSLATIONS := messaging/translations
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po))
+
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po $(BIN)/activate
+	$(BIN)/pybabel -q compile -d $(TRANSLATIONS) -l $*
+
+install: $(BIN)/activate $(MO_FILES)
+
+# After marking new texts: extract them and merge them into every language's .po
+# (then translate the empty msgstr; tests/unit/http/test_translations.py lists them).
+translations-update: install
+	$(BIN)/pybabel -q extract -F $(TRANSLATIONS)/babel.cfg -k _l -k lazy_gettext --no-location \
+	  --omit-header -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-location --ignore-obsolete
 
 run: install
 	./scripts/run.sh

@@ -37,13 +37,16 @@ def create_app(config: dict | None = None) -> Flask:
     from messaging import cli, jobs
     from messaging.accounts import login_limits
     from messaging.db import after_commit, tenancy
-    from messaging.extensions import csrf, db, login_manager, migrate
+    from messaging.extensions import babel, csrf, db, login_manager, migrate
     from messaging.http import api, headers, health, input_guard, web, webhooks
+    from messaging.http.web.locale import select_locale
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "messaging" / "translations"))
+    babel.init_app(app, locale_selector=select_locale)
     jobs.init_app(app)
     login_limits.init_app(app)
     tenancy.install()

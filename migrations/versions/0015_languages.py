@@ -19,16 +19,15 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('projects', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('default_language', sa.String(length=16), server_default='en', nullable=False))
-
-    with op.batch_alter_table('web_users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('language', sa.String(length=16), nullable=True))
+    op.add_column(
+        "projects", sa.Column("default_language", sa.String(length=16), server_default="en", nullable=False)
+    )
+    op.add_column("web_users", sa.Column("language", sa.String(length=16), nullable=True))
 
 
 def downgrade():
-    with op.batch_alter_table('web_users', schema=None) as batch_op:
-        batch_op.drop_column('language')
-
-    with op.batch_alter_table('projects', schema=None) as batch_op:
-        batch_op.drop_column('default_language')
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite >= 3.35), not a batch copy of the table: on
+    # SQLite, copying ``projects`` would drop the old table, and its ON DELETE CASCADE
+    # foreign keys would empty every table that belongs to a project.
+    op.drop_column("web_users", "language")
+    op.drop_column("projects", "default_language")

@@ -11,6 +11,8 @@ from functools import wraps
 from typing import TypeVar
 
 from flask import Blueprint, abort, flash, g, render_template, request
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -21,6 +23,7 @@ from messaging.db import tenancy
 from messaging.db.outage import roll_back_quietly
 from messaging.errors import DomainError
 from messaging.extensions import db, login_manager
+from messaging.http.web.locale import ENGLISH, UI_LANGUAGES
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +65,24 @@ def init_app(app) -> None:
             "settings_links": SETTINGS_LINKS,
             "view_endpoints": app.view_functions,
             "inbox_badge": inbox_badge,
+            "ui_languages": UI_LANGUAGES,
+            "current_locale": str(get_locale() or ENGLISH),
         }
     )
 
 
 # The areas of the UI, in the order of the navigation bar.
 NAV_ITEMS = [
-    ("Dashboard", "web.dashboard"),
-    ("Cases", "web.cases"),
-    ("Case groups", "web.case_groups"),
-    ("Broadcasts", "web.broadcasts"),
-    ("Alerts", "web.alerts"),
-    ("Surveys", "web.surveys"),
-    ("Inbox", "web.inbox"),
-    ("Messages", "web.messages"),
-    ("Opt-outs", "web.opt_outs"),
-    ("Settings", "web.settings"),
+    (_l("Dashboard"), "web.dashboard"),
+    (_l("Cases"), "web.cases"),
+    (_l("Case groups"), "web.case_groups"),
+    (_l("Broadcasts"), "web.broadcasts"),
+    (_l("Alerts"), "web.alerts"),
+    (_l("Surveys"), "web.surveys"),
+    (_l("Inbox"), "web.inbox"),
+    (_l("Messages"), "web.messages"),
+    (_l("Opt-outs"), "web.opt_outs"),
+    (_l("Settings"), "web.settings"),
 ]
 
 

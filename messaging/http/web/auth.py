@@ -1,4 +1,5 @@
-"""Log in and out (the rules are in ``messaging.accounts``: limits, password checks, sessions)."""
+"""Log in and out, and the language of the pages (the rules are in ``messaging.accounts``:
+limits, password checks, sessions; and ``messaging.http.web.locale``)."""
 
 import logging
 from datetime import timedelta
@@ -12,6 +13,7 @@ from messaging.accounts import login_limits, logins, web_sessions
 from messaging.extensions import db
 from messaging.http.web import bp
 from messaging.http.web.forms import LoginForm
+from messaging.http.web.locale import UI_LANGUAGES
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +80,16 @@ def logout():
     logout_user()
     flash("You have been logged out.", "info")
     return redirect(url_for("web.login"))
+
+
+@bp.route("/account/language", methods=["POST"])
+@login_required
+def set_language():
+    """The language this person reads the pages in; an unknown one changes nothing."""
+    language = request.form.get("language", "")
+    if language not in UI_LANGUAGES:
+        flash(f"There is no '{language}' version of the pages.", "error")
+    else:
+        current_user.language = language
+        db.session.commit()
+    return redirect(_safe_next(request.form.get("next")) or url_for("web.dashboard"))

@@ -9,6 +9,8 @@ import logging
 from datetime import date, datetime, time
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -27,16 +29,20 @@ from messaging.models import Broadcast, Case, CaseGroup, MobileWorker, Project, 
 
 log = logging.getLogger(__name__)
 
-TABS = [("upcoming", "Upcoming", "scheduled"), ("sending", "Sending", "sending"), ("sent", "Sent", "sent")]
+TABS = [
+    ("upcoming", _l("Upcoming"), "scheduled"),
+    ("sending", _l("Sending"), "sending"),
+    ("sent", _l("Sent"), "sent"),
+]
 TRANSLATION_ROWS = 4
-WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+WEEKDAYS = [_l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"), _l("Sat"), _l("Sun")]
 SKIP_LABELS = {
-    "no_phone": "No phone number",
-    "invalid_number": "Invalid number",
-    "opted_out": "Opted out",
-    "closed_case": "Closed case",
-    "duplicate_phone": "Duplicate phone in this send",
-    "cancelled": "Cancelled",
+    "no_phone": _l("No phone number"),
+    "invalid_number": _l("Invalid number"),
+    "opted_out": _l("Opted out"),
+    "closed_case": _l("Closed case"),
+    "duplicate_phone": _l("Duplicate phone in this send"),
+    "cancelled": _l("Cancelled"),
 }
 
 
@@ -290,15 +296,19 @@ def _submit(b: Broadcast | None):
             return _composer(b, preview=result)
         if b is None:
             b = manage.create_broadcast(_project(), body, user_id=current_user.id)
-            verb = "is sending" if b.next_fire_at is None else "is scheduled"
+            done = (
+                _l("Broadcast '%(name)s' is sending.")
+                if b.next_fire_at is None
+                else _l("Broadcast '%(name)s' is scheduled.")
+            )
         else:
             manage.update_broadcast(_project(), b, body)
-            verb = "was saved"
+            done = _l("Broadcast '%(name)s' was saved.")
         db.session.commit()
     except DomainError as refusal:
         flash_refusal(refusal)
         return _composer(b, status=400)
-    flash(f"Broadcast '{b.name}' {verb}.", "success")
+    flash(str(done) % {"name": b.name}, "success")
     return redirect(url_for("web.broadcast_detail", broadcast_id=b.id))
 
 
@@ -374,7 +384,14 @@ def broadcast_cancel(broadcast_id):
     result = manage.cancel_broadcast(b)
     db.session.commit()
     stopped = result.get("messages", 0) if isinstance(result, dict) else 0
-    flash(f"Broadcast '{b.name}' cancelled; {stopped} unsent message(s) will not go out.", "success")
+    flash(
+        gettext(
+            "Broadcast '%(name)s' cancelled; %(count)s unsent message(s) will not go out.",
+            name=b.name,
+            count=stopped,
+        ),
+        "success",
+    )
     return redirect(url_for("web.broadcast_detail", broadcast_id=b.id))
 
 
@@ -385,7 +402,7 @@ def broadcast_delete(broadcast_id):
     name = b.name
     if commit_or_flash(lambda: manage.delete_broadcast(b)) is REFUSED:
         return redirect(url_for("web.broadcast_detail", broadcast_id=b.id))
-    flash(f"Broadcast '{name}' deleted.", "success")
+    flash(gettext("Broadcast '%(name)s' deleted.", name=name), "success")
     return redirect(url_for("web.broadcasts"))
 
 

@@ -3,6 +3,7 @@
 import logging
 
 from flask import Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -49,7 +50,7 @@ def create_case_group():
     )
     if group is REFUSED:
         return redirect(url_for("web.case_groups"))
-    flash(f"Case group '{group.name}' created. Add cases to it below.", "success")
+    flash(gettext("Case group '%(name)s' created. Add cases to it below.", name=group.name), "success")
     return redirect(url_for("web.case_group", case_group_id=group.id))
 
 
@@ -111,7 +112,7 @@ def case_group(case_group_id):
 def rename_case_group(case_group_id):
     group = get_or_404(CaseGroup, case_group_id)
     if commit_or_flash(lambda: groups.rename_group(group, request.form.get("name", ""))) is not REFUSED:
-        flash(f"Renamed to '{group.name}'.", "success")
+        flash(gettext("Renamed to '%(name)s'.", name=group.name), "success")
     return redirect(url_for("web.case_group", case_group_id=case_group_id))
 
 
@@ -122,7 +123,10 @@ def delete_case_group(case_group_id):
     name = group.name
     removed = groups.delete_group(group)
     db.session.commit()
-    flash(f"Case group '{name}' deleted; its {removed} cases were kept.", "success")
+    flash(
+        gettext("Case group '%(name)s' deleted; its %(count)s cases were kept.", name=name, count=removed),
+        "success",
+    )
     return redirect(url_for("web.case_groups"))
 
 
@@ -139,12 +143,15 @@ def add_case_group_case(case_group_id):
     back = url_for("web.case_group", case_group_id=group.id)
     if outcome.result == results.ADDED:
         db.session.commit()
-        flash(f"Added {_describe(outcome.case)} to the group.", "success")
+        flash(gettext("Added %(case)s to the group.", case=_describe(outcome.case)), "success")
     elif outcome.result == results.ALREADY_MEMBER:
-        flash(f"{_describe(outcome.case)} is already in this group.", "info")
+        flash(gettext("%(case)s is already in this group.", case=_describe(outcome.case)), "info")
     elif outcome.result == results.AMBIGUOUS:
         flash(
-            f"Several cases match '{shown}', so nothing was added. Choose the one you mean below.",
+            gettext(
+                "Several cases match '%(text)s', so nothing was added. Choose the one you mean below.",
+                text=shown,
+            ),
             "warning",
         )
         return redirect(url_for("web.case_group", case_group_id=group.id, pick=shown))
@@ -174,7 +181,10 @@ def remove_case_group_case(case_group_id, case_id):
             "error.html", code=404, title="Not found", message="There is no such case in this project."
         ), 404
     db.session.commit()
-    flash("Removed from the group." if removed else "That case was not in the group.", "success")
+    flash(
+        gettext("Removed from the group.") if removed else gettext("That case was not in the group."),
+        "success",
+    )
     return redirect(request.referrer or url_for("web.case_group", case_group_id=group.id))
 
 

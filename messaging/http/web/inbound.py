@@ -11,6 +11,7 @@ import logging
 import uuid
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
@@ -139,6 +140,7 @@ def inbox():
         pending=pending,
         state=state,
         states=triage.STATES,
+        state_labels=_STATE_LABELS,
         assignee=assignee_arg,
         users=users,
         actions=_INBOX_ACTIONS[state],
@@ -163,7 +165,7 @@ def inbox_change(message_id):
         lambda: triage.change_item(item_id, state=state, assignee_id=assignee_id, by_user_id=current_user.id)
     )
     if changed is not REFUSED:
-        flash(_INBOX_DONE.get(state, "Assignee saved."), "success")
+        flash(str(_INBOX_DONE.get(state, _l("Assignee saved."))), "success")
     tab = request.form.get("tab")
     return redirect(
         url_for(
@@ -176,15 +178,17 @@ def inbox_change(message_id):
 
 # The buttons each tab's rows get: the state they move the item to, and their label.
 _INBOX_ACTIONS = {
-    triage.OPEN: [(triage.HANDLED, "Mark handled"), (triage.ARCHIVED, "Archive")],
-    triage.HANDLED: [(triage.OPEN, "Reopen"), (triage.ARCHIVED, "Archive")],
-    triage.ARCHIVED: [(triage.OPEN, "Reopen")],
+    triage.OPEN: [(triage.HANDLED, _l("Mark handled")), (triage.ARCHIVED, _l("Archive"))],
+    triage.HANDLED: [(triage.OPEN, _l("Reopen")), (triage.ARCHIVED, _l("Archive"))],
+    triage.ARCHIVED: [(triage.OPEN, _l("Reopen"))],
 }
 _INBOX_DONE = {
-    triage.OPEN: "Reopened.",
-    triage.HANDLED: "Marked handled.",
-    triage.ARCHIVED: "Archived.",
+    triage.OPEN: _l("Reopened."),
+    triage.HANDLED: _l("Marked handled."),
+    triage.ARCHIVED: _l("Archived."),
 }
+# The inbox tabs, by state.
+_STATE_LABELS = {triage.OPEN: _l("Open"), triage.HANDLED: _l("Handled"), triage.ARCHIVED: _l("Archived")}
 
 
 def _assignee_from_form(raw: str | None):
