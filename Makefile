@@ -30,7 +30,7 @@ install: $(BIN)/activate $(MO_FILES)
 translations-update: install
 	$(BIN)/pybabel -q extract -F $(TRANSLATIONS)/babel.cfg -k _l -k lazy_gettext --no-location \
 	  --omit-header -o $(TRANSLATIONS)/messages.pot .
-	$(BIN)/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-location --ignore-obsolete
+	$(BIN)/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --ignore-obsolete
 
 run: install
 	./scripts/run.sh
