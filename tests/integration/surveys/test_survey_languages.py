@@ -39,6 +39,10 @@ def test_each_case_is_asked_in_its_language_and_answers_are_saved_the_same(proje
     english = _contact(project, "+254712000102", "en")
     make_keyword(project, keyword="VISIT", survey_id=make_survey(project, **SURVEY))
     assert say(project, run_jobs, "+254712000101", "visit") == ["Ulikuja kliniki?\n1. Ndiyo\n2. Hapana"]
+    # An answer in a script none of the survey's languages is written in: asked again, in Swahili.
+    assert say(project, run_jobs, "+254712000101", "نعم") == [
+        "Tafadhali jibu kwa namba kuanzia 1 hadi 2.\nUlikuja kliniki?\n1. Ndiyo\n2. Hapana"
+    ]
     assert say(project, run_jobs, "+254712000101", "ndiyo") == ["Ziara ijayo? (siku/mwezi/mwaka)"]
     # The system's own texts too: a refused answer, then the thank-you, in Swahili.
     assert say(project, run_jobs, "+254712000101", "kesho") == [
