@@ -4,7 +4,8 @@ Rules:
 - **Content** is an SMS text with placeholders (``{case.name}``,
   ``{case.<property>}``, ``{user.username}``), or translations chosen by the
   recipient's language (exact, then base language, then the default), or an
-  SMS survey (the first question goes out and a session opens).
+  SMS survey (the first question goes out and a session opens, in the recipient's
+  language, else the project's default language).
 - Placeholder contexts are loaded per batch, in two queries (cases, mobile
   workers); a broadcast whose texts have no placeholder loads none.
 - A broadcast whose survey was deleted has no text: its messages fail as
@@ -26,6 +27,7 @@ from messaging.extensions import db
 from messaging.lib import templating
 from messaging.lib.quiet_hours import next_allowed, recipient_timezone
 from messaging.models import Broadcast, Case, MobileWorker, Project, Survey
+from messaging.projects import texts as wordings
 
 
 class Content:
@@ -48,11 +50,13 @@ class Content:
             self.first_question = self.first_question_for(None)
 
     def first_question_for(self, language: str | None) -> str:
-        """The survey's first question in a recipient's language (made once per language)."""
+        """The survey's first question in a recipient's language (made once per language), else
+        the project's default language; the hints as the project words them."""
         from messaging.surveys.answers import question_prompt
 
         if language not in self._first_by_language:
-            self._first_by_language[language] = question_prompt(self._first, language)
+            speaker = wordings.speaker(self.broadcast.project_id, language)
+            self._first_by_language[language] = question_prompt(self._first, speaker)
         return self._first_by_language[language]
 
     def text_for(self, language: str | None) -> str:

@@ -8,14 +8,15 @@ Rules:
   transaction as the message rows, so a firing job that runs twice (or two
   workers on it) writes each recipient's message once. A job that loses the
   claim (another moved the cursor, or the firing was cancelled) stops.
-- Two algorithms, same rows: when every recipient's text is fixed (no
-  placeholders, no survey, no quiet hours) the database writes the rows
-  itself, ``SET_FANOUT_BATCH`` recipients a statement (``INSERT ... SELECT``,
-  same values and checks as ``sms.insert_messages``); else they are built
-  row by row.
-- Survey content opens one session per recipient (closing their open one);
-  a keyword that opened a session for one of them meanwhile makes the batch
-  roll back and run again (at most 5 times).
+- Two algorithms, same rows: when every recipient's text is fixed by their
+  language (no placeholders, no quiet hours; a survey's first question is)
+  the database writes the rows itself, ``SET_FANOUT_BATCH`` recipients a
+  statement (``INSERT ... SELECT``, same values and checks as
+  ``sms.insert_messages``); else they are built row by row.
+- Survey content opens one session per recipient whose message can go
+  (closing their open one; an opted-out or invalid number gets its failed
+  message and no session); a keyword that opened a session for one of them
+  meanwhile makes the batch roll back and run again (at most 5 times).
 - The send jobs are enqueued after the commit; the firing is ``done`` when
   the snapshot is walked.
 """
@@ -36,7 +37,7 @@ from messaging.lib import clock
 from messaging.lib.segments import count_segments
 from messaging.models import Broadcast, BroadcastFiring, BroadcastRecipient, Message, OptOut, SurveySession
 from messaging.models.base import new_id
-from messaging.sms import e164, outbox, tuning
+from messaging.sms import e164, optouts, outbox, tuning
 
 FANOUT_BATCH = 2000
 # Recipients a batch when the database writes the rows itself (constant text).
@@ -44,20 +45,25 @@ SET_FANOUT_BATCH = 2000
 FIRINGS = BroadcastFiring.__table__
 RECIPIENTS = BroadcastRecipient.__table__
 MESSAGES = Message.__table__
+SESSIONS = SurveySession.__table__
 
 
 def constant_bodies(firing_id: str, content: Content) -> dict | None:
-    """{language: text} when every recipient's text is fixed (no placeholders, no survey,
-    no quiet hours): then the fan-out is set-based; else None (row by row)."""
-    if content.survey is not None or content.needs_context or content.window is not None:
+    """{language: text} when every recipient's text is fixed by their language (no
+    placeholders, no quiet hours; a survey's first question is): then the fan-out is
+    set-based; else None (row by row)."""
+    if content.needs_context or content.window is not None:
         return None
-    if content.broadcast.text:
-        bodies = {None: content.broadcast.text}
+    if content.survey is not None:
+        body_for = content.first_question_for
+    elif content.broadcast.text:
+        return {None: content.broadcast.text}
     else:
-        languages = db.session.execute(
-            select(RECIPIENTS.c.language).where(RECIPIENTS.c.firing_id == firing_id).distinct()
-        ).scalars()
-        bodies = {None: content.text_for(None), **{lang: content.text_for(lang) for lang in languages}}
+        body_for = content.text_for
+    languages = db.session.execute(
+        select(RECIPIENTS.c.language).where(RECIPIENTS.c.firing_id == firing_id).distinct()
+    ).scalars()
+    bodies = {None: body_for(None), **{lang: body_for(lang) for lang in languages}}
     if any(not t.strip() for t in bodies.values()):
         return None  # rare (a deleted survey): the row-by-row path fails them with a reason
     return bodies
@@ -156,7 +162,7 @@ def fan_out_batch(b: Broadcast, firing_id: str, cursor: int, batch, content: Con
     Returns how many messages were written, or None when the claim was lost.
     """
     if content.bodies is not None:
-        return _fan_out_range(b, firing_id, cursor, batch[0], content.bodies)
+        return _fan_out_range(b, firing_id, cursor, batch[0], content)
     now = clock.now()
     sendable = [r for r in batch if r.skip_reason is None]
     if not _claim(firing_id, cursor, batch[-1].seq, len(batch), now, messages=len(sendable)):
@@ -193,8 +199,21 @@ def _open_sessions(b: Broadcast, content: Content, sendable, now: datetime, tz_c
     if not sendable:
         return []
     session_rows, message_rows = [], []
+    opted = optouts.opted_out_among(b.project_id, [r.phone for r in sendable])
     for r in sendable:
         due = content.due_at(r.phone, now, tz_cache)
+        if r.phone in opted or not e164.E164.match(r.phone or ""):  # its message fails, with no session
+            message_rows.append(
+                {
+                    "case_id": r.case_pk,
+                    "phone": r.phone,
+                    "body": content.first_question_for(r.language),
+                    "broadcast_id": b.id,
+                    "firing_id": r.firing_id,
+                    "due_at": due,
+                }
+            )
+            continue
         # Reminders and expiry count from when the first question goes out (quiet hours may defer it).
         timings = state.survey_timings(content.survey, due or now)
         row = starting.new_session_row(
@@ -220,23 +239,29 @@ def _open_sessions(b: Broadcast, content: Content, sendable, now: datetime, tz_c
                 "due_at": due,
             }
         )
-    starting.close_open_sessions([r.phone for r in sendable], "replaced")
-    dialect.insert_each(SurveySession.__table__, session_rows, returning=(SurveySession.__table__.c.id,))
+    starting.close_open_sessions([row["phone"] for row in session_rows], "replaced")
+    if session_rows:
+        dialect.insert_each(SESSIONS, session_rows, returning=(SESSIONS.c.id,))
     return message_rows
 
 
-def _fan_out_range(b: Broadcast, firing_id: str, cursor: int, window: _Window, bodies: dict) -> int | None:
+def _fan_out_range(
+    b: Broadcast, firing_id: str, cursor: int, window: _Window, content: Content
+) -> int | None:
     """Set-based :func:`fan_out_batch`: claim seq (cursor, last] and write its messages with
-    one INSERT ... SELECT (same values and checks as ``sms.insert_messages``)."""
+    one INSERT ... SELECT (same values and checks as ``sms.insert_messages``); a survey's
+    sessions first, with one UPDATE (closing the numbers' open ones) and one INSERT ... SELECT."""
     now = clock.now()
     last = window.seq
     if not _claim(firing_id, cursor, last, window.count, now):
         return None
+    bodies = content.bodies
     r, opt = RECIPIENTS, OptOut.__table__
     valid = r.c.phone.regexp_match(e164.E164.pattern)
     opted = opt.c.id.is_not(None)
     src = (
         select(
+            r.c.seq,
             r.c.case_pk,
             r.c.phone,
             r.c.language,
@@ -249,6 +274,11 @@ def _fan_out_range(b: Broadcast, firing_id: str, cursor: int, window: _Window, b
         .subquery("src")
     )
     ok = and_(src.c.valid, ~src.c.opted)
+    session_id = null()
+    if content.survey is not None:
+        session_ids = dialect.derived_ids(new_id(), src.c.seq)
+        _open_window_sessions(b, content, src, ok, session_ids, now)
+        session_id = case((ok, session_ids), else_=null())
 
     def by_language(values: dict):
         default = values.pop(None)
@@ -271,6 +301,7 @@ def _fan_out_range(b: Broadcast, firing_id: str, cursor: int, window: _Window, b
         "status": case((ok, "queued"), else_="failed"),
         "broadcast_id": literal(b.id),
         "firing_id": literal(firing_id),
+        "survey_session_id": session_id,
         "bypass_opt_out": literal(False),
         "attempts": literal(0),
         "job_id": case((ok, literal(prefix) + cast((src.c.n - 1) // per_job, String)), else_=null()),
@@ -304,3 +335,34 @@ def _fan_out_range(b: Broadcast, firing_id: str, cursor: int, window: _Window, b
     db.session.commit()
     outbox.enqueue_send_jobs(b.project_id, send_jobs)
     return len(written)
+
+
+def _open_window_sessions(b: Broadcast, content: Content, src, ok, session_ids, now: datetime) -> None:
+    """One open session per sendable recipient of the window (ids ``session_ids``, which the
+    messages compute too), their open ones closed first (reason ``replaced``)."""
+    from messaging.surveys import starting, state
+
+    # The numbers are read, then matched by value: a subquery here would be planned against
+    # the sessions table's statistics of before the fan-out (empty), one scan per number.
+    phones = db.session.execute(select(src.c.phone).where(ok)).scalars().all()
+    starting.close_open_sessions(phones, "replaced")
+    timings = state.survey_timings(content.survey, now)
+    columns = {
+        "id": session_ids,
+        "project_id": literal(b.project_id),
+        "survey_id": literal(content.survey.id),
+        "case_pk": src.c.case_pk,
+        "phone": src.c.phone,
+        "status": literal("open"),
+        "current_index": literal(0),
+        "answers": dialect.constant({}, SESSIONS.c.answers),
+        "invalid_attempts": literal(0),
+        "reminders_sent": literal(0),
+        "source": literal("broadcast"),
+        "broadcast_id": literal(b.id),
+        "started_at": literal(now),
+        "last_activity_at": literal(now),
+        "expires_at": dialect.constant(timings["expires_at"], SESSIONS.c.expires_at),
+        "reminder_due_at": dialect.constant(timings["reminder_due_at"], SESSIONS.c.reminder_due_at),
+    }
+    db.session.execute(insert(SESSIONS).from_select(list(columns), select(*columns.values()).where(ok)))

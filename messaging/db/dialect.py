@@ -9,12 +9,14 @@ Rules:
 - SQLite is the embedded default (one file, WAL, one writer at a time);
   PostgreSQL is production (row locks, many writers).
 - Connection set-up: SQLite gets WAL, a 30 s busy timeout, foreign keys on
-  (so cascades behave as on PostgreSQL) and ``synchronous=NORMAL``;
+  (so cascades behave as on PostgreSQL), ``synchronous=NORMAL`` and an ``md5``
+  function as PostgreSQL's;
   PostgreSQL gets ``pool_pre_ping`` and psycopg2's batched executemany.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -28,6 +30,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    literal,
     literal_column,
     select,
     text,
@@ -65,6 +68,12 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # PostgreSQL's md5(text) -> 32 hex characters, for ``derived_ids``.
+        dbapi_connection.create_function("md5", 1, _md5_hex, deterministic=True)
+
+
+def _md5_hex(value) -> str | None:
+    return None if value is None else hashlib.md5(str(value).encode()).hexdigest()
 
 
 def install_connection_setup() -> None:
@@ -261,6 +270,22 @@ def insert_each(table, rows: Sequence[Mapping[str, Any]], returning: Sequence) -
         stmt = insert(table).from_select(names, select(*columns).select_from(v)).returning(*returning)
         return db.session.execute(stmt).all()
     return db.session.execute(insert(table).returning(*returning), [dict(r) for r in rows]).all()
+
+
+def derived_ids(nonce: str, key):
+    """An SQL expression giving each row a public identifier (32 hex characters, like
+    ``models.base.new_id``) derived from a random ``nonce`` and the row's unique ``key``:
+    two ``INSERT ... SELECT`` statements over the same rows (sessions, then the messages
+    that point at them) compute the same ids without joining each other. ``md5`` on
+    both databases (registered on each SQLite connection)."""
+    return func.md5(literal(nonce, String) + cast(key, String))
+
+
+def constant(value, column):
+    """``value`` as one parameter of ``column``'s type in a SELECT list (an ``INSERT ... SELECT``
+    of a JSON or timestamp constant): PostgreSQL needs the type said, SQLite stores the text."""
+    param = literal(value, type_=column.type)
+    return cast(param, column.type) if _is_postgresql() else param
 
 
 def array_literal(values: Iterable) -> str:

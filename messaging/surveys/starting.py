@@ -166,6 +166,13 @@ def start_survey_for_recipients(
     first_question = survey_questions(survey)[0]
     counts = {"started": 0, "replaced": 0, "skipped": Counter(), "message_ids": []}
     clean = _distinct_valid(recipients, counts["skipped"])
+    prompts: dict[str | None, str] = {}  # the first question per case language, written once each
+
+    def prompt_in(language: str | None) -> str:
+        if language not in prompts:
+            prompts[language] = question_prompt(first_question, texts.speaker(project_id, language))
+        return prompts[language]
+
     for start in range(0, len(clean), BULK_CHUNK):
         chunk = clean[start : start + BULK_CHUNK]
         opted = optouts.opted_out_among(project_id, [r["phone"] for r in chunk])
@@ -184,7 +191,7 @@ def start_survey_for_recipients(
                 {
                     "case_id": r["case_pk"],
                     "phone": r["phone"],
-                    "body": question_prompt(first_question, languages.get(r["case_pk"])),
+                    "body": prompt_in(languages.get(r["case_pk"])),
                     "broadcast_id": broadcast_id,
                     "survey_session_id": r["id"],
                 }

@@ -498,6 +498,36 @@ def test_survey_broadcast_sends_the_first_question_and_opens_a_session(app, twil
     assert show(p, created["id"])["counts"]["statuses"] == {"sent": 2}
 
 
+def test_a_survey_broadcast_replaces_a_recipients_open_session_and_gives_each_its_own(
+    app, twilio_project, fake, run_jobs
+):
+    import re
+
+    from tests.factories import make_keyword, make_survey
+    from tests.integration.inbound.inbound_helpers import say, sessions_of
+
+    p = twilio_project
+    clock.set_now(T0)
+    other = make_survey(p, name="Other", questions=[{"id": "q", "type": "text", "text": "Name?"}])
+    make_keyword(p, keyword="JOIN", survey_id=other)
+    cases = [make_case(p, name=f"R{i}", phone=f"+25471200085{i}") for i in range(4)]
+    assert say(p, run_jobs, "+254712000850", "join") == ["Name?"]
+    [earlier] = sessions_of(p)
+    created = create(p, recipients={"cases": cases}, survey_id=make_survey(p))
+    run_jobs()
+    sessions = sessions_of(p)
+    replaced = next(s for s in sessions if s["id"] == earlier["id"])
+    assert (replaced["status"], replaced["end_reason"]) == ("cancelled", "replaced")
+    new = [s for s in sessions if s["broadcast_id"] == created["id"]]
+    assert len(new) == 4 and len({s["id"] for s in new}) == 4
+    assert all(re.fullmatch(r"[0-9a-f]{32}", s["id"]) for s in new)
+    assert all(s["status"] == "open" and s["answers"] == {} and s["expires_at"] for s in new)
+    linked = {m["phone"]: m["survey_session_id"] for m in rows(p, broadcast_id=created["id"])}
+    assert linked == {s["phone"]: s["id"] for s in new}
+    # The replacing session is the one the number's answers go to.
+    assert say(p, run_jobs, "+254712000850", "34") == ["Any fever?\n1. Yes\n2. No"]
+
+
 def test_cancelling_a_survey_broadcast_cancels_its_unanswered_sessions(app, twilio_project, fake, run_jobs):
     from tests.factories import make_survey
     from tests.integration.inbound.inbound_helpers import sessions_of

@@ -83,6 +83,17 @@ def test_a_survey_broadcast_sends_each_recipient_the_first_question_in_their_lan
         "+254712000203": "Did you come to the clinic?\n1. Yes\n2. No",
     }
 
+    # A Swahili project: the case without a language is asked in Swahili.
+    project.api().put("/api/v1/texts", json={"default_language": "sw"})
+    r = project.api().post(
+        "/api/v1/broadcasts",
+        json={"name": "Again", "recipients": {"case_groups": [group]}, "survey_id": survey_id},
+    )
+    run_jobs()
+    again = {m["phone"]: m["body"] for m in rows(project, broadcast_id=r.get_json()["id"])}
+    assert again["+254712000203"] == "Ulikuja kliniki?\n1. Ndiyo\n2. Hapana"
+    assert again["+254712000202"] == "Did you come to the clinic?\n1. Yes\n2. No"
+
 
 def test_the_editor_shows_other_languages_as_lines_and_saves_them_back(project, web):
     survey_id = make_survey(project, **SURVEY)
