@@ -4,7 +4,7 @@ Rules:
 - Every text the system sends that a project's author did not write (the STOP, START
   and HELP confirmations; in a survey the hints under a question, the reason an answer
   was refused, the reminder prefix, the end after too many invalid answers, the
-  default thank-you) has a key here,
+  default thank-you, which of a family phone's cases it is about) has a key here,
   shipped in English, French, Swahili, Spanish and Portuguese.
 - A text is looked up in the participant's language, then its base language
   (``fr-CD`` reads ``fr``), then the project's default language (and its base), then
@@ -52,6 +52,20 @@ TEXTS: dict[str, dict[str, str]] = {
         "sw": "Hii ni huduma ya SMS ya {project}.",
         "es": "Este es el servicio SMS de {project}.",
         "pt": "Este e o servico de SMS de {project}.",
+    },
+    "survey.which_case": {
+        "en": "Is this about {cases}? Reply with the number.",
+        "fr": "S'agit-il de {cases} ? Répondez par le numéro.",
+        "sw": "Je, hii ni kuhusu {cases}? Jibu kwa namba.",
+        "es": "¿Es sobre {cases}? Responda con el numero.",
+        "pt": "É sobre {cases}? Responda com o numero.",
+    },
+    "survey.which_case.invalid": {
+        "en": "Please reply with the number of the person this is about.",
+        "fr": "Veuillez répondre par le numéro de la personne concernée.",
+        "sw": "Tafadhali jibu kwa namba ya mtu anayehusika.",
+        "es": "Por favor responda con el numero de la persona de la que se trata.",
+        "pt": "Por favor responda com o numero da pessoa em questao.",
     },
     "survey.completed": {
         "en": "Thank you, your answers have been received.",

@@ -9,25 +9,39 @@ Rules:
   case). It becomes the session's case for the rest of the session, and the
   survey's first question follows. Anything else is an invalid answer under the
   survey's ``max_invalid_attempts`` like any other.
+- The question and its refusal are participant texts (``survey.which_case``): in the
+  language the cases share, else the project's default language.
 - Pure functions over names: no database here (``messaging.surveys.replies`` applies them).
 """
 
 from __future__ import annotations
 
+from messaging.lib.participant_texts import say
 from messaging.lib.text import clean_text
 
 MAX_CANDIDATES = 9
-INVALID = "Please reply with the number of the person this is about."
 
 
 def label(name: str | None, position: int) -> str:
     return (name or "").strip() or f"case {position}"
 
 
-def choice_prompt(names: list[str | None]) -> str:
-    """The question: "Is this about 1. Amina 2. Juma?" (a case without a name is "case N")."""
+def choice_prompt(names: list[str | None], language: str | None = None) -> str:
+    """The question: "Is this about 1. Amina 2. Juma?" (a case without a name is "case N"), in
+    ``language`` (a participant text, ``survey.which_case``)."""
     listed = " ".join(f"{n}. {label(name, n)}" for n, name in enumerate(names, start=1))
-    return f"Is this about {listed}? Reply with the number."
+    return say("survey.which_case", language, cases=listed)
+
+
+def invalid_choice(language: str | None = None) -> str:
+    """Why a reply to the question was refused, in ``language``."""
+    return say("survey.which_case.invalid", language)
+
+
+def shared_language(languages: list[str | None]) -> str | None:
+    """The language the cases share, else None (the project's default language applies)."""
+    distinct = {(language or "").strip().lower() for language in languages}
+    return distinct.pop() or None if len(distinct) == 1 else None
 
 
 def pick(names: list[str | None], reply: str) -> int | None:

@@ -33,10 +33,10 @@ from messaging.extensions import db
 from messaging.lib import clock
 from messaging.lib.participant_texts import say
 from messaging.models import Case, SurveySession
+from messaging.projects import texts
 from messaging.surveys import branching
 from messaging.surveys.answers import Question, parse_answer, question_prompt
-from messaging.surveys.case_choice import INVALID as INVALID_CHOICE
-from messaging.surveys.case_choice import choice_prompt, pick
+from messaging.surveys.case_choice import choice_prompt, invalid_choice, pick, shared_language
 from messaging.surveys.completion import complete_session
 from messaging.surveys.conditions import holds
 from messaging.surveys.definitions import survey_questions
@@ -109,8 +109,9 @@ def _choose_case(session: SurveySession, text: str, first: Question, now: dateti
     names = [c.name for c in cases]
     position = pick(names, text)
     if position is None:
-        again = f"{INVALID_CHOICE}\n{choice_prompt(names)}"
-        return _invalid(session, again, now, on_done, session_language(session))
+        language = texts.speaker(session.project_id, shared_language([c.language for c in cases]))
+        again = f"{invalid_choice(language)}\n{choice_prompt(names, language)}"
+        return _invalid(session, again, now, on_done, language)
     session.case_pk = cases[position].id
     session.candidate_case_ids = None
     session.invalid_attempts = 0
@@ -132,7 +133,9 @@ def candidate_cases(session: SurveySession) -> list[Case]:
 def pending_prompt(session: SurveySession, question: Question) -> str:
     """What the session is waiting for an answer to: which case it is about, or ``question``."""
     if session.candidate_case_ids:
-        return choice_prompt([c.name for c in candidate_cases(session)])
+        cases = candidate_cases(session)
+        language = texts.speaker(session.project_id, shared_language([c.language for c in cases]))
+        return choice_prompt([c.name for c in cases], language)
     return question_prompt(question, session_language(session))
 
 

@@ -40,7 +40,7 @@ from messaging.models.base import new_id
 from messaging.projects import texts
 from messaging.sms import e164, optouts, outbox
 from messaging.surveys.answers import question_prompt
-from messaging.surveys.case_choice import MAX_CANDIDATES, choice_prompt
+from messaging.surveys.case_choice import MAX_CANDIDATES, choice_prompt, shared_language
 from messaging.surveys.definitions import get_survey, survey_questions
 from messaging.surveys.state import survey_timings
 
@@ -124,7 +124,8 @@ def start_session(
     else:
         raise Conflict("conflict", "Another survey was starting for this number; try again.")
     if candidates:
-        first = choice_prompt([c.name for c in candidates])
+        language = shared_language([c.language for c in candidates])
+        first = choice_prompt([c.name for c in candidates], texts.speaker(project_id, language))
     else:
         language = (
             db.session.execute(select(Case.language).where(Case.id == case_pk)).scalar() if case_pk else None

@@ -57,3 +57,29 @@ def test_the_reminder_asks_the_choice_again(project, run_jobs):
     from tests.integration.inbound.inbound_helpers import replies
 
     assert replies(project, PHONE)[-1] == "Reminder: Is this about 1. Amina 2. case 2? Reply with the number."
+
+
+def test_the_question_is_asked_in_the_language_the_cases_share_else_the_projects_default(project, run_jobs):
+    from messaging.extensions import db
+    from messaging.models import Case
+
+    amina, _ = make_contact(project, PHONE, name="Amina")
+    juma, _ = make_contact(project, PHONE, name="Juma")
+    with project.scope():
+        for pk in (amina, juma):
+            db.session.get(Case, pk).language = "fr"
+        db.session.commit()
+    make_keyword(project, keyword="AGE", survey_id=make_survey(project, **SURVEY))
+    assert say(project, run_jobs, PHONE, "age") == ["S'agit-il de 1. Amina 2. Juma ? Répondez par le numéro."]
+    assert say(project, run_jobs, PHONE, "Paul") == [
+        "Veuillez répondre par le numéro de la personne concernée.\n"
+        "S'agit-il de 1. Amina 2. Juma ? Répondez par le numéro."
+    ]
+    say(project, run_jobs, PHONE, "1")
+    say(project, run_jobs, PHONE, "30")
+
+    with project.scope():
+        db.session.get(Case, juma).language = "sw"  # no longer one language: the project's default
+        db.session.commit()
+    project.api().put("/api/v1/texts", json={"default_language": "pt"})
+    assert say(project, run_jobs, PHONE, "age") == ["É sobre 1. Amina 2. Juma? Responda com o numero."]
