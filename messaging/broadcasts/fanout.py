@@ -202,17 +202,16 @@ def _open_sessions(b: Broadcast, content: Content, sendable, now: datetime, tz_c
     opted = optouts.opted_out_among(b.project_id, [r.phone for r in sendable])
     for r in sendable:
         due = content.due_at(r.phone, now, tz_cache)
+        message = {
+            "case_id": r.case_pk,
+            "phone": r.phone,
+            "body": content.first_question_for(r.language),
+            "broadcast_id": b.id,
+            "firing_id": r.firing_id,
+            "due_at": due,
+        }
+        message_rows.append(message)
         if r.phone in opted or not e164.E164.match(r.phone or ""):  # its message fails, with no session
-            message_rows.append(
-                {
-                    "case_id": r.case_pk,
-                    "phone": r.phone,
-                    "body": content.first_question_for(r.language),
-                    "broadcast_id": b.id,
-                    "firing_id": r.firing_id,
-                    "due_at": due,
-                }
-            )
             continue
         # Reminders and expiry count from when the first question goes out (quiet hours may defer it).
         timings = state.survey_timings(content.survey, due or now)
@@ -227,18 +226,7 @@ def _open_sessions(b: Broadcast, content: Content, sendable, now: datetime, tz_c
             timings=timings,
         )
         session_rows.append(row)
-        session_id = row["id"]
-        message_rows.append(
-            {
-                "case_id": r.case_pk,
-                "phone": r.phone,
-                "body": content.first_question_for(r.language),
-                "broadcast_id": b.id,
-                "firing_id": r.firing_id,
-                "survey_session_id": session_id,
-                "due_at": due,
-            }
-        )
+        message["survey_session_id"] = row["id"]
     starting.close_open_sessions([row["phone"] for row in session_rows], "replaced")
     if session_rows:
         dialect.insert_each(SESSIONS, session_rows, returning=(SESSIONS.c.id,))
