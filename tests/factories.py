@@ -80,6 +80,15 @@ def make_case(project, name="Amina", phone=None, external_id=None, closed=False,
         return case.case_id
 
 
+def make_cases(project, rows):
+    """Many cases in one commit (``rows``: dicts of ``Case`` fields); returns their primary keys."""
+    with project.scope():
+        cases = [Case(**{"case_type": "person", "name": "", **row}) for row in rows]
+        db.session.add_all(cases)
+        db.session.commit()
+        return [case.id for case in cases]
+
+
 def make_contact(project, phone, name="Asha", case_type="person", **props):
     """A case that texts from ``phone`` (already E.164), with ``props`` as its properties;
     returns ``(pk, case_id)``."""

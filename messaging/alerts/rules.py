@@ -4,9 +4,12 @@ Rules:
 - **Criteria** all must hold. A criterion names a case property, or one of the
   case's fields ``name``, ``owner_id``, ``external_id``, ``closed``; its ``op`` is
   ``eq``, ``ne``, ``in`` (value a list), ``exists``, ``missing``, ``gt`` or ``lt``.
-  Values compare as numbers when both sides are numbers, as dates when both are
-  dates (``YYYY-MM-DD`` or an ISO datetime), else as text (``eq``/``ne``/``in``
-  ignore surrounding spaces; ``gt``/``lt`` between a number and a word never hold).
+  Values compare as numbers when both sides are numbers (``NUMBER``: 12, -3.5,
+  1e3), as dates when both are dates (``DATE``: ``YYYY-MM-DD``, or with a time
+  ``HH:MM[:SS]``, compared to the second, a zone ignored), else as text
+  (``eq``/``ne``/``in`` ignore surrounding spaces; ``gt``/``lt`` between a
+  number and a word never hold). The same rules run in SQL
+  (:mod:`messaging.cases.filters`), so a rule's preview and a filter's count agree.
   ``ne`` holds for a missing property; ``exists`` needs a non-blank value.
 - A closed case never matches (whatever the criteria say).
 - **When** (``start``): the case's date property (``YYYY-MM-DD``, or an ISO
@@ -35,6 +38,15 @@ CASE_FIELDS = ("name", "owner_id", "external_id", "closed")
 DEFAULT_TIME = time(9, 0)
 MAX_OFFSET_DAYS = 365
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# What criteria read as a number and as a date: patterns both databases' regular expressions
+# read the same way (messaging.cases.filters writes the criteria in SQL with them).
+SPACE = " \t\r\n"
+NUMBER = re.compile(r"^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]{1,2})?$")
+DATE = re.compile(
+    r"^(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"([T ](?P<hm>[0-9]{2}:[0-9]{2})(:(?P<s>[0-9]{2}))?([.,][0-9]+)?)?"
+    r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$"
+)
 
 
 class NoDate(ValueError):
@@ -102,43 +114,38 @@ def _equal(value: Any, wanted: Any) -> bool:
     order = _compare(value, wanted)
     if order is not None:
         return order == 0
-    return _text(value) == _text(wanted)
+    return value_text(value) == value_text(wanted)
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A value as criteria read it: its text without surrounding ``SPACE`` (true/false for
+    booleans, blank for none)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value).strip() if value is not None else ""
+    return str(value).strip(SPACE) if value is not None else ""
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
+def as_number(value: Any) -> float | None:
+    """The value as a number when its text is one (``NUMBER``), else None."""
+    if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(str(value).strip())
-    except ValueError:
-        return None
+    text = value_text(value)
+    return float(text) if NUMBER.match(text) else None
 
 
-def _as_date(value: Any) -> datetime | None:
-    text = _text(value)
-    if not text or not text[:1].isdigit() or len(text) < 10:
+def date_key(value: Any) -> str | None:
+    """The value as a sortable ``YYYY-MM-DDTHH:MM:SS`` when its text is a date (``DATE``): a
+    date alone is at 00:00:00; fractions of a second and a zone are left out. Else None."""
+    found = DATE.match(value_text(value))
+    if found is None:
         return None
-    try:
-        if _DATE.match(text):
-            return datetime.combine(date.fromisoformat(text), time())
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=None)
+    return f"{found.group('day')}T{found.group('hm') or '00:00'}:{found.group('s') or '00'}"
 
 
 def _compare(value: Any, wanted: Any) -> int | None:
     """-1, 0 or 1 comparing as numbers or as dates when both sides are; None otherwise (text
     for equality; no order)."""
-    for convert in (_number, _as_date):
+    for convert in (as_number, date_key):
         a, b = convert(value), convert(wanted)
         if a is not None and b is not None:
             return (a > b) - (a < b)
@@ -160,12 +167,12 @@ def parse_time(raw: str | None) -> time:
 
 def anchor_of(raw: Any) -> str:
     """The anchor an occurrence counts from: the date value as the case holds it (trimmed)."""
-    return _text(raw)[:64]
+    return value_text(raw)[:64]
 
 
 def first_local_date(raw: Any, zone: ZoneInfo) -> date:
     """The local date a date property names; ``NoDate`` / ``BadDate`` when it names none."""
-    text = _text(raw)
+    text = value_text(raw)
     if not text:
         raise NoDate("no date")
     if _DATE.match(text):

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     any_,
     bindparam,
+    case,
     cast,
     event,
     func,
@@ -286,6 +287,26 @@ def constant(value, column):
     of a JSON or timestamp constant): PostgreSQL needs the type said, SQLite stores the text."""
     param = literal(value, type_=column.type)
     return cast(param, column.type) if _is_postgresql() else param
+
+
+def json_text(column, key: str):
+    """The text of ``column``'s JSON property ``key`` (NULL when absent or null): strings as
+    they are, numbers as written, booleans as ``true``/``false`` on both databases (SQLite's
+    ``json_extract`` alone gives 1 and 0)."""
+    if _is_postgresql():
+        return column.op("->>", return_type=String)(literal(key, String))
+    path = literal('$."' + key.replace('"', '""') + '"', String)
+    kind = func.json_type(column, path)
+    return case(
+        (kind == "true", literal("true")),
+        (kind == "false", literal("false")),
+        else_=cast(func.json_extract(column, path), String),
+    )
+
+
+def trimmed(expr, characters: str):
+    """``expr`` without ``characters`` at either end (``btrim`` on PostgreSQL, ``trim`` on SQLite)."""
+    return func.btrim(expr, characters) if _is_postgresql() else func.trim(expr, characters)
 
 
 def array_literal(values: Iterable) -> str:

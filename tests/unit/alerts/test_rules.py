@@ -122,3 +122,41 @@ def test_a_rule_without_a_start_is_due_when_the_case_starts_matching_then_repeat
 def test_times_outside_a_day_are_refused(bad):
     with pytest.raises(ValueError):
         rules.parse_time(bad)
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        ("5", 5.0),
+        (" -3.5\t", -3.5),
+        ("1e3", 1000.0),
+        (".5", 0.5),
+        ("5.", 5.0),
+        (7, 7.0),
+        ("1_000", None),
+        ("nan", None),
+        ("inf", None),
+        ("1e100", None),
+        (True, None),
+        ("", None),
+        ("5 kg", None),
+    ],
+)
+def test_what_criteria_read_as_a_number(value, number):
+    assert rules.as_number(value) == number
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ("2026-03-02", "2026-03-02T00:00:00"),
+        (" 2026-03-02T10:00 ", "2026-03-02T10:00:00"),
+        ("2026-03-02 10:00:30.5Z", "2026-03-02T10:00:30"),
+        ("2026-03-02T10:00+03:00", "2026-03-02T10:00:00"),
+        ("2026-3-2", None),
+        ("2026-03-02t10:00", None),
+        ("02/03/2026", None),
+    ],
+)
+def test_what_criteria_read_as_a_date_compared_to_the_second(value, key):
+    assert rules.date_key(value) == key

@@ -1,0 +1,130 @@
+"""Cases chosen by what is true of them: a case type and criteria, written in SQL.
+
+Rules:
+- A filter is ``{case_type, criteria}``: the open cases of that type (any type
+  when blank) meeting every criterion. The criteria are the alert rules' (a case
+  property or ``name``, ``owner_id``, ``external_id``, ``closed``; ``eq``,
+  ``ne``, ``in``, ``exists``, ``missing``, ``gt``, ``lt``), with the same meaning
+  as :func:`messaging.alerts.rules.matches`, which is the reference: numbers
+  and dates compare as such (``rules.NUMBER``, ``rules.DATE``, matched by each
+  database's regular expressions), everything else as text without surrounding
+  spaces. A closed or deleted case never matches.
+- The comparison with a criterion's value is decided when the SQL is written
+  (the value is known): a number compares as a number with cases whose value is
+  a number and as text with the others; a date likewise; a word as text.
+- A property no case has is allowed: it matches nothing (``ne`` and ``missing``
+  match every open case of the type).
+- One WHERE clause on ``cases`` (``condition``): a broadcast's recipients, a
+  count, the case list use it as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Float, and_, case, cast, false, func, literal, not_, or_, select
+
+from messaging.alerts import rules
+from messaging.db import dialect
+from messaging.extensions import db
+from messaging.models import Case
+
+_FIELDS = {"name": Case.name, "owner_id": Case.owner_id, "external_id": Case.external_id}
+# PostgreSQL's regular expressions have no named groups: the same pattern without the names.
+_DATE_PATTERN = re.sub(r"\?P<\w+>", "", rules.DATE.pattern)
+
+
+def condition(case_type: str | None, criteria: list[Mapping[str, Any]]):
+    """The WHERE clause on ``Case`` of the open cases of ``case_type`` meeting ``criteria``."""
+    clauses = [Case.closed.is_(False), Case.deleted.is_(False)]
+    if case_type:
+        clauses.append(Case.case_type == case_type)
+    clauses.extend(criterion_clause(c) for c in criteria)
+    return and_(*clauses)
+
+
+def count(case_type: str | None, criteria: list[Mapping[str, Any]]) -> int:
+    """How many cases of the current project the filter chooses."""
+    return db.session.execute(
+        select(func.count()).select_from(Case).where(condition(case_type, criteria))
+    ).scalar_one()
+
+
+def criterion_clause(criterion: Mapping[str, Any]):
+    """One criterion as SQL, meaning what ``rules.criterion_holds`` means."""
+    text = _value_text(criterion["property"])
+    present = and_(text.is_not(None), text != "")
+    op, wanted = criterion["op"], criterion.get("value")
+    if op == "exists":
+        return present
+    if op == "missing":
+        return not_(present)
+    if op == "eq":
+        return and_(present, _equal(text, wanted))
+    if op == "ne":
+        return not_(and_(present, _equal(text, wanted)))
+    if op == "in":
+        return and_(present, or_(*(_equal(text, w) for w in wanted or [])))
+    if op in ("gt", "lt"):
+        ordered = _ordered(text, wanted)
+        if ordered is None:
+            return false()
+        value, bound = ordered
+        return and_(present, value > bound if op == "gt" else value < bound)
+    raise ValueError(f"unknown op {op!r}")
+
+
+def _value_text(prop: str):
+    """The criterion's side of the case: a field, or a property's text, without ``rules.SPACE``."""
+    if prop == "closed":
+        return case((or_(Case.closed, Case.deleted), literal("true")), else_=literal("false"))
+    raw = _FIELDS[prop] if prop in _FIELDS else dialect.json_text(Case.properties, prop)
+    return dialect.trimmed(raw, rules.SPACE)
+
+
+def _is_number(text):
+    return text.regexp_match(rules.NUMBER.pattern)
+
+
+def _is_date(text):
+    return text.regexp_match(_DATE_PATTERN)
+
+
+def _number(text):
+    return cast(text, Float)
+
+
+def _date_key(text):
+    """``rules.date_key`` in SQL, for a text that matches ``rules.DATE``."""
+    has_time = and_(func.length(text) >= 16, func.substr(text, 11, 1).in_(("T", " ")))
+    has_seconds = and_(has_time, func.length(text) >= 19, func.substr(text, 17, 1) == ":")
+    return (
+        func.substr(text, 1, 10)
+        + "T"
+        + case((has_time, func.substr(text, 12, 5)), else_=literal("00:00"))
+        + ":"
+        + case((has_seconds, func.substr(text, 18, 2)), else_=literal("00"))
+    )
+
+
+def _equal(text, wanted):
+    """``rules._equal`` with ``wanted`` known: as numbers, as dates, else as text."""
+    number, key = rules.as_number(wanted), rules.date_key(wanted)
+    as_text = text == rules.value_text(wanted)
+    if number is not None:
+        return case((_is_number(text), _number(text) == number), else_=as_text)
+    if key is not None:
+        return case((_is_date(text), _date_key(text) == key), else_=as_text)
+    return as_text
+
+
+def _ordered(text, wanted):
+    """The (case side, bound) of ``gt``/``lt``: only numbers with numbers, dates with dates."""
+    number, key = rules.as_number(wanted), rules.date_key(wanted)
+    if number is not None:
+        return case((_is_number(text), _number(text)), else_=None), number
+    if key is not None:
+        return case((_is_date(text), _date_key(text)), else_=None), key
+    return None
