@@ -48,3 +48,8 @@ class TooLarge(DomainError):
 
 class Unsupported(DomainError):
     """A file of a type the server does not read."""
+
+
+def field_error(field: str, message: str, **details) -> Invalid:
+    """``validation_error`` for one field: the message is ``"<field>: <message>"``."""
+    return Invalid("validation_error", f"{field}: {message}", details={"field": field, **details})

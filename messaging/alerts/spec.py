@@ -6,7 +6,7 @@ Rules:
   A bad body is ``Invalid`` naming the field (``criteria.0.op``,
   ``start.time``, ...); nothing is saved.
 - ``name`` and ``case_type`` are required; ``criteria`` a list (at most
-  ``MAX_CRITERIA``) of ``{property, op, value}`` with the ops of
+  ``filters.MAX_CRITERIA``) of ``{property, op, value}`` with the ops of
   :mod:`messaging.alerts.rules`: ``in`` takes a list, ``exists``/``missing`` no
   value, the others one value (text or number).
 - ``start``: ``{property, offset_days (-365..365), time "HH:MM"}`` or absent.
@@ -26,14 +26,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from messaging.alerts import rules
-from messaging.broadcasts.spec import MAX_NAME, field_error, parse_content, parse_quiet_hours
-from messaging.errors import Invalid, NotFound
+from messaging.broadcasts.spec import MAX_NAME, parse_content, parse_quiet_hours
+from messaging.cases import filters
+from messaging.errors import Invalid, NotFound, field_error
 from messaging.models import AlertRule
 
 RECIPIENTS = ("case", "owner", "case_and_owner")
-MAX_CRITERIA = 20
 MAX_REPEAT_TIMES = 100
-PROPERTY_MAX = 100
 
 
 def parse_rule(body: Any, current: AlertRule | None = None) -> dict:
@@ -44,7 +43,7 @@ def parse_rule(body: Any, current: AlertRule | None = None) -> dict:
     fields: dict[str, Any] = {
         "name": _required_text(merged.get("name"), "name", MAX_NAME),
         "case_type": _required_text(merged.get("case_type"), "case_type", 100),
-        "criteria": parse_criteria(merged.get("criteria")),
+        "criteria": filters.parse_criteria(merged.get("criteria")),
         "start": parse_start(merged.get("start")),
         "repeat": parse_repeat(merged.get("repeat")),
         "recipient": _recipient(merged.get("recipient", "case")),
@@ -93,52 +92,6 @@ def _required_text(value: Any, field: str, max_length: int) -> str:
     return value.strip()
 
 
-def _property(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise field_error(field, "must name a case property.")
-    if len(value.strip()) > PROPERTY_MAX:
-        raise field_error(field, f"must be at most {PROPERTY_MAX} characters.")
-    return value.strip()
-
-
-def _scalar(value: Any, field: str) -> str | int | float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise field_error(field, "must be a text or a number.")
-    if isinstance(value, str) and len(value) > 500:
-        raise field_error(field, "must be at most 500 characters.")
-    return value
-
-
-def parse_criteria(raw: Any) -> list[dict]:
-    if raw in (None, ""):
-        return []
-    if not isinstance(raw, list):
-        raise field_error("criteria", "must be a list of {property, op, value}.")
-    if len(raw) > MAX_CRITERIA:
-        raise field_error("criteria", f"must list at most {MAX_CRITERIA} criteria.")
-    clean = []
-    for n, item in enumerate(raw):
-        where = f"criteria.{n}"
-        if not isinstance(item, Mapping):
-            raise field_error(where, "must be an object {property, op, value}.")
-        prop = _property(item.get("property"), f"{where}.property")
-        op = item.get("op")
-        if op not in rules.OPS:
-            raise field_error(f"{where}.op", f"{op!r} is not one of {', '.join(rules.OPS)}.")
-        criterion: dict[str, Any] = {"property": prop, "op": op}
-        if op == "in":
-            values = item.get("value")
-            if not isinstance(values, list) or not values or len(values) > 100:
-                raise field_error(f"{where}.value", "must be a list of 1 to 100 values.")
-            criterion["value"] = [_scalar(v, f"{where}.value") for v in values]
-        elif op not in ("exists", "missing"):
-            if "value" not in item or item.get("value") is None:
-                raise field_error(f"{where}.value", "is required for this op.")
-            criterion["value"] = _scalar(item["value"], f"{where}.value")
-        clean.append(criterion)
-    return clean
-
-
 def _int_in(value: Any, field: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise field_error(field, f"must be a whole number from {low} to {high}.")
@@ -153,7 +106,7 @@ def parse_start(raw: Any) -> dict | None:
     if not isinstance(raw, Mapping):
         raise field_error("start", "must be an object {property, offset_days, time}.")
     start = {
-        "property": _property(raw.get("property"), "start.property"),
+        "property": filters.parse_property(raw.get("property"), "start.property"),
         "offset_days": _int_in(
             raw.get("offset_days", 0), "start.offset_days", -rules.MAX_OFFSET_DAYS, rules.MAX_OFFSET_DAYS
         ),

@@ -5,7 +5,8 @@ Rules:
   (their members), and the non-responders of earlier broadcasts (``non_responders``:
   the cases that did not finish a broadcast's survey, or whose message of it failed,
   and have not completed one of its surveys since: a survey re-asked to those who
-  did not answer). A case found twice (in two groups, or in a group and by
+  did not answer), and the open cases a ``filter`` chooses at the time of each send
+  (:mod:`messaging.cases.filters`). A case found twice (in two groups, or in a group and by
   itself) is one recipient.
 - Each recipient is sent to, or skipped with a reason, in this order:
   ``closed_case`` (closed or deleted; an inactive mobile worker), ``no_phone``,
@@ -40,6 +41,7 @@ from sqlalchemy import (
     update,
 )
 
+from messaging.cases import filters
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import (
@@ -62,7 +64,7 @@ FIRINGS = BroadcastFiring.__table__
 RECIPIENTS = BroadcastRecipient.__table__
 
 
-def recipients_select(project_id: int, recipients: Mapping[str, list[str]]):
+def recipients_select(project_id: int, recipients: Mapping):
     """One SELECT of every recipient with its skip reason, in a stable order (``seq``)."""
     parts = [
         part
@@ -125,14 +127,17 @@ def non_responders(broadcast_ids: list[str]):
     )
 
 
-def _cases_part(project_id: int, recipients: Mapping[str, list[str]]):
-    """The cases of the chosen case groups, the single cases and the non-responders of the chosen
-    broadcasts (None without any)."""
+def _cases_part(project_id: int, recipients: Mapping):
+    """The cases of the chosen case groups, the single cases, the non-responders of the chosen
+    broadcasts and the cases the filter chooses (None without any)."""
     groups, case_ids = recipients.get("case_groups") or [], recipients.get("cases") or []
     unfinished = recipients.get("non_responders") or []
-    if not (groups or case_ids or unfinished):
+    case_filter = recipients.get("filter")
+    if not (groups or case_ids or unfinished or case_filter):
         return None
     conditions = []
+    if case_filter:
+        conditions.append(filters.condition(case_filter["case_type"], case_filter.get("criteria") or []))
     if unfinished:
         conditions.append(Case.id.in_(non_responders(unfinished)))
     if groups:

@@ -9,7 +9,10 @@ Rules:
   the other.
 - **Recipients** are case groups, single cases, mobile workers and user groups
   (their members): at most ``MAX_IDS`` ids of each kind, at least one in all,
-  and every id must exist in the project.
+  and every id must exist in the project; and/or a ``filter``, ``{case_type,
+  criteria}``: the open cases of that type meeting the alert rules' criteria
+  (:mod:`messaging.cases.filters`), chosen again at each send. A property no
+  case has is allowed (it matches nothing).
 - **Content** is exactly one of: an SMS text with placeholders (``{case.name}``,
   ``{case.<property>}``, ``{user.username}``), at most ``MAX_TEXT`` characters;
   translations (language code to text) with a default language that has a
@@ -31,7 +34,8 @@ from typing import Any
 from sqlalchemy import select
 
 from messaging.broadcasts.serialize import definition_json
-from messaging.errors import Invalid, NotFound
+from messaging.cases import filters
+from messaging.errors import Invalid, NotFound, field_error
 from messaging.extensions import db
 from messaging.lib import clock, schedule, templating
 from messaging.lib.localtime import get_zone, utc_to_local
@@ -44,11 +48,6 @@ RECIPIENT_KINDS = ("case_groups", "cases", "users", "groups", "non_responders")
 MAX_IDS = 1000
 CONTENT_KEYS = ("text", "translations", "survey_id")
 BAD_SEND_AT = "must be an ISO 8601 time such as 2026-12-24T07:00:00Z."
-
-
-def field_error(field: str, message: str, **details) -> Invalid:
-    """``validation_error`` for one field: the message is ``"<field>: <message>"``."""
-    return Invalid("validation_error", f"{field}: {message}", details={"field": field, **details})
 
 
 def parse_spec(project: Project, body: Mapping[str, Any], current: Broadcast | None = None) -> dict:
@@ -152,16 +151,19 @@ def parse_survey_id(survey_id: Any) -> str:
     return survey_id
 
 
-def parse_recipients(raw: Any) -> dict[str, list[str]]:
-    """``{kind: [id, ...]}`` for every kind, ids stripped and deduplicated; each must exist."""
+def parse_recipients(raw: Any) -> dict:
+    """``{kind: [id, ...]}`` for every kind, ids stripped and deduplicated, each existing;
+    and ``filter`` when given."""
     if not isinstance(raw, Mapping):
         raise field_error(
             "recipients", "must be an object with case_groups, cases, users, groups and/or non_responders."
         )
-    unknown = [k for k in raw if k not in RECIPIENT_KINDS]
+    unknown = [k for k in raw if k not in (*RECIPIENT_KINDS, "filter")]
     if unknown:
-        raise field_error("recipients", f"unknown key {unknown[0]!r}; use {', '.join(RECIPIENT_KINDS)}.")
-    clean: dict[str, list[str]] = {}
+        kinds = ", ".join((*RECIPIENT_KINDS, "filter"))
+        raise field_error("recipients", f"unknown key {unknown[0]!r}; use {kinds}.")
+    case_filter = parse_filter(raw.get("filter")) if raw.get("filter") not in (None, {}) else None
+    clean: dict = {}
     for kind in RECIPIENT_KINDS:
         ids = raw.get(kind) or []
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
@@ -169,16 +171,32 @@ def parse_recipients(raw: Any) -> dict[str, list[str]]:
         if len(ids) > MAX_IDS:
             raise field_error(f"recipients.{kind}", f"must list at most {MAX_IDS} ids.")
         clean[kind] = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
-    if not any(clean.values()):
+    if not any(clean.values()) and case_filter is None:
         raise field_error(
             "recipients",
-            "choose at least one case group, case, mobile worker, user group "
-            "or an earlier broadcast's non-responders.",
+            "choose at least one case group, case, mobile worker, user group, "
+            "an earlier broadcast's non-responders or a filter.",
         )
     _check_recipients_exist(clean)
     if not clean["non_responders"]:
-        del clean["non_responders"]  # the newer kind is listed only when used: older bodies keep their shape
+        del clean["non_responders"]  # newer kinds are listed only when used: older bodies keep their shape
+    if case_filter is not None:
+        clean["filter"] = case_filter
     return clean
+
+
+def parse_filter(raw: Any) -> dict:
+    """``{case_type, criteria}``: the case type is required, the criteria the alert rules'."""
+    if not isinstance(raw, Mapping):
+        raise field_error("recipients.filter", "must be an object {case_type, criteria}.")
+    unknown = [k for k in raw if k not in ("case_type", "criteria")]
+    if unknown:
+        raise field_error("recipients.filter", f"unknown key {unknown[0]!r}; use case_type and criteria.")
+    case_type = raw.get("case_type")
+    if not isinstance(case_type, str) or not case_type.strip() or len(case_type) > 100:
+        raise field_error("recipients.filter.case_type", "a case type (at most 100 characters) is required.")
+    criteria = filters.parse_criteria(raw.get("criteria"), "recipients.filter.criteria")
+    return {"case_type": case_type.strip(), "criteria": criteria}
 
 
 def _check_recipients_exist(clean: dict[str, list[str]]) -> None:

@@ -14,6 +14,10 @@ Rules:
   a number and as text with the others; a date likewise; a word as text.
 - A property no case has is allowed: it matches nothing (``ne`` and ``missing``
   match every open case of the type).
+- ``parse_criteria``: the criteria of a body (an alert rule's, a broadcast's
+  filter), at most ``MAX_CRITERIA``; a malformed one is ``Invalid`` naming the
+  field (``criteria.0.op``); ``in`` takes 1 to 100 values, ``exists``/``missing``
+  none, the others one text or number.
 - One WHERE clause on ``cases`` (``condition``): a broadcast's recipients, a
   count, the case list use it as it is.
 """
@@ -28,12 +32,72 @@ from sqlalchemy import Float, and_, case, cast, false, func, literal, not_, or_,
 
 from messaging.alerts import rules
 from messaging.db import dialect
+from messaging.errors import field_error
 from messaging.extensions import db
 from messaging.models import Case
 
+MAX_CRITERIA = 20
+PROPERTY_MAX = 100
 _FIELDS = {"name": Case.name, "owner_id": Case.owner_id, "external_id": Case.external_id}
 # PostgreSQL's regular expressions have no named groups: the same pattern without the names.
 _DATE_PATTERN = re.sub(r"\?P<\w+>", "", rules.DATE.pattern)
+
+
+def parse_property(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise field_error(field, "must name a case property.")
+    if len(value.strip()) > PROPERTY_MAX:
+        raise field_error(field, f"must be at most {PROPERTY_MAX} characters.")
+    return value.strip()
+
+
+def _scalar(value: Any, field: str) -> str | int | float:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise field_error(field, "must be a text or a number.")
+    if isinstance(value, str) and len(value) > 500:
+        raise field_error(field, "must be at most 500 characters.")
+    return value
+
+
+def parse_criteria(raw: Any, field: str = "criteria") -> list[dict]:
+    """``[{property, op, value}]`` checked; errors name ``<field>.<n>.<part>``."""
+    if raw in (None, ""):
+        return []
+    if not isinstance(raw, list):
+        raise field_error(field, "must be a list of {property, op, value}.")
+    if len(raw) > MAX_CRITERIA:
+        raise field_error(field, f"must list at most {MAX_CRITERIA} criteria.")
+    clean = []
+    for n, item in enumerate(raw):
+        where = f"{field}.{n}"
+        if not isinstance(item, Mapping):
+            raise field_error(where, "must be an object {property, op, value}.")
+        prop = parse_property(item.get("property"), f"{where}.property")
+        op = item.get("op")
+        if op not in rules.OPS:
+            raise field_error(f"{where}.op", f"{op!r} is not one of {', '.join(rules.OPS)}.")
+        criterion: dict[str, Any] = {"property": prop, "op": op}
+        if op == "in":
+            values = item.get("value")
+            if not isinstance(values, list) or not values or len(values) > 100:
+                raise field_error(f"{where}.value", "must be a list of 1 to 100 values.")
+            criterion["value"] = [_scalar(v, f"{where}.value") for v in values]
+        elif op not in ("exists", "missing"):
+            if "value" not in item or item.get("value") is None:
+                raise field_error(f"{where}.value", "is required for this op.")
+            criterion["value"] = _scalar(item["value"], f"{where}.value")
+        clean.append(criterion)
+    return clean
+
+
+def describe(case_type: str, criteria: list[Mapping[str, Any]]) -> str:
+    """The filter in words, as the broadcast's page shows it: ``mother cases: risk eq high``."""
+    parts = []
+    for c in criteria:
+        value = c.get("value")
+        shown = ", ".join(str(v) for v in value) if isinstance(value, list) else value
+        parts.append(" ".join(str(p) for p in (c["property"], c["op"], shown) if p is not None))
+    return f"{case_type} cases" + (": " + "; ".join(parts) if parts else "")
 
 
 def condition(case_type: str | None, criteria: list[Mapping[str, Any]]):

@@ -33,6 +33,15 @@ BODY = {
                     "description": "broadcast ids: the cases that did not finish their survey "
                     "or whose message failed",
                 },
+                "filter": {
+                    "type": "object",
+                    "description": "the open cases of case_type meeting every criterion "
+                    "({property, op: eq|ne|in|exists|missing|gt|lt, value}), chosen at each send",
+                    "properties": {
+                        "case_type": {"type": "string"},
+                        "criteria": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
             },
         },
         "text": {"type": "string", "description": "SMS text with placeholders such as {case.name}"},

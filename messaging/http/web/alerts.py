@@ -14,7 +14,6 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from messaging.alerts import dry_run, manage, preview, reading, serialize
-from messaging.alerts.rules import OPS
 from messaging.alerts.schedules import project_zone
 from messaging.alerts.spec import RECIPIENTS, definition_of
 from messaging.errors import DomainError
@@ -23,21 +22,12 @@ from messaging.http.errors import status_of
 from messaging.http.lookup import get_or_404
 from messaging.http.web import REFUSED, bp, commit_or_flash, flash_refusal, require_role
 from messaging.http.web.cases import CASE_PAGE_SECTIONS
+from messaging.http.web.criteria import CRITERIA_ROWS, OP_LABELS, criteria_from_form, op_choices
 from messaging.models import AlertOccurrence, AlertRule, Case, Survey
 
 log = logging.getLogger(__name__)
 
-CRITERIA_ROWS = 4
 HISTORY_ROWS = 100
-OP_LABELS = {
-    "eq": "is",
-    "ne": "is not",
-    "in": "is one of (comma-separated)",
-    "exists": "has a value",
-    "missing": "has no value",
-    "gt": "is more than / after",
-    "lt": "is less than / before",
-}
 RECIPIENT_LABELS = {
     "case": "The case (its phone number)",
     "owner": "The case's owner (the mobile worker, or every member of the owning group)",
@@ -65,19 +55,7 @@ def _rule(alert_id: str) -> AlertRule:
 
 def body_from_form(form) -> dict:
     """The API body the rule form describes."""
-    criteria = []
-    for n in range(CRITERIA_ROWS):
-        prop = (form.get(f"criteria-{n}-property") or "").strip()
-        if not prop:
-            continue
-        op = form.get(f"criteria-{n}-op") or "eq"
-        criterion = {"property": prop, "op": op}
-        raw = form.get(f"criteria-{n}-value") or ""
-        if op == "in":
-            criterion["value"] = [v.strip() for v in raw.split(",") if v.strip()]
-        elif op not in ("exists", "missing"):
-            criterion["value"] = raw.strip()
-        criteria.append(criterion)
+    criteria = criteria_from_form(form)
     body = {
         "name": form.get("name", ""),
         "case_type": form.get("case_type", ""),
@@ -144,7 +122,7 @@ def _render_form(rule: AlertRule | None, values: dict, status: int = 200):
             "alerts/form.html",
             rule=rule,
             v=values,
-            ops=[(op, OP_LABELS[op]) for op in OPS],
+            ops=op_choices(),
             recipients=[(r, RECIPIENT_LABELS[r]) for r in RECIPIENTS],
             surveys=surveys,
             criteria_rows=CRITERIA_ROWS,

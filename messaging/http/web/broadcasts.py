@@ -9,19 +9,21 @@ import logging
 from datetime import date, datetime, time
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from messaging.broadcasts import manage, reading, serialize
+from messaging.broadcasts import manage, reading, serialize, spec
 from messaging.broadcasts.preview import preview_broadcast
 from messaging.case_groups import groups, resolve
+from messaging.cases import filters
 from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.errors import ApiError
 from messaging.http.lookup import get_or_404
 from messaging.http.web import REFUSED, bp, commit_or_flash, flash_refusal, require_role
+from messaging.http.web.criteria import CRITERIA_ROWS, criteria_from_form, op_choices
 from messaging.http.web.main import DASHBOARD_WIDGETS
 from messaging.lib import clock
 from messaging.lib.localtime import get_zone, local_to_utc, utc_to_local
@@ -162,6 +164,9 @@ def body_from_form() -> dict:
             "non_responders": form.getlist("non_responders"),
         },
     }
+    case_filter = filter_from_form(form)
+    if case_filter is not None:
+        body["recipients"]["filter"] = case_filter
     content = form.get("content") or "text"
     if content == "survey":
         body["survey_id"] = form.get("survey_id") or None
@@ -199,12 +204,22 @@ def body_from_form() -> dict:
     return body
 
 
+def filter_from_form(form) -> dict | None:
+    """The recipients' ``filter`` the composer's filter fields describe (None when unused)."""
+    case_type = (form.get("filter_case_type") or "").strip()
+    criteria = criteria_from_form(form, "filter-criteria")
+    if not case_type and not criteria:
+        return None
+    return {"case_type": case_type, "criteria": criteria}
+
+
 def _form_values(b: Broadcast | None) -> dict:
     """What the composer shows: the submitted form, or the broadcast being edited."""
     if request.method == "POST":
         values = request.form.to_dict()
         for many in ("case_groups", "users", "groups", "non_responders", "days_of_week"):
             values[many] = request.form.getlist(many)
+        values["filter_criteria"] = criteria_from_form(request.form, "filter-criteria")
         return values
     if b is None:
         return {"when": "now", "content": "text", "quiet_start": "08:00", "quiet_end": "20:00"}
@@ -216,6 +231,8 @@ def _form_values(b: Broadcast | None) -> dict:
         "groups": b.recipients.get("groups") or [],
         "non_responders": b.recipients.get("non_responders") or [],
         "cases": "\n".join(b.recipients.get("cases") or []),
+        "filter_case_type": (b.recipients.get("filter") or {}).get("case_type") or "",
+        "filter_criteria": (b.recipients.get("filter") or {}).get("criteria") or [],
         "content": "survey" if b.survey_id else ("translations" if b.translations else "text"),
         "text": b.text or "",
         "survey_id": b.survey_id or "",
@@ -280,9 +297,28 @@ def _composer(b: Broadcast | None, preview: dict | None = None, status: int = 20
         skip_labels=SKIP_LABELS,
         weekdays=WEEKDAYS,
         translation_rows=TRANSLATION_ROWS,
+        ops=op_choices(),
+        criteria_rows=CRITERIA_ROWS,
         timezone=_project().timezone or "UTC",
         today=local_now.date().isoformat(),
     ), status
+
+
+@bp.route("/broadcasts/filter-count", methods=["POST"])
+@login_required
+def broadcast_filter_count():
+    """The composer's live count of the cases its filter chooses now: ``{count, text}``, or
+    ``{error, field}`` for a filter the broadcast would refuse."""
+    case_filter = filter_from_form(request.form)
+    if case_filter is None:
+        return jsonify({"count": None, "text": ""})
+    try:
+        clean = spec.parse_filter(case_filter)
+    except DomainError as refusal:
+        return jsonify({"error": refusal.message, "field": (refusal.details or {}).get("field")})
+    n = filters.count(clean["case_type"], clean["criteria"])
+    text = ngettext("%(num)s open case matches now.", "%(num)s open cases match now.", n)
+    return jsonify({"count": n, "text": text})
 
 
 def _submit(b: Broadcast | None):
@@ -345,6 +381,8 @@ def _recipient_names(b: Broadcast) -> dict[str, list[str]]:
         "non_responders": (Broadcast.id, Broadcast.name),
     }
     names = {}
+    if r.get("filter"):
+        names["filter"] = [filters.describe(r["filter"]["case_type"], r["filter"].get("criteria") or [])]
     for kind, (key, label) in lookups.items():
         ids = r.get(kind) or []
         if ids:
