@@ -36,3 +36,31 @@ def test_preview_send_and_watch_progress(page, project, worker_process):
     page.click("text=Broadcasts")
     page.click("#tab-sent")
     assert page.locator("#broadcasts >> text=Clinic day").is_visible()
+
+
+def test_the_composer_counts_a_filters_cases_as_it_is_written(page, project):
+    from tests.factories import make_cases
+
+    make_cases(
+        project,
+        [
+            {"case_type": "mother", "properties": {"risk": r, "weeks": w}}
+            for r, w in [("high", "24"), ("high", "12"), ("low", "30"), ("high", "33")]
+        ],
+    )
+    log_in(page, project.admin_email, project.password)
+    page.click("nav >> text=Broadcasts")
+    page.click("#new-broadcast")
+    page.fill("input[name=filter_case_type]", "mother")
+    page.wait_for_selector("#filter-count:text-is('4 open cases match now.')")
+    page.fill("input[name='filter-criteria-0-property']", "risk")
+    page.fill("input[name='filter-criteria-0-value']", "high")
+    page.wait_for_selector("#filter-count:text-is('3 open cases match now.')")
+    page.fill("input[name='filter-criteria-1-property']", "weeks")
+    page.select_option("select[name='filter-criteria-1-op']", "gt")
+    page.fill("input[name='filter-criteria-1-value']", "20")
+    page.wait_for_selector("#filter-count:text-is('2 open cases match now.')")
+    page.select_option("select[name='filter-criteria-1-op']", "in")
+    page.fill("input[name='filter-criteria-1-value']", "")
+    page.wait_for_selector("#filter-count.field-error")
+    assert "recipients.filter.criteria.1.value" in page.locator("#filter-count").inner_text()
