@@ -9,12 +9,14 @@ from flask_login import current_user, login_required
 from sqlalchemy import select, tuple_
 
 from messaging.cases import bulk_upload as bulk_cases
+from messaging.cases import filters as case_filters
 from messaging.cases.ownership import owner_names
 from messaging.cases.queries import case_history, form_blocks, search_cases_stmt
 from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.lookup import get_or_404, parse_id
 from messaging.http.web import bp, flash_refusal, require_role
+from messaging.http.web.criteria import CRITERIA_ROWS, criteria_from_form, op_choices
 from messaging.imports.start import max_upload_bytes, start_import
 from messaging.lib import clock
 from messaging.lib.xlsx import XLSX_MIMETYPE
@@ -77,6 +79,14 @@ def cases():
     filters = {
         k: v for k, v in {"q": q, "case_type": case_type, "owner": owner, "status": status}.items() if v
     }
+    criteria = criteria_from_form(request.args)
+    try:
+        for criterion in case_filters.parse_criteria(criteria):
+            stmt = stmt.where(case_filters.criterion_clause(criterion))
+    except DomainError as refusal:  # the list without the criteria, and why
+        flash(refusal.message, "error")
+        criteria = []
+    filters.update({k: v for k, v in request.args.items() if k.startswith("criteria-") and v})
     rows, next_url = _page(stmt, filters)
     case_types = (
         db.session.execute(select(Case.case_type).distinct().order_by(Case.case_type)).scalars().all()
@@ -97,6 +107,9 @@ def cases():
         workers=workers,
         groups=groups,
         owners=owner_names(r.owner_id for r in rows),
+        criteria=criteria,
+        ops=op_choices(),
+        criteria_rows=CRITERIA_ROWS,
     )
 
 

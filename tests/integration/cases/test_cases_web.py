@@ -165,3 +165,36 @@ def test_viewer_cannot_change_people(app, project, api):
     assert web.post("/people/groups", {"name": "nope"}).status_code == 403
     assert web.get("/cases/import").status_code == 403
     assert api.get("/api/v1/users").get_json()["results"] == []
+
+
+def test_the_case_list_filters_by_any_property_and_keeps_the_filter_across_pages(project, web):
+    from tests.factories import make_cases
+
+    make_cases(
+        project,
+        [
+            {"case_type": "mother", "name": f"High {i}", "properties": {"risk": "high", "weeks": str(10 + i)}}
+            for i in range(60)
+        ]
+        + [{"case_type": "mother", "name": "Low one", "properties": {"risk": "low", "weeks": "30"}}],
+    )
+    args = "criteria-0-property=risk&criteria-0-op=eq&criteria-0-value=high"
+    args += "&criteria-1-property=weeks&criteria-1-op=gt&criteria-1-value=40"
+    page = web.get(f"/cases?{args}").get_data(as_text=True)
+    names = {f"High {i}" for i in range(31, 60)}  # weeks 41..69
+    assert (
+        all(f">{n}<" in page for n in list(names)[:5]) and ">Low one<" not in page and ">High 30<" not in page
+    )
+    assert 'name="criteria-1-value" value="40"' in page and "<details" in page and " open>" in page
+    first = web.get("/cases?criteria-0-property=risk&criteria-0-op=eq&criteria-0-value=high").get_data(
+        as_text=True
+    )
+    assert ">Low one<" not in first and 'id="next-page"' in first  # 60 high: two pages
+    next_url = first[first.index('id="next-page"') - 400 : first.index('id="next-page"')]
+    next_url = next_url[next_url.rindex('href="') + 6 : next_url.rindex('"')].replace("&amp;", "&")
+    assert "criteria-0-value=high" in next_url
+    second = web.get(next_url).get_data(as_text=True)
+    assert ">Low one<" not in second and second.count("High ") >= 10
+    refused = web.get("/cases?criteria-0-property=risk&criteria-0-op=like&criteria-0-value=x")
+    assert refused.status_code == 200
+    assert "criteria.0.op" in refused.get_data(as_text=True) and ">Low one<" in refused.get_data(as_text=True)
