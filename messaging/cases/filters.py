@@ -18,6 +18,9 @@ Rules:
   filter), at most ``MAX_CRITERIA``; a malformed one is ``Invalid`` naming the
   field (``criteria.0.op``); ``in`` takes 1 to 100 values, ``exists``/``missing``
   none, the others one text or number.
+- Each property is read as few times as the meaning allows (an equality with a
+  value that is not blank implies the property is there): on PostgreSQL every
+  read parses the case's JSON.
 - One WHERE clause on ``cases`` (``condition``): a broadcast's recipients, a
   count, the case list use it as it is.
 """
@@ -125,19 +128,26 @@ def criterion_clause(criterion: Mapping[str, Any]):
         return present
     if op == "missing":
         return not_(present)
-    if op == "eq":
-        return and_(present, _equal(text, wanted))
-    if op == "ne":
-        return not_(and_(present, _equal(text, wanted)))
+    if op in ("eq", "ne"):
+        equal = _equal(text, wanted) if _never_blank(wanted) else and_(present, _equal(text, wanted))
+        return equal if op == "eq" else not_(func.coalesce(equal, False))
     if op == "in":
-        return and_(present, or_(*(_equal(text, w) for w in wanted or [])))
+        wanted = wanted or []
+        equal = or_(*(_equal(text, w) for w in wanted))
+        return equal if all(_never_blank(w) for w in wanted) else and_(present, equal)
     if op in ("gt", "lt"):
         ordered = _ordered(text, wanted)
         if ordered is None:
             return false()
-        value, bound = ordered
-        return and_(present, value > bound if op == "gt" else value < bound)
+        value, bound = ordered  # a number or a date: never blank, so present
+        return value > bound if op == "gt" else value < bound
     raise ValueError(f"unknown op {op!r}")
+
+
+def _never_blank(wanted) -> bool:
+    """Whether equality with ``wanted`` already implies a present value (the database then
+    reads the property once for it, not three times)."""
+    return rules.value_text(wanted) != ""
 
 
 def _value_text(prop: str):
