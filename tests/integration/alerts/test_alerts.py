@@ -425,6 +425,18 @@ def test_the_tick_is_quiet_when_nothing_is_due(app, field):
     assert (late["claimed"], late["past_due"], late.get("sent")) == (1, 1, None)
 
 
+def test_the_preview_counts_every_matching_case_and_says_what_its_skips_are_of(field, monkeypatch):
+    from messaging.alerts import preview
+
+    monkeypatch.setattr(preview, "MAX_CASES", 2)  # read at most 2 of the matching cases
+    for n in range(4):
+        field.mother(risk="high", name=f"M{n}")
+    field.mother(risk="low", name="Low")
+    body = field.api.post("/api/v1/alerts/preview", json=VISIT_RULE).get_json()
+    assert (body["open_cases"], body["matching"], body["skipped_of_first"]) == (5, 4, 2)
+    assert body["skipped"] == {"no_date": 2}
+
+
 def test_the_preview_counts_matching_cases_and_shows_their_next_messages_without_saving(field):
     field.mother(risk="high", next_visit="2026-03-20", name="Later")
     field.mother(risk="high", next_visit="2026-03-10", name="Sooner")
