@@ -6,7 +6,8 @@ Rules:
   the cases that did not finish a broadcast's survey, or whose message of it failed,
   and have not completed one of its surveys since: a survey re-asked to those who
   did not answer), and the open cases a ``filter`` chooses at the time of each send
-  (:mod:`messaging.cases.filters`). A case found twice (in two groups, or in a group and by
+  (:mod:`messaging.cases.filters`); a dynamic case group's members are its filter's
+  cases at the time of each send. A case found twice (in two groups, or in a group and by
   itself) is one recipient.
 - Each recipient is sent to, or skipped with a reason, in this order:
   ``closed_case`` (closed or deleted; an inactive mobile worker), ``no_phone``,
@@ -49,6 +50,7 @@ from messaging.models import (
     BroadcastFiring,
     BroadcastRecipient,
     Case,
+    CaseGroup,
     CaseGroupMember,
     GroupMembership,
     Message,
@@ -144,6 +146,10 @@ def _cases_part(project_id: int, recipients: Mapping):
         conditions.append(
             Case.id.in_(select(CaseGroupMember.case_pk).where(CaseGroupMember.group_id.in_(groups)))
         )
+        for dynamic in db.session.execute(
+            select(CaseGroup.filter).where(CaseGroup.id.in_(groups), CaseGroup.filter.is_not(None))
+        ).scalars():
+            conditions.append(filters.condition(dynamic["case_type"], dynamic["criteria"]))
     if case_ids:
         conditions.append(Case.case_id.in_(case_ids))
     return select(

@@ -162,7 +162,11 @@ def parse_recipients(raw: Any) -> dict:
     if unknown:
         kinds = ", ".join((*RECIPIENT_KINDS, "filter"))
         raise field_error("recipients", f"unknown key {unknown[0]!r}; use {kinds}.")
-    case_filter = parse_filter(raw.get("filter")) if raw.get("filter") not in (None, {}) else None
+    case_filter = (
+        filters.parse_filter(raw.get("filter"), "recipients.filter")
+        if raw.get("filter") not in (None, {})
+        else None
+    )
     clean: dict = {}
     for kind in RECIPIENT_KINDS:
         ids = raw.get(kind) or []
@@ -183,20 +187,6 @@ def parse_recipients(raw: Any) -> dict:
     if case_filter is not None:
         clean["filter"] = case_filter
     return clean
-
-
-def parse_filter(raw: Any) -> dict:
-    """``{case_type, criteria}``: the case type is required, the criteria the alert rules'."""
-    if not isinstance(raw, Mapping):
-        raise field_error("recipients.filter", "must be an object {case_type, criteria}.")
-    unknown = [k for k in raw if k not in ("case_type", "criteria")]
-    if unknown:
-        raise field_error("recipients.filter", f"unknown key {unknown[0]!r}; use case_type and criteria.")
-    case_type = raw.get("case_type")
-    if not isinstance(case_type, str) or not case_type.strip() or len(case_type) > 100:
-        raise field_error("recipients.filter.case_type", "a case type (at most 100 characters) is required.")
-    criteria = filters.parse_criteria(raw.get("criteria"), "recipients.filter.criteria")
-    return {"case_type": case_type.strip(), "criteria": criteria}
 
 
 def _check_recipients_exist(clean: dict[str, list[str]]) -> None:

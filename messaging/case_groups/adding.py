@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import BigInteger, DateTime, Integer, String, literal, select, true
 
 from messaging.case_groups import members
-from messaging.case_groups.groups import group_project
+from messaging.case_groups.groups import group_project, refuse_if_dynamic
 from messaging.case_groups.resolve import (
     CaseRef,
     Resolution,
@@ -123,6 +123,7 @@ def add_identifiers(
     ``duplicate_in_file``, and this batch's new keys are added to ``seen``. ``dry_run`` changes nothing and
     says ``would_add``. The caller commits.
     """
+    refuse_if_dynamic(group)
     plan = plan_adds(group, rows, by=by, dry_run=dry_run, user_id=user_id, seen=seen)
     return apply_adds(group, plan)
 

@@ -5,7 +5,12 @@
   ``duplicate_name``, also when a concurrent request took the name between
   the check and the write (the unique index decides).
 - Deleting a group deletes its member links; the cases stay.
-- The list is by name, each group with its member count (one query).
+- The list is by name, each group with its member count (one query; a dynamic
+  group's count is one more, of the cases its filter chooses now).
+- A **dynamic** group is a filter (``{case_type, criteria}``,
+  :mod:`messaging.cases.filters`) instead of a list: its members are the open
+  cases the filter chooses whenever it is read or sent to; cases are not added
+  to it or removed from it by hand (``dynamic_group``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from messaging.cases import filters
 from messaging.errors import Conflict, Invalid
 from messaging.extensions import db
 from messaging.lib import clock
@@ -26,11 +32,13 @@ log = logging.getLogger(__name__)
 MAX_NAME = 200
 
 
-def create_group(name: str, user_id: int | None = None) -> CaseGroup:
-    """A new, empty group. A name already used in the project (any case) is a 409."""
+def create_group(name: str, user_id: int | None = None, case_filter=None) -> CaseGroup:
+    """A new, empty group, or a dynamic one (``case_filter``). A name already used in the
+    project (any case) is a 409; a malformed filter is ``Invalid`` naming its field."""
     name = _check_name(name)
+    clean = filters.parse_filter(case_filter) if case_filter is not None else None
     now = clock.now()
-    group = CaseGroup(name=name, created_by=user_id, created_at=now, modified_at=now)
+    group = CaseGroup(name=name, created_by=user_id, created_at=now, modified_at=now, filter=clean)
     db.session.add(group)
     flush_unique_name(name)
     log.info("case group created group_id=%s user_id=%s", group.id, user_id)
@@ -65,7 +73,22 @@ def member_counts(group_ids: Iterable[str]) -> dict[str, int]:
     )
     counts = dict.fromkeys(ids, 0)
     counts.update({group_id: n for group_id, n in rows})
+    for group_id, case_filter in db.session.execute(
+        select(CaseGroup.id, CaseGroup.filter).where(CaseGroup.id.in_(ids), CaseGroup.filter.is_not(None))
+    ):
+        counts[group_id] = filters.count(case_filter["case_type"], case_filter["criteria"])
     return counts
+
+
+def refuse_if_dynamic(group: CaseGroup) -> None:
+    """Cases are not added to or removed from a dynamic group by hand."""
+    if group.filter is not None:
+        raise Invalid(
+            "dynamic_group",
+            "This group is defined by a filter: its cases are the open cases the filter chooses, "
+            "so none are added or removed by hand.",
+            field="filter",
+        )
 
 
 def list_groups() -> list[tuple[CaseGroup, int]]:
@@ -77,7 +100,10 @@ def list_groups() -> list[tuple[CaseGroup, int]]:
         .scalar_subquery()
     )
     rows = db.session.execute(select(CaseGroup, count).order_by(func.lower(CaseGroup.name), CaseGroup.id))
-    return [(group, n) for group, n in rows]
+    return [
+        (group, filters.count(group.filter["case_type"], group.filter["criteria"]) if group.filter else n)
+        for group, n in rows
+    ]
 
 
 def group_project(group: CaseGroup) -> Project:

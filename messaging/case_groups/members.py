@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 from sqlalchemy import BigInteger, delete, or_, select
 from sqlalchemy.orm import contains_eager
 
-from messaging.case_groups.groups import group_project
+from messaging.case_groups.groups import group_project, refuse_if_dynamic
 from messaging.case_groups.resolve import MAX_IDENTIFIER
+from messaging.cases import filters
 from messaging.db.dialect import in_values
 from messaging.errors import NotFound
 from messaging.extensions import db
@@ -39,22 +41,45 @@ def members_query(group: CaseGroup, q: str | None = None):
         .where(CaseGroupMember.group_id == group.id)
         .options(contains_eager(CaseGroupMember.case))
     )
+    found = search_condition(group, q)
+    return stmt if found is None else stmt.where(found)
+
+
+def search_condition(group: CaseGroup, q: str | None):
+    """What ``q`` finds among cases (see ``members_query``), or None for no search."""
     q = (q or "").strip()[:MAX_IDENTIFIER]
-    if q:
-        conditions = [
-            Case.name.ilike(f"%{_escape_like(q)}%", escape="\\"),
-            Case.external_id.ilike(f"%{_escape_like(q)}%", escape="\\"),
-            Case.case_id.startswith(q.lower(), autoescape=True),
-        ]
-        digits = "".join(ch for ch in q if ch.isdigit())
-        if looks_like_phone(q):
-            e164 = normalize_phone(q, group_project(group).default_country)
-            if e164:
-                conditions.append(Case.phone_number == e164)
-        if len(digits) >= 3 and all(ch.isdigit() or ch in "+ -()." for ch in q):
-            conditions.append(Case.phone_number.contains(digits, autoescape=True))
-        stmt = stmt.where(or_(*conditions))
-    return stmt
+    if not q:
+        return None
+    conditions = [
+        Case.name.ilike(f"%{_escape_like(q)}%", escape="\\"),
+        Case.external_id.ilike(f"%{_escape_like(q)}%", escape="\\"),
+        Case.case_id.startswith(q.lower(), autoescape=True),
+    ]
+    digits = "".join(ch for ch in q if ch.isdigit())
+    if looks_like_phone(q):
+        e164 = normalize_phone(q, group_project(group).default_country)
+        if e164:
+            conditions.append(Case.phone_number == e164)
+    if len(digits) >= 3 and all(ch.isdigit() or ch in "+ -()." for ch in q):
+        conditions.append(Case.phone_number.contains(digits, autoescape=True))
+    return or_(*conditions)
+
+
+class DynamicMember(NamedTuple):
+    """A dynamic group's member as the member lists show it: the case, never added by hand."""
+
+    case: Case
+    added_at: None = None
+
+
+def member_listing(group: CaseGroup, q: str | None = None):
+    """``(select, key columns, row -> member)`` to page through the group's members: the
+    cases added by hand, newest first; a dynamic group's cases (its filter now) by primary key."""
+    if group.filter is None:
+        return members_query(group, q), member_order(), lambda member: member
+    stmt = select(Case).where(filters.condition(group.filter["case_type"], group.filter["criteria"]))
+    found = search_condition(group, q)
+    return (stmt if found is None else stmt.where(found)), [Case.id], DynamicMember
 
 
 def member_order():
@@ -72,6 +97,7 @@ def remove_case(group: CaseGroup, case_id: str) -> bool:
     Raises 404 when the project has no such case; returns False when the case
     was not a member.
     """
+    refuse_if_dynamic(group)
     pk = db.session.execute(select(Case.id).where(Case.case_id == case_id)).scalar_one_or_none()
     if pk is None:
         raise NotFound("not_found", "There is no case with this case ID.", details={"case_id": case_id})

@@ -26,13 +26,17 @@ def group_json(group: CaseGroup, member_count: int) -> dict:
         "id": group.id,
         "name": group.name,
         "member_count": member_count,
+        "filter": group.filter,
         "created_at": clock.isoformat(group.created_at),
         "modified_at": clock.isoformat(group.modified_at),
     }
 
 
 def member_json(member: CaseGroupMember) -> dict:
-    return {**case_json(member.case), "added_at": clock.isoformat(member.added_at)}
+    return {
+        **case_json(member.case),
+        "added_at": clock.isoformat(member.added_at) if member.added_at else None,
+    }
 
 
 def candidate_json(ref: CaseRef, matched_by: tuple[str, ...]) -> dict:

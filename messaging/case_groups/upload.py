@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 from messaging.case_groups.adding import AddPlan, apply_adds, plan_adds
-from messaging.case_groups.groups import group_project
+from messaging.case_groups.groups import group_project, refuse_if_dynamic
 from messaging.case_groups.phones import phone_e164
 from messaging.case_groups.resolve import identifier_text, unresolved_key
 from messaging.case_groups.results import (
@@ -53,7 +53,9 @@ def example_workbook() -> bytes:
 def start_group_import(
     group: CaseGroup, data: bytes, filename: str, *, dry_run: bool = False, user_id: int | None = None
 ):
-    """Check and store the upload and queue the job (commits); raises a ``DomainError`` on a refused file."""
+    """Check and store the upload and queue the job (commits); raises a ``DomainError`` on a refused file
+    (or a dynamic group)."""
+    refuse_if_dynamic(group)
     return start_import(IMPORT_KIND, data, filename, target_id=group.id, dry_run=dry_run, user_id=user_id)
 
 

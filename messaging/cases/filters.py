@@ -93,6 +93,23 @@ def parse_criteria(raw: Any, field: str = "criteria") -> list[dict]:
     return clean
 
 
+def parse_filter(raw: Any, field: str = "filter") -> dict:
+    """``{case_type, criteria}`` checked (a broadcast's recipients, a dynamic case group): the
+    case type is required, the criteria as ``parse_criteria``; errors name ``<field>...``."""
+    if not isinstance(raw, Mapping):
+        raise field_error(field, "must be an object {case_type, criteria}.")
+    unknown = [k for k in raw if k not in ("case_type", "criteria")]
+    if unknown:
+        raise field_error(field, f"unknown key {unknown[0]!r}; use case_type and criteria.")
+    case_type = raw.get("case_type")
+    if not isinstance(case_type, str) or not case_type.strip() or len(case_type) > 100:
+        raise field_error(f"{field}.case_type", "a case type (at most 100 characters) is required.")
+    return {
+        "case_type": case_type.strip(),
+        "criteria": parse_criteria(raw.get("criteria"), f"{field}.criteria"),
+    }
+
+
 def describe(case_type: str, criteria: list[Mapping[str, Any]]) -> str:
     """The filter in words, as the broadcast's page shows it: ``mother cases: risk eq high``."""
     parts = []

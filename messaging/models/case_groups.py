@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from messaging.extensions import db
@@ -25,6 +25,9 @@ class CaseGroup(db.Model, TenantScoped):
     created_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # A dynamic group: {case_type, criteria} (messaging.cases.filters), its members the open cases
+    # it chooses when read or sent to; None for a group of cases added by hand.
+    filter: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class CaseGroupMember(db.Model):

@@ -48,6 +48,11 @@ GROUP = schema(
             "id": {"type": "string"},
             "name": {"type": "string"},
             "member_count": {"type": "integer"},
+            "filter": {
+                "type": ["object", "null"],
+                "description": "a dynamic group's {case_type, criteria}: its cases are the open cases "
+                "it chooses now; null for a group of cases added by hand",
+            },
             "created_at": {"type": "string"},
             "modified_at": {"type": "string"},
         },
@@ -104,19 +109,28 @@ def case_group_example():
 @route(
     "/case-groups",
     ["POST"],
-    summary="Create a case group (a duplicate name, in any case, is 409)",
+    summary="Create a case group (a duplicate name, in any case, is 409); with a filter "
+    "{case_type, criteria}, a dynamic one",
     tag="case groups",
-    request_schema=NAME_BODY,
+    request_schema={
+        **NAME_BODY,
+        "properties": {
+            **NAME_BODY["properties"],
+            "filter": {"type": "object", "description": "{case_type, criteria} (the alert rules' criteria)"},
+        },
+    },
     responses={201: {"description": "Created", "schema": GROUP}},
     errors=(400, 401, 403, 409, 415),
 )
 def create_case_group():
     body = json_body()
     group = groups.create_group(
-        get_str(body, "name", required=True, max_length=groups.MAX_NAME), user_id=g.api_user.id
+        get_str(body, "name", required=True, max_length=groups.MAX_NAME),
+        user_id=g.api_user.id,
+        case_filter=body.get("filter"),
     )
     db.session.commit()
-    return created(group_json(group, 0))
+    return created(_group_body(group))
 
 
 @route(
@@ -178,15 +192,16 @@ def delete_case_group(case_group_id):
 
 @route(
     "/case-groups/<case_group_id>/cases",
-    summary="The group's cases, newest added first; ?q= searches name, phone, external ID, case ID",
+    summary="The group's cases, newest added first (a dynamic group's: the cases it chooses now); "
+    "?q= searches name, phone, external ID, case ID",
     tag="case groups",
     params=[{"name": "q", "in": "query", "required": False, "schema": {"type": "string"}}],
     responses={200: {"description": "OK", "schema": list_of(MEMBER)}},
 )
 def list_case_group_cases(case_group_id):
     group = get_or_404(CaseGroup, case_group_id)
-    stmt = members.members_query(group, request.args.get("q"))
-    return jsonify(paginate(stmt, members.member_order(), member_json))
+    stmt, key, as_member = members.member_listing(group, request.args.get("q"))
+    return jsonify(paginate(stmt, key, lambda row: member_json(as_member(row))))
 
 
 @route(

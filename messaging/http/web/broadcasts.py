@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from messaging.broadcasts import manage, reading, serialize, spec
+from messaging.broadcasts import manage, reading, serialize
 from messaging.broadcasts.preview import preview_broadcast
 from messaging.case_groups import groups, resolve
 from messaging.cases import filters
@@ -313,7 +313,7 @@ def broadcast_filter_count():
     if case_filter is None:
         return jsonify({"count": None, "text": ""})
     try:
-        clean = spec.parse_filter(case_filter)
+        clean = filters.parse_filter(case_filter, "recipients.filter")
     except DomainError as refusal:
         return jsonify({"error": refusal.message, "field": (refusal.details or {}).get("field")})
     n = filters.count(clean["case_type"], clean["criteria"])

@@ -11,11 +11,13 @@ from messaging.case_groups import groups, members, results
 from messaging.case_groups import upload as group_import
 from messaging.case_groups.adding import add_by_identifier
 from messaging.case_groups.resolve import resolve_identifiers
+from messaging.cases import filters
 from messaging.errors import DomainError
 from messaging.extensions import db
 from messaging.http.lookup import get_or_404
 from messaging.http.web import REFUSED, bp, commit_or_flash, require_role
 from messaging.http.web.cases import start_upload
+from messaging.http.web.criteria import criteria_from_form
 from messaging.lib.xlsx import XLSX_MIMETYPE
 from messaging.models import CaseGroup, Import
 
@@ -54,6 +56,25 @@ def create_case_group():
     return redirect(url_for("web.case_group", case_group_id=group.id))
 
 
+@bp.route("/case-groups/dynamic", methods=["POST"])
+@require_role("manager")
+def create_dynamic_case_group():
+    """A dynamic group from the case list's case type and property rows (its filter)."""
+    case_filter = {
+        "case_type": request.form.get("case_type", ""),
+        "criteria": criteria_from_form(request.form),
+    }
+    group = commit_or_flash(
+        lambda: groups.create_group(
+            request.form.get("name", ""), user_id=current_user.id, case_filter=case_filter
+        )
+    )
+    if group is REFUSED:
+        return redirect(request.referrer or url_for("web.cases"))
+    flash(gettext("Dynamic case group '%(name)s' created.", name=group.name), "success")
+    return redirect(url_for("web.case_group", case_group_id=group.id))
+
+
 @bp.route("/case-groups/example.xlsx")
 @login_required
 def case_group_example():
@@ -72,7 +93,8 @@ def case_group(case_group_id):
     from messaging.http.api.pagination import paginate
 
     try:
-        page = paginate(members.members_query(group, q), members.member_order(), lambda m: m)
+        stmt, key, as_member = members.member_listing(group, q)
+        page = paginate(stmt, key, as_member)
     except DomainError:
         flash("That page link is no longer valid; showing the first page.", "warning")
         return redirect(url_for("web.case_group", case_group_id=group.id, q=q or None))
@@ -104,6 +126,9 @@ def case_group(case_group_id):
         candidates=candidates,
         recent_imports=recent,
         result_labels=results.RESULT_LABELS,
+        filter_words=filters.describe(group.filter["case_type"], group.filter["criteria"])
+        if group.filter
+        else "",
     )
 
 
