@@ -65,6 +65,13 @@ def search_condition(group: CaseGroup, q: str | None):
     return or_(*conditions)
 
 
+def member_condition(group: CaseGroup):
+    """A WHERE clause on ``Case`` of the group's cases (a dynamic group's: its filter now)."""
+    if group.filter is not None:
+        return filters.condition(group.filter["case_type"], group.filter["criteria"])
+    return Case.id.in_(select(CaseGroupMember.case_pk).where(CaseGroupMember.group_id == group.id))
+
+
 class DynamicMember(NamedTuple):
     """A dynamic group's member as the member lists show it: the case, never added by hand."""
 

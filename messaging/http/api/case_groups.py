@@ -15,10 +15,11 @@ from messaging.case_groups import groups, members, results
 from messaging.case_groups.adding import add_by_identifier
 from messaging.case_groups.serialize import candidates_json, group_json, member_json
 from messaging.case_groups.upload import EXAMPLE_FILENAME, example_workbook, start_group_import
+from messaging.cases import export as case_export
 from messaging.cases.serialize import case_json
 from messaging.extensions import db
 from messaging.http.api import created, json_body, route
-from messaging.http.api.cases import CASE_PROPERTIES
+from messaging.http.api.cases import CASE_PROPERTIES, xlsx_download
 from messaging.http.api.errors import ApiError
 from messaging.http.api.imports import IMPORT, accepted
 from messaging.http.api.openapi import list_of, schema
@@ -188,6 +189,21 @@ def delete_case_group(case_group_id):
     groups.delete_group(group)
     db.session.commit()
     return Response(status=204)
+
+
+@route(
+    "/case-groups/<case_group_id>/export.xlsx",
+    summary="The group's cases as .xlsx, one column per property: the columns the bulk case upload "
+    "takes back",
+    tag="case groups",
+    responses={200: {"description": "The cases", "media": XLSX_MIMETYPE, "schema": {"type": "string"}}},
+    errors=(401, 404),
+)
+def export_case_group(case_group_id):
+    group = get_or_404(CaseGroup, case_group_id)
+    return xlsx_download(
+        lambda out: case_export.export_cases(members.member_condition(group), out), "case-group"
+    )
 
 
 @route(

@@ -11,9 +11,11 @@ from messaging.case_groups import groups, members, results
 from messaging.case_groups import upload as group_import
 from messaging.case_groups.adding import add_by_identifier
 from messaging.case_groups.resolve import resolve_identifiers
+from messaging.cases import export as case_export
 from messaging.cases import filters
 from messaging.errors import DomainError
 from messaging.extensions import db
+from messaging.http.downloads import xlsx_download
 from messaging.http.lookup import get_or_404
 from messaging.http.web import REFUSED, bp, commit_or_flash, require_role
 from messaging.http.web.cases import start_upload
@@ -73,6 +75,15 @@ def create_dynamic_case_group():
         return redirect(request.referrer or url_for("web.cases"))
     flash(gettext("Dynamic case group '%(name)s' created.", name=group.name), "success")
     return redirect(url_for("web.case_group", case_group_id=group.id))
+
+
+@bp.route("/case-groups/<case_group_id>/export.xlsx")
+@login_required
+def export_case_group(case_group_id):
+    """The group's cases as .xlsx with the bulk case upload's columns (edit, upload again)."""
+    group = get_or_404(CaseGroup, case_group_id)
+    condition = members.member_condition(group)
+    return xlsx_download(lambda out: case_export.export_cases(condition, out), "case-group")
 
 
 @bp.route("/case-groups/example.xlsx")
