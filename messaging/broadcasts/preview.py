@@ -10,6 +10,9 @@ Rules:
   recipients lack and three samples.
 - The time needed is at the gateway's rate: ``mps`` per sender, capped by
   ``project_mps``.
+- A text (or translation) that is UCS-2 says which characters make it so, and
+  offers its GSM-7 spelling with the segments each needs
+  (:mod:`messaging.lib.gsm_spelling`): one curly apostrophe can double the cost.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from messaging.broadcasts.recipients import recipients_select
 from messaging.broadcasts.spec import apply_spec, parse_spec
 from messaging.errors import Invalid
 from messaging.extensions import db
+from messaging.lib.gsm_spelling import gsm7_spelling, ucs2_characters
 from messaging.lib.segments import count_segments
 from messaging.models import Broadcast, Project
 from messaging.sms import gateway_settings
@@ -73,7 +77,31 @@ def preview_broadcast(project: Project, body: Mapping) -> dict:
         "samples": sample.samples,
         "messages_per_second": rate,
         "estimated_seconds": round(will_send / rate, 1) if rate else None,
+        "encoding_hints": encoding_hints(b),
     }
+
+
+def encoding_hints(b: Broadcast) -> list[dict]:
+    """For each of the broadcast's texts (its text, or each translation) that is UCS-2: the
+    characters forcing it, its GSM-7 spelling, and the segments of each (as written, before
+    placeholders are filled)."""
+    texts = {None: b.text} if b.text else dict(b.translations or {})
+    hints = []
+    for language, text in texts.items():
+        if not text or not (forcing := ucs2_characters(text)):
+            continue
+        spelled = gsm7_spelling(text)
+        hints.append(
+            {
+                "language": language,
+                "ucs2_characters": forcing,
+                "segments": count_segments(text).segments,
+                "gsm7_spelling": spelled if spelled != text else None,
+                "gsm7_segments": count_segments(spelled).segments if spelled != text else None,
+                "still_ucs2": ucs2_characters(spelled),
+            }
+        )
+    return hints
 
 
 class _Sample(NamedTuple):

@@ -74,6 +74,12 @@ PREVIEW = schema(
             "total_segments": {"type": "integer"},
             "missing_placeholders": {"type": "object", "additionalProperties": {"type": "integer"}},
             "estimated_seconds": {"type": ["number", "null"]},
+            "encoding_hints": {
+                "type": "array",
+                "description": "each UCS-2 text (or translation): language, ucs2_characters, segments, "
+                "gsm7_spelling and gsm7_segments (null when it has none), still_ucs2",
+                "items": {"type": "object"},
+            },
         },
     },
 )
