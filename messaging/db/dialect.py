@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import (
@@ -287,6 +288,17 @@ def constant(value, column):
     of a JSON or timestamp constant): PostgreSQL needs the type said, SQLite stores the text."""
     param = literal(value, type_=column.type)
     return cast(param, column.type) if _is_postgresql() else param
+
+
+def day_of(column):
+    """The UTC date of a timestamp column, to group by (``date()`` on both databases; read the
+    result with :func:`as_date`: SQLite answers text)."""
+    return func.date(column)
+
+
+def as_date(value) -> date:
+    """A ``day_of`` result as a ``date``."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def json_text(column, key: str):

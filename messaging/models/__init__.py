@@ -32,7 +32,14 @@ from messaging.models.forwarding import (  # noqa: F401, E402
 from messaging.models.imports import Import, ImportBatch, ImportFile  # noqa: F401, E402
 from messaging.models.people import Application, GroupMembership, MobileWorker, UserGroup  # noqa: F401
 from messaging.models.projects import ROLES, ApiToken, Project, WebUser, hash_token  # noqa: F401
-from messaging.models.sms import CannedReply, ConsentEvent, GatewayConfig, Message, OptOut  # noqa: F401, E402
+from messaging.models.sms import (  # noqa: F401, E402
+    CannedReply,
+    ConsentEvent,
+    GatewayConfig,
+    Message,
+    MessageDayCount,
+    OptOut,
+)
 from messaging.models.surveys import (  # noqa: F401, E402
     InboundMessage,
     InboundSettings,

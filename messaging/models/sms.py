@@ -7,12 +7,13 @@ due but has no live job. Inbound messages (``direction='inbound'``) live in the
 same table.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
@@ -104,6 +106,15 @@ class Message(db.Model, TenantScoped):
         Index("ix_messages_project_case", "project_id", "case_id"),
         Index("ix_messages_project_phone", "project_id", "phone"),
         Index("ix_messages_status_due", "status", "due_at"),
+        # The dashboard's days: a project's messages of a time range; its recent failures.
+        Index("ix_messages_project_created", "project_id", "created_at"),
+        Index(
+            "ix_messages_project_failed",
+            "project_id",
+            "created_at",
+            postgresql_where=text("status IN ('failed', 'undelivered')"),
+            sqlite_where=text("status IN ('failed', 'undelivered')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -227,3 +238,18 @@ class GatewayConfig(db.Model, TenantScoped):
     mps: Mapped[int] = mapped_column(Integer, default=10)
     project_mps: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class MessageDayCount(db.Model, TenantScoped):
+    """The messages of one past UTC day by direction and status, kept for the dashboard's chart
+    (messaging.sms.daily_counts): written once the day is over, never from the log again."""
+
+    __tablename__ = "message_day_counts"
+    __table_args__ = (UniqueConstraint("project_id", "day", "direction", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    direction: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    messages: Mapped[int] = mapped_column(Integer)
+    segments: Mapped[int] = mapped_column(Integer)
