@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import fresh_app, worker_env_base  # noqa: E402
+from common import fresh_app, seed_mothers, worker_env_base  # noqa: E402
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/bench"
 SEED_BATCH = 5000
@@ -58,43 +58,18 @@ def rss_mb() -> float:
 
 
 def seed(project_id: int, n: int) -> None:
-    from sqlalchemy import insert, text
-
-    from messaging.extensions import db
     from messaging.lib import clock
-    from messaging.models import Case
-    from messaging.models.base import new_id
 
     today = clock.now().date()
-    now = clock.now()
-    for start in range(0, n, SEED_BATCH):
-        with db.engine.begin() as conn:
-            conn.execute(
-                insert(Case.__table__),
-                [
-                    {
-                        "project_id": project_id,
-                        "case_id": new_id(),
-                        "case_type": "mother",
-                        "name": f"Mother {i}",
-                        "phone_raw": f"+2547{12 + i // 1_000_000:02d}{i % 1_000_000:06d}",
-                        "phone_number": f"+2547{12 + i // 1_000_000:02d}{i % 1_000_000:06d}",
-                        "phone_invalid": False,
-                        "closed": False,
-                        "deleted": False,
-                        "opened_on": now,
-                        "modified_on": now,
-                        "properties": {
-                            "risk": "high" if i % 2 == 0 else "low",
-                            "next_visit": (today + timedelta(days=3 + i % 58)).isoformat(),
-                        },
-                    }
-                    for i in range(start, min(start + SEED_BATCH, n))
-                ],
-            )
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.begin() as conn:
-            conn.execute(text("ANALYZE cases"))
+    seed_mothers(
+        project_id,
+        n,
+        lambda i: {
+            "risk": "high" if i % 2 == 0 else "low",
+            "next_visit": (today + timedelta(days=3 + i % 58)).isoformat(),
+        },
+        batch=SEED_BATCH,
+    )
 
 
 def new_rule_over_existing_cases(project_id: int) -> dict:

@@ -187,3 +187,41 @@ class ReceiverProcess:
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait(10)
+
+
+def seed_mothers(project_id: int, n: int, properties, *, closed=lambda i: False, batch: int = 5000) -> None:
+    """N ``mother`` cases with valid numbers (Core bulk insert, ``batch`` a statement): case ``i``
+    gets ``properties(i)`` and is closed when ``closed(i)``; then ANALYZE on PostgreSQL."""
+    from sqlalchemy import insert, text
+
+    from messaging.extensions import db
+    from messaging.lib import clock
+    from messaging.models import Case
+    from messaging.models.base import new_id
+
+    now = clock.now()
+    for start in range(0, n, batch):
+        with db.engine.begin() as conn:
+            conn.execute(
+                insert(Case.__table__),
+                [
+                    {
+                        "project_id": project_id,
+                        "case_id": new_id(),
+                        "case_type": "mother",
+                        "name": f"Mother {i}",
+                        "phone_raw": f"+2547{12 + i // 1_000_000:02d}{i % 1_000_000:06d}",
+                        "phone_number": f"+2547{12 + i // 1_000_000:02d}{i % 1_000_000:06d}",
+                        "phone_invalid": False,
+                        "closed": closed(i),
+                        "deleted": False,
+                        "opened_on": now,
+                        "modified_on": now,
+                        "properties": properties(i),
+                    }
+                    for i in range(start, min(start + batch, n))
+                ],
+            )
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as conn:
+            conn.execute(text("ANALYZE cases"))
