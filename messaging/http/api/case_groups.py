@@ -63,8 +63,9 @@ MEMBER = schema(
     "CaseGroupMember",
     {
         "type": "object",
-        "description": "A case (as in GET /cases/<case_id>) with the time it was added to the group.",
-        "properties": {**CASE_PROPERTIES, "added_at": {"type": "string"}},
+        "description": "A case (as in GET /cases/<case_id>) with the time it was added to the group "
+        "(null in a dynamic group: nobody added it).",
+        "properties": {**CASE_PROPERTIES, "added_at": {"type": ["string", "null"]}},
     },
 )
 ADD_RESULT = schema(
