@@ -36,6 +36,8 @@ def test_a_user_picks_french_and_reads_the_main_pages_in_it(app, project, web):
     assert "Destinataires" in composer and "Heures calmes : n'envoyer qu'entre" in composer
     inbox = web.get("/inbox").get_data(as_text=True)
     assert "Rien à traiter dans la boîte de réception." in inbox
+    dashboard = web.get("/").get_data(as_text=True)
+    assert "Les 30 derniers jours (UTC)" in dashboard and "La file d'attente maintenant" in dashboard
 
     # The choice is the person's: a new login keeps it, whatever the browser says.
     again = login(app, project.admin_email, project.password)
