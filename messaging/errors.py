@@ -52,4 +52,4 @@ class Unsupported(DomainError):
 
 def field_error(field: str, message: str, **details) -> Invalid:
     """``validation_error`` for one field: the message is ``"<field>: <message>"``."""
-    return Invalid("validation_error", f"{field}: {message}", details={"field": field, **details})
+    return Invalid("validation_error", f"{field}: {message}", field=field, details=details)

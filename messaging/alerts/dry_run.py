@@ -25,9 +25,9 @@ from sqlalchemy import BigInteger, select
 
 from messaging.alerts.schedules import project_zone
 from messaging.alerts.sending import RuleContent, recipients_of
-from messaging.broadcasts.spec import field_error
 from messaging.cases.serialize import placeholder_context
 from messaging.db import dialect
+from messaging.errors import field_error
 from messaging.extensions import db
 from messaging.lib import clock, templating
 from messaging.lib.localtime import utc_to_local

@@ -102,7 +102,6 @@ def preview_rule(project_id: int, body) -> dict:
         )
     return {
         "open_cases": open_cases,
-        "at_least": False,  # both counts are exact (SQL); kept for the page's older shape
         "skipped_of_first": seen if matching > MAX_CASES else None,
         "matching": matching,
         "skipped": dict(skipped),

@@ -193,12 +193,7 @@ LANGUAGES = tuple(TEXTS["survey.completed"])
 
 def language_of(language: str | None) -> str:
     """The shipped language a participant's language reads (exact, then base, then English)."""
-    if language:
-        code = language.strip().replace("_", "-").lower()
-        for candidate in (code, code.split("-", 1)[0]):
-            if candidate in LANGUAGES:
-                return candidate
-    return ENGLISH
+    return next((code for code in language_candidates(language) if code in LANGUAGES), ENGLISH)
 
 
 class Speaker(str):
@@ -216,7 +211,8 @@ class Speaker(str):
         return speaker
 
 
-def _candidates(language: str | None) -> list[str]:
+def language_candidates(language: str | None) -> list[str]:
+    """A language code as it is looked up: itself, then its base (``fr-CD``: fr-cd, fr)."""
     if not language:
         return []
     code = language.strip().replace("_", "-").lower()
@@ -230,7 +226,7 @@ def resolve(key: str, language: str | None = None) -> tuple[str, str]:
     own = (getattr(language, "overrides", None) or {}).get(key) or {}
     shipped = TEXTS[key]
     for wanted in (language, getattr(language, "default", None), ENGLISH):
-        codes = _candidates(wanted)
+        codes = language_candidates(wanted)
         for code in codes:
             if own.get(code):
                 return code, own[code]

@@ -35,8 +35,8 @@ from messaging.db.after_commit import transaction_cache
 from messaging.errors import Invalid, NotFound
 from messaging.extensions import db
 from messaging.lib import clock
-from messaging.lib.participant_texts import ENGLISH, LANGUAGES, TEXTS, Speaker, say
-from messaging.models import InboundSettings, Project, ProjectText
+from messaging.lib.participant_texts import ENGLISH, LANGUAGES, TEXTS, Speaker, language_candidates, say
+from messaging.models import Project, ProjectText
 
 MAX_CHARS = 480
 DEFAULT_REPLY = "reply.default"
@@ -92,15 +92,21 @@ def set_default_language(project_id: int, raw) -> str:
 def default_reply(project_id: int, language: str | None) -> str | None:
     """The default reply for a participant reading ``language`` (blank: the default language's),
     or None when the project sends none."""
-    main = db.session.execute(select(InboundSettings.default_reply)).scalar()
+    return _reply_in(_main_reply(project_id), own_wordings(project_id).get(DEFAULT_REPLY) or {}, language)
+
+
+def _main_reply(project_id: int) -> str | None:
+    """The default reply as Settings -> Keywords sets it (in the default language)."""
+    from messaging.surveys.settings import inbound_settings
+
+    settings = inbound_settings(project_id)
+    return settings.default_reply if settings is not None else None
+
+
+def _reply_in(main: str | None, own: dict, language: str | None) -> str | None:
     if not main:
         return None
-    own = own_wordings(project_id).get(DEFAULT_REPLY) or {}
-    code = (language or "").strip().replace("_", "-").lower()
-    for candidate in (code, code.split("-", 1)[0]):
-        if candidate and own.get(candidate):
-            return own[candidate]
-    return main
+    return next((own[code] for code in language_candidates(language) if own.get(code)), main)
 
 
 def _placeholders(text: str, field: str) -> set[str]:
@@ -183,16 +189,11 @@ def table(project_id: int) -> dict:
 
 
 def _default_reply_row(project_id: int, langs: list[str]) -> dict:
-    main = db.session.execute(select(InboundSettings.default_reply)).scalar() or ""
+    main = _main_reply(project_id) or ""
     own = own_wordings(project_id).get(DEFAULT_REPLY) or {}
     default = default_language(project_id)
     cells = {}
     for lang in langs:
-        if own.get(lang):
-            source = "project"
-        elif lang == default and main:
-            source = "project"
-        else:
-            source = "missing"
-        cells[lang] = {"text": default_reply(project_id, lang) or "", "source": source}
+        source = "project" if own.get(lang) or (lang == default and main) else "missing"
+        cells[lang] = {"text": _reply_in(main, own, lang) or "", "source": source}
     return {"key": DEFAULT_REPLY, "english": main, "languages": cells}

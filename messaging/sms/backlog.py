@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 
 from messaging.extensions import db
 from messaging.lib import clock
@@ -60,14 +60,19 @@ def became_due_at():
     return _latest(_latest(queued, scheduled), retry)
 
 
-def due_backlog(project_id: int | None = None, now: datetime | None = None) -> Backlog:
-    """Queued messages due now (of one project, or of all): their count and the oldest's due time."""
-    now = now or clock.now()
-    stmt = select(func.count(), func.min(became_due_at())).where(
+def due_condition(now: datetime):
+    """SQL: a queued message is due now (neither its ``due_at`` nor its retry time is ahead)."""
+    return and_(
         MESSAGES.c.status == "queued",
         (MESSAGES.c.due_at.is_(None)) | (MESSAGES.c.due_at <= now),
         (MESSAGES.c.next_attempt_at.is_(None)) | (MESSAGES.c.next_attempt_at <= now),
     )
+
+
+def due_backlog(project_id: int | None = None, now: datetime | None = None) -> Backlog:
+    """Queued messages due now (of one project, or of all): their count and the oldest's due time."""
+    now = now or clock.now()
+    stmt = select(func.count(), func.min(became_due_at())).where(due_condition(now))
     if project_id is not None:
         stmt = stmt.where(MESSAGES.c.project_id == project_id)
     # A health check reads across projects on purpose; ``project_id`` above is the only scope.

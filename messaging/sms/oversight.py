@@ -1,8 +1,9 @@
 """What a programme manager sees of sending now: the queue, the top error reasons, what is coming.
 
 Rules:
-- **The queue**: outbound messages ``queued`` and due now (waiting for a sender),
-  ``queued`` and due later (held for quiet hours or a schedule), and ``sending``
+- **The queue**: outbound messages ``queued`` and due now (waiting for a sender, as
+  ``messaging.sms.backlog`` counts them), ``queued`` and not yet due (held for quiet
+  hours, a schedule or a retry), and ``sending``
   (handed to a sender, no answer from the gateway yet).
 - **Top error reasons**: the failed and undelivered messages of the last
   ``ERROR_DAYS`` days by reason (the gateway's error code and message, or the
@@ -23,6 +24,7 @@ from messaging.db import dialect
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import AlertOccurrence, Broadcast, Message
+from messaging.sms.backlog import due_condition
 
 ERROR_DAYS = 7
 TOP_ERRORS = 5
@@ -32,10 +34,10 @@ AHEAD_DAYS = 7
 def queue_now(now: datetime | None = None) -> dict:
     """``{due, waiting, sending}`` counts of the current project's outbound queue."""
     now = now or clock.now()
-    due_now = Message.due_at.is_(None) | (Message.due_at <= now)
+    due_now = due_condition(now)
     row = db.session.execute(
         select(
-            func.count().filter(Message.status == "queued", due_now),
+            func.count().filter(due_now),
             func.count().filter(Message.status == "queued", ~due_now),
             func.count().filter(Message.status == "sending"),
         ).where(Message.status.in_(("queued", "sending")))

@@ -33,14 +33,19 @@ from messaging.extensions import db
 from messaging.lib import clock
 from messaging.lib.participant_texts import say
 from messaging.models import Case, SurveySession
-from messaging.projects import texts
 from messaging.surveys import branching
 from messaging.surveys.answers import Question, parse_answer, question_prompt
-from messaging.surveys.case_choice import choice_prompt, invalid_choice, pick, shared_language
+from messaging.surveys.case_choice import choice_prompt, invalid_choice, pick
 from messaging.surveys.completion import complete_session
 from messaging.surveys.conditions import holds
 from messaging.surveys.definitions import survey_questions
-from messaging.surveys.state import end_session, next_reminder_due, send_to_session, session_language
+from messaging.surveys.state import (
+    cases_speaker,
+    end_session,
+    next_reminder_due,
+    send_to_session,
+    session_language,
+)
 
 
 def handle_reply(session: SurveySession, text: str, on_done=None, on_flagged=None) -> str:
@@ -109,7 +114,7 @@ def _choose_case(session: SurveySession, text: str, first: Question, now: dateti
     names = [c.name for c in cases]
     position = pick(names, text)
     if position is None:
-        language = texts.speaker(session.project_id, shared_language([c.language for c in cases]))
+        language = cases_speaker(session.project_id, cases)
         again = f"{invalid_choice(language)}\n{choice_prompt(names, language)}"
         return _invalid(session, again, now, on_done, language)
     session.case_pk = cases[position].id
@@ -134,8 +139,7 @@ def pending_prompt(session: SurveySession, question: Question) -> str:
     """What the session is waiting for an answer to: which case it is about, or ``question``."""
     if session.candidate_case_ids:
         cases = candidate_cases(session)
-        language = texts.speaker(session.project_id, shared_language([c.language for c in cases]))
-        return choice_prompt([c.name for c in cases], language)
+        return choice_prompt([c.name for c in cases], cases_speaker(session.project_id, cases))
     return question_prompt(question, session_language(session))
 
 

@@ -22,6 +22,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from messaging.db.after_commit import transaction_cache
 from messaging.extensions import db
 from messaging.inbound.command_words import COMMANDS_BY_WORD, fold
 from messaging.lib import clock
@@ -34,7 +35,12 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 
 def inbound_settings(project_id: int, create: bool = False) -> InboundSettings | None:
-    row = db.session.execute(select(InboundSettings)).scalar_one_or_none()
+    """The project's inbound settings (None when it has none and ``create`` is false), read
+    once per transaction: handling one message asks for its words, then its replies."""
+    cache = transaction_cache("inbound_settings")
+    row = cache.get(project_id)
+    if row is None:
+        row = db.session.execute(select(InboundSettings)).scalar_one_or_none()
     if row is None and create:
         try:
             with db.session.begin_nested():
@@ -42,6 +48,8 @@ def inbound_settings(project_id: int, create: bool = False) -> InboundSettings |
                 db.session.add(row)
         except IntegrityError:
             row = db.session.execute(select(InboundSettings)).scalar_one()
+    if row is not None:
+        cache[project_id] = row
     return row
 
 

@@ -40,9 +40,9 @@ from messaging.models.base import new_id
 from messaging.projects import texts
 from messaging.sms import e164, optouts, outbox
 from messaging.surveys.answers import question_prompt
-from messaging.surveys.case_choice import MAX_CANDIDATES, choice_prompt, shared_language
+from messaging.surveys.case_choice import MAX_CANDIDATES, choice_prompt
 from messaging.surveys.definitions import get_survey, survey_questions
-from messaging.surveys.state import survey_timings
+from messaging.surveys.state import cases_speaker, session_language, survey_timings
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +124,9 @@ def start_session(
     else:
         raise Conflict("conflict", "Another survey was starting for this number; try again.")
     if candidates:
-        language = shared_language([c.language for c in candidates])
-        first = choice_prompt([c.name for c in candidates], texts.speaker(project_id, language))
+        first = choice_prompt([c.name for c in candidates], cases_speaker(project_id, candidates))
     else:
-        language = (
-            db.session.execute(select(Case.language).where(Case.id == case_pk)).scalar() if case_pk else None
-        )
-        first = question_prompt(questions[0], texts.speaker(project_id, language))
+        first = question_prompt(questions[0], session_language(session))
     outbox.send_sms(
         project_id,
         phone,

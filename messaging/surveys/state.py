@@ -25,6 +25,7 @@ from messaging.models import Case, Survey, SurveySession
 from messaging.projects import texts
 from messaging.sms import outbox
 from messaging.surveys.answers import Question
+from messaging.surveys.case_choice import shared_language
 from messaging.surveys.definitions import survey_questions
 
 
@@ -38,10 +39,14 @@ def open_session(phone: str) -> SurveySession | None:
 def session_language(session: SurveySession) -> str:
     """The language the session asks in: its case's (blank: each question's default), carrying
     the project's own wordings of the system's texts (``messaging.projects.texts``)."""
-    language = None
-    if session.case_pk is not None:
-        language = db.session.execute(select(Case.language).where(Case.id == session.case_pk)).scalar()
-    return texts.speaker(session.project_id, language)
+    case = db.session.get(Case, session.case_pk) if session.case_pk is not None else None
+    return texts.speaker(session.project_id, case.language if case is not None else None)
+
+
+def cases_speaker(project_id: int, cases) -> str:
+    """The language to ask several cases' shared number in: the one they share, else the
+    project's default (``case_choice.shared_language``), with the project's wordings."""
+    return texts.speaker(project_id, shared_language([c.language for c in cases]))
 
 
 def current_question(session: SurveySession) -> Question | None:

@@ -19,12 +19,13 @@ from messaging.cases import export as case_export
 from messaging.cases.serialize import case_json
 from messaging.extensions import db
 from messaging.http.api import created, json_body, route
-from messaging.http.api.cases import CASE_PROPERTIES, xlsx_download
+from messaging.http.api.cases import CASE_PROPERTIES
 from messaging.http.api.errors import ApiError
 from messaging.http.api.imports import IMPORT, accepted
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import paginate, paginate_batched
 from messaging.http.api.validation import form_flag, get_str, invalid
+from messaging.http.downloads import xlsx_download
 from messaging.http.lookup import get_or_404
 from messaging.lib.xlsx import XLSX_MIMETYPE
 from messaging.models import Case, CaseGroup

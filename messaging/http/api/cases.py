@@ -19,6 +19,7 @@ from messaging.cases.forms import apply_form
 from messaging.cases.ownership import user_case_list_stmt
 from messaging.cases.queries import blocks_of_forms, phone_condition
 from messaging.cases.serialize import case_json, form_json, form_result_json
+from messaging.errors import field_error
 from messaging.http.api import created, json_body, route
 from messaging.http.api.errors import ApiError
 from messaging.http.api.imports import IMPORT, accepted
@@ -240,9 +241,7 @@ def _criteria_arg() -> list[dict]:
     try:
         value = json.loads(raw)
     except ValueError:
-        raise ApiError(
-            400, "validation_error", "criteria: must be a JSON list.", {"field": "criteria"}
-        ) from None
+        raise field_error("criteria", "must be a JSON list.") from None
     return filters.parse_criteria(value, "criteria")
 
 

@@ -315,7 +315,7 @@ def broadcast_filter_count():
     try:
         clean = filters.parse_filter(case_filter, "recipients.filter")
     except DomainError as refusal:
-        return jsonify({"error": refusal.message, "field": (refusal.details or {}).get("field")})
+        return jsonify({"error": refusal.message, "field": refusal.field})
     n = filters.count(clean["case_type"], clean["criteria"])
     text = ngettext("%(num)s open case matches now.", "%(num)s open cases match now.", n)
     return jsonify({"count": n, "text": text})

@@ -29,8 +29,8 @@
 
   function draw(body) {
     stats.hidden = false;
-    text("preview-matching", body.matching + (body.at_least ? "+" : ""));
-    text("preview-open", body.open_cases + (body.at_least ? "+" : ""));
+    text("preview-matching", body.matching);
+    text("preview-open", body.open_cases);
     const skipped = Object.values(body.skipped || {}).reduce(function (a, b) { return a + b; }, 0);
     text("preview-skipped", skipped + (body.skipped_of_first ? " (of the first " + body.skipped_of_first + ")" : ""));
     const rows = table.querySelector("tbody");
