@@ -139,7 +139,7 @@ def _cases_part(project_id: int, recipients: Mapping):
         return None
     conditions = []
     if case_filter:
-        conditions.append(filters.condition(case_filter["case_type"], case_filter.get("criteria") or []))
+        conditions.append(filters.condition_of(case_filter))
     if unfinished:
         conditions.append(Case.id.in_(non_responders(unfinished)))
     if groups:
@@ -149,7 +149,7 @@ def _cases_part(project_id: int, recipients: Mapping):
         for dynamic in db.session.execute(
             select(CaseGroup.filter).where(CaseGroup.id.in_(groups), CaseGroup.filter.is_not(None))
         ).scalars():
-            conditions.append(filters.condition(dynamic["case_type"], dynamic["criteria"]))
+            conditions.append(filters.condition_of(dynamic))
     if case_ids:
         conditions.append(Case.case_id.in_(case_ids))
     return select(

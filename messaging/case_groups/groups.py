@@ -5,8 +5,8 @@
   ``duplicate_name``, also when a concurrent request took the name between
   the check and the write (the unique index decides).
 - Deleting a group deletes its member links; the cases stay.
-- The list is by name, each group with its member count (one query; a dynamic
-  group's count is one more, of the cases its filter chooses now).
+- The list is by name, each group with its member count: one query for the
+  groups of cases added by hand, one pass over the cases for all the dynamic ones.
 - A **dynamic** group is a filter (``{case_type, criteria}``,
   :mod:`messaging.cases.filters`) instead of a list: its members are the open
   cases the filter chooses whenever it is read or sent to; cases are not added
@@ -73,10 +73,10 @@ def member_counts(group_ids: Iterable[str]) -> dict[str, int]:
     )
     counts = dict.fromkeys(ids, 0)
     counts.update({group_id: n for group_id, n in rows})
-    for group_id, case_filter in db.session.execute(
+    dynamic = db.session.execute(
         select(CaseGroup.id, CaseGroup.filter).where(CaseGroup.id.in_(ids), CaseGroup.filter.is_not(None))
-    ):
-        counts[group_id] = filters.count(case_filter["case_type"], case_filter["criteria"])
+    ).all()
+    counts.update(filters.count_each(dict(dynamic)))
     return counts
 
 
@@ -92,18 +92,14 @@ def refuse_if_dynamic(group: CaseGroup) -> None:
 
 
 def list_groups() -> list[tuple[CaseGroup, int]]:
-    """Every group of the project by name, with its member count (one query)."""
-    count = (
-        select(func.count())
-        .select_from(CaseGroupMember)
-        .where(CaseGroupMember.group_id == CaseGroup.id)
-        .scalar_subquery()
+    """Every group of the project by name, with its member count (``member_counts``)."""
+    groups = (
+        db.session.execute(select(CaseGroup).order_by(func.lower(CaseGroup.name), CaseGroup.id))
+        .scalars()
+        .all()
     )
-    rows = db.session.execute(select(CaseGroup, count).order_by(func.lower(CaseGroup.name), CaseGroup.id))
-    return [
-        (group, filters.count(group.filter["case_type"], group.filter["criteria"]) if group.filter else n)
-        for group, n in rows
-    ]
+    counts = member_counts(g.id for g in groups)
+    return [(group, counts[group.id]) for group in groups]
 
 
 def group_project(group: CaseGroup) -> Project:

@@ -68,7 +68,7 @@ def search_condition(group: CaseGroup, q: str | None):
 def member_condition(group: CaseGroup):
     """A WHERE clause on ``Case`` of the group's cases (a dynamic group's: its filter now)."""
     if group.filter is not None:
-        return filters.condition(group.filter["case_type"], group.filter["criteria"])
+        return filters.condition_of(group.filter)
     return Case.id.in_(select(CaseGroupMember.case_pk).where(CaseGroupMember.group_id == group.id))
 
 
@@ -84,7 +84,7 @@ def member_listing(group: CaseGroup, q: str | None = None):
     cases added by hand, newest first; a dynamic group's cases (its filter now) by primary key."""
     if group.filter is None:
         return members_query(group, q), member_order(), lambda member: member
-    stmt = select(Case).where(filters.condition(group.filter["case_type"], group.filter["criteria"]))
+    stmt = select(Case).where(member_condition(group))
     found = search_condition(group, q)
     return (stmt if found is None else stmt.where(found)), [Case.id], DynamicMember
 

@@ -11,8 +11,8 @@ Rules:
   upload would spell another way, with capitals or spaces, is the one exception:
   the upload writes lower-case names).
 - The cases are read ``BATCH`` at a time, twice (their property names, then their
-  rows), and the file is written as they stream (``PlainReportWriter``): memory
-  stays one batch whatever the number of cases.
+  rows), and the sheet is written as they stream (``PlainReportWriter``): the
+  database reads hold one batch; the compressed file is what the caller holds.
 - Values are written as the case holds them: text stays text, numbers numbers.
 """
 

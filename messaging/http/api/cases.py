@@ -231,7 +231,7 @@ def export_cases():
     chosen = filter_cases(select(Case.id).where(Case.deleted.is_(False)))
     for criterion in _criteria_arg():
         chosen = chosen.where(filters.criterion_clause(criterion))
-    return xlsx_download(lambda out: case_export.export_cases(Case.id.in_(chosen), out), "cases")
+    return xlsx_download(lambda out: case_export.export_cases(chosen.whereclause, out), "cases")
 
 
 def _criteria_arg() -> list[dict]:

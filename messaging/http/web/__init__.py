@@ -102,9 +102,16 @@ SETTINGS_LINKS = [
 def inbox_badge() -> str | None:
     """The count of open inbox items next to "Inbox" in the navigation ("99+" past 99), or None
     when there are none. One capped, indexed query, run only when the navigation is drawn; an
-    error page drawn while the database is away still renders (without the count)."""
+    error page drawn while the database is away still renders (without the count). Counted once a
+    request (the navigation and the dashboard both show it)."""
     if not current_user.is_authenticated:
         return None
+    if "inbox_badge" not in g:
+        g.inbox_badge = _count_badge()
+    return g.inbox_badge
+
+
+def _count_badge() -> str | None:
     try:
         count = open_count(current_user.project_id)
     except SQLAlchemyError:

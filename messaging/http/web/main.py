@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 
 from messaging import queue_health
 from messaging.alerts.schedules import project_zone
-from messaging.conversations.inbox import OPEN_COUNT_CAP, open_count
 from messaging.extensions import db
 from messaging.http.web import bp
 from messaging.models import Case, Form, MobileWorker, UserGroup
@@ -43,8 +42,6 @@ def dashboard():
         queue_now=oversight.queue_now(),
         top_errors=oversight.top_errors(),
         coming_up=oversight.coming_up(),
-        open_items=open_count(current_user.project_id),
-        open_cap=OPEN_COUNT_CAP,
         zone=project_zone(current_user.project_id),
     )
 
