@@ -19,7 +19,7 @@
 import re
 from dataclasses import dataclass
 
-from messaging.errors import Invalid
+from messaging.errors import field_error as invalid_field  # one refusal of one field
 from messaging.models import new_id
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -42,11 +42,6 @@ class Block:
     def kind(self) -> str:
         parts = (["create"] if self.create is not None else []) + (["update"] if self.update else [])
         return ",".join(parts + (["close"] if self.close else [])) or "noop"
-
-
-def invalid_field(field_name: str, message: str) -> Invalid:
-    """The 400 ``validation_error`` for one field: ``"<field>: <message>"``."""
-    return Invalid("validation_error", f"{field_name}: {message}", field=field_name)
 
 
 def checked_id(value, field_name: str, *, required: bool) -> str | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from messaging.lib.segments import GSM7_BASIC, GSM7_EXTENSION
+from messaging.lib.segments import is_gsm7
 
 _LOOK_ALIKES = {
     "\u2018": "'",  # ‘
@@ -51,22 +51,18 @@ _LOOK_ALIKES = {
 }
 
 
-def _sendable(ch: str) -> bool:
-    return ch in GSM7_BASIC or ch in GSM7_EXTENSION
-
-
 def ucs2_characters(text: str) -> list[str]:
     """The characters of ``text`` that GSM-7 cannot send, once each, in order."""
-    return list(dict.fromkeys(ch for ch in text if not _sendable(ch)))
+    return list(dict.fromkeys(ch for ch in text if not is_gsm7(ch)))
 
 
 def _spelled(ch: str) -> str:
-    if _sendable(ch):
+    if is_gsm7(ch):
         return ch
     if ch in _LOOK_ALIKES:
         return _LOOK_ALIKES[ch]
     base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-    return base if base and all(_sendable(c) for c in base) else ch
+    return base if base and all(is_gsm7(c) for c in base) else ch
 
 
 def gsm7_spelling(text: str) -> str:

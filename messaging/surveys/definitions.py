@@ -32,6 +32,7 @@ from dataclasses import replace
 from sqlalchemy import select
 
 from messaging.errors import Invalid, NotFound
+from messaging.errors import field_error as invalid_field  # one refusal of one field
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import Survey
@@ -55,11 +56,6 @@ _FIELDS = {
     "case_type",
     "completion_text",
 }
-
-
-def invalid_field(field: str, message: str) -> Invalid:
-    """The ``validation_error`` refusal of one field: ``"<field>: <message>"``."""
-    return Invalid("validation_error", f"{field}: {message}", field=field)
 
 
 def parse_questions(raw) -> list[Question]:
