@@ -35,10 +35,12 @@ from messaging.models.projects import ROLES, ApiToken, Project, WebUser, hash_to
 from messaging.models.sms import (  # noqa: F401, E402
     CannedReply,
     ConsentEvent,
+    DailySendCount,
     GatewayConfig,
     Message,
     MessageDayCount,
     OptOut,
+    SmsPrice,
 )
 from messaging.models.surveys import (  # noqa: F401, E402
     InboundMessage,

@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     DateTime,
     ForeignKey,
@@ -49,6 +50,10 @@ class Project(db.Model):
     help_text: Mapped[str] = mapped_column(
         Text, default="Reply STOP to stop messages, START to receive them again."
     )
+    # Guards on automated messages (messaging.sms.guards): at most this many a local day (None: no
+    # limit), and only inside these windows ([{days, start, end}], None: at any time).
+    daily_sms_limit: Mapped[int | None] = mapped_column(Integer)
+    sending_windows: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

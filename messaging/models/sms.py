@@ -132,6 +132,12 @@ class Message(db.Model, TenantScoped):
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
     skip_reason: Mapped[str | None] = mapped_column(String(32))
+    # Why an automated message is waiting (``daily_limit`` or ``sending_window``, see
+    # messaging.sms.guards); the next claim clears it.
+    held_reason: Mapped[str | None] = mapped_column(String(16))
+    # What the gateway billed, in millionths of ``price_unit`` (exact integers on both databases).
+    price_micros: Mapped[int | None] = mapped_column(BigIntPK)
+    price_unit: Mapped[str | None] = mapped_column(String(3))
     broadcast_id: Mapped[str | None] = mapped_column(String(64))
     # The broadcast firing (one send of a broadcast) the message belongs to.
     firing_id: Mapped[str | None] = mapped_column(String(32))
@@ -253,3 +259,28 @@ class MessageDayCount(db.Model, TenantScoped):
     status: Mapped[str] = mapped_column(String(16))
     messages: Mapped[int] = mapped_column(Integer)
     segments: Mapped[int] = mapped_column(Integer)
+
+
+class SmsPrice(db.Model, TenantScoped):
+    """A project's price table: what one SMS segment to a country costs, for estimates where the
+    gateway reports no price (messaging.sms.usage)."""
+
+    __tablename__ = "sms_prices"
+    __table_args__ = (UniqueConstraint("project_id", "country"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    country: Mapped[str] = mapped_column(String(2))
+    price_micros: Mapped[int] = mapped_column(BigIntPK)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+
+
+class DailySendCount(db.Model, TenantScoped):
+    """Automated messages handed to the gateway on one local day of a project: the daily limit's
+    counter (messaging.sms.guards), raised only by a conditional UPDATE so workers never overshoot."""
+
+    __tablename__ = "daily_send_counts"
+    __table_args__ = (UniqueConstraint("project_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    sent: Mapped[int] = mapped_column(Integer, default=0)

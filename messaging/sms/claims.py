@@ -11,6 +11,9 @@ Rules:
 - The claim writes the claiming job's id on each row (``job_id``; NULL when the
   caller is not a job), so the sweep can tell a row whose claimer died (its
   worker's pulse gone) from one still being sent.
+- Before it commits, the claim lets the project's guards (daily limit, sending
+  windows: :mod:`messaging.sms.guards`) put back the automated rows that may not
+  go now; those are not returned.
 - Giving claimed rows back (:func:`unclaim`) puts them back in ``queued``
   without counting the attempt; only rows still ``sending`` move.
 """
@@ -25,6 +28,7 @@ from messaging.db.dialect import in_values
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import Message, OptOut
+from messaging.sms.guards import hold_back
 
 MESSAGES = Message.__table__
 OPT_OUTS = OptOut.__table__
@@ -56,6 +60,7 @@ def claim(project_id: int, ids: list[int], now: datetime, job_id: str | None = N
             attempts=MESSAGES.c.attempts + 1,
             claimed_at=now,
             next_attempt_at=None,
+            held_reason=None,
             updated_at=now,
             job_id=job_id,
         )
@@ -64,13 +69,14 @@ def claim(project_id: int, ids: list[int], now: datetime, job_id: str | None = N
             MESSAGES.c.phone,
             MESSAGES.c.body,
             MESSAGES.c.bypass_opt_out,
+            MESSAGES.c.author_id,
             MESSAGES.c.attempts,
             opted_out.label("opted_out"),
         )
     )
-    rows = db.session.execute(stmt).all()
+    rows = sorted(db.session.execute(stmt).all(), key=lambda r: r.id)
+    rows = hold_back(project_id, rows, now)
     db.session.commit()
-    rows.sort(key=lambda r: r.id)
     return rows
 
 

@@ -2,9 +2,11 @@
 
 Rules:
 - **The queue**: outbound messages ``queued`` and due now (waiting for a sender, as
-  ``messaging.sms.backlog`` counts them), ``queued`` and not yet due (held for quiet
-  hours, a schedule or a retry), and ``sending``
-  (handed to a sender, no answer from the gateway yet).
+  ``messaging.sms.backlog`` counts them), ``queued`` and not yet due: held by the
+  project's guards (``held_reason``: the daily limit, the sending windows) or waiting
+  for quiet hours, a schedule or a retry; and ``sending`` (handed to a sender, no
+  answer from the gateway yet). With a daily limit, the automated messages counted
+  against it today.
 - **Top error reasons**: the failed and undelivered messages of the last
   ``ERROR_DAYS`` days by reason (the gateway's error code and message, or the
   reason the system did not send: opted out, invalid number), most frequent first,
@@ -18,12 +20,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from messaging.db import dialect
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import AlertOccurrence, Broadcast, Message
+from messaging.sms import guards
 from messaging.sms.backlog import due_condition
 
 ERROR_DAYS = 7
@@ -31,18 +34,31 @@ TOP_ERRORS = 5
 AHEAD_DAYS = 7
 
 
-def queue_now(now: datetime | None = None) -> dict:
-    """``{due, waiting, sending}`` counts of the current project's outbound queue."""
+def queue_now(project_id: int, now: datetime | None = None) -> dict:
+    """``{due, waiting, daily_limit, sending_window, sending, sent_today, limit}`` of the current
+    project's outbound queue (``sent_today`` and ``limit`` None without a daily limit)."""
     now = now or clock.now()
     due_now = due_condition(now)
+    waiting = and_(Message.status == "queued", ~due_now)
     row = db.session.execute(
         select(
             func.count().filter(due_now),
-            func.count().filter(Message.status == "queued", ~due_now),
+            func.count().filter(waiting, Message.held_reason.is_(None)),
+            func.count().filter(waiting, Message.held_reason == guards.DAILY_LIMIT),
+            func.count().filter(waiting, Message.held_reason == guards.SENDING_WINDOW),
             func.count().filter(Message.status == "sending"),
         ).where(Message.status.in_(("queued", "sending")))
     ).one()
-    return {"due": row[0], "waiting": row[1], "sending": row[2]}
+    limit = guards.project_guards(project_id).daily_limit
+    return {
+        "due": row[0],
+        "waiting": row[1],
+        "daily_limit": row[2],
+        "sending_window": row[3],
+        "sending": row[4],
+        "limit": limit,
+        "sent_today": guards.sent_today(project_id, now) if limit is not None else None,
+    }
 
 
 def top_errors(now: datetime | None = None) -> list[dict]:

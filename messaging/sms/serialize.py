@@ -3,6 +3,8 @@
 Rules:
 - A message shows E.164 phones, ISO times with a Z, and its case's public
   ``case_id`` (never the internal key).
+- A message waiting for the project's guards says why (``held_reason``: ``daily_limit``
+  or ``sending_window``) and until when (``due_at``); a price is in ``price_unit``.
 - Gateway settings never show the auth token, only whether one is stored.
 - A ``message.status`` event's data: the message id, its phone, the new status,
   and the gateway's id, error code and message when there are.
@@ -31,6 +33,9 @@ def message_json(message: Message) -> dict:
         "error_code": message.error_code,
         "error_message": message.error_message,
         "skip_reason": message.skip_reason,
+        "held_reason": message.held_reason,
+        "price": price_of(message.price_micros),
+        "price_unit": message.price_unit,
         "broadcast_id": message.broadcast_id,
         "survey_session_id": message.survey_session_id,
         "auto_reply": message.auto_reply,
@@ -43,6 +48,11 @@ def message_json(message: Message) -> dict:
         "failed_at": clock.isoformat(message.failed_at),
         "updated_at": clock.isoformat(message.updated_at),
     }
+
+
+def price_of(micros: int | None) -> float | None:
+    """A price kept in millionths as the number the API shows (None stays None)."""
+    return None if micros is None else round(micros / 1_000_000, 6)
 
 
 def status_event_json(

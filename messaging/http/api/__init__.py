@@ -190,6 +190,7 @@ def register_endpoints() -> None:
         messages,
         opt_outs,
         people,
+        project,
         surveys,
         texts,
     )

@@ -39,7 +39,7 @@ def dashboard():
         widgets=dashboard_widgets(),
         queue=queue_health.check(current_user.project_id),
         days=days,
-        queue_now=oversight.queue_now(),
+        queue_now=oversight.queue_now(current_user.project_id),
         top_errors=oversight.top_errors(),
         coming_up=oversight.coming_up(),
         zone=project_zone(current_user.project_id),

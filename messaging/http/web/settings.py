@@ -28,6 +28,7 @@ from messaging.http.web.forms import (
 )
 from messaging.models import ApiToken, WebUser
 from messaging.projects import texts
+from messaging.projects.settings import guards_page_text, set_guards_from_page
 from messaging.projects.setup import change_settings
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def _settings_page(new_key: str | None = None, password_form: ChangePasswordForm
         password_form=password_form or ChangePasswordForm(formdata=None),
         empty_form=EmptyForm(),
         project_form=ProjectSettingsForm(formdata=None, obj=current_user.project),
+        window_text=guards_page_text(current_user.project),
     )
 
 
@@ -88,6 +90,20 @@ def update_project():
     )
     if saved is not REFUSED:
         flash("Project settings saved.", "success")
+    return redirect(url_for("web.settings"))
+
+
+@bp.route("/settings/guards", methods=["POST"])
+@require_role("admin")
+def update_guards():
+    """The daily SMS limit and the sending windows of automated messages; bad values change nothing."""
+    saved = commit_or_flash(
+        lambda: set_guards_from_page(
+            current_user.project, request.form.get("daily_sms_limit"), request.form.get("sending_windows")
+        )
+    )
+    if saved is not REFUSED:
+        flash("Sending limits saved.", "success")
     return redirect(url_for("web.settings"))
 
 
