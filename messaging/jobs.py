@@ -121,6 +121,7 @@ PERIODIC = (
     _periodic("heartbeat", 60, "workers.jobs.maintenance.heartbeat", "low"),
     _periodic("sweep-imports", 60, "workers.jobs.imports.sweep_imports", "low"),
     _periodic("sms-sweep", 15, "workers.jobs.sms.sweep", "high"),
+    _periodic("sms-prices", 300, "workers.jobs.sms.prices", "low"),
     _periodic("sweep-forwarding", 60, "workers.jobs.forwarding.sweep_forwarding", "low"),
     _periodic("survey-tick", 30, "workers.jobs.surveys.tick", "high"),
     _periodic("inbound-sweep", 30, "workers.jobs.inbound.sweep", "high"),

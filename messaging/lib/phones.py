@@ -112,6 +112,32 @@ def phone_region(e164: str | None) -> str | None:
     return region if region and region != "ZZ" else None
 
 
+@functools.lru_cache(maxsize=4096)
+def country_of_prefix(prefix: str) -> str | None:
+    """The ISO region of the numbers starting with ``prefix`` (``+2547``, ``+1809``), or None.
+
+    For a calling code several regions share, a region whose numbers have known
+    leading digits is picked when the rest of the prefix matches them (``+1809``: DO,
+    ``+77``: KZ); otherwise the code's main region (``+1416``: US, as Canada has none).
+    Enough for grouping usage by destination; :func:`phone_region` reads a whole number.
+    """
+    digits = prefix.lstrip("+")
+    for length in (1, 2, 3):
+        if len(digits) < length or not digits[:length].isdigit():
+            break
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length]))
+        if not regions:
+            continue
+        national = digits[length:]
+        for region in regions[1:]:
+            metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+            leading = metadata.leading_digits if metadata is not None else None
+            if leading and national and re.match(leading, national):
+                return region
+        return regions[0] if regions[0] != "001" else None
+    return None
+
+
 def phone_timezone(e164: str | None) -> str | None:
     """An IANA time zone for a valid E.164 number, or ``None`` when unknown.
 

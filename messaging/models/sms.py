@@ -138,6 +138,8 @@ class Message(db.Model, TenantScoped):
     # What the gateway billed, in millionths of ``price_unit`` (exact integers on both databases).
     price_micros: Mapped[int | None] = mapped_column(BigIntPK)
     price_unit: Mapped[str | None] = mapped_column(String(3))
+    # When the gateway was last asked for the price (messaging.sms.gateway_prices).
+    price_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
     broadcast_id: Mapped[str | None] = mapped_column(String(64))
     # The broadcast firing (one send of a broadcast) the message belongs to.
     firing_id: Mapped[str | None] = mapped_column(String(32))

@@ -59,6 +59,7 @@ class SendResult:
     status: str  # the gateway's status (queued, accepted, sent...)
     from_number: str | None = None
     segments: int | None = None
+    gateway: str | None = None  # the kind of gateway that took it (the usage report's column)
 
 
 @dataclass
@@ -72,6 +73,9 @@ class RemoteMessage:
     body: str
     created_at: datetime | None
     error_code: str | None = None
+    # What the gateway billed (Twilio: a negative decimal string, once the message is sent).
+    price: str | None = None
+    price_unit: str | None = None
 
 
 class GatewayError(Exception):
@@ -181,7 +185,7 @@ class ConsoleGateway(Gateway):
         log.info(
             "console sms project_id=%s sid=%s to=%s chars=%s", self.project_id, sid, mask_phone(to), len(body)
         )
-        return SendResult(sid=sid, status="sent", from_number=from_number)
+        return SendResult(sid=sid, status="sent", from_number=from_number, gateway=self.kind)
 
     def _records(self) -> list[dict]:
         import json
@@ -261,6 +265,8 @@ def _remote(instance) -> RemoteMessage:
         body=instance.body or "",
         created_at=created,
         error_code=str(instance.error_code) if instance.error_code else None,
+        price=str(instance.price) if instance.price not in (None, "") else None,
+        price_unit=instance.price_unit or None,
     )
 
 
@@ -286,7 +292,11 @@ class TwilioGateway(Gateway):
             raise classify_exception(exc) from exc
         segments = int(msg.num_segments) if msg.num_segments not in (None, "", "0") else None
         return SendResult(
-            sid=msg.sid, status=str(msg.status), from_number=msg.from_ or from_number, segments=segments
+            sid=msg.sid,
+            status=str(msg.status),
+            from_number=msg.from_ or from_number,
+            segments=segments,
+            gateway=self.kind,
         )
 
     def fetch(self, sid):

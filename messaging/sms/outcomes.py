@@ -148,6 +148,7 @@ def _sort(outcomes: list[tuple], now: datetime) -> _Rows:
                     "b_sid": info.sid,
                     "b_from": info.from_number or sender,
                     "b_seg": info.segments,
+                    "b_gw": info.gateway,
                 }
             )
         elif kind == "opted_out":
@@ -229,9 +230,10 @@ def _record_sent(project_id: int, sent_rows: list[dict], now: datetime) -> None:
         MESSAGES,
         sent_rows,
         match=(MESSAGES.c.id, "b_id"),
-        types={"b_id": BigInteger, "b_sid": Text, "b_from": Text, "b_seg": Integer},
+        types={"b_id": BigInteger, "b_sid": Text, "b_from": Text, "b_seg": Integer, "b_gw": Text},
         values=lambda v: {
             "status": "sent",
+            "gateway": v["b_gw"],
             "gateway_sid": v["b_sid"],
             "from_number": v["b_from"],
             "segments": func.coalesce(v["b_seg"], MESSAGES.c.segments),

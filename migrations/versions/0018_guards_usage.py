@@ -7,7 +7,7 @@ Create Date: 2026-12-07 20:38:17
 - ``projects.daily_sms_limit`` and ``projects.sending_windows``: the guards on automated
   messages (``messaging.sms.guards``); ``daily_send_counts`` is the daily limit's counter.
 - ``messages.held_reason``: why an automated message waited; ``messages.price_micros`` and
-  ``price_unit``: what the gateway billed.
+  ``price_unit``: what the gateway billed; ``price_checked_at``: when it was last asked.
 - ``sms_prices``: a project's price per segment by country, for estimates (``messaging.sms.usage``).
 """
 from alembic import op
@@ -52,6 +52,7 @@ def upgrade():
         batch_op.add_column(sa.Column('held_reason', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('price_micros', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
         batch_op.add_column(sa.Column('price_unit', sa.String(length=3), nullable=True))
+        batch_op.add_column(sa.Column('price_checked_at', sa.DateTime(), nullable=True))
 
     with op.batch_alter_table('projects', schema=None) as batch_op:
         batch_op.add_column(sa.Column('daily_sms_limit', sa.Integer(), nullable=True))
@@ -64,6 +65,7 @@ def downgrade():
     # Plain drops: a batch copy of a parent table on SQLite would cascade deletes.
     op.drop_column('projects', 'sending_windows')
     op.drop_column('projects', 'daily_sms_limit')
+    op.drop_column('messages', 'price_checked_at')
     op.drop_column('messages', 'price_unit')
     op.drop_column('messages', 'price_micros')
     op.drop_column('messages', 'held_reason')

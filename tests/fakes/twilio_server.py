@@ -294,6 +294,15 @@ class _Respond(Exception):
         self.status, self.payload, self.headers = status, payload, headers or {}
 
 
+def _price(msg: dict[str, Any]) -> str | None:
+    """Twilio's price string (``-0.01500``) once the message is sent, else None."""
+    per_segment = msg.get("price_per_segment")
+    if per_segment is None or msg["status"] not in ("sent", "delivered", "undelivered"):
+        return None
+    segments = msg["num_segments"] or count_segments(msg["body"]).segments
+    return f"{-per_segment * segments:.5f}"
+
+
 class FakeTwilio:
     """Fake Twilio Messages API on 127.0.0.1. Start with :meth:`start`.
 
@@ -302,7 +311,10 @@ class FakeTwilio:
     ``undeliverable_numbers`` {to: code} accepted, then reported
     ``undelivered`` with that ErrorCode by auto callbacks; ``error_rate_500``,
     ``error_rate_429``, ``hang_rate`` (0..1, drawn from ``random.Random(seed)``)
-    and ``hang_seconds``; ``auto_callbacks`` and ``callback_delay``.
+    and ``hang_seconds``; ``auto_callbacks`` and ``callback_delay``;
+    ``price_per_segment`` (e.g. 0.0075): as real Twilio, a message's resource shows
+    its price (negative, per segment times segments, in USD) once it is sent, never
+    at creation and never in a status callback.
     """
 
     fail_numbers = _Control(_codes)
@@ -313,6 +325,7 @@ class FakeTwilio:
     hang_seconds = _Control(float)
     auto_callbacks = _Control(bool)
     callback_delay = _Control(float)
+    price_per_segment = _Control(lambda v: None if v is None else float(v))
 
     def __init__(
         self,
@@ -329,6 +342,7 @@ class FakeTwilio:
         auto_callbacks: bool = False,
         callback_delay: float = 0.0,
         callback_timeout: float = 10.0,
+        price_per_segment: float | None = None,
         messaging_service_from: str = DEFAULT_FROM,
         host: str = "127.0.0.1",
         verbose: bool = False,
@@ -355,6 +369,7 @@ class FakeTwilio:
             hang_seconds=hang_seconds,
             auto_callbacks=auto_callbacks,
             callback_delay=callback_delay,
+            price_per_segment=price_per_segment,
         )
         self._messages: list[dict[str, Any]] = []
         self._by_sid: dict[str, dict[str, Any]] = {}
@@ -454,6 +469,7 @@ class FakeTwilio:
             "hang_seconds",
             "auto_callbacks",
             "callback_delay",
+            "price_per_segment",
         }
         unknown = set(controls) - names
         if unknown:
@@ -696,6 +712,7 @@ class FakeTwilio:
             "status": "queued" if from_ else "accepted",
             "error_code": None,
             "num_segments": count_segments(body).segments if from_ else 0,
+            "price_per_segment": self.price_per_segment,
         }
         with self._lock:
             self._messages.append(msg)
@@ -727,7 +744,7 @@ class FakeTwilio:
             "messaging_service_sid": msg["messaging_service_sid"],
             "num_media": "0",
             "num_segments": str(msg["num_segments"]),
-            "price": None,
+            "price": _price(msg),
             "price_unit": "USD",
             "sid": msg["sid"],
             "status": msg["status"],

@@ -193,4 +193,5 @@ def register_endpoints() -> None:
         project,
         surveys,
         texts,
+        usage,
     )

@@ -47,6 +47,7 @@ def init_app(app) -> None:
         people,
         settings,
         surveys,
+        usage,
     )
 
     login_manager.login_view = "web.login"
@@ -96,6 +97,7 @@ SETTINGS_LINKS = [
     ("Canned replies", "web.canned_replies"),
     ("Participant texts", "web.participant_texts"),
     ("Data forwarding", "web.forwarding"),
+    ("Usage and cost", "web.usage_page"),
 ]
 
 

@@ -271,3 +271,15 @@ def test_looks_like_phone(identifier):
 )
 def test_does_not_look_like_phone(identifier):
     assert looks_like_phone(identifier) is False
+
+
+def test_a_number_prefix_names_its_country_for_usage():
+    from messaging.lib.phones import country_of_prefix
+
+    assert country_of_prefix("+25471") == "KE"
+    assert country_of_prefix("+18095") == "DO"  # +1 shared: the Dominican Republic's area code
+    assert country_of_prefix("+12125") == "US"  # +1 shared: the main region otherwise
+    assert country_of_prefix("+77012") == "KZ" and country_of_prefix("+79161") == "RU"
+    assert country_of_prefix("+44791") == "GB"
+    for unknown in ("+2", "+", "", "+999", "abc"):
+        assert country_of_prefix(unknown) is None
