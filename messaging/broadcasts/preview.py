@@ -13,6 +13,12 @@ Rules:
 - A text (or translation) that is UCS-2 says which characters make it so, and
   offers its GSM-7 spelling with the segments each needs
   (:mod:`messaging.lib.gsm_spelling`): one curly apostrophe can double the cost.
+- The cost is estimated per destination country (the recipients' numbers grouped
+  by their first digits, times the segments a message takes on average in the
+  rendered sample, at the project's price table: ``messaging.sms.prices``).
+- The warnings say what the project's guards would do to the send, at its
+  ``send_at`` or now (``messaging.sms.guards.preview_warnings``): wait for a
+  sending window, a window closing before the send ends, the daily limit crossed.
 """
 
 from __future__ import annotations
@@ -28,10 +34,15 @@ from messaging.broadcasts.recipients import recipients_select
 from messaging.broadcasts.spec import apply_spec, parse_spec
 from messaging.errors import Invalid
 from messaging.extensions import db
+from messaging.lib import clock
 from messaging.lib.gsm_spelling import gsm7_spelling, ucs2_characters
+from messaging.lib.phones import country_of_prefix
 from messaging.lib.segments import count_segments
 from messaging.models import Broadcast, Project
 from messaging.sms import gateway_settings
+from messaging.sms.guards import preview_warnings
+from messaging.sms.prices import estimate_by_country
+from messaging.sms.usage import PREFIX_CHARS
 
 # Preview renders at most this many recipients to report missing placeholders and segments.
 PREVIEW_RENDER_LIMIT = 5000
@@ -66,6 +77,8 @@ def preview_broadcast(project: Project, body: Mapping) -> dict:
     if rows and len(rows) < will_send:  # estimate the rest from the rendered sample
         total_segments = round(total_segments * will_send / len(rows))
     rate = send_rate(project.id)
+    seconds = round(will_send / rate, 1) if rate else None
+    per_message = total_segments / will_send if will_send else max_segments
     return {
         "recipients": recipients,
         "will_send": will_send,
@@ -76,9 +89,33 @@ def preview_broadcast(project: Project, body: Mapping) -> dict:
         "checked": len(rows),
         "samples": sample.samples,
         "messages_per_second": rate,
-        "estimated_seconds": round(will_send / rate, 1) if rate else None,
+        "estimated_seconds": seconds,
         "encoding_hints": encoding_hints(b),
+        "cost": estimate_by_country(project.id, _countries(snap), per_message),
+        "warnings": preview_warnings(project.id, will_send, _send_time(body), seconds),
     }
+
+
+def _countries(snap) -> dict[str, int]:
+    """``{country: recipients who will get a message}``, by the first digits of their numbers."""
+    prefix = func.substr(snap.c.phone, 1, PREFIX_CHARS)
+    counts: Counter = Counter()
+    for start, n in db.session.execute(
+        select(prefix, func.count()).where(snap.c.skip_reason.is_(None)).group_by(prefix)
+    ).all():
+        counts[country_of_prefix(start or "") or "unknown"] += n
+    return dict(counts)
+
+
+def _send_time(body: Mapping):
+    """When the broadcast would go: its ``send_at`` (when readable; creating it checks it), else now."""
+    raw = body.get("send_at")
+    if isinstance(raw, str) and raw.strip():
+        try:
+            return clock.parse_iso(raw)
+        except ValueError:
+            pass
+    return clock.now()
 
 
 def encoding_hints(b: Broadcast) -> list[dict]:

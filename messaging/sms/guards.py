@@ -25,6 +25,9 @@ Rules:
   retry after a gateway error is the same message. A claim given back unsent
   (the lease ran out) counts again when re-claimed: the limit errs on the safe side.
 - No limit and no windows (the default): one read of the project's settings, nothing held.
+- The broadcast preview asks :func:`preview_warnings` what the guards would do to a
+  send: wait for a window, a window closing mid-send, messages beyond the day's
+  remaining allowance.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from sqlalchemy import select, update
 
 from messaging.db.dialect import insert_ignoring_conflicts
 from messaging.extensions import db
+from messaging.lib import clock
 from messaging.lib.localtime import get_zone, local_to_utc, utc_to_local
 from messaging.lib.sending_windows import SendingWindow, is_open, next_open, parse_windows
 from messaging.models import DailySendCount, Message, Project
@@ -158,7 +162,7 @@ def take_allowance(project_id: int, day: date, wanted: int, limit: int) -> int:
 
 
 def sent_today(project_id: int, now: datetime) -> int:
-    """Automated messages counted against the daily limit on the project's current local day."""
+    """Automated messages counted against the daily limit on the project's local day of ``now``."""
     guards = project_guards(project_id)
     return (
         db.session.execute(
@@ -168,3 +172,51 @@ def sent_today(project_id: int, now: datetime) -> int:
         ).scalar()
         or 0
     )
+
+
+def preview_warnings(project_id: int, messages: int, at: datetime, seconds: float | None) -> list[dict]:
+    """What the guards will do to ``messages`` automated messages starting at ``at`` and taking
+    ``seconds`` at the gateway's rate: ``[{code, message, ...}]`` for the broadcast preview."""
+    guards = project_guards(project_id)
+    if not guards.active or messages <= 0:
+        return []
+    warnings = []
+    zone = get_zone(guards.timezone)
+    if guards.windows:
+        opens = guards.may_send_from(at)
+        finish = at + timedelta(seconds=seconds or 0)
+        if opens > at:
+            local = utc_to_local(opens, zone)
+            warnings.append(
+                {
+                    "code": "outside_sending_window",
+                    "message": f"No sending window is open then: the messages will wait until "
+                    f"{local:%a %d %b %H:%M} ({guards.timezone}).",
+                    "until": clock.isoformat(opens),
+                    "until_local": f"{local:%a %d %b %H:%M} ({guards.timezone})",
+                }
+            )
+        elif not is_open(guards.windows, utc_to_local(finish, zone)):
+            warnings.append(
+                {
+                    "code": "window_closes",
+                    "message": "The sending window closes before all of them can go: the rest will wait "
+                    "for the next one.",
+                    "until": None,
+                }
+            )
+    if guards.daily_limit is not None:
+        used = sent_today(project_id, at) if guards.local_day(at) == guards.local_day(clock.now()) else 0
+        left = max(0, guards.daily_limit - used)
+        if messages > left:
+            warnings.append(
+                {
+                    "code": "daily_limit",
+                    "message": f"The daily limit is {guards.daily_limit:,} automated messages and {left:,} "
+                    f"remain that day: {messages - left:,} will wait for the next day.",
+                    "over": messages - left,
+                    "left": left,
+                    "limit": guards.daily_limit,
+                }
+            )
+    return warnings

@@ -130,3 +130,28 @@ def price_lines(project_id: int) -> str:
         f"{country} {Decimal(micros) / MICROS} {currency}"
         for country, (micros, currency) in sorted(table.items())
     )
+
+
+def estimate_by_country(project_id: int, counts: dict[str, int], segments_per_message: float) -> dict:
+    """The estimated cost of ``counts`` (``{country: messages}``) at ``segments_per_message``:
+    ``{countries: [{country, messages, segments, price, currency, cost}], totals: {currency: cost}}``;
+    a country without a row has ``cost`` null."""
+    table = price_table(project_id)
+    countries, totals = [], {}
+    for country, messages in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        segments = round(messages * segments_per_message)
+        micros, currency = table.get(country, (None, None))
+        cost = price_of(micros * segments) if micros is not None else None
+        if cost is not None:
+            totals[currency] = round(totals.get(currency, 0) + cost, 6)
+        countries.append(
+            {
+                "country": country,
+                "messages": messages,
+                "segments": segments,
+                "price": price_of(micros),
+                "currency": currency,
+                "cost": cost,
+            }
+        )
+    return {"countries": countries, "totals": totals}

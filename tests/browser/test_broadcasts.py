@@ -64,3 +64,45 @@ def test_the_composer_counts_a_filters_cases_as_it_is_written(page, project):
     page.fill("input[name='filter-criteria-1-value']", "")
     page.wait_for_selector("#filter-count.field-error")
     assert "recipients.filter.criteria.1.value" in page.locator("#filter-count").inner_text()
+
+
+def test_the_composer_shows_the_cost_per_country_and_what_the_guards_will_hold(page, project):
+    from datetime import datetime
+
+    from messaging.lib import clock
+
+    clock.set_now(datetime(2026, 3, 7, 9))  # a Saturday: the window below is closed
+    api = project.api()
+    api.put("/api/v1/prices", json={"prices": [{"country": "KE", "price": 0.008}]})
+    api.patch(
+        "/api/v1/project",
+        json={
+            "daily_sms_limit": 2,
+            "sending_windows": [
+                {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "18:00"}
+            ],
+        },
+    )
+    group_id = api.post("/api/v1/case-groups", json={"name": "Mixed"}).get_json()["id"]
+    for i, phone in enumerate(["+254712006001", "+254712006002", "+254712006003", "+256712006004"]):
+        case_id = make_case(project, name=f"P{i}", phone=phone)
+        api.post(f"/api/v1/case-groups/{group_id}/cases", json={"identifier": case_id})
+    log_in(page, project.admin_email, project.password)
+    page.click("nav >> text=Broadcasts")
+    page.click("#new-broadcast")
+    page.fill("input[name=name]", "Clinic day")
+    page.select_option("#case-groups", group_id)
+    page.fill("#broadcast-text", "Clinic is open on Monday")
+    page.click("#preview-button")
+    window = page.locator("[data-warning=outside_sending_window]")
+    assert "Mon 09 Mar 08:00" in window.inner_text()
+    assert "2 will wait for the next day" in page.locator("[data-warning=daily_limit]").inner_text()
+    assert page.locator("#preview-cost [data-country=KE]").inner_text().split() == [
+        "KE",
+        "3",
+        "3",
+        "0.0240",
+        "USD",
+    ]
+    assert "no price" in page.locator("#preview-cost [data-country=UG]").inner_text()
+    assert page.locator(".preview-cost-total").inner_text() == "Total: 0.0240 USD"
