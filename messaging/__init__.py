@@ -38,7 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     from messaging.accounts import login_limits
     from messaging.db import after_commit, tenancy
     from messaging.extensions import babel, csrf, db, login_manager, migrate
-    from messaging.http import api, headers, health, input_guard, web, webhooks
+    from messaging.http import api, commcare, headers, health, input_guard, web, webhooks
     from messaging.http.web.locale import select_locale
 
     db.init_app(app)
@@ -65,6 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
     web.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(commcare.bp)
     cli.init_app(app)
     return app
 

@@ -11,4 +11,5 @@ way a change arrives.
 - ``queries``: a case's history, a form's blocks, the case search, phone look-ups.
 - ``serialize``: THE JSON of a case, a form, a form's result and a case block.
 - ``bulk_upload``: the bulk case upload (an import handler of kind ``cases``).
+- ``indexing``: ``indexed_on``, the per-row stamp in commit order CommCare's API pages by.
 """

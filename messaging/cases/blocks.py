@@ -17,7 +17,7 @@
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from messaging.errors import field_error as invalid_field  # one refusal of one field
 from messaging.models import new_id
@@ -37,6 +37,9 @@ class Block:
     create: dict | None
     update: dict
     close: bool
+    # CommCare indices set by the block: {identifier: {case_type, case_id, relationship}};
+    # an empty case_id removes that index. Only XForms carry them (messaging.commcare.receiver).
+    index: dict = field(default_factory=dict)
 
     @property
     def kind(self) -> str:

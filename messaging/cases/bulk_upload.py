@@ -35,6 +35,8 @@ from sqlalchemy import func, insert, select
 
 from messaging.alerts.schedules import case_pks_changed
 from messaging.cases.blocks import MAX_VALUE_LENGTH, PROPERTY_KEY
+from messaging.cases.forms import IMPORT_XMLNS
+from messaging.cases.indexing import TICK, take_stamps
 from messaging.cases.ownership import known_owner
 from messaging.cases.updates import apply_update, project_country
 from messaging.db import dialect
@@ -229,7 +231,7 @@ class NewCase(SimpleNamespace):
 
     COLUMNS = (
         "case_id case_type name external_id phone_raw phone_number phone_invalid language owner_id "
-        "user_id closed closed_on deleted opened_on modified_on properties"
+        "user_id closed closed_on deleted opened_on modified_on properties indexed_on"
     ).split()
 
     def row(self, project_id: int) -> dict:
@@ -243,6 +245,12 @@ def _write(imp, rows, touched, now) -> None:
     for case, _, _ in touched:
         if isinstance(case, NewCase):
             new[case.case_id] = case
+    # The batch's form, then each case, gets its indexed_on (messaging.cases.indexing); the
+    # stamp's lock is held until the framework commits the batch.
+    changed = list({c.case_id: c for c, _, _ in touched}.values())
+    first = take_stamps(imp.project_id, 1 + len(changed))
+    for offset, case in enumerate(changed, start=1):
+        case.indexed_on = first + TICK * offset
     pks: dict[str, int] = {}
     if new:
         result = db.session.execute(
@@ -256,6 +264,9 @@ def _write(imp, rows, touched, now) -> None:
         answers={"import_id": imp.id, "filename": imp.filename, "rows": f"{rows[0][0]}-{rows[-1][0]}"},
         case_ids=list(dict.fromkeys(c.case_id for c, _, _ in touched)),
         source="import",
+        xmlns=IMPORT_XMLNS,
+        name="Bulk case upload",
+        indexed_on=first,
     )
     db.session.add(form)
     db.session.flush()
@@ -378,6 +389,7 @@ def _row_update(
 
 def _new_case(batch: Batch, case_type: str, external_id: str | None, owner_id: str | None) -> NewCase:
     case = NewCase(
+        indexed_on=None,
         case_id=new_id(),
         case_type=case_type[:100],
         name="",

@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError
 
 from messaging.alerts.schedules import cases_changed
 from messaging.cases.blocks import Block, checked_id, invalid_field, parse_blocks
+from messaging.cases.indexing import stamp
 from messaging.cases.ownership import check_owner_allowed, resolve_new_owner
 from messaging.cases.serialize import block_json
 from messaging.cases.updates import apply_update, project_country
@@ -69,14 +70,24 @@ class FormResult:
 
 @dataclass
 class Submission:
-    """A form as submitted, its shape checked (``parse_submission``)."""
+    """A form as submitted, its shape checked (``parse_submission``, or the XForm receiver's own).
+
+    ``app_id`` None: no application (case sharing off, as for an XForm posted to the
+    receiver without one). ``user_id`` None: submitted by a web user through CommCare's
+    receiver (no mobile worker): an explicit owner must then be one of the project's
+    owners, a created case without one has none, and cases keep their last ``user_id``.
+    """
 
     form_id: str | None
-    app_id: str
-    user_id: str
+    app_id: str | None
+    user_id: str | None
     answers: dict
     blocks: list[Block]
     source: str
+    xmlns: str | None = None
+    name: str | None = None
+    meta: dict | None = None
+    xml: str | None = None
 
 
 def parse_submission(payload, source: str) -> Submission:
@@ -90,7 +101,13 @@ def parse_submission(payload, source: str) -> Submission:
     if not isinstance(answers, dict):
         raise invalid_field("answers", "must be an object.")
     blocks = parse_blocks(payload.get("cases"))
-    return Submission(form_id, app_id, user_id, answers, blocks, source)
+    identity = {}
+    for key in ("xmlns", "name"):
+        value = payload.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 255):
+            raise invalid_field(key, "must be a text of 1 to 255 characters.")
+        identity[key] = value.strip() if value else None
+    return Submission(form_id, app_id, user_id, answers, blocks, source, **identity)
 
 
 def apply_form(
@@ -108,7 +125,14 @@ def apply_form(
     Returns a ``FormResult``; ``result.duplicate`` is True for a resubmitted
     ``form_id`` (nothing changed). Raises ``Invalid`` or ``RuleBroken``, after a rollback.
     """
-    submission = parse_submission(payload, source)
+    return apply_submission(parse_submission(payload, source), on_applied=on_applied)
+
+
+def apply_submission(
+    submission: Submission, *, on_applied: Callable[[FormResult], None] | None = None
+) -> FormResult:
+    """Apply a checked submission in its own transaction (what :func:`apply_form` does after
+    checking its JSON; the XForm receiver builds its own); same rules and results."""
     form_id = submission.form_id
     for attempt in range(3):
         try:
@@ -133,8 +157,8 @@ def apply_form(
 class _Applying:
     """One form being applied: who sent it, when it got its locks, the cases it touches."""
 
-    app: Application
-    user: MobileWorker
+    app: Application | None
+    user: MobileWorker | None
     now: datetime
     region: str
     cases: dict[str, Case]
@@ -161,12 +185,14 @@ def _apply(submission: Submission, on_applied) -> FormResult:
     result = FormResult(form, created_case_ids=run.created)
     if on_applied is not None:
         on_applied(result)
+    # Last before the commit: the stamp's row lock is held until then.
+    stamp(form.project_id, [form], dict.fromkeys(c for c, _ in transactions))
     db.session.commit()
     log.info(
         "form applied form_id=%s app_id=%s user_id=%s source=%s cases=%s created=%s",
         form.form_id,
-        app.id,
-        user.id,
+        app.id if app else None,
+        user.id if user else None,
         submission.source,
         len(form.case_ids),
         len(run.created),
@@ -174,9 +200,12 @@ def _apply(submission: Submission, on_applied) -> FormResult:
     return result
 
 
-def _app_and_user(submission: Submission) -> tuple[Application, MobileWorker]:
-    app = _known(Application, submission.app_id, "unknown_application", "application", "app_id")
-    user = _known(MobileWorker, submission.user_id, "unknown_user", "mobile worker", "user_id")
+def _app_and_user(submission: Submission) -> tuple[Application | None, MobileWorker | None]:
+    app = user = None
+    if submission.app_id is not None:
+        app = _known(Application, submission.app_id, "unknown_application", "application", "app_id")
+    if submission.user_id is not None:
+        user = _known(MobileWorker, submission.user_id, "unknown_user", "mobile worker", "user_id")
     return app, user
 
 
@@ -194,17 +223,32 @@ def _add_form(submission: Submission, app: Application, user: MobileWorker) -> F
     form_kwargs = {"form_id": submission.form_id} if submission.form_id else {}
     form = Form(
         **form_kwargs,
-        app_id=app.id,
-        user_id=user.id,
+        app_id=app.id if app else None,
+        user_id=user.id if user else None,
         received_on=clock.now(),
         answers=submission.answers,
         case_ids=list(dict.fromkeys(b.case_id for b in submission.blocks)),
         source=submission.source,
+        xmlns=submission.xmlns or default_xmlns(submission.source, app),
+        name=submission.name or (app.name if app else None),
+        meta=submission.meta,
+        xml=submission.xml,
     )
     db.session.add(form)
     # Insert the form first: a racing duplicate form_id fails here, before any case work.
     db.session.flush()
     return form
+
+
+# What CommCare calls a form's identity (its XML root's xmlns), for forms that arrived without one.
+IMPORT_XMLNS = "http://commcarehq.org/case"  # CommCare's own, for case blocks it writes itself
+
+
+def default_xmlns(source: str, app: Application | None) -> str:
+    """The xmlns of a form that came without one: by application, else by where it came from."""
+    if app is not None:
+        return f"urn:messaging:application:{app.id}"
+    return IMPORT_XMLNS if source == "import" else f"urn:messaging:{source}"
 
 
 def _lock_cases(case_ids: list[str]) -> dict[str, Case]:
@@ -240,12 +284,26 @@ def _apply_block(run: _Applying, block: Block) -> Case:
     if "owner_id" in block.update:
         check_owner_allowed(run.user, block.update["owner_id"])
     apply_update(case, block.update, run.region)
+    if block.index:
+        case.indices = _indices_after(case.indices, block.index)
     if block.close and not case.closed:
         case.closed = True
         case.closed_on = run.now
-    case.user_id = run.user.id
+    if run.user is not None:
+        case.user_id = run.user.id
     case.modified_on = run.now
     return case
+
+
+def _indices_after(current: dict | None, changes: dict) -> dict | None:
+    """A case's indices after a block's index: set each named one, drop those with no case id."""
+    indices = dict(current or {})
+    for identifier, index in changes.items():
+        if index.get("case_id"):
+            indices[identifier] = index
+        else:
+            indices.pop(identifier, None)
+    return indices or None
 
 
 def _create_case(run: _Applying, block: Block) -> Case:

@@ -31,12 +31,16 @@ CASE_SHARING_MESSAGE = (
 )
 
 
-def resolve_new_owner(app: Application, user: MobileWorker, owner_id: str | None) -> str:
-    """The owner of a case ``user`` creates with ``app`` (CommCare's rules)."""
+def resolve_new_owner(app: Application | None, user: MobileWorker | None, owner_id: str | None) -> str | None:
+    """The owner of a case ``user`` creates with ``app`` (CommCare's rules). Without an
+    application, case sharing is off; without a user (a web user's XForm), the owner named,
+    if any."""
     if owner_id:
         check_owner_allowed(user, owner_id)
         return owner_id
-    if not app.case_sharing:
+    if user is None:
+        return None
+    if app is None or not app.case_sharing:
         return user.id
     groups = case_sharing_groups(user.id)
     if len(groups) == 1:
@@ -49,8 +53,17 @@ def resolve_new_owner(app: Application, user: MobileWorker, owner_id: str | None
     )
 
 
-def check_owner_allowed(user: MobileWorker, owner_id: str) -> None:
-    """An explicit owner must be the user or one of the user's case-sharing groups."""
+def check_owner_allowed(user: MobileWorker | None, owner_id: str) -> None:
+    """An explicit owner must be the user or one of the user's case-sharing groups; with no
+    user (a web user's XForm, as a bulk upload), any mobile worker or case-sharing group."""
+    if user is None:
+        if known_owner(owner_id) is None:
+            raise RuleBroken(
+                "owner_not_allowed",
+                f"'{owner_id}' is neither a mobile worker nor a case-sharing group of this project.",
+                details={"owner_id": owner_id},
+            )
+        return
     if owner_id == user.id:
         return
     allowed = [g.id for g in case_sharing_groups(user.id)]

@@ -89,4 +89,6 @@ def block_json(block: Block) -> dict:
         body["update"] = block.update
     if block.close:
         body["close"] = True
+    if block.index:
+        body["index"] = block.index
     return body

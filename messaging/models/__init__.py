@@ -21,6 +21,7 @@ from messaging.models.cases import (  # noqa: F401
     Case,
     CaseTransaction,  # noqa: F401
     Form,
+    IndexStamp,
 )
 from messaging.models.forwarding import (  # noqa: F401, E402
     ForwardAttempt,

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging.extensions import db
@@ -42,6 +42,7 @@ class Case(db.Model, TenantScoped):
         Index("ix_cases_project_external", "project_id", "external_id"),
         Index("ix_cases_project_owner", "project_id", "owner_id", "closed"),
         Index("ix_cases_project_modified", "project_id", "modified_on"),
+        Index("ix_cases_project_indexed", "project_id", "indexed_on", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -62,6 +63,11 @@ class Case(db.Model, TenantScoped):
     opened_on: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     modified_on: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     properties: Mapped[dict] = mapped_column(JSON, default=dict)
+    # When the case last changed, distinct per row and in commit order (messaging.cases.indexing):
+    # what CommCare's API pages incremental exports by.
+    indexed_on: Mapped[datetime | None] = mapped_column(DateTime)
+    # CommCare case indices: {identifier: {case_type, case_id, relationship}} (an XForm's index block).
+    indices: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Form(db.Model, TenantScoped):
@@ -71,6 +77,7 @@ class Form(db.Model, TenantScoped):
     __table_args__ = (
         UniqueConstraint("project_id", "form_id"),
         Index("ix_forms_project_received", "project_id", "received_on"),
+        Index("ix_forms_project_indexed", "project_id", "indexed_on", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -82,3 +89,21 @@ class Form(db.Model, TenantScoped):
     case_ids: Mapped[list] = mapped_column(JSON, default=list)
     # Where the form came from: "api", "sms_survey", "import", ...
     source: Mapped[str] = mapped_column(String(32), default="api")
+    # CommCare's identity of the form (its XML root's xmlns and name attributes) and its meta block.
+    xmlns: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    meta: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    # The XForm as submitted to the receiver (None for forms that arrived as JSON).
+    xml: Mapped[str | None] = mapped_column(Text)
+    indexed_on: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class IndexStamp(db.Model, TenantScoped):
+    """The last ``indexed_on`` a project's forms and cases were given: taken under a row lock just
+    before a commit, so stamps follow commit order (messaging.cases.indexing)."""
+
+    __tablename__ = "index_stamps"
+    __table_args__ = (UniqueConstraint("project_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[datetime] = mapped_column(DateTime)

@@ -5,6 +5,7 @@ import random
 import phonenumbers
 from sqlalchemy import select
 
+from messaging.cases.indexing import stamp
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.models import ApiToken, Application, Case, MobileWorker, Project, UserGroup, WebUser
@@ -151,6 +152,7 @@ def seed_demo(case_count: int = 300, seed: int = 7) -> str:
             )
         )
     db.session.add_all(rows)
+    stamp(pid, cases=rows)
     db.session.commit()
     _seed_broadcast(project, rows)
     _seed_alert(project)

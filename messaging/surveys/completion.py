@@ -51,6 +51,9 @@ def form_payload(session: SurveySession, questions: list[Question], app_id: str,
         "form_id": session.id,
         "app_id": app_id,
         "user_id": user_id,
+        # CommCare's identity of the form: one xmlns per survey, named as the survey is.
+        "xmlns": f"urn:messaging:survey:{session.survey_id}",
+        "name": (session.survey.name if session.survey is not None else None) or None,
         "answers": {
             **(session.answers or {}),
             "_meta": {

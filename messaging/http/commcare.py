@@ -1,0 +1,229 @@
+"""CommCare HQ's own URLs, so tools written for CommCare work unchanged: ``/a/<slug>/``.
+
+Rules (../shared/COMMCARE.md; the domain's are in ``messaging.commcare``):
+- **Auth.** ``Authorization: ApiKey <user>:<key>`` (the scheme in any case:
+  commcare-export sends ``apikey``), where ``<key>`` is one of the project's API
+  tokens and ``<user>`` its owner's e-mail; or HTTP Basic with a web user's e-mail
+  and password (the receiver also takes a mobile worker's username, plain or as
+  ``<username>@<slug>.commcarehq.org``, and password). Wrong passwords count
+  toward the login limits. A 401 carries ``WWW-Authenticate: Basic`` and says to use
+  an API key (``--auth-mode apikey``): HTTP Digest would need an MD5 of every
+  password stored, which we do not keep.
+- **Tenancy.** The slug must be the authenticated project's: any other slug, known
+  or not, is a 404 with an empty body, never its data.
+- Reads need a viewer; the receiver a manager (or a mobile worker).
+- **Errors** are CommCare's: ``{"error": "..."}`` with 400, 401, 403 or 404 (a
+  detail that does not exist is an empty 404); the receiver answers OpenRosa XML.
+- ``/api/v0.4/`` and ``/api/v0.5/`` answer the same; the trailing slash is optional.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from xml.sax.saxutils import escape
+
+from flask import Blueprint, Response, g, jsonify, request
+from sqlalchemy import func, select
+
+from messaging.accounts import login_limits
+from messaging.accounts.passwords import password_matches
+from messaging.commcare import listing
+from messaging.commcare.receiver import MAX_BYTES, receive_xform
+from messaging.db import tenancy
+from messaging.errors import DomainError, Invalid
+from messaging.extensions import csrf, db
+from messaging.models import ApiToken, MobileWorker, Project, WebUser, hash_token
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("commcare", __name__, url_prefix="/a/<slug>")
+csrf.exempt(bp)
+
+VERSIONS = ("v0.4", "v0.5")
+RESOURCES = (*listing.RESOURCES, *listing.EMPTY_RESOURCES)
+OPENROSA = "http://openrosa.org/http/response"
+REALM = "CommCare API (use an API key: --auth-mode apikey)"
+
+
+class Refused(Exception):
+    """An answer decided before the view: its status and JSON error (None: an empty body)."""
+
+    def __init__(self, status: int, message: str | None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@bp.errorhandler(Refused)
+def _refused(exc: Refused):
+    db.session.rollback()
+    if exc.message is None:
+        return Response(status=exc.status)
+    response = jsonify({"error": exc.message})
+    response.status_code = exc.status
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
+    return response
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError):
+    db.session.rollback()
+    response = jsonify({"error": exc.message})
+    response.status_code = 429 if isinstance(exc, login_limits.TooManyWrongPasswords) else 400
+    if isinstance(exc, login_limits.TooManyWrongPasswords):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _project(slug: str) -> Project | None:
+    return db.session.execute(
+        select(Project).where(Project.slug == slug).execution_options(all_projects=True)
+    ).scalar_one_or_none()
+
+
+def _api_key(credentials: str) -> WebUser:
+    user, _, key = credentials.strip().rpartition(":")
+    token = db.session.execute(
+        select(ApiToken)
+        .where(ApiToken.token_hash == hash_token(key.strip()))
+        .execution_options(all_projects=True)
+    ).scalar_one_or_none()
+    if token is None or token.revoked_at is not None or not token.user.is_active:
+        raise Refused(401, "This API key is not valid or has been revoked.")
+    if user.strip().lower() != token.user.email.lower():
+        raise Refused(401, "This API key belongs to another user.")
+    return token.user
+
+
+def _basic(credentials: str, slug: str, workers: bool) -> WebUser | MobileWorker:
+    try:
+        username, _, password = base64.b64decode(credentials.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Refused(401, "The Basic credentials are not readable.") from None
+    address = request.remote_addr
+    login_limits.check(username.lower(), address)
+    user = db.session.execute(
+        select(WebUser)
+        .where(func.lower(WebUser.email) == username.lower())
+        .execution_options(all_projects=True)
+    ).scalar_one_or_none()
+    if user is not None and user.is_active_user and user.check_password(password):
+        return user
+    if workers:
+        project = _project(slug)
+        name = username.split("@", 1)[0] if username.endswith(f"@{slug}.commcarehq.org") else username
+        worker = None
+        if project is not None:
+            worker = db.session.execute(
+                select(MobileWorker)
+                .where(MobileWorker.project_id == project.id, MobileWorker.username == name)
+                .execution_options(all_projects=True)
+            ).scalar_one_or_none()
+        if worker is not None and worker.is_active and password_matches(worker.password_hash, password):
+            return worker
+    login_limits.record_failure(username.lower(), address)
+    raise Refused(401, "Wrong user name or password.")
+
+
+def authenticate(slug: str, *, workers: bool = False, role: str = "viewer"):
+    """The caller (a web user, or for the receiver a mobile worker), scoped to its project."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "apikey":
+        caller = _api_key(credentials)
+    elif scheme.lower() == "basic":
+        caller = _basic(credentials, slug, workers)
+    else:
+        raise Refused(
+            401, "Send 'Authorization: ApiKey <email>:<api key>' (commcare-export: --auth-mode apikey)."
+        )
+    project = _project(slug)
+    if project is None or project.id != caller.project_id:
+        raise Refused(404, None)
+    if isinstance(caller, WebUser) and not caller.can(role):
+        raise Refused(403, f"Your role ({caller.role}) cannot do this; it needs {role}.")
+    tenancy.set_current_project(project.id)
+    g.commcare_caller = caller
+    return caller
+
+
+def _resource(resource: str) -> str:
+    if resource not in RESOURCES:
+        raise Refused(404, None)
+    return resource
+
+
+@bp.get("/api/<version>/<resource>/", strict_slashes=False)
+def list_objects(slug: str, version: str, resource: str):
+    if version not in VERSIONS:
+        raise Refused(404, None)
+    authenticate(slug)
+    page = listing.list_page(_resource(resource), slug, request.args, request.path)
+    return jsonify(page)
+
+
+@bp.get("/api/<version>/<resource>/<object_id>/", strict_slashes=False)
+def show_object(slug: str, version: str, resource: str, object_id: str):
+    if version not in VERSIONS:
+        raise Refused(404, None)
+    authenticate(slug)
+    found = listing.detail(_resource(resource), slug, object_id)
+    if found is None:
+        raise Refused(404, None)
+    return jsonify(found)
+
+
+# --- the receiver -------------------------------------------------------------------------
+
+
+def openrosa(nature: str, message: str, status: int) -> Response:
+    body = (
+        f'<OpenRosaResponse xmlns="{OPENROSA}"><message nature="{nature}">{escape(message)}</message>'
+        "</OpenRosaResponse>"
+    )
+    return Response(body, status=status, mimetype="text/xml")
+
+
+def _xml_body() -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BYTES * 2:
+        raise Invalid("too_large", "The submission is too large.")
+    if request.mimetype == "multipart/form-data":
+        part = request.files.get("xml_submission_file")
+        if part is None:
+            raise Invalid("unreadable", "The multipart submission has no 'xml_submission_file' part.")
+        return part.read(MAX_BYTES + 1)
+    return request.get_data(cache=False)
+
+
+@bp.post("/receiver/", strict_slashes=False)
+@bp.post("/receiver/<app_id>/", strict_slashes=False)
+@bp.post("/receiver/secure/", strict_slashes=False)
+@bp.post("/receiver/secure/<app_id>/", strict_slashes=False)
+def receiver(slug: str, app_id: str | None = None):
+    """An XForm submission: 201 ``submit_success``; a refusal by a case rule is 201
+    ``submit_error`` (OpenRosa 2) or 422 ``processing_failure`` (``X-OpenRosa-Version: 3``);
+    unreadable XML is 500 ``submit_error``, as HQ answers."""
+    caller = authenticate(slug, workers=True, role="manager")
+    if app_id in ("api", "submission"):
+        app_id = None
+    worker_id = caller.id if isinstance(caller, MobileWorker) else None
+    version3 = request.headers.get("X-OpenRosa-Version", "").startswith("3")
+    try:
+        result = receive_xform(_xml_body(), app_id, worker_id)
+    except Invalid as exc:
+        if exc.code in ("unreadable", "too_large", "unsupported_case_block", "invalid_index"):
+            status = 413 if exc.code == "too_large" else 500
+            if exc.code in ("unsupported_case_block", "invalid_index"):
+                status = 422 if version3 else 201
+            return openrosa("submit_error" if status != 422 else "processing_failure", exc.message, status)
+        return openrosa(
+            "processing_failure" if version3 else "submit_error", exc.message, 422 if version3 else 201
+        )
+    except DomainError as exc:
+        return openrosa(
+            "processing_failure" if version3 else "submit_error", exc.message, 422 if version3 else 201
+        )
+    log.info("receiver project_slug=%s form_id=%s duplicate=%s", slug, result.form.form_id, result.duplicate)
+    return openrosa("submit_success", "   √   ", 201)
