@@ -27,8 +27,8 @@ SAMPLE = """<?xml version="1.0" ?>
     <n0:index><n0:parent case_type="household" relationship="child">8f1c-household</n0:parent></n0:index>
   </n0:case>
   <followup>
-    <case xmlns="http://commcarehq.org/case/transaction/v2" case_id="old-case" date_modified="2024-05-01T08:00:00.000Z"
-          user_id="{worker}"><close/></case>
+    <case xmlns="http://commcarehq.org/case/transaction/v2" case_id="old-case"
+          date_modified="2024-05-01T08:00:00.000Z" user_id="{worker}"><close/></case>
   </followup>
   <n1:meta xmlns:n1="http://openrosa.org/jr/xforms">
     <n1:deviceID>integration</n1:deviceID>
@@ -41,7 +41,8 @@ SAMPLE = """<?xml version="1.0" ?>
 </data>"""
 
 OPENFN = """<data xmlns="http://openrosa.org/formdesigner/openfn-visit"><visit_note>ok</visit_note>
-<case xmlns="http://commcarehq.org/case/transaction/v2" case_id="{case_id}"><update><visit>2</visit></update></case>
+<case xmlns="http://commcarehq.org/case/transaction/v2" case_id="{case_id}">
+<update><visit>2</visit></update></case>
 </data>"""
 
 
