@@ -23,7 +23,14 @@ MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messag
 $(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po $(BIN)/activate
 	$(BIN)/pybabel -q compile -d $(TRANSLATIONS) -l $*
 
-install: $(BIN)/activate $(MO_FILES)
+# commcare-export (the tests run it against a live server) in a virtualenv of its own:
+# it pins SQLAlchemy 2.0 and openpyxl 3.1.5, which the app's own environment does not use.
+CCE := .venv-cce
+$(CCE)/bin/commcare-export:
+	test -d $(CCE) || $(PYTHON) -m venv $(CCE)
+	$(CCE)/bin/pip install -q commcare-export==1.16.0 psycopg2-binary
+
+install: $(BIN)/activate $(MO_FILES) $(CCE)/bin/commcare-export
 
 # After marking new texts: extract them and merge them into every language's .po
 # (then translate the empty msgstr; tests/unit/http/test_translations.py lists them).
@@ -80,4 +87,4 @@ bench-faults: install
 	$(BIN)/python bench/bench_faults.py
 
 clean:
-	rm -rf $(VENV) instance/*.sqlite3*
+	rm -rf $(VENV) $(CCE) instance/*.sqlite3*
