@@ -36,13 +36,13 @@ from defusedxml.ElementTree import fromstring
 
 from messaging.cases.blocks import checked_id, parse_blocks
 from messaging.cases.forms import FormResult, Submission, apply_submission
+from messaging.commcare.serialize import CASE_XMLNS
 from messaging.errors import Invalid
 from messaging.lib.xml2json import local_name, namespace_of, xform_json
 
 log = logging.getLogger(__name__)
 
 MAX_BYTES = 5 * 1024 * 1024
-CASE_XMLNS = "http://commcarehq.org/case/transaction/v2"
 IGNORED_UPDATE_KEYS = {"date_opened", "user_id"}
 RENAMED_UPDATE_KEYS = {"contact_phone_number": "phone_number"}
 

@@ -19,11 +19,11 @@ Rules (the shapes of ../shared/COMMCARE.md b.1-b.6):
 
 from __future__ import annotations
 
-from messaging.commcare.receiver import CASE_XMLNS
 from messaging.lib.commcare_time import hq_datetime
 from messaging.models import Case, Form, Message, MobileWorker, UserGroup
 
 META_XMLNS = "http://openrosa.org/jr/xforms"
+CASE_XMLNS = "http://commcarehq.org/case/transaction/v2"
 API = "/a/{slug}/api/v0.5"
 
 

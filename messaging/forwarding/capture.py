@@ -6,7 +6,8 @@ Rules:
   kind (one indexed query, cached for the transaction) and insert one ``pending``
   ``forward_records`` row per location with a JSON snapshot of the object as it is
   now: the object's one JSON shape, the API's (``messaging.cases.serialize``;
-  the caller gives a form's case blocks, which it has in hand). Nothing else
+  the caller gives a form's case blocks, which it has in hand), or CommCare HQ's for a
+  location in the ``commcare`` format (``messaging.forwarding.commcare_format``). Nothing else
   happens there: no Redis, no HTTP. With no location, that one
   query is all they cost.
 - Each location that got records has its sender enqueued after the commit
@@ -27,6 +28,7 @@ from sqlalchemy import insert
 from messaging.cases.serialize import case_json, form_json
 from messaging.db.after_commit import after_commit
 from messaging.extensions import db
+from messaging.forwarding import commcare_format
 from messaging.forwarding.dispatch import dispatch_location
 from messaging.forwarding.locations import event_location_ids, location_ids_for
 from messaging.lib import clock
@@ -44,12 +46,13 @@ def case_payload(case) -> dict:
     return case_json(case)
 
 
-def _insert_records(project_id: int, kind: str, object_id: str, payload_of, keys: list[str]) -> int:
-    """One record per location of the kind; ``payload_of()`` is called only when there is one."""
-    locations = location_ids_for(project_id, kind)
-    if not locations:
-        return 0
-    return _insert(project_id, kind, locations, [(object_id, payload_of(), keys)])
+def _insert_records(project_id: int, kind: str, object_id: str, payloads: dict, keys: list[str]) -> int:
+    """One record per location of the kind, in the location's format; ``payloads[format]()`` is
+    called only for a format some location has."""
+    added = 0
+    for shape, locations in location_ids_for(project_id, kind).items():
+        added += _insert(project_id, kind, locations, [(object_id, payloads[shape](), keys)])
+    return added
 
 
 def _insert(
@@ -98,7 +101,11 @@ def capture_form(form, blocks: list[dict]) -> int:
 
     Call inside the transaction that saves the form, after it is flushed."""
     keys = list(dict.fromkeys(str(c) for c in (form.case_ids or []) if c)) or [form.form_id]
-    return _insert_records(form.project_id, "forms", form.form_id, lambda: form_payload(form, blocks), keys)
+    payloads = {
+        "native": lambda: form_payload(form, blocks),
+        "commcare": lambda: commcare_format.form_payload(form, blocks),
+    }
+    return _insert_records(form.project_id, "forms", form.form_id, payloads, keys)
 
 
 def capture_case(case) -> int:
@@ -106,7 +113,8 @@ def capture_case(case) -> int:
 
     Call inside the transaction that changes the case, after the change is flushed
     (the case row is then locked, so changes of one case are captured in order)."""
-    return _insert_records(case.project_id, "cases", case.case_id, lambda: case_payload(case), [case.case_id])
+    payloads = {"native": lambda: case_payload(case), "commcare": lambda: commcare_format.case_payload(case)}
+    return _insert_records(case.project_id, "cases", case.case_id, payloads, [case.case_id])
 
 
 def event_payload(event: str, data: dict) -> dict:

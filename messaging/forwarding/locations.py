@@ -207,6 +207,20 @@ def masked_headers(headers: dict) -> dict:
 # --- create, change, delete ---------------------------------------------------------------------------
 
 
+FORMATS = ("native", "commcare")
+
+
+def validate_format(kind: str, value) -> str:
+    """``native`` (the default) or ``commcare``; webhooks' events have only the native shape."""
+    if value is None:
+        return "native"
+    if value not in FORMATS:
+        raise _invalid("format", f"must be one of {', '.join(FORMATS)}.")
+    if value == "commcare" and kind not in ("forms", "cases"):
+        raise _invalid("format", "commcare is a format of forms and cases locations.")
+    return value
+
+
 def create_location(
     url,
     kind,
@@ -215,10 +229,12 @@ def create_location(
     name: str = "",
     paused: bool = False,
     events=None,
+    format=None,  # noqa: A002 - the API's field name
 ) -> ForwardLocation:
     """Validate and add a location to the current project (caller commits)."""
     kind = validate_kind(kind)
     location = ForwardLocation(
+        format=validate_format(kind, format),
         url=validate_url(url),
         kind=kind,
         events=validate_events(kind, events),
@@ -261,6 +277,9 @@ def update_location(location: ForwardLocation, changes: dict) -> list[str]:
         location.name = _valid_name(changes["name"])
     if "events" in changes:
         location.events = validate_events(location.kind, changes["events"])
+        transaction_cache(_CACHE).clear()
+    if "format" in changes:
+        location.format = validate_format(location.kind, changes["format"])
         transaction_cache(_CACHE).clear()
     if "paused" in changes:
         _pause_or_resume(location, changes["paused"])
@@ -321,18 +340,20 @@ def delete_location(location: ForwardLocation) -> None:
 # --- look-ups -----------------------------------------------------------------------------------------
 
 
-def location_ids_for(project_id: int, kind: str) -> list[str]:
-    """The ids of the project's locations of ``kind`` (one indexed query, cached for the transaction)."""
+def location_ids_for(project_id: int, kind: str) -> dict[str, list[str]]:
+    """The ids of the project's locations of ``kind`` by format (one indexed query, cached for
+    the transaction)."""
     cache = transaction_cache(_CACHE)
     key = (project_id, kind)
     if key not in cache:
-        cache[key] = list(
-            db.session.execute(
-                select(ForwardLocation.id)
-                .where(ForwardLocation.project_id == project_id, ForwardLocation.kind == kind)
-                .execution_options(all_projects=True)
-            ).scalars()
-        )
+        by_format: dict[str, list[str]] = {}
+        for location_id, shape in db.session.execute(
+            select(ForwardLocation.id, ForwardLocation.format)
+            .where(ForwardLocation.project_id == project_id, ForwardLocation.kind == kind)
+            .execution_options(all_projects=True)
+        ):
+            by_format.setdefault(shape, []).append(location_id)
+        cache[key] = by_format
     return cache[key]
 
 

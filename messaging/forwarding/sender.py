@@ -53,6 +53,7 @@ from sqlalchemy.orm import aliased
 
 from messaging.db import tenancy
 from messaging.extensions import db
+from messaging.forwarding import commcare_format
 from messaging.forwarding.dispatch import clear_marker, dispatch_location, retry_delays, schedule_next_retry
 from messaging.forwarding.locations import checked_destination, location_in_any_project
 from messaging.forwarding.notify import notify_failures
@@ -113,7 +114,14 @@ def _send_one_chunk(location: ForwardLocation, timeout: float, parallel: int, to
     destination = _destination_or_refusal(location)
     prepared = [prepare_post(location, record) for record in records]
     threads = _posting_threads(parallel)
-    outcomes = list(threads.map(lambda request: post_prepared(destination, *request, timeout), prepared))
+    outcomes = list(
+        threads.map(
+            lambda request: post_prepared(
+                _with_query(destination, request[2]), request[0], request[1], timeout
+            ),
+            prepared,
+        )
+    )
     try:
         ok, gave_up, waits = _record_outcomes(location, token, records, outcomes)
     except IntegrityError:
@@ -226,16 +234,25 @@ def _read_excerpt(response) -> tuple[str, str | None]:
     return text[:EXCERPT_CHARS], error
 
 
-def prepare_post(location: ForwardLocation, record: ForwardRecord) -> tuple[dict, bytes]:
-    """The headers and the JSON body of a record's POST (read here, in the job's thread)."""
+def prepare_post(location: ForwardLocation, record: ForwardRecord) -> tuple[dict, bytes, dict]:
+    """The headers, the JSON body and the query parameters of a record's POST (read here, in the
+    job's thread). A location in CommCare's format adds CommCare's headers and ``?app_id=``."""
     headers = {
         "User-Agent": "messaging-forwarder/1",
         "X-Forwarding-Record-Id": str(record.id),
         "X-Forwarding-Attempt": str(record.attempts + 1),
     }
+    query: dict = {}
+    if location.format == "commcare" and record.kind in ("forms", "cases"):
+        extra_headers, query = commcare_format.request_extras(record.kind, record.payload)
+        headers.update(extra_headers)
     headers.update(location.headers or {})
     headers["Content-Type"] = "application/json"
-    return headers, json.dumps(record.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return headers, json.dumps(record.payload, separators=(",", ":"), ensure_ascii=False).encode(), query
+
+
+def _with_query(destination: Destination | OutboundRefused, query: dict) -> Destination | OutboundRefused:
+    return destination.with_query(query) if query and isinstance(destination, Destination) else destination
 
 
 def post_prepared(

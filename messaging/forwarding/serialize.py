@@ -23,6 +23,7 @@ def location_json(location: ForwardLocation, counts: dict | None = None) -> dict
         "name": location.name,
         "url": location.url,
         "kind": location.kind,
+        "format": location.format or "native",
         "events": list(location.events) if location.events is not None else None,
         "headers": masked_headers(location.headers),
         "notify_emails": list(location.notify_emails or []),

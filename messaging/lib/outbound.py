@@ -34,8 +34,8 @@ import ipaddress
 import re
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, replace
+from urllib.parse import urlencode, urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -246,6 +246,13 @@ class Destination:
     target: str  # path and query
     address: str  # the checked address the connection is made to
     is_name: bool  # False when the URL spelled out an address
+
+    def with_query(self, params: dict) -> Destination:
+        """The same destination with ``params`` added to its query (None: unchanged)."""
+        if not params:
+            return self
+        joiner = "&" if "?" in self.target else "?"
+        return replace(self, target=self.target + joiner + urlencode(params))
 
     @property
     def pinned_url(self) -> str:

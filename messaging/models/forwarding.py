@@ -70,6 +70,9 @@ class ForwardLocation(db.Model, TenantScoped):
     url: Mapped[str] = mapped_column(String(2000))
     kind: Mapped[str] = mapped_column(String(8))
     headers: Mapped[dict] = mapped_column(JSON, default=dict)
+    # What a form or case is sent as: "native" (this server's JSON) or "commcare" (CommCare HQ's
+    # form and case JSON, headers and ?app_id=, messaging.forwarding.commcare_format).
+    format: Mapped[str] = mapped_column(String(16), default="native", server_default="native")
     notify_emails: Mapped[list] = mapped_column(JSON, default=list)
     # For kind ``events``: the event names this webhook receives.
     events: Mapped[list | None] = mapped_column(JSON)

@@ -3,6 +3,7 @@
 - ``cases.indexed_on``, ``forms.indexed_on``: when a row last changed, distinct per row and in
   commit order (``messaging.cases.indexing``, stamped from ``index_stamps``), what CommCare's API
   pages incremental exports by; rows written before are given their own times.
+- ``forward_locations.format``: ``native`` or ``commcare`` (CommCare HQ's forwarding payloads).
 - ``cases.indices``: CommCare case indices (parent and host links) from XForm index blocks.
 - ``forms.xmlns``, ``name``, ``meta``, ``xml``: CommCare's identity of a form, its meta block,
   and the XForm as the receiver got it.
@@ -49,6 +50,9 @@ def upgrade():
         batch_op.add_column(sa.Column('indexed_on', sa.DateTime(), nullable=True))
         batch_op.create_index('ix_forms_project_indexed', ['project_id', 'indexed_on', 'id'], unique=False)
 
+    with op.batch_alter_table('forward_locations', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('format', sa.String(length=16), server_default='native', nullable=False))
+
     # Rows written before stamping: their own times (a later change stamps them properly).
     op.execute("UPDATE cases SET indexed_on = modified_on")
     op.execute("UPDATE forms SET indexed_on = received_on")
@@ -64,3 +68,4 @@ def downgrade():
     op.drop_column('cases', 'indices')
     op.drop_column('cases', 'indexed_on')
     op.drop_table('index_stamps')
+    op.drop_column('forward_locations', 'format')

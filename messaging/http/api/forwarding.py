@@ -57,6 +57,7 @@ LOCATION = schema(
             "name": {"type": "string"},
             "url": {"type": "string"},
             "kind": KIND,
+            "format": {"type": "string", "enum": ["native", "commcare"]},
             "events": EVENTS,
             "headers": {
                 "type": "object",
@@ -133,6 +134,13 @@ LOCATION_BODY = {
         },
         "notify_emails": {"type": "array", "items": {"type": "string", "format": "email"}},
         "paused": {"type": "boolean"},
+        "format": {
+            "type": "string",
+            "enum": ["native", "commcare"],
+            "default": "native",
+            "description": "commcare: CommCare HQ's form and case JSON, with its received-on / "
+            "server-modified-on headers and ?app_id= on forms (forms and cases locations)",
+        },
     },
 }
 
@@ -156,6 +164,7 @@ def forwarding_create():
         name=_name(body),
         paused=get_bool(body, "paused"),
         events=body.get("events"),
+        format=body.get("format"),
     )
     db.session.commit()
     return created(location_json(location))
