@@ -74,12 +74,14 @@ def _register_import_handlers() -> None:
     """The kinds of Excel import (idempotent): the bulk case upload, case group uploads, opt-out lists."""
     from messaging.case_groups import upload as case_group_upload
     from messaging.cases import bulk_upload
+    from messaging.commcare import bulk_upload as commcare_upload
     from messaging.imports import handlers
     from messaging.imports import opt_outs as opt_out_import
 
     handlers.register(bulk_upload.HANDLER)
     handlers.register(case_group_upload.HANDLER)
     handlers.register(opt_out_import.HANDLER)
+    handlers.register(commcare_upload.HANDLER)
 
 
 def _configure_database_engine(app: Flask) -> None:

@@ -75,7 +75,7 @@ def example_workbook() -> bytes:
     )
 
 
-def _text(value) -> str | None:
+def cell_text(value) -> str | None:
     if value is None:
         return None
     if isinstance(value, float) and value.is_integer():
@@ -84,7 +84,7 @@ def _text(value) -> str | None:
     return text or None
 
 
-def _property_value(value):
+def property_value(value):
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
     if isinstance(value, date):
@@ -96,7 +96,7 @@ def _property_value(value):
     return value
 
 
-def _property_key(header: str) -> str | None:
+def property_key(header: str) -> str | None:
     """A column name as a property name: 'Due date (EDD)' -> 'due_date_edd'."""
     key = re.sub(r"[^a-z0-9_.-]+", "_", header.lower()).strip("_")
     if key and not key[0].isalpha():
@@ -115,7 +115,7 @@ def check_headers(headers: list[str]) -> None:
             f"'case_type'. Found: {', '.join(names) or 'no column names'}.",
             {"found": names},
         )
-    bad = [h for h in names if h not in FIELD_COLUMNS and _property_key(h) is None]
+    bad = [h for h in names if h not in FIELD_COLUMNS and property_key(h) is None]
     if bad:
         raise SpreadsheetError(
             "bad_header",
@@ -124,7 +124,7 @@ def check_headers(headers: list[str]) -> None:
         )
 
 
-class _Owners:
+class Owners:
     """Resolve owner cells once per distinct value: id, username or group name."""
 
     def __init__(self):
@@ -161,7 +161,7 @@ class Batch:
     imp: Import
     by_id: dict[str, Case]
     by_ext: dict[str, list]
-    owners: _Owners
+    owners: Owners
     region: str
     now: datetime
 
@@ -173,14 +173,16 @@ def process_batch(imp, rows, state=None):
     if not imp.dry_run:
         dialect.begin_write()  # SQLite: take the write lock before reading (see begin_write)
     region = project_country(imp.project_id)
-    batch = Batch(imp, {}, {}, _Owners(), region, clock.now())
+    batch = Batch(imp, {}, {}, Owners(), region, clock.now())
     _find_cases(batch, rows)
 
     outcomes = []
     touched: list[tuple[Case, int, dict]] = []
     for number, record in rows:
         identifier = (
-            _text(record.get("case_id")) or _text(record.get("external_id")) or _text(record.get("name"))
+            cell_text(record.get("case_id"))
+            or cell_text(record.get("external_id"))
+            or cell_text(record.get("name"))
         )
         try:
             case, result, message, block = apply_row(batch, record)
@@ -202,14 +204,16 @@ def process_batch(imp, rows, state=None):
         outcomes.append(RowOutcome(number, identifier, result, case_id=case.case_id, message=message))
 
     if touched and not imp.dry_run:
-        _write(imp, rows, touched, batch.now)
+        write_batch(imp, rows, touched, batch.now)
     return outcomes
 
 
 def _find_cases(batch: Batch, rows) -> None:
     """The batch's cases, locked: two queries (by case id, by external id)."""
-    wanted_ids = {t for _, r in rows if (t := _text(r.get("case_id")))}
-    wanted_ext = {t for _, r in rows if (t := _text(r.get("external_id"))) and not _text(r.get("case_id"))}
+    wanted_ids = {t for _, r in rows if (t := cell_text(r.get("case_id")))}
+    wanted_ext = {
+        t for _, r in rows if (t := cell_text(r.get("external_id"))) and not cell_text(r.get("case_id"))
+    }
     if wanted_ids:
         stmt = (
             select(Case).where(Case.case_id.in_(wanted_ids), Case.deleted.is_(False)).order_by(Case.case_id)
@@ -238,7 +242,7 @@ class NewCase(SimpleNamespace):
         return {"project_id": project_id, **{c: getattr(self, c) for c in self.COLUMNS}}
 
 
-def _write(imp, rows, touched, now) -> None:
+def write_batch(imp, rows, touched, now) -> None:
     """Insert the batch's new cases in bulk, record the batch as one form with a
     history row per case row. Changed existing cases are flushed by the ORM."""
     new = {}
@@ -299,12 +303,12 @@ def apply_row(batch: Batch, record: dict):
 
     Returns ``(case, "created" | "updated", message, history block)``; raises
     ``RowError`` with the reason when the row cannot be applied."""
-    case_id = _text(record.get("case_id"))
-    external_id = _text(record.get("external_id"))
-    case_type = _text(record.get("case_type"))
-    name = _text(record.get("name")) or _text(record.get("case_name"))
+    case_id = cell_text(record.get("case_id"))
+    external_id = cell_text(record.get("external_id"))
+    case_type = cell_text(record.get("case_type"))
+    name = cell_text(record.get("name")) or cell_text(record.get("case_name"))
     case = _row_case(batch, case_id, external_id)
-    owner_id = _row_owner(batch, _text(record.get("owner_id")))
+    owner_id = _row_owner(batch, cell_text(record.get("owner_id")))
     if case is not None and case_type and case.case_type != case_type:
         raise RowError(f"This case is of type '{case.case_type}', not '{case_type}'.")
     if case is None and not case_type:
@@ -315,14 +319,14 @@ def apply_row(batch: Batch, record: dict):
     result = "updated"
     if case is None:
         result = "created"
-        case = _new_case(batch, case_type, external_id, owner_id)
+        case = new_case(batch, case_type, external_id, owner_id)
         block["create"] = {"case_type": case.case_type, "case_name": name or "", "owner_id": owner_id}
     if batch.imp.dry_run:  # report only: the case is not changed (nor added to the session)
         return case, result, _phone_message(update, batch.region), block
     apply_update(case, update, batch.region)
     if update:
         block["update"] = {k: (str(v) if k == "phone_number" else v) for k, v in update.items()}
-    if (_text(record.get("close")) or "").lower() in TRUE_WORDS and not case.closed:
+    if (cell_text(record.get("close")) or "").lower() in TRUE_WORDS and not case.closed:
         case.closed = True
         case.closed_on = batch.now
         block["close"] = True
@@ -372,22 +376,22 @@ def _row_update(
         update["case_name"] = name[:255]
     if new_external_id:
         update["external_id"] = new_external_id[:255]
-    language = _text(record.get("language"))
+    language = cell_text(record.get("language"))
     if language:
         update["language"] = language[:16]
     if owner_id and (case is None or case.owner_id != owner_id):
         update["owner_id"] = owner_id
     phone = record.get("phone_number")
-    if _text(phone):
-        update["phone_number"] = phone if isinstance(phone, int) else _text(phone)
+    if cell_text(phone):
+        update["phone_number"] = phone if isinstance(phone, int) else cell_text(phone)
     for header, value in record.items():
         if header in FIELD_COLUMNS or value is None or value == "":
             continue
-        update[_property_key(header)] = _property_value(value)
+        update[property_key(header)] = property_value(value)
     return update
 
 
-def _new_case(batch: Batch, case_type: str, external_id: str | None, owner_id: str | None) -> NewCase:
+def new_case(batch: Batch, case_type: str, external_id: str | None, owner_id: str | None) -> NewCase:
     case = NewCase(
         indexed_on=None,
         case_id=new_id(),

@@ -24,17 +24,17 @@ import binascii
 import logging
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request, url_for
 from sqlalchemy import func, select
 
 from messaging.accounts import login_limits
 from messaging.accounts.passwords import password_matches
-from messaging.commcare import listing
+from messaging.commcare import bulk_upload, listing
 from messaging.commcare.receiver import MAX_BYTES, receive_xform
 from messaging.db import tenancy
 from messaging.errors import DomainError, Invalid
 from messaging.extensions import csrf, db
-from messaging.models import ApiToken, MobileWorker, Project, WebUser, hash_token
+from messaging.models import ApiToken, Import, MobileWorker, Project, WebUser, hash_token
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,39 @@ def show_object(slug: str, version: str, resource: str, object_id: str):
     if found is None:
         raise Refused(404, None)
     return jsonify(found)
+
+
+# --- the bulk case upload ------------------------------------------------------------------
+
+
+def _hq_answer(code: int, message: str, **extra) -> Response:
+    response = jsonify({"code": code, "message": message, **extra})
+    response.status_code = code
+    return response
+
+
+@bp.post("/importer/excel/bulk_upload_api/", strict_slashes=False)
+def bulk_upload_api(slug: str):
+    """CommCare's Bulk Case Upload API: 200 ``{code, message: "success", status_url}``; a refused
+    request is HQ's 500 ``{code: 500, message}``, nothing kept."""
+    caller = authenticate(slug, role="manager")
+    try:
+        imp = bulk_upload.start_upload(request.form, request.files, caller.id)
+    except DomainError as exc:
+        return _hq_answer(500, exc.message)
+    status_url = url_for("commcare.bulk_upload_status", slug=slug, import_id=imp.id, _external=True)
+    return _hq_answer(200, "success", status_url=status_url)
+
+
+@bp.get("/importer/excel/bulk_upload_api/status/<import_id>/", strict_slashes=False)
+def bulk_upload_status(slug: str, import_id: str):
+    authenticate(slug)
+    imp = db.session.execute(
+        select(Import).where(Import.id == import_id, Import.kind == bulk_upload.KIND)
+    ).scalar_one_or_none()
+    if imp is None:
+        raise Refused(404, None)
+    return jsonify(bulk_upload.status_json(imp))
 
 
 # --- the receiver -------------------------------------------------------------------------

@@ -52,6 +52,9 @@ class ImportHandler:
     check_headers: object = None
     # target_link(imp) -> (label, url) or None: where the progress page links back to.
     target_link: object = None
+    # True: an old Excel 97-2003 (.xls) file is read too (calamine reads BIFF; no zip checks
+    # apply to it). CommCare's bulk upload API takes .xls (OpenFn sends one).
+    accepts_xls: bool = False
 
 
 HANDLERS: dict[str, ImportHandler] = {}

@@ -42,7 +42,7 @@ from messaging.imports.claim import claim
 from messaging.imports.files import copy_file, delete_files, store_file
 from messaging.imports.handlers import HANDLERS, ImportHandler
 from messaging.imports.outcomes import REPORT_HEADERS, iter_outcomes, record_outcomes, recorded_up_to
-from messaging.imports.start import max_upload_bytes
+from messaging.imports.start import is_old_excel, max_upload_bytes
 from messaging.imports.writer import BatchWriter
 from messaging.lib import clock
 from messaging.lib.xlsx import PlainReportWriter, SpreadsheetError, check_xlsx_bytes, iter_rows
@@ -102,6 +102,8 @@ def _run_claimed(import_id: str) -> None:
             return
         db.session.expire_all()
         imp = db.session.get(Import, import_id)
+        if handler.accepts_xls:
+            path = _named_by_content(path)
         try:
             total = _checked_row_count(handler, path, max_rows)
         except SpreadsheetError as exc:
@@ -114,9 +116,26 @@ def _run_claimed(import_id: str) -> None:
         os.unlink(path)
 
 
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _named_by_content(path: str) -> str:
+    """An old Excel file (.xls) renamed so: the reader picks the format by the file's extension."""
+    with open(path, "rb") as fh:
+        if fh.read(len(OLE2_MAGIC)) != OLE2_MAGIC:
+            return path
+    renamed = path.removesuffix(".xlsx") + ".xls"
+    os.rename(path, renamed)
+    return renamed
+
+
 def _checked_row_count(handler: ImportHandler, path: str, max_rows: int) -> int:
     """Check the file and its header and count its rows; SpreadsheetError when any is wrong."""
-    check_xlsx_bytes(path, max_upload_bytes())
+    try:
+        check_xlsx_bytes(path, max_upload_bytes())
+    except SpreadsheetError as exc:
+        if not (handler.accepts_xls and is_old_excel(exc)):
+            raise
     with iter_rows(path, None, handler.required_header, check=False) as reader:
         # the header check, before anything is counted or changed
         if handler.check_headers is not None:

@@ -37,6 +37,11 @@ _REFUSAL_FOR_CODE = {
 }
 
 
+def is_old_excel(refusal: SpreadsheetError) -> bool:
+    """Whether a refusal only says the file is an old Excel 97-2003 workbook (.xls)."""
+    return refusal.code == "not_xlsx" and (refusal.details or {}).get("kind") == "xls"
+
+
 def max_upload_bytes() -> int:
     return int(current_app.config.get("MAX_CONTENT_LENGTH") or 20 * 1024 * 1024)
 
@@ -60,7 +65,9 @@ def start_import(
         # Only the zip directory here: the full check and the parse run in the job.
         check_xlsx_bytes(data, max_upload_bytes(), verify=False)
     except SpreadsheetError as exc:
-        raise _REFUSAL_FOR_CODE.get(exc.code, Invalid)(exc.code, exc.message, details=exc.details) from None
+        if not (HANDLERS[kind].accepts_xls and is_old_excel(exc)):
+            refusal = _REFUSAL_FOR_CODE.get(exc.code, Invalid)
+            raise refusal(exc.code, exc.message, details=exc.details) from None
     imp = Import(
         kind=kind,
         target_id=target_id,
