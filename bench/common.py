@@ -189,9 +189,14 @@ class ReceiverProcess:
             self.proc.wait(10)
 
 
-def seed_mothers(project_id: int, n: int, properties, *, closed=lambda i: False, batch: int = 5000) -> None:
+def seed_mothers(
+    project_id: int, n: int, properties, *, closed=lambda i: False, batch: int = 5000, indexed: bool = False
+) -> None:
     """N ``mother`` cases with valid numbers (Core bulk insert, ``batch`` a statement): case ``i``
-    gets ``properties(i)`` and is closed when ``closed(i)``; then ANALYZE on PostgreSQL."""
+    gets ``properties(i)`` and is closed when ``closed(i)``; with ``indexed``, an ``indexed_on``
+    a microsecond apart (as the app stamps them); then ANALYZE on PostgreSQL."""
+    from datetime import timedelta
+
     from sqlalchemy import insert, text
 
     from messaging.extensions import db
@@ -218,6 +223,7 @@ def seed_mothers(project_id: int, n: int, properties, *, closed=lambda i: False,
                         "opened_on": now,
                         "modified_on": now,
                         "properties": properties(i),
+                        "indexed_on": now + timedelta(microseconds=i) if indexed else None,
                     }
                     for i in range(start, min(start + batch, n))
                 ],
