@@ -67,6 +67,8 @@ def form_json(form: Form, blocks: list[dict] | None = None) -> dict:
         "user_id": form.user_id,
         "received_on": clock.isoformat(form.received_on),
         "source": form.source,
+        "xmlns": form.xmlns,
+        "name": form.name,
         "answers": form.answers or {},
         "case_ids": list(form.case_ids or []),
         "cases": form_blocks(form) if blocks is None else blocks,

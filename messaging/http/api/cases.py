@@ -73,6 +73,8 @@ FORM = schema(
             "user_id": {"type": ["string", "null"]},
             "received_on": {"type": "string"},
             "source": {"type": "string"},
+            "xmlns": {"type": ["string", "null"]},
+            "name": {"type": ["string", "null"]},
             "answers": {"type": "object"},
             "case_ids": {"type": "array", "items": {"type": "string"}},
             "cases": {"type": "array", "items": {"type": "object"}},
@@ -109,6 +111,11 @@ FORM_BODY = {
         "user_id": {"type": "string"},
         "answers": {"type": "object"},
         "cases": {"type": "array", "items": CASE_BLOCK},
+        "xmlns": {
+            "type": "string",
+            "description": "CommCare's form identity (its XForm's xmlns); default one per application",
+        },
+        "name": {"type": "string", "description": "the form's name; default the application's"},
     },
 }
 

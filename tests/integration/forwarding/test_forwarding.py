@@ -159,6 +159,8 @@ def test_capture_adds_a_snapshot_per_location_of_the_kind_inside_the_transaction
         "answers": {"age": 31},
         "case_ids": ["c1", "c2"],
         "source": "api",
+        "xmlns": None,
+        "name": None,
         "cases": [],
     }
     assert {r.status for r in rows} == {"pending"}
@@ -192,6 +194,8 @@ def test_a_form_is_posted_as_json_with_the_extra_headers(project, rx, run_jobs):
         "answers": {"weight": 3.5},
         "case_ids": ["case-1"],
         "source": "api",
+        "xmlns": None,
+        "name": None,
         "cases": [],
     }
     assert request["headers"]["authorization"] == "Bearer s3cret-token-abcdef"

@@ -143,7 +143,18 @@ def test_records_and_attempts_filters(project, api):
     assert len(page["results"]) == 2 and page["next"]
     assert page["results"][0]["id"] > page["results"][1]["id"]
     one = api.get(f"/api/v1/forwarding/records/{page['results'][0]['id']}").get_json()
-    payload_keys = {"form_id", "received_on", "app_id", "user_id", "answers", "case_ids", "source", "cases"}
+    payload_keys = {
+        "form_id",
+        "received_on",
+        "app_id",
+        "user_id",
+        "answers",
+        "case_ids",
+        "source",
+        "xmlns",
+        "name",
+        "cases",
+    }
     assert set(one["payload"]) == payload_keys
     assert api.get(f"/api/v1/forwarding/{location_id}/records?status=sent").status_code == 400
     assert api.get(f"/api/v1/forwarding/{location_id}/attempts?outcome=maybe").status_code == 400

@@ -81,6 +81,8 @@ def test_full_survey_with_invalid_answers_reminders_and_form(app, project, run_j
         assert (
             form.form_id == session["form_id"] and form.source == "sms_survey" and form.case_ids == [case_id]
         )
+        # CommCare's identity of the form: one xmlns per survey, named as the survey.
+        assert (form.xmlns, form.name) == (f"urn:messaging:survey:{survey_id}", "Health check")
     # The results page and the export show the response.
     page = web.get(f"/surveys/{survey_id}").get_data(as_text=True)
     assert "cough pain" in page and "completed" in page
