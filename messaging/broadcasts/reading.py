@@ -15,7 +15,7 @@ Rules:
 from __future__ import annotations
 
 from collections import Counter
-from datetime import time
+from datetime import time, timedelta
 
 from sqlalchemy import and_, func, or_, select, tuple_
 
@@ -168,8 +168,15 @@ def status_counts() -> dict[str, int]:
     }
 
 
+# Messages are written close to when they go (a firing writes its own, an alert its occurrence's);
+# quiet hours and the daily limit hold them for a day or two. A message sent today is looked for
+# among those written in this many days: a range of ix_messages_project_created, not the whole log.
+SENT_TODAY_WRITTEN_WITHIN = timedelta(days=7)
+
+
 def sends_today(project: Project) -> dict:
-    """Dashboard: broadcast firings started and outbound messages sent since local midnight."""
+    """Dashboard: broadcast firings started and outbound messages sent since local midnight
+    (among the messages written in the last ``SENT_TODAY_WRITTEN_WITHIN``)."""
     zone = get_zone(project.timezone or "UTC")
     local_now = utc_to_local(clock.now(), zone)
     midnight = local_to_utc(local_now.date(), time(0, 0), zone)
@@ -179,6 +186,11 @@ def sends_today(project: Project) -> dict:
     messages = db.session.execute(
         select(func.count())
         .select_from(Message)
-        .where(Message.direction == "outbound", Message.sent_at >= midnight)
+        .where(
+            Message.project_id == project.id,
+            Message.created_at >= midnight - SENT_TODAY_WRITTEN_WITHIN,
+            Message.direction == "outbound",
+            Message.sent_at >= midnight,
+        )
     ).scalar_one()
     return {"firings": firings, "messages": messages}
