@@ -53,11 +53,11 @@ def _crash_after(monkeypatch, batches):
     real = fanout.fan_out_batch
     done = []
 
-    def dying(*args):
+    def dying(*args, **kwargs):
         if len(done) >= batches:
             raise _Crash()
         done.append(1)
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(fanout, "fan_out_batch", dying)
     return lambda: monkeypatch.setattr(fanout, "fan_out_batch", real)
@@ -324,7 +324,7 @@ def test_two_fan_outs_racing_on_one_firing_write_each_message_once(
         except _Crash:
             other["crashed"] = True
 
-    def racing(b, firing_id, cursor, batch, content):
+    def racing(b, firing_id, cursor, batch, content, **kwargs):
         me = "B" if threading.current_thread().name == "job-b" else "A"
         if me == "B" and not other_finishes and any(who == "B" for who, _ in calls):
             raise _Crash()  # B dies after one batch: the firing stays 'sending' at B's cursor
@@ -334,7 +334,7 @@ def test_two_fan_outs_racing_on_one_firing_write_each_message_once(
             thread = threading.Thread(target=job_b, name="job-b")
             thread.start()
             thread.join()
-        return real(b, firing_id, cursor, batch, content)
+        return real(b, firing_id, cursor, batch, content, **kwargs)
 
     monkeypatch.setattr(fanout, "fan_out_batch", racing)
     mine = run_firing(p, firing["id"], batch_size=2)
@@ -923,3 +923,45 @@ def test_sends_today_counts_firings_and_messages_since_local_midnight(app, twili
         assert reading.sends_today(project) == {"firings": 1, "messages": 1}
         clock.set_now(T0 + timedelta(hours=12))  # 00:00 the next day in Nairobi
         assert reading.sends_today(project) == {"firings": 0, "messages": 0}
+
+
+def test_a_session_a_keyword_opens_during_the_walk_is_replaced_after_one_retry(
+    app, twilio_project, fake, run_jobs, monkeypatch
+):
+    """Nobody had an open session when the walk began, so its batches skip the close; a keyword
+    opening one meanwhile breaks the one-open-session index, the batch runs again, closing."""
+    from messaging.surveys.starting import start_session
+    from tests.factories import make_survey
+    from tests.integration.inbound.inbound_helpers import sessions_of
+
+    p = twilio_project
+    clock.set_now(T0)
+    other = make_survey(p, name="Other", questions=[{"id": "q", "type": "text", "text": "Name?"}])
+    phones = [f"+25471200087{i}" for i in range(4)]
+    cases = [make_case(p, name=f"K{i}", phone=phone) for i, phone in enumerate(phones)]
+    created = create(p, recipients={"cases": cases}, survey_id=make_survey(p))
+    [firing] = firings(p, created["id"])
+    real, closing_flags = fanout.fan_out_batch, []
+
+    def keyword_session():
+        with p.scope():
+            start_session(p.id, other, phones[3], case_pk(p, cases[3]), source="keyword")
+            db.session.commit()
+
+    def meanwhile(*args, **kwargs):
+        closing_flags.append(kwargs["closing"])
+        if len(closing_flags) == 2:  # after the first batch, the last number texts a keyword
+            thread = threading.Thread(target=keyword_session)
+            thread.start()
+            thread.join()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fanout, "fan_out_batch", meanwhile)
+    assert run_firing(p, firing["id"], batch_size=2) == {"batches": 2, "messages": 4, "retries": 1}
+    monkeypatch.setattr(fanout, "fan_out_batch", real)
+    assert closing_flags == [False, False, True]  # the second batch failed once, then closed
+    sessions = sessions_of(p)
+    keyword = next(s for s in sessions if s["survey_id"] == other)
+    assert (keyword["status"], keyword["end_reason"]) == ("cancelled", "replaced")
+    mine = [s for s in sessions if s["broadcast_id"] == created["id"]]
+    assert sorted(s["phone"] for s in mine) == phones and {s["status"] for s in mine} == {"open"}
