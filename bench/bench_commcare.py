@@ -31,7 +31,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import free_port, fresh_app, seed_mothers, worker_env_base  # noqa: E402
+from common import free_port, fresh_app, seed_mothers, wait_up, worker_env_base  # noqa: E402
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/bench"
 EXPORT = ROOT / ".venv-cce" / "bin" / "commcare-export"
@@ -45,17 +45,6 @@ XFORM = """<?xml version="1.0"?>
   </case>
   <meta xmlns="http://openrosa.org/jr/xforms"><userID>{user}</userID><instanceID>{form_id}</instanceID></meta>
 </data>"""
-
-
-def wait_up(url: str) -> None:
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            requests.get(url + "/healthz", timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    sys.exit("gunicorn did not start")
 
 
 def query_file(path: Path) -> Path:
@@ -183,7 +172,7 @@ def main() -> None:
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_up(url)
+        wait_up(port)
         database = "PostgreSQL" if args.database_url.startswith("postgresql") else "SQLite"
         print(f"database: {database}; cases: {args.cases:,}; gunicorn 2 x 4 threads")
         native_seconds, native_rows = native_fetch(url, key)

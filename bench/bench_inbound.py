@@ -68,7 +68,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import FakeProcess, ReceiverProcess, free_port  # noqa: E402
+from common import FakeProcess, ReceiverProcess, free_port, wait_up  # noqa: E402
 
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, signed_inbound_request  # noqa: E402
 
@@ -145,19 +145,6 @@ with app.app_context():
         sys.exit(out.stderr)
     total, distinct = out.stdout.split()
     return int(total), int(distinct)
-
-
-def wait_up(port: int, timeout: float = 30) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/healthz")
-            conn.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.2)
-    sys.exit("gunicorn did not start")
 
 
 def looper_phone(k: int) -> str:

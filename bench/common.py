@@ -3,6 +3,7 @@ process, and a fresh app (schema from the migrations, an empty Redis DB, a proje
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -19,6 +20,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_up(port: int, timeout: float = 30) -> None:
+    """Wait until the app on 127.0.0.1:``port`` answers ``/healthz`` (gunicorn started by a bench)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit("gunicorn did not start")
 
 
 class FakeProcess:

@@ -36,13 +36,12 @@ from messaging.errors import Invalid
 from messaging.extensions import db
 from messaging.lib import clock
 from messaging.lib.gsm_spelling import gsm7_spelling, ucs2_characters
-from messaging.lib.phones import country_of_prefix
 from messaging.lib.segments import count_segments
 from messaging.models import Broadcast, Project
 from messaging.sms import gateway_settings
 from messaging.sms.guards import preview_warnings
 from messaging.sms.prices import estimate_by_country
-from messaging.sms.usage import PREFIX_CHARS
+from messaging.sms.usage import country_of, number_prefix
 
 # Preview renders at most this many recipients to report missing placeholders and segments.
 PREVIEW_RENDER_LIMIT = 5000
@@ -98,12 +97,12 @@ def preview_broadcast(project: Project, body: Mapping) -> dict:
 
 def _countries(snap) -> dict[str, int]:
     """``{country: recipients who will get a message}``, by the first digits of their numbers."""
-    prefix = func.substr(snap.c.phone, 1, PREFIX_CHARS)
+    prefix = number_prefix(snap.c.phone)
     counts: Counter = Counter()
     for start, n in db.session.execute(
         select(prefix, func.count()).where(snap.c.skip_reason.is_(None)).group_by(prefix)
     ).all():
-        counts[country_of_prefix(start or "") or "unknown"] += n
+        counts[country_of(start)] += n
     return dict(counts)
 
 

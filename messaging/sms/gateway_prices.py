@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select, update
 
@@ -31,6 +30,7 @@ from messaging.lib import clock
 from messaging.models import GatewayConfig, Message
 from messaging.sms.gateway_settings import build_gateway, gateway_config
 from messaging.sms.gateways import GatewayError
+from messaging.sms.prices import MICROS, as_amount
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,8 @@ class PriceStats:
 
 def price_micros(price: str | None) -> int | None:
     """A gateway's price string (``-0.00750``) as positive millionths, or None when it is not a number."""
-    if price is None:
-        return None
-    try:
-        value = abs(Decimal(str(price).strip()))
-    except InvalidOperation:
-        return None
-    return int((value * 1_000_000).to_integral_value()) if value.is_finite() else None
+    value = as_amount(price)
+    return None if value is None else int((abs(value) * MICROS).to_integral_value())
 
 
 def fetch_prices(batch: int = BATCH) -> PriceStats:

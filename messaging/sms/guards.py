@@ -161,9 +161,10 @@ def take_allowance(project_id: int, day: date, wanted: int, limit: int) -> int:
     return 0
 
 
-def sent_today(project_id: int, now: datetime) -> int:
-    """Automated messages counted against the daily limit on the project's local day of ``now``."""
-    guards = project_guards(project_id)
+def sent_today(project_id: int, now: datetime, guards: Guards | None = None) -> int:
+    """Automated messages counted against the daily limit on the project's local day of ``now``
+    (``guards``: the project's, when the caller has read them already)."""
+    guards = guards or project_guards(project_id)
     return (
         db.session.execute(
             select(COUNTS.c.sent).where(
@@ -206,7 +207,8 @@ def preview_warnings(project_id: int, messages: int, at: datetime, seconds: floa
                 }
             )
     if guards.daily_limit is not None:
-        used = sent_today(project_id, at) if guards.local_day(at) == guards.local_day(clock.now()) else 0
+        today = guards.local_day(at) == guards.local_day(clock.now())
+        used = sent_today(project_id, at, guards) if today else 0
         left = max(0, guards.daily_limit - used)
         if messages > left:
             warnings.append(

@@ -49,7 +49,8 @@ def queue_now(project_id: int, now: datetime | None = None) -> dict:
             func.count().filter(Message.status == "sending"),
         ).where(Message.status.in_(("queued", "sending")))
     ).one()
-    limit = guards.project_guards(project_id).daily_limit
+    project = guards.project_guards(project_id)
+    limit = project.daily_limit
     return {
         "due": row[0],
         "waiting": row[1],
@@ -57,7 +58,7 @@ def queue_now(project_id: int, now: datetime | None = None) -> dict:
         "sending_window": row[3],
         "sending": row[4],
         "limit": limit,
-        "sent_today": guards.sent_today(project_id, now) if limit is not None else None,
+        "sent_today": guards.sent_today(project_id, now, project) if limit is not None else None,
     }
 
 

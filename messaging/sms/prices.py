@@ -49,16 +49,20 @@ def prices_json(project_id: int) -> list[dict]:
     ]
 
 
-def _micros(raw, field: str) -> int:
+def as_amount(raw) -> Decimal | None:
+    """A number or its text (``"-0.00750"``, ``0.0075``) as an exact finite Decimal, else None."""
+    if not isinstance(raw, (int, float, str)) or isinstance(raw, bool):
+        return None
     try:
-        value = (
-            Decimal(str(raw).strip())
-            if isinstance(raw, (int, float, str)) and not isinstance(raw, bool)
-            else None
-        )
+        value = Decimal(str(raw).strip())
     except InvalidOperation:
-        value = None
-    if value is None or not value.is_finite() or value < 0:
+        return None
+    return value if value.is_finite() else None
+
+
+def _micros(raw, field: str) -> int:
+    value = as_amount(raw)
+    if value is None or value < 0:
         raise field_error(field, f"{raw!r} is not a price (a number from 0, such as 0.0075).")
     micros = value * MICROS
     if micros != micros.to_integral_value():

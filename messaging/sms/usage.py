@@ -40,6 +40,16 @@ COUNTED_OUTBOUND = ("sent", "delivered", "undelivered")
 PREFIX_CHARS = 6
 
 
+def number_prefix(phone_column):
+    """SQL: a number's first characters, enough to know its country (``+2547...``, ``+1809...``)."""
+    return func.substr(phone_column, 1, PREFIX_CHARS)
+
+
+def country_of(prefix: str | None) -> str:
+    """The country of a :func:`number_prefix`, ``unknown`` when none."""
+    return country_of_prefix(prefix or "") or "unknown"
+
+
 def parse_range(raw_from: str | None, raw_to: str | None, today: date) -> tuple[date, date]:
     """The report's days from ``?from=&to=`` (``YYYY-MM-DD``; default the last 30 days)."""
 
@@ -71,7 +81,7 @@ def usage(project_id: int, start: date, end: date) -> dict:
     until = datetime.combine(end + timedelta(days=1), time(0))
     m = Message.__table__.c
     day = dialect.day_of(m.created_at)
-    prefix = func.substr(m.phone, 1, PREFIX_CHARS)
+    prefix = number_prefix(m.phone)
     unpriced_segments = case((m.price_micros.is_(None), m.segments), else_=0)
     rows = db.session.execute(
         select(
@@ -99,7 +109,7 @@ def usage(project_id: int, start: date, end: date) -> dict:
     ).all()
     merged: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0, None, 0])
     for raw_day, direction, gateway, pre, messages, segments, priced, micros, unit, unpriced in rows:
-        key = (dialect.as_date(raw_day), direction, gateway, country_of_prefix(pre or "") or "unknown")
+        key = (dialect.as_date(raw_day), direction, gateway, country_of(pre))
         into = merged[key]
         into[0] += messages
         into[1] += segments or 0
