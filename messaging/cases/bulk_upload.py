@@ -36,7 +36,7 @@ from sqlalchemy import func, insert, select
 from messaging.alerts.schedules import case_pks_changed
 from messaging.cases.blocks import MAX_VALUE_LENGTH, PROPERTY_KEY
 from messaging.cases.forms import IMPORT_XMLNS
-from messaging.cases.indexing import TICK, take_stamps
+from messaging.cases.indexing import stamp
 from messaging.cases.ownership import known_owner
 from messaging.cases.updates import apply_update, project_country
 from messaging.db import dialect
@@ -235,7 +235,7 @@ class NewCase(SimpleNamespace):
 
     COLUMNS = (
         "case_id case_type name external_id phone_raw phone_number phone_invalid language owner_id "
-        "user_id closed closed_on deleted opened_on modified_on properties indexed_on"
+        "user_id closed closed_on deleted opened_on modified_on properties indexed_on indices"
     ).split()
 
     def row(self, project_id: int) -> dict:
@@ -245,22 +245,8 @@ class NewCase(SimpleNamespace):
 def write_batch(imp, rows, touched, now) -> None:
     """Insert the batch's new cases in bulk, record the batch as one form with a
     history row per case row. Changed existing cases are flushed by the ORM."""
-    new = {}
-    for case, _, _ in touched:
-        if isinstance(case, NewCase):
-            new[case.case_id] = case
-    # The batch's form, then each case, gets its indexed_on (messaging.cases.indexing); the
-    # stamp's lock is held until the framework commits the batch.
     changed = list({c.case_id: c for c, _, _ in touched}.values())
-    first = take_stamps(imp.project_id, 1 + len(changed))
-    for offset, case in enumerate(changed, start=1):
-        case.indexed_on = first + TICK * offset
-    pks: dict[str, int] = {}
-    if new:
-        result = db.session.execute(
-            insert(Case).returning(Case.id, Case.case_id), [c.row(imp.project_id) for c in new.values()]
-        )
-        pks = {case_id: pk for pk, case_id in result}
+    new = [c for c in changed if isinstance(c, NewCase)]
     form = Form(
         app_id=None,
         user_id=None,
@@ -270,14 +256,23 @@ def write_batch(imp, rows, touched, now) -> None:
         source="import",
         xmlns=IMPORT_XMLNS,
         name="Bulk case upload",
-        indexed_on=first,
     )
+    # The batch's form, then each case, gets its indexed_on; the stamp's lock is held until the
+    # framework commits the batch.
+    stamp(imp.project_id, [form], changed)
+    if new:
+        result = db.session.execute(
+            insert(Case).returning(Case.id, Case.case_id), [c.row(imp.project_id) for c in new]
+        )
+        pks = {case_id: pk for pk, case_id in result}
+        for case in new:  # now as a Case reads: forwarding and the alerts take it as one
+            case.id, case.project_id = pks[case.case_id], imp.project_id
     db.session.add(form)
     db.session.flush()
     history = [
         {
             "project_id": imp.project_id,
-            "case_pk": pks[case.case_id] if isinstance(case, NewCase) else case.id,
+            "case_pk": case.id,
             "form_pk": form.id,
             "kind": ",".join(k for k in ("create", "update", "close") if k in block) or "update",
             "actions": {"case_id": case.case_id, "row": number, **block},
@@ -288,14 +283,10 @@ def write_batch(imp, rows, touched, now) -> None:
     db.session.execute(insert(CaseTransaction), history)
     # Data forwarding, in the batch's transaction (dispatched after its commit).
     capture_form(form, [row["actions"] for row in history])
-    for case in {c.case_id: c for c, _, _ in touched}.values():
-        if isinstance(case, NewCase):
-            case.project_id = imp.project_id
+    for case in changed:
         capture_case(case)
     # Conditional alerts: the cases' schedules follow them, in the batch's transaction.
-    case_pks_changed(
-        imp.project_id, [pks[c.case_id] if isinstance(c, NewCase) else c.id for c, _, _ in touched]
-    )
+    case_pks_changed(imp.project_id, [c.id for c, _, _ in touched])
 
 
 def apply_row(batch: Batch, record: dict):
@@ -394,6 +385,7 @@ def _row_update(
 def new_case(batch: Batch, case_type: str, external_id: str | None, owner_id: str | None) -> NewCase:
     case = NewCase(
         indexed_on=None,
+        indices=None,
         case_id=new_id(),
         case_type=case_type[:100],
         name="",

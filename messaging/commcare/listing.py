@@ -17,6 +17,7 @@ Rules (../shared/COMMCARE.md a.3, b):
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +90,24 @@ def _archived(values):
     return MobileWorker.is_active.is_(not _bool(values[-1], "archived"))
 
 
+def _event_case(values):
+    return Message.case_id.in_(select(Case.id).where(Case.case_id.in_(values)))
+
+
+def _bound(column, compare, param: str):
+    return lambda values: compare(column, _date(values[-1], param))
+
+
+def _date_bounds(**columns) -> dict[str, Callable]:
+    """``<name>.gt``, ``.gte``, ``.lt`` and ``.lte`` filters on each named time column."""
+    compares = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+    return {
+        f"{name}.{op}": _bound(column, compare, f"{name}.{op}")
+        for name, column in columns.items()
+        for op, compare in compares.items()
+    }
+
+
 RESOURCES: dict[str, Resource] = {
     "case": Resource(
         Case,
@@ -145,7 +164,6 @@ RESOURCES: dict[str, Resource] = {
         {"username": MobileWorker.username},
         "username",
         filters={"group": _in_group, "archived": _archived},
-        base=lambda stmt: stmt,
     ),
     "group": Resource(UserGroup, UserGroup.id, {"name": UserGroup.name}, "name"),
     "messaging-event": Resource(
@@ -153,16 +171,15 @@ RESOURCES: dict[str, Resource] = {
         Message.id,
         {"date_last_activity": Message.updated_at, "date": Message.created_at},
         "date_last_activity",
-        filters={"phone_number": _any_of(Message.phone)},
-        ranges={},
+        filters={
+            "phone_number": _any_of(Message.phone),
+            "case_id": _event_case,
+            # spelled CommCare's way: date_last_activity.gte / .lt, date.gt ...
+            **_date_bounds(date_last_activity=Message.updated_at, date=Message.created_at),
+        },
     ),
 }
 EMPTY_RESOURCES = ("location", "location_type", "application", "web-user")
-# messaging-event ranges are spelled CommCare's way: date_last_activity.gte / .lt, date.gt ...
-EVENT_RANGES = {
-    "date_last_activity": Message.updated_at,
-    "date": Message.created_at,
-}
 
 
 def _whole(args, name: str, default: int) -> int:
@@ -183,7 +200,7 @@ def _date(raw: str, name: str):
         ) from None
 
 
-def _conditions(name: str, resource: Resource, args) -> list:
+def _conditions(resource: Resource, args) -> list:
     conditions = []
     for param, build in resource.filters.items():
         if values := _values(args, param):
@@ -193,18 +210,6 @@ def _conditions(name: str, resource: Resource, args) -> list:
             conditions.append(column >= _date(raw, f"{param}_start"))
         if raw := args.get(f"{param}_end"):
             conditions.append(column <= _date(raw, f"{param}_end"))
-    if name == "messaging-event":
-        for param, column in EVENT_RANGES.items():
-            for op, compare in (
-                ("gt", column.__gt__),
-                ("gte", column.__ge__),
-                ("lt", column.__lt__),
-                ("lte", column.__le__),
-            ):
-                if raw := args.get(f"{param}.{op}"):
-                    conditions.append(compare(_date(raw, f"{param}.{op}")))
-        if case_ids := _values(args, "case_id"):
-            conditions.append(Message.case_id.in_(select(Case.id).where(Case.case_id.in_(case_ids))))
     return conditions
 
 
@@ -237,7 +242,7 @@ def list_page(name: str, slug: str, args, path: str) -> dict:
     resource = RESOURCES[name]
     limit = min(_whole(args, "limit", DEFAULT_LIMIT), resource.max_limit) or DEFAULT_LIMIT
     offset = _whole(args, "offset", 0)
-    stmt = resource.base(select(resource.model)).where(*_conditions(name, resource, args))
+    stmt = resource.base(select(resource.model)).where(*_conditions(resource, args))
     total = db.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     rows = list(
         db.session.execute(

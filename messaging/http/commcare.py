@@ -25,9 +25,9 @@ import logging
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from messaging.accounts import login_limits
+from messaging.accounts import login_limits, logins
 from messaging.accounts.passwords import password_matches
 from messaging.commcare import bulk_upload, listing
 from messaging.commcare.receiver import MAX_BYTES, receive_xform
@@ -98,30 +98,24 @@ def _api_key(credentials: str) -> WebUser:
     return token.user
 
 
-def _basic(credentials: str, slug: str, workers: bool) -> WebUser | MobileWorker:
+def _basic(credentials: str, project: Project | None, workers: bool) -> WebUser | MobileWorker:
     try:
         username, _, password = base64.b64decode(credentials.strip(), validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise Refused(401, "The Basic credentials are not readable.") from None
     address = request.remote_addr
     login_limits.check(username.lower(), address)
-    user = db.session.execute(
-        select(WebUser)
-        .where(func.lower(WebUser.email) == username.lower())
-        .execution_options(all_projects=True)
-    ).scalar_one_or_none()
-    if user is not None and user.is_active_user and user.check_password(password):
+    user = logins.authenticate(username, password)
+    if user is not None:
         return user
-    if workers:
-        project = _project(slug)
-        name = username.split("@", 1)[0] if username.endswith(f"@{slug}.commcarehq.org") else username
-        worker = None
-        if project is not None:
-            worker = db.session.execute(
-                select(MobileWorker)
-                .where(MobileWorker.project_id == project.id, MobileWorker.username == name)
-                .execution_options(all_projects=True)
-            ).scalar_one_or_none()
+    if workers and project is not None:
+        suffix = f"@{project.slug}.commcarehq.org"
+        name = username.removesuffix(suffix)
+        worker = db.session.execute(
+            select(MobileWorker)
+            .where(MobileWorker.project_id == project.id, MobileWorker.username == name)
+            .execution_options(all_projects=True)
+        ).scalar_one_or_none()
         if worker is not None and worker.is_active and password_matches(worker.password_hash, password):
             return worker
     login_limits.record_failure(username.lower(), address)
@@ -131,15 +125,15 @@ def _basic(credentials: str, slug: str, workers: bool) -> WebUser | MobileWorker
 def authenticate(slug: str, *, workers: bool = False, role: str = "viewer"):
     """The caller (a web user, or for the receiver a mobile worker), scoped to its project."""
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    project = _project(slug)
     if scheme.lower() == "apikey":
         caller = _api_key(credentials)
     elif scheme.lower() == "basic":
-        caller = _basic(credentials, slug, workers)
+        caller = _basic(credentials, project, workers)
     else:
         raise Refused(
             401, "Send 'Authorization: ApiKey <email>:<api key>' (commcare-export: --auth-mode apikey)."
         )
-    project = _project(slug)
     if project is None or project.id != caller.project_id:
         raise Refused(404, None)
     if isinstance(caller, WebUser) and not caller.can(role):
@@ -245,16 +239,9 @@ def receiver(slug: str, app_id: str | None = None):
     version3 = request.headers.get("X-OpenRosa-Version", "").startswith("3")
     try:
         result = receive_xform(_xml_body(), app_id, worker_id)
-    except Invalid as exc:
-        if exc.code in ("unreadable", "too_large", "unsupported_case_block", "invalid_index"):
-            status = 413 if exc.code == "too_large" else 500
-            if exc.code in ("unsupported_case_block", "invalid_index"):
-                status = 422 if version3 else 201
-            return openrosa("submit_error" if status != 422 else "processing_failure", exc.message, status)
-        return openrosa(
-            "processing_failure" if version3 else "submit_error", exc.message, 422 if version3 else 201
-        )
     except DomainError as exc:
+        if exc.code in ("unreadable", "too_large"):  # not a form at all: HQ's 500 (413 for the size)
+            return openrosa("submit_error", exc.message, 413 if exc.code == "too_large" else 500)
         return openrosa(
             "processing_failure" if version3 else "submit_error", exc.message, 422 if version3 else 201
         )

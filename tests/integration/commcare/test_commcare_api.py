@@ -140,3 +140,22 @@ def test_bad_parameters_are_commcare_errors(project):
     assert "error" in _get(project, f"/a/{slug}/api/v0.5/user/?group=unknown", status=400)
     capped = _get(project, f"/a/{slug}/api/v0.5/case/?limit=100000")
     assert capped["meta"]["limit"] == 5000
+
+
+def test_messaging_events_filter_by_activity_and_case(project):
+    from tests.factories import make_case, send
+
+    clock.set_now(datetime(2026, 3, 2, 9, 0))
+    case_id = make_case(project, name="Eve", phone="+254712009901")
+    send(project, "+254712009901", "Hello")
+    slug = project.slug
+    url = f"/a/{slug}/api/v0.5/messaging-event/?order_by=date_last_activity"
+    [event] = _get(project, url)["objects"]
+    assert event["messages"][0]["direction"] == "outgoing" and event["messages"][0]["content"] == "Hello"
+    assert len(_get(project, f"{url}&date_last_activity.gte=2026-03-02T08:59:00")["objects"]) == 1
+    assert _get(project, f"{url}&date_last_activity.gte=2026-03-02T09:01:00")["objects"] == []
+    assert _get(project, f"{url}&date.lt=2026-03-02T09:00:00")["objects"] == []
+    assert _get(project, f"{url}&case_id=nobody")["objects"] == []
+    assert "error" in _get(project, f"{url}&date.gt=soon", status=400)
+    assert _get(project, f"/a/{slug}/api/v0.5/messaging-event/{event['id']}/")["id"] == event["id"]
+    assert case_id

@@ -88,3 +88,25 @@ def test_a_bad_format_is_refused(project):
     )
     assert response.status_code == 400 and response.get_json()["error"]["details"]["field"] == "format"
     assert project.api().get("/api/v1/forwarding").get_json()["results"] == []
+
+
+def test_cases_a_bulk_upload_creates_are_forwarded_in_commcare_format(project, run_jobs):
+    import io
+
+    from tests.factories import xlsx
+
+    with Receiver.start() as rx:
+        _location(project, rx.url + "/cases", "cases", format="commcare")
+        data = xlsx([["Amina", "mother", "Siaya"]], header=("name", "case_type", "village"))
+        response = project.api().client.post(
+            "/api/v1/cases/imports",
+            data={"file": (io.BytesIO(data), "cases.xlsx")},
+            headers={"Authorization": f"Token {project.key}"},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 202, response.get_json()
+        run_jobs()
+        [request] = rx.requests
+    case = request["json"]
+    assert case["properties"]["case_name"] == "Amina" and case["properties"]["village"] == "Siaya"
+    assert len(case["xform_ids"]) == 1 and case["indices"] == {}
