@@ -105,7 +105,7 @@ def _meta(form: Form) -> dict:
     return meta
 
 
-def form_body(form: Form, blocks: list[dict]) -> dict:
+def form_body(form: Form, blocks: list[dict], meta: dict) -> dict:
     """The ``form`` object: the XForm's own JSON, or one made in its shape."""
     if form.xml is not None:
         return form.answers or {}
@@ -121,7 +121,7 @@ def form_body(form: Form, blocks: list[dict]) -> dict:
     if blocks:
         cases = [_v2_block(b, form) for b in blocks]
         body["case"] = cases[0] if len(cases) == 1 else cases
-    body["meta"] = {"@xmlns": META_XMLNS, **_meta(form)}
+    body["meta"] = {"@xmlns": META_XMLNS, **meta}
     return body
 
 
@@ -158,7 +158,7 @@ def form_json(form: Form, slug: str, blocks: list[dict]) -> dict:
                 "location",
             )
         },
-        "form": form_body(form, blocks),
+        "form": form_body(form, blocks, meta),
         "attachments": {},
         "resource_uri": "",
     }

@@ -243,7 +243,7 @@ def prepare_post(location: ForwardLocation, record: ForwardRecord) -> tuple[dict
         "X-Forwarding-Attempt": str(record.attempts + 1),
     }
     query: dict = {}
-    if location.format == "commcare" and record.kind in ("forms", "cases"):
+    if location.format == "commcare":  # a format only forms and cases locations take
         extra_headers, query = commcare_format.request_extras(record.kind, record.payload)
         headers.update(extra_headers)
     headers.update(location.headers or {})

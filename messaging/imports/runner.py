@@ -46,6 +46,7 @@ from messaging.imports.start import is_old_excel, max_upload_bytes
 from messaging.imports.writer import BatchWriter
 from messaging.lib import clock
 from messaging.lib.xlsx import PlainReportWriter, SpreadsheetError, check_xlsx_bytes, iter_rows
+from messaging.lib.xlsx.sniff import is_old_excel_file
 from messaging.models import Import
 
 log = logging.getLogger(__name__)
@@ -116,14 +117,10 @@ def _run_claimed(import_id: str) -> None:
         os.unlink(path)
 
 
-OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-
-
 def _named_by_content(path: str) -> str:
     """An old Excel file (.xls) renamed so: the reader picks the format by the file's extension."""
-    with open(path, "rb") as fh:
-        if fh.read(len(OLE2_MAGIC)) != OLE2_MAGIC:
-            return path
+    if not is_old_excel_file(path):
+        return path
     renamed = path.removesuffix(".xlsx") + ".xls"
     os.rename(path, renamed)
     return renamed

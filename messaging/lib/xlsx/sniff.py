@@ -28,7 +28,7 @@ from messaging.lib.xlsx.errors import SpreadsheetError
 SNIFF = 8192
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _CHUNK = 1024 * 1024
-_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
 
 _SAVE_AS = "Open it in Excel, save it as an Excel workbook (.xlsx) and upload it again."
@@ -78,12 +78,18 @@ def kind_of_zip(infos: list[zipfile.ZipInfo]) -> str:
     return "zip"
 
 
+def is_old_excel_file(path) -> bool:
+    """Whether the file at ``path`` starts as an Excel 97-2003 workbook (.xls, OLE2) does."""
+    with open(path, "rb") as fh:
+        return fh.read(len(OLE2_MAGIC)) == OLE2_MAGIC
+
+
 def kind_of_non_zip(head: bytes, fh: IO[bytes]) -> str:
     """The kind of a file that is not a zip, from its first ``SNIFF`` bytes ``head``
     (``fh`` is read through only to look for an encrypted stream, and put back at 0)."""
     if b"%PDF-" in head[:1024]:
         return "pdf"
-    if head.startswith(_OLE2_MAGIC):
+    if head.startswith(OLE2_MAGIC):
         return "encrypted" if _contains(fh, _ENCRYPTED_STREAM) else "xls"
     text = _as_text(head)
     if text is None:
