@@ -98,7 +98,7 @@ with app.app_context():
     from flask_migrate import upgrade
     upgrade(directory='{ROOT / "migrations"}')
     from messaging.projects.setup import create_project
-    from messaging.sms import gateway_settings
+    from messaging.gateways import settings as gateway_settings
     from messaging.db.tenancy import project_scope
     from messaging.jobs import redis_conn
     redis_conn().flushdb()

@@ -109,7 +109,7 @@ class Bench:
     # -- 1. throughput -----------------------------------------------------------
 
     def bare_loop(self, url: str, n: int) -> float:
-        from messaging.sms.gateways import twilio_client
+        from messaging.gateways.twilio import twilio_client
 
         # The very client the pipeline uses (same keep-alive session and settings).
         client = twilio_client(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
@@ -124,7 +124,7 @@ class Bench:
         code = f"""
 import sys, time
 from messaging import create_app
-from messaging.sms.gateways import twilio_client
+from messaging.gateways.twilio import twilio_client
 app = create_app()
 with app.app_context():
     client = twilio_client({DEFAULT_ACCOUNT_SID!r}, {DEFAULT_AUTH_TOKEN!r})
@@ -239,7 +239,7 @@ with app.app_context():
     # -- 2. rate accuracy ----------------------------------------------------------
 
     def rate_accuracy(self, seconds: int, mps: int = 10):
-        from messaging.sms.gateways import pick_sender
+        from messaging.gateways.base import pick_sender
 
         print(f"\n== Rate accuracy (3 senders at {mps}/s for {seconds} s, 2 workers)")
         fake = FakeProcess()

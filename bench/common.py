@@ -126,7 +126,7 @@ def use_fake_gateway(app, project_id: int, fake_url: str, pool, mps: int) -> Non
     """Give the project a Twilio gateway whose API is the fake server at ``fake_url``."""
     from messaging.db.tenancy import project_scope
     from messaging.extensions import db
-    from messaging.sms import gateway_settings
+    from messaging.gateways import settings as gateway_settings
     from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
     app.config["TWILIO_API_BASE_URL"] = fake_url

@@ -65,6 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
     web.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(webhooks.gateways_bp)
     app.register_blueprint(commcare.bp)
     cli.init_app(app)
     return app

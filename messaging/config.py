@@ -102,6 +102,10 @@ def from_environment() -> dict:
         "RQ_QUEUE_PREFIX": os.environ.get("RQ_QUEUE_PREFIX", ""),
         "SMS_GATEWAY": os.environ.get("SMS_GATEWAY", "console"),
         "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL", ""),
+        # Other providers' API hosts, for tests and benchmarks (messaging.gateways).
+        "AFRICASTALKING_API_BASE_URL": os.environ.get("AFRICASTALKING_API_BASE_URL", ""),
+        "VONAGE_API_BASE_URL": os.environ.get("VONAGE_API_BASE_URL", ""),
+        "TELERIVET_API_BASE_URL": os.environ.get("TELERIVET_API_BASE_URL", ""),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").rstrip("/"),
         # Sending (see README "Sending and delivery guarantees").
         "SMS_HTTP_TIMEOUT": _float("SMS_HTTP_TIMEOUT", 10.0),

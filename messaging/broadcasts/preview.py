@@ -34,14 +34,18 @@ from messaging.broadcasts.recipients import recipients_select
 from messaging.broadcasts.spec import apply_spec, parse_spec
 from messaging.errors import Invalid
 from messaging.extensions import db
+from messaging.gateways import routing
+from messaging.gateways import settings as gateway_settings
 from messaging.lib import clock
 from messaging.lib.gsm_spelling import gsm7_spelling, ucs2_characters
 from messaging.lib.segments import count_segments
 from messaging.models import Broadcast, Project
-from messaging.sms import gateway_settings
 from messaging.sms.guards import preview_warnings
 from messaging.sms.prices import estimate_by_country
-from messaging.sms.usage import country_of, number_prefix
+from messaging.sms.usage import PREFIX_CHARS, country_of
+
+# The leading characters that decide a gateway: a plus and the longest prefix (7 digits).
+ROUTING_CHARS = 8
 
 # Preview renders at most this many recipients to report missing placeholders and segments.
 PREVIEW_RENDER_LIMIT = 5000
@@ -77,6 +81,7 @@ def preview_broadcast(project: Project, body: Mapping) -> dict:
         total_segments = round(total_segments * will_send / len(rows))
     rate = send_rate(project.id)
     seconds = round(will_send / rate, 1) if rate else None
+    countries, gateways = _shares(project.id, snap)
     per_message = total_segments / will_send if will_send else max_segments
     return {
         "recipients": recipients,
@@ -90,20 +95,30 @@ def preview_broadcast(project: Project, body: Mapping) -> dict:
         "messages_per_second": rate,
         "estimated_seconds": seconds,
         "encoding_hints": encoding_hints(b),
-        "cost": estimate_by_country(project.id, _countries(snap), per_message),
+        "cost": estimate_by_country(project.id, countries, per_message),
+        "gateways": gateways,
         "warnings": preview_warnings(project.id, will_send, _send_time(body), seconds),
     }
 
 
-def _countries(snap) -> dict[str, int]:
-    """``{country: recipients who will get a message}``, by the first digits of their numbers."""
-    prefix = number_prefix(snap.c.phone)
-    counts: Counter = Counter()
+def _shares(project_id: int, snap) -> tuple[dict[str, int], list[dict]]:
+    """Who will get a message, by country (the first digits of their numbers) and by the gateway
+    each message takes (``messaging.gateways.routing``), from one count per leading digits."""
+    leading = func.substr(snap.c.phone, 1, ROUTING_CHARS)
+    countries: Counter = Counter()
+    by_gateway: Counter = Counter()
+    gateways = gateway_settings.project_gateways(project_id)
     for start, n in db.session.execute(
-        select(prefix, func.count()).where(snap.c.skip_reason.is_(None)).group_by(prefix)
+        select(leading, func.count()).where(snap.c.skip_reason.is_(None)).group_by(leading)
     ).all():
-        counts[country_of(start)] += n
-    return dict(counts)
+        countries[country_of((start or "")[:PREFIX_CHARS])] += n
+        by_gateway[id(routing.choose(start or "", gateways))] += n
+    shares = [
+        {"id": g.id, "name": g.name, "kind": g.kind, "recipients": by_gateway[id(g)]}
+        for g in gateways
+        if by_gateway[id(g)]
+    ]
+    return dict(countries), shares
 
 
 def _send_time(body: Mapping):
@@ -172,10 +187,13 @@ def _render_sample(content: Content, rows) -> _Sample:
 
 
 def send_rate(project_id: int) -> float:
-    """Messages per second the project's gateway allows: ``mps`` per sender, capped by ``project_mps``."""
-    cfg = gateway_settings.gateway_config(project_id)
-    senders = 1 if cfg.messaging_service_sid or not cfg.from_numbers else len(cfg.from_numbers)
-    rate = float((cfg.mps or 10) * senders)
-    if cfg.project_mps:
-        rate = min(rate, float(cfg.project_mps))
-    return rate
+    """Messages per second the project's gateways allow together: ``mps`` per sender, each
+    gateway capped by its ``project_mps``."""
+    total = 0.0
+    for cfg in gateway_settings.project_gateways(project_id):
+        senders = max(1, len(gateway_settings.sender_pool(cfg)))
+        rate = float((cfg.mps or 10) * senders)
+        if cfg.project_mps:
+            rate = min(rate, float(cfg.project_mps))
+        total += rate
+    return total

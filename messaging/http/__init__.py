@@ -5,7 +5,7 @@ slow work is enqueued by the domain (after the commit), never done in a request.
 
 - ``api/``: JSON under ``/api/v1`` (one ``route`` declaration per view feeds the OpenAPI document).
 - ``web/``: the server-rendered pages.
-- ``webhooks``: Twilio's inbound messages and status callbacks (signatures checked).
+- ``webhooks``: the gateways' inbound messages and delivery reports (signatures or secrets checked).
 - ``health``: ``/healthz``, ``/healthz/workers``.
 - ``errors``: domain refusals (``messaging.errors``) to HTTP statuses.
 - ``lookup``: ``get_or_404``, one row of the current project or a 404.

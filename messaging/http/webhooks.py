@@ -1,4 +1,6 @@
-"""Twilio webhooks: ``POST /twilio/status`` and ``POST /twilio/inbound``.
+"""Gateway webhooks: Twilio's ``POST /twilio/status`` and ``POST /twilio/inbound``, and every
+gateway's ``/gateways/<kind>/<gateway_id>/inbound`` and ``/status`` (``messaging.gateways.receiving``
+has their rules: a signature or the gateway's secret in the URL, else 403 and nothing changes).
 
 Rules:
 - Every request is checked with ``X-Twilio-Signature`` against the auth token
@@ -24,6 +26,9 @@ from twilio.request_validator import RequestValidator
 
 from messaging.db.tenancy import project_scope
 from messaging.extensions import csrf, db
+from messaging.gateways import receiving
+from messaging.gateways.base import StatusReport, WebhookRequest
+from messaging.gateways.twilio import OPT_OUT_CODE
 from messaging.models import GatewayConfig
 from messaging.sms import crypto
 from messaging.sms.status import handle_status_callback
@@ -32,6 +37,8 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 csrf.exempt(bp)
+gateways_bp = Blueprint("gateway_webhooks", __name__, url_prefix="/gateways")
+csrf.exempt(gateways_bp)
 
 
 def public_request_url() -> str:
@@ -51,7 +58,7 @@ def validate_twilio_request(auth_token: str) -> bool:
     return RequestValidator(auth_token).validate(public_request_url(), request.form, signature)
 
 
-# How an Account SID looks (``messaging.sms.gateway_settings`` saves only this form).
+# How an Account SID looks (``messaging.gateways.settings`` saves only this form).
 ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 
 
@@ -108,6 +115,7 @@ def status():
     error_code = request.form.get("ErrorCode") or None
     if not sid or not status_value:
         return "", 204
+    report = StatusReport(sid, status_value, error_code, opted_out=error_code == str(OPT_OUT_CODE))
     # Several projects may share one Twilio account: the message says whose it is.
     projects = [cfg.project_id] + [
         other.project_id for other in candidates if other.project_id != cfg.project_id
@@ -115,9 +123,7 @@ def status():
     outcome = "unknown_sid"
     for project_id in projects:
         with project_scope(project_id):
-            outcome = handle_status_callback(
-                project_id, sid, status_value, error_code, remember_unknown=project_id == projects[-1]
-            )
+            outcome = handle_status_callback(project_id, report, remember_unknown=project_id == projects[-1])
         if outcome != "unknown_sid":
             break
     db.session.commit()
@@ -163,3 +169,44 @@ def inbound():
     with project_scope(cfg.project_id):
         receive_inbound(cfg.project_id, from_number, to_number, request.form.get("Body", ""), sid)
     return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
+
+
+def webhook_request() -> WebhookRequest:
+    """This request as plain data for a gateway module."""
+    return WebhookRequest(
+        method=request.method,
+        url=public_request_url(),
+        headers={name.lower(): value for name, value in request.headers.items()},
+        args=request.args.to_dict(),
+        form=request.form.to_dict(),
+        body=request.get_data(cache=True),
+        remote_addr=request.remote_addr or "",
+    )
+
+
+def _gateway_for(kind: str, gateway_id: int):
+    data = webhook_request()
+    try:
+        cfg, gateway = receiving.authenticated_gateway(kind, gateway_id, data)
+    except receiving.Refused as exc:
+        log.warning("gateway webhook refused kind=%s: %s", kind[:20], exc)
+        abort(403)
+    return cfg, gateway, data
+
+
+@gateways_bp.route("/<kind>/<int:gateway_id>/inbound", methods=["GET", "POST"])
+def gateway_inbound(kind: str, gateway_id: int):
+    """A provider's incoming SMS: stored once per provider message id, handled in a job."""
+    cfg, gateway, data = _gateway_for(kind, gateway_id)
+    receiving.take_inbound(cfg, gateway, data)
+    body, mimetype = gateway.inbound_answer
+    return Response(body, status=200, mimetype=mimetype)
+
+
+@gateways_bp.route("/<kind>/<int:gateway_id>/status", methods=["GET", "POST"])
+def gateway_status(kind: str, gateway_id: int):
+    """A provider's delivery report: statuses only move forward; unknown ids are kept an hour."""
+    cfg, gateway, data = _gateway_for(kind, gateway_id)
+    receiving.take_status(cfg, gateway, data)
+    db.session.commit()
+    return Response("", status=200, mimetype="text/plain")

@@ -61,13 +61,20 @@ def normalize_sender(project_id: int, raw: str) -> str:
 
 
 def receive_inbound(
-    project_id: int, from_number: str, to_number: str, body: str, sid: str
+    project_id: int,
+    from_number: str,
+    to_number: str,
+    body: str,
+    sid: str,
+    gateway: tuple[str, int | None] | None = None,
 ) -> tuple[int, bool]:
     """Store an inbound SMS once per ``sid`` and enqueue its handling. Commits.
 
+    ``gateway`` is the (kind, saved gateway id) it came through, when known.
     Returns ``(message_id, created)``; ``created`` is False for a retry of a
     MessageSid already stored (nothing is stored or enqueued again).
     """
+    gateway_kind, gateway_id = gateway or (None, None)
     phone = normalize_sender(project_id, from_number)
     body = body or ""
     received_chars = len(body)
@@ -95,6 +102,8 @@ def receive_inbound(
             "status": "received",
             "error_message": note,
             "gateway_sid": sid,
+            "gateway": gateway_kind,
+            "gateway_id": gateway_id,
             "bypass_opt_out": False,
             "attempts": 0,
             "created_at": now,

@@ -67,9 +67,22 @@ def post(
 ) -> requests.Response:
     """POST ``body`` to the checked address of ``destination``; the answer is streamed
     (read it and close it). ``timeout`` applies to connecting and to each read."""
+    return send("POST", destination, body, headers, timeout, verify=verify)
+
+
+def send(  # noqa: PLR0913 - a request's parts
+    method: str,
+    destination: Destination,
+    body: bytes | None,
+    headers: dict,
+    timeout: float,
+    *,
+    verify: bool | str = True,
+) -> requests.Response:
+    """Send a ``method`` request to the checked address of ``destination``; streamed as ``post``."""
     http, adapter = session()
     request = requests.Request(
-        "POST", destination.pinned_url, data=body, headers={**headers, "Host": destination.host_header}
+        method, destination.pinned_url, data=body, headers={**headers, "Host": destination.host_header}
     )
     prepared = http.prepare_request(request)
     setattr(prepared, SERVER_NAME, destination.server_name)

@@ -73,10 +73,15 @@ OPT_OUT_SOURCES = tuple(member.value for member in OptOutSource)
 
 
 class GatewayKind(StrEnum):
-    """The gateways a project can send through."""
+    """The gateways a project can send through (each is a module of ``messaging.gateways``)."""
 
     CONSOLE = "console"
     TWILIO = "twilio"
+    AFRICASTALKING = "africastalking"
+    VONAGE = "vonage"
+    INFOBIP = "infobip"
+    TELERIVET = "telerivet"
+    HTTP = "http"
 
 
 GATEWAY_KINDS = tuple(member.value for member in GatewayKind)
@@ -128,6 +133,9 @@ class Message(db.Model, TenantScoped):
     encoding: Mapped[str] = mapped_column(String(8), default="GSM-7")
     status: Mapped[str] = mapped_column(String(16), default="queued")
     gateway: Mapped[str | None] = mapped_column(String(16))
+    # The saved gateway that took it (``sms_gateways.id``; None for a project's unsaved console).
+    # Set when it is queued only to pin it to one gateway (a gateway page's test send).
+    gateway_id: Mapped[int | None] = mapped_column(Integer)
     gateway_sid: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -231,18 +239,44 @@ class CannedReply(db.Model, TenantScoped):
 
 
 class GatewayConfig(db.Model, TenantScoped):
-    """A project's SMS gateway. The Twilio auth token is stored encrypted and never shown again."""
+    """One of a project's SMS gateways (messaging.gateways).
+
+    A project may have several: each message goes through the one whose
+    ``prefixes`` holds the longest prefix of its number, else the default
+    (``is_default``). Twilio's account keeps its own columns (the webhooks look
+    gateways up by ``account_sid``); every other kind keeps its settings in
+    ``settings`` and its secrets encrypted in ``secrets_encrypted`` (a JSON
+    object, never shown again). ``webhook_secret`` is the secret in its
+    inbound and status URLs.
+    """
 
     __tablename__ = "sms_gateways"
-    __table_args__ = (UniqueConstraint("project_id"), Index("ix_sms_gateways_account_sid", "account_sid"))
+    __table_args__ = (
+        Index("ix_sms_gateways_account_sid", "account_sid"),
+        # One default gateway per project.
+        Index(
+            "uq_sms_gateways_default",
+            "project_id",
+            unique=True,
+            postgresql_where=text("is_default"),
+            sqlite_where=text("is_default"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), default="console")
+    name: Mapped[str] = mapped_column(String(80), default="")
+    is_default: Mapped[bool] = mapped_column(Boolean, default=True)
+    prefixes: Mapped[list] = mapped_column(JSON, default=list)
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    secrets_encrypted: Mapped[str | None] = mapped_column(Text)
+    webhook_secret: Mapped[str | None] = mapped_column(String(64))
+    allowed_ips: Mapped[list] = mapped_column(JSON, default=list)
     account_sid: Mapped[str | None] = mapped_column(String(64))
     auth_token_encrypted: Mapped[str | None] = mapped_column(Text)
     from_numbers: Mapped[list] = mapped_column(JSON, default=list)
     messaging_service_sid: Mapped[str | None] = mapped_column(String(64))
-    # Messages per second per sender (number or messaging service); project_mps caps the project.
+    # Messages per second per sender (number or messaging service); project_mps caps the gateway.
     mps: Mapped[int] = mapped_column(Integer, default=10)
     project_mps: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

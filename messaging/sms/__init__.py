@@ -1,9 +1,9 @@
-"""Sending SMS: the outbound message log, the send pipeline, delivery statuses, opt-outs and gateways.
+"""Sending SMS: the outbound message log, the send pipeline, delivery statuses and opt-outs.
 
 The database is the truth, the queue only a hint: every outbound SMS is a row
 in ``messages`` before any job is queued; send jobs carry ids, claim each row
 before sending it, and the sweep repairs what Redis or a dead worker lost.
-See README "Sending and delivery guarantees".
+See README "Sending and delivery guarantees". The gateways themselves are ``messaging.gateways``.
 
 - ``outbox``: writing outbound rows (``send_sms``, ``queue_messages``), enqueuing their jobs, cancelling.
 - ``sending``: the send job's body (``send_batch``): chunks, the lease, handing rows back.
@@ -15,8 +15,7 @@ See README "Sending and delivery guarantees".
 - ``sweep``: re-queuing rows whose job is gone; resolving rows stuck in ``sending``.
 - ``optouts``: the numbers that opted out of a project (the current state).
 - ``consent``: the append-only consent ledger: every opt-out, opt-in and confirmed exception.
-- ``gateway_settings``: a project's gateway settings, validated and saved, and the gateway they make.
-- ``gateways``: the gateways themselves (Twilio, console) and their errors.
+- ``gateway_prices``: prices Twilio reports on its message resource, fetched after sending.
 - ``ratelimit``: the messages-per-second limiter shared by every worker, in Redis.
 - ``crypto``: gateway secrets encrypted at rest.
 - ``tuning``: the settings (``SMS_*``) that tune sending.

@@ -71,6 +71,7 @@ def claim(project_id: int, ids: list[int], now: datetime, job_id: str | None = N
             MESSAGES.c.bypass_opt_out,
             MESSAGES.c.author_id,
             MESSAGES.c.attempts,
+            MESSAGES.c.gateway_id,
             opted_out.label("opted_out"),
         )
     )

@@ -26,10 +26,10 @@ from sqlalchemy import select, update
 
 from messaging.db.tenancy import project_scope
 from messaging.extensions import db
+from messaging.gateways.base import GatewayError
+from messaging.gateways.settings import build_gateway, gateway_config
 from messaging.lib import clock
 from messaging.models import GatewayConfig, Message
-from messaging.sms.gateway_settings import build_gateway, gateway_config
-from messaging.sms.gateways import GatewayError
 from messaging.sms.prices import MICROS, as_amount
 
 log = logging.getLogger(__name__)

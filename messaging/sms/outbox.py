@@ -101,6 +101,7 @@ def _row_values(project_id: int, row: dict, now: datetime, opted: set[str]) -> d
         "encoding": info.encoding,
         "status": "queued",
         "gateway": None,
+        "gateway_id": row.get("gateway_id"),
         "broadcast_id": row.get("broadcast_id"),
         "firing_id": row.get("firing_id"),
         "alert_id": row.get("alert_id"),
@@ -264,6 +265,7 @@ def send_sms(  # noqa: PLR0913 - each keyword is a column of the row it writes
     auto_reply: bool = False,
     author_id: int | None = None,
     urgent: bool = False,
+    gateway_id: int | None = None,
 ) -> int:
     """Write one outbound message and enqueue its job when the caller commits; returns the message id.
 
@@ -273,7 +275,8 @@ def send_sms(  # noqa: PLR0913 - each keyword is a column of the row it writes
     sends even to an opted-out number (STOP/START confirmations). ``auto_reply``
     marks an automatic reply (what the loop guard counts); ``author_id`` is the
     web user who wrote it. ``urgent``: a person is waiting for it (a reply, an
-    alert); its job goes to the ``high`` queue, ahead of broadcasts. A number
+    alert); its job goes to the ``high`` queue, ahead of broadcasts. ``gateway_id`` pins it
+    to one of the project's gateways (a gateway page's test send). A number
     that is not E.164, an empty body or an opted-out recipient gives a row
     ``failed`` with a ``skip_reason`` (still returned).
     """
@@ -287,6 +290,7 @@ def send_sms(  # noqa: PLR0913 - each keyword is a column of the row it writes
         "bypass_opt_out": bypass_opt_out,
         "auto_reply": auto_reply,
         "author_id": author_id,
+        "gateway_id": gateway_id,
     }
     batches = _insert_chunk(project_id, [row], 1, result)
     if batches:

@@ -39,11 +39,12 @@ from messaging.db import dialect
 from messaging.db.outage import write_through_outage
 from messaging.extensions import db
 from messaging.forwarding.capture import capture_events
+from messaging.gateways.base import GatewayError
 from messaging.lib import clock
 from messaging.lib.redact import mask_phones_in
 from messaging.models import Message
 from messaging.models.forwarding import EventName
-from messaging.sms.gateways import GatewayError
+from messaging.sms.gateway_prices import price_micros
 from messaging.sms.optouts import opt_out
 from messaging.sms.outbox import enqueue_send_jobs, new_job_id
 from messaging.sms.send_job import BatchStats
@@ -149,6 +150,9 @@ def _sort(outcomes: list[tuple], now: datetime) -> _Rows:
                     "b_from": info.from_number or sender,
                     "b_seg": info.segments,
                     "b_gw": info.gateway,
+                    "b_gwid": info.gateway_id,
+                    "b_price": price_micros(info.price),
+                    "b_unit": (info.price_unit or "").upper()[:3] or None,
                 }
             )
         elif kind == "opted_out":
@@ -230,10 +234,22 @@ def _record_sent(project_id: int, sent_rows: list[dict], now: datetime) -> None:
         MESSAGES,
         sent_rows,
         match=(MESSAGES.c.id, "b_id"),
-        types={"b_id": BigInteger, "b_sid": Text, "b_from": Text, "b_seg": Integer, "b_gw": Text},
+        types={
+            "b_id": BigInteger,
+            "b_sid": Text,
+            "b_from": Text,
+            "b_seg": Integer,
+            "b_gw": Text,
+            "b_gwid": Integer,
+            "b_price": BigInteger,
+            "b_unit": Text,
+        },
         values=lambda v: {
             "status": "sent",
             "gateway": v["b_gw"],
+            "gateway_id": v["b_gwid"],
+            "price_micros": v["b_price"],
+            "price_unit": v["b_unit"],
             "gateway_sid": v["b_sid"],
             "from_number": v["b_from"],
             "segments": func.coalesce(v["b_seg"], MESSAGES.c.segments),

@@ -12,8 +12,14 @@ Rules:
   and handed back to the queue when no slot comes for ``MAX_RATE_WAIT``
   seconds (other jobs saturate the senders), or when the chunk's lease
   (``tuning.sending_lease``) runs out before they are sent.
-- A sender without a number of its own (a Messaging Service, the console)
-  is limited under the service's sid, or the gateway kind and project.
+- Each gateway has its own limits: ``mps`` per sender and ``project_mps`` for
+  the whole gateway. A sender without a number of its own (a Messaging
+  Service, a sender ID, the console) is limited under the service's sid, or
+  the gateway.
+- A gateway that cannot be asked about a message (``resolves`` false) gets
+  each answer noted in the send journal at once (``messaging.gateways.journal``),
+  and a request to it that may have arrived without an answer fails
+  ``unknown_outcome`` instead of going again.
 - **Redis going away mid-chunk loses nothing.** When the limiter cannot book
   slots (Redis is down), the rows of the chunk not sent yet are handed back
   like a lease that ran out: what was sent is recorded at once (not left
@@ -32,10 +38,11 @@ import time
 
 from redis.exceptions import RedisError
 
+from messaging.gateways import journal, recent_errors
+from messaging.gateways.base import GatewayError
 from messaging.models import GatewayConfig
-from messaging.sms.gateways import GatewayError
-from messaging.sms.ratelimit import project_key, sender_key
-from messaging.sms.send_job import SendJob
+from messaging.sms.ratelimit import gateway_key, sender_key
+from messaging.sms.send_job import Route, SendJob
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +51,15 @@ MAX_RATE_WAIT = 10.0
 
 
 def _limits(project_id: int, cfg: GatewayConfig, sender: str | None) -> dict[str, float]:
-    key = sender or cfg.messaging_service_sid or f"{cfg.kind}:{project_id}"
+    key = sender or cfg.messaging_service_sid or f"{cfg.kind}:{project_id}:{cfg.id or 0}"
     limits = {sender_key(project_id, key): float(cfg.mps or 0)}
     if cfg.project_mps:
-        limits[project_key(project_id)] = float(cfg.project_mps)
+        limits[gateway_key(project_id, cfg.id)] = float(cfg.project_mps)
     return limits
 
 
 def send_paced(
-    job: SendJob, by_sender: dict[str | None, list], outcomes: list[tuple], lease_ends: float
+    job: SendJob, by_lane: dict[tuple[Route, str | None], list], outcomes: list[tuple], lease_ends: float
 ) -> tuple[list[int], str] | None:
     """Send the claimed rows of each sender at the slots booked for them; all senders interleaved.
 
@@ -62,17 +69,18 @@ def send_paced(
     hands them back.
     """
     parts = []
-    for sender, group in by_sender.items():
-        limits = _limits(job.project_id, job.cfg, sender)
+    for lane, group in by_lane.items():
+        route, sender = lane
+        limits = _limits(job.project_id, route.cfg, sender)
         step = max(1, int(min(limits.values()) * 0.25))
-        parts.append([(sender, limits, group[i : i + step]) for i in range(0, len(group), step)])
+        parts.append([(lane, limits, group[i : i + step]) for i in range(0, len(group), step)])
     # Interleave: the first part of every sender, then the second of every sender...
     todo = [p for round_ in itertools.zip_longest(*parts) for p in round_ if p is not None]
     waited_since = None
     order = itertools.count()
     while todo:
         booked, deferred, soonest = [], [], None
-        for sender, limits, part in todo:
+        for lane, limits, part in todo:
             try:
                 res = job.limiter.reserve(limits, max_ahead=1.0, count=len(part))
             except RedisError as exc:
@@ -81,9 +89,9 @@ def send_paced(
                 )
                 return [row.id for _, _, rows in todo for row in rows], "the rate limiter's Redis is away"
             if res.granted:
-                booked.extend((res.slot(i), next(order), row, sender) for i, row in enumerate(part))
+                booked.extend((res.slot(i), next(order), row, lane) for i, row in enumerate(part))
             else:
-                deferred.append((sender, limits, part))
+                deferred.append((lane, limits, part))
                 soonest = res.wait if soonest is None else min(soonest, res.wait)
         if not booked:
             waited_since = waited_since or time.monotonic()
@@ -95,7 +103,7 @@ def send_paced(
         else:
             waited_since = None
         booked.sort(key=lambda b: (b[0], b[1]))
-        for index, (at, _, row, sender) in enumerate(booked):
+        for index, (at, _, row, lane) in enumerate(booked):
             if time.monotonic() > lease_ends:
                 rest = [b[2].id for b in booked[index:]] + [r.id for _, _, part in deferred for r in part]
                 return rest, "lease ran out"
@@ -103,19 +111,32 @@ def send_paced(
             if delay > 0:
                 job.stats.rate_wait += delay
                 time.sleep(delay)
-            outcomes.append(_send_one(job, row, sender))
+            outcomes.append(_send_one(job, row, *lane))
         todo = deferred
     return None
 
 
-def _send_one(job: SendJob, row, sender: str | None) -> tuple:
+def _send_one(job: SendJob, row, route: Route, sender: str | None) -> tuple:
+    gateway = route.gateway
     try:
-        return ("sent", row, job.gateway.send(row.phone, row.body, sender, job.callback), sender)
+        result = gateway.send(row.phone, row.body, sender, route.callback)
     except GatewayError as exc:
+        if exc.outcome_unknown and not gateway.resolves:
+            exc = GatewayError(
+                "unknown_outcome",
+                f"{exc.message} The {gateway.label} gateway cannot be asked whether it sent it, "
+                "so it is not sent again.",
+                retryable=False,
+            )
+        recent_errors.note(job.project_id, route.cfg.id, row.id, row.phone, exc)
         return ("error", row, exc, sender)
     except Exception as exc:  # a bug or an odd failure: the outcome is unknown, the sweep resolves it
         log.exception(
             "send crashed project_id=%s message_id=%s job_id=%s", job.project_id, row.id, job.job_id
         )
-        error = GatewayError("internal_error", repr(exc), retryable=True, outcome_unknown=True)
+        error = GatewayError("internal_error", repr(exc), retryable=True, outcome_unknown=gateway.resolves)
         return ("error", row, error, sender)
+    result.gateway_id = route.cfg.id
+    if not gateway.resolves:
+        journal.note(job.project_id, row.id, result)
+    return ("sent", row, result, sender)

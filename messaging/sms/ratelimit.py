@@ -112,5 +112,6 @@ def sender_key(project_id: int, sender: str) -> str:
     return f"sms:rate:sender:{sender}"
 
 
-def project_key(project_id: int) -> str:
-    return f"sms:rate:project:{project_id}"
+def gateway_key(project_id: int, gateway_id: int | None) -> str:
+    """The key of one gateway's whole rate (``project_mps``)."""
+    return f"sms:rate:project:{project_id}:{gateway_id or 0}"

@@ -1,10 +1,13 @@
 """A send job's state: what it sends with, and what it has done so far.
 
 Rules:
-- A job reads its project's gateway settings once and builds the gateway
-  once; settings that cannot make a gateway are kept as the error every
-  claimed row of the job then fails with (not retryable, ``no_gateway``).
-- The status callback URL is given to Twilio gateways only.
+- A job reads its project's gateways once and builds each gateway once;
+  settings that cannot make a gateway are kept as the error every claimed
+  row routed to it then fails with (not retryable, ``no_gateway``).
+- Each claimed row takes the gateway ``messaging.gateways.routing`` chooses
+  (pinned, longest prefix, else the default) and, within it, its sticky
+  sender of the gateway's pool (``pick_sender``).
+- The status callback URL is given to the kinds that take one per message.
 - ``BatchStats`` counts by outcome what the job did; it is the job's result.
 """
 
@@ -13,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from messaging import jobs
+from messaging.gateways import routing
+from messaging.gateways.base import Gateway, GatewayError, pick_sender
+from messaging.gateways.settings import build_gateway, project_gateways, sender_pool, status_callback_url
 from messaging.models import GatewayConfig
-from messaging.sms.gateway_settings import build_gateway, gateway_config, status_callback_url
-from messaging.sms.gateways import Gateway, GatewayError
 from messaging.sms.ratelimit import RateLimiter
 
 
@@ -31,36 +35,52 @@ class BatchStats:
     rate_wait: float = 0.0  # seconds spent waiting for rate-limit slots
 
 
-@dataclass
-class SendJob:
-    """One send job of one project: its settings, gateway (or why there is none), limiter and counts."""
+@dataclass(eq=False)  # hashable by identity: a lane is (route, sender)
+class Route:
+    """One gateway of the job: its settings, the gateway (or why there is none), senders, callback."""
 
-    project_id: int
-    job_id: str | None
     cfg: GatewayConfig
     gateway: Gateway | None
     gateway_error: GatewayError | None
-    limiter: RateLimiter
-    callback: str | None
     pool: list[str]
-    stats: BatchStats = field(default_factory=BatchStats)
+    callback: str | None
 
     @classmethod
-    def start(cls, project_id: int, job_id: str | None) -> SendJob:
-        """The job's state for this project, read from its gateway settings."""
-        cfg = gateway_config(project_id)
+    def of(cls, cfg: GatewayConfig) -> Route:
         gateway, gateway_error = None, None
         try:
             gateway = build_gateway(cfg)
         except GatewayError as exc:
             gateway_error = exc
+        return cls(cfg, gateway, gateway_error, sender_pool(cfg), status_callback_url(cfg))
+
+
+@dataclass
+class SendJob:
+    """One send job of one project: its gateways, limiter and counts."""
+
+    project_id: int
+    job_id: str | None
+    routes: list[Route]
+    limiter: RateLimiter
+    stats: BatchStats = field(default_factory=BatchStats)
+
+    @classmethod
+    def start(cls, project_id: int, job_id: str | None) -> SendJob:
+        """The job's state for this project, read from its gateway settings."""
         return cls(
             project_id=project_id,
             job_id=job_id,
-            cfg=cfg,
-            gateway=gateway,
-            gateway_error=gateway_error,
+            routes=[Route.of(cfg) for cfg in project_gateways(project_id)],
             limiter=RateLimiter(jobs.redis_conn()),
-            callback=status_callback_url() if cfg.kind == "twilio" else None,
-            pool=list(cfg.from_numbers or []),
         )
+
+    def lane(self, phone: str, pinned: int | None = None) -> tuple[Route, str | None]:
+        """The gateway and sender a message to ``phone`` goes through (what pacing books slots for)."""
+        route = self.route_for(phone, pinned)
+        return route, pick_sender(phone, route.pool)
+
+    def route_for(self, phone: str, pinned: int | None = None) -> Route:
+        """The route a message to ``phone`` takes."""
+        chosen = routing.choose(phone, [r.cfg for r in self.routes], pinned)
+        return next(r for r in self.routes if r.cfg is chosen)

@@ -39,15 +39,16 @@ import itertools
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable, Hashable
 
 from sqlalchemy import BigInteger, select
 
 from messaging.db.dialect import in_values
 from messaging.extensions import db
+from messaging.gateways.settings import sender_pool
 from messaging.lib import clock
 from messaging.models import GatewayConfig, Message
 from messaging.sms.claims import claim, unclaim
-from messaging.sms.gateways import pick_sender
 from messaging.sms.outbox import hand_to_jobs, new_job_id
 from messaging.sms.outcomes import record_outcomes
 from messaging.sms.pacing import send_paced
@@ -61,14 +62,18 @@ MESSAGES = Message.__table__
 MAX_CHUNK = 250
 
 
-def chunk_size(cfg: GatewayConfig) -> int:
-    """About one second of sending, at most ``MAX_CHUNK`` rows: claimed rows never wait long
-    in ``sending``, and on a fast gateway the claim and record statements' own cost (a round
-    trip, planning, a commit, on top of their cost per row) is shared by many messages."""
-    rate = (cfg.mps or 100) * max(1, len(cfg.from_numbers or []))
-    if cfg.project_mps:
-        rate = min(rate, cfg.project_mps)
-    return int(max(1, min(MAX_CHUNK, rate)))
+def chunk_size(gateways: list[GatewayConfig]) -> int:
+    """About one second of sending through all the project's gateways, at most ``MAX_CHUNK``
+    rows: claimed rows never wait long in ``sending``, and on a fast gateway the claim and
+    record statements' own cost (a round trip, planning, a commit, on top of their cost per
+    row) is shared by many messages."""
+    total = 0
+    for cfg in gateways:
+        rate = (cfg.mps or 100) * max(1, len(sender_pool(cfg)))
+        if cfg.project_mps:
+            rate = min(rate, cfg.project_mps)
+        total += rate
+    return int(max(1, min(MAX_CHUNK, total)))
 
 
 def send_batch(project_id: int, ids: list[int], job_id: str | None = None) -> BatchStats:
@@ -81,10 +86,10 @@ def send_batch(project_id: int, ids: list[int], job_id: str | None = None) -> Ba
     """
     job = SendJob.start(project_id, job_id)
     stats = job.stats
-    size = chunk_size(job.cfg)
+    size = chunk_size([route.cfg for route in job.routes])
     remaining = sorted(set(ids))
-    if len(job.pool) > 1 and len(remaining) > size:
-        remaining = interleave_senders(project_id, remaining, job.pool)
+    if sum(max(1, len(route.pool)) for route in job.routes) > 1 and len(remaining) > size:
+        remaining = interleave_senders(project_id, remaining, job.lane)
     while remaining:
         chunk, remaining = remaining[:size], remaining[size:]
         now = clock.now()
@@ -96,8 +101,8 @@ def send_batch(project_id: int, ids: list[int], job_id: str | None = None) -> Ba
             _reschedule_not_due(project_id, set(chunk) - {r.id for r in claimed})
         if not claimed:
             continue
-        outcomes, by_sender = _route(job, claimed)
-        unsent = send_paced(job, by_sender, outcomes, lease_ends)
+        outcomes, by_lane = _route(job, claimed)
+        unsent = send_paced(job, by_lane, outcomes, lease_ends)
         if unsent is not None:
             rest, why = unsent
             _hand_back(job, outcomes, rest, remaining, why)
@@ -106,24 +111,25 @@ def send_batch(project_id: int, ids: list[int], job_id: str | None = None) -> Ba
     return stats
 
 
-def _route(job: SendJob, claimed: list) -> tuple[list[tuple], dict[str | None, list]]:
-    """The claimed rows that are not sent (no gateway, opted out) as outcomes; the rest by sender."""
-    gateway, pool = job.gateway, job.pool
+def _route(job: SendJob, claimed: list) -> tuple[list[tuple], dict[tuple, list]]:
+    """The claimed rows that are not sent (no gateway, opted out) as outcomes; the rest by
+    lane (their route and sender)."""
     outcomes: list[tuple] = []
-    by_sender: dict[str | None, list] = defaultdict(list)
+    by_lane: dict[tuple, list] = defaultdict(list)
     for row in claimed:
-        if gateway is None:
-            outcomes.append(("error", row, job.gateway_error, None))
+        route, sender = job.lane(row.phone, row.gateway_id)
+        if route.gateway is None:
+            outcomes.append(("error", row, route.gateway_error, None))
         elif row.opted_out and not row.bypass_opt_out:
             outcomes.append(("opted_out", row, None, None))
         else:
-            by_sender[pick_sender(row.phone, pool)].append(row)
-    return outcomes, by_sender
+            by_lane[(route, sender)].append(row)
+    return outcomes, by_lane
 
 
-def interleave_senders(project_id: int, ids: list[int], pool: list[str]) -> list[int]:
-    """``ids`` in an order that takes the pool's senders in turn (each sender's ids still
-    ascending), so that every chunk has about as many rows for each sender.
+def interleave_senders(project_id: int, ids: list[int], lane: Callable[[str], Hashable]) -> list[int]:
+    """``ids`` in an order that takes the lanes (a gateway's sender, ``lane(phone)``) in turn
+    (each lane's ids still ascending), so that every chunk has about as many rows for each.
 
     A chunk is about one second of the pool's rate; with ids in plain order a
     chunk can hold 14 rows for one sender and 8 for another, and the second
@@ -140,11 +146,11 @@ def interleave_senders(project_id: int, ids: list[int], pool: list[str]) -> list
         ).all()
     )
     db.session.commit()  # no transaction held open while sending
-    by_sender: dict[str | None, list[int]] = defaultdict(list)
+    by_lane: dict[Hashable, list[int]] = defaultdict(list)
     for message_id in ids:
         if message_id in phones:
-            by_sender[pick_sender(phones[message_id], pool)].append(message_id)
-    turns = itertools.zip_longest(*by_sender.values())
+            by_lane[lane(phones[message_id])].append(message_id)
+    turns = itertools.zip_longest(*by_lane.values())
     ordered = [message_id for turn in turns for message_id in turn if message_id is not None]
     return ordered + [message_id for message_id in ids if message_id not in phones]
 

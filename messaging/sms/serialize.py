@@ -5,7 +5,6 @@ Rules:
   ``case_id`` (never the internal key).
 - A message waiting for the project's guards says why (``held_reason``: ``daily_limit``
   or ``sending_window``) and until when (``due_at``); a price is in ``price_unit``.
-- Gateway settings never show the auth token, only whether one is stored.
 - A ``message.status`` event's data: the message id, its phone, the new status,
   and the gateway's id, error code and message when there are.
 """
@@ -13,7 +12,7 @@ Rules:
 from __future__ import annotations
 
 from messaging.lib import clock
-from messaging.models import GatewayConfig, Message
+from messaging.models import Message
 
 
 def message_json(message: Message) -> dict:
@@ -72,18 +71,4 @@ def status_event_json(
         "gateway_sid": gateway_sid,
         "error_code": error_code,
         "error_message": error_message,
-    }
-
-
-def gateway_json(cfg: GatewayConfig) -> dict:
-    """The settings as shown to users: never the auth token, only whether one is stored."""
-    return {
-        "kind": cfg.kind,
-        "account_sid": cfg.account_sid,
-        "auth_token_set": bool(cfg.auth_token_encrypted),
-        "from_numbers": list(cfg.from_numbers or []),
-        "messaging_service_sid": cfg.messaging_service_sid,
-        "mps": cfg.mps,
-        "project_mps": cfg.project_mps,
-        "updated_at": clock.isoformat(cfg.updated_at),
     }

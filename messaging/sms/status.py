@@ -8,7 +8,9 @@ Rules:
   then: those early statuses are not applied, the send goes on).
 - Twilio's statuses map to ours (``TWILIO_STATUS``); a status we do not know
   changes nothing. A ``failed`` or ``undelivered`` report keeps its error code.
-- A callback with error 21610 records an opt-out (source ``gateway_21610``).
+- A report saying the recipient opted out at the provider (Twilio's 21610, a
+  provider's blacklist code) records an opt-out (source ``gateway_21610``).
+- A report carrying the provider's price records it on the message.
 - Each change of status is a ``message.status`` event for the project's webhooks
   (``serialize.status_event_json``), in the transaction that applies it.
 - Applying a callback does not commit: the caller owns the transaction
@@ -17,7 +19,9 @@ Rules:
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import asdict
 from datetime import datetime
 
 from redis.exceptions import RedisError
@@ -26,9 +30,12 @@ from sqlalchemy import func, select, update
 from messaging import jobs
 from messaging.extensions import db
 from messaging.forwarding.capture import capture_events
+from messaging.gateways.base import StatusReport
+from messaging.gateways.twilio import STATUS as TWILIO_STATUSES
 from messaging.lib import clock
 from messaging.models import Message
 from messaging.models.forwarding import EventName
+from messaging.sms.gateway_prices import price_micros
 from messaging.sms.optouts import opt_out
 from messaging.sms.serialize import status_event_json
 
@@ -38,19 +45,8 @@ MESSAGES = Message.__table__
 EARLY_STATUS_KEY = "sms:early-status:{sid}"
 EARLY_STATUS_TTL = 3600
 
-# Twilio's statuses -> ours, and how far along each of ours is (statuses only move forward).
-TWILIO_STATUS = {
-    "accepted": "sent",
-    "scheduled": "sent",
-    "queued": "sent",
-    "sending": "sent",
-    "sent": "sent",
-    "delivered": "delivered",
-    "read": "delivered",
-    "undelivered": "undelivered",
-    "failed": "failed",
-    "canceled": "failed",
-}
+# A provider's status -> ours: our own words, and Twilio's (early statuses and the sweep use them).
+TWILIO_STATUS = {**TWILIO_STATUSES, **{ours: ours for ours in ("sent", "delivered", "undelivered", "failed")}}
 RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "undelivered": 3, "failed": 3}
 
 
@@ -97,14 +93,13 @@ def apply_status(
     return True
 
 
-def handle_status_callback(
-    project_id: int, sid: str, gateway_status: str, error_code: str | None, remember_unknown: bool = True
-) -> str:
-    """Apply a verified status callback; returns 'applied', 'unchanged' or 'unknown_sid'. Does not commit.
+def handle_status_callback(project_id: int, report: StatusReport, remember_unknown: bool = True) -> str:
+    """Apply a verified delivery report; returns 'applied', 'unchanged' or 'unknown_sid'. Does not commit.
 
     An unknown sid is logged and ignored, but kept for an hour in Redis: a
-    callback can beat the worker's commit of the sid it belongs to.
+    report can beat the worker's commit of the sid it belongs to.
     """
+    sid = report.sid
     row = db.session.execute(
         select(MESSAGES.c.id, MESSAGES.c.phone).where(
             MESSAGES.c.project_id == project_id, MESSAGES.c.gateway_sid == sid
@@ -114,23 +109,30 @@ def handle_status_callback(
         if not remember_unknown:
             return "unknown_sid"
         log.info(
-            "status callback for unknown sid project_id=%s sid=%s status=%s", project_id, sid, gateway_status
+            "status callback for unknown sid project_id=%s sid=%s status=%s", project_id, sid, report.status
         )
         key = EARLY_STATUS_KEY.format(sid=sid)
         pipe = jobs.redis_conn().pipeline()
-        pipe.rpush(key, f"{gateway_status}|{error_code or ''}")
+        pipe.rpush(key, json.dumps(asdict(report)))
         pipe.expire(key, EARLY_STATUS_TTL)
         pipe.execute()
         return "unknown_sid"
-    changed = apply_status(project_id, row.id, gateway_status, error_code)
-    if error_code and str(error_code) == "21610":
+    changed = apply_status(project_id, row.id, report.status, report.error_code)
+    if report.opted_out:
         opt_out(project_id, row.phone, "gateway_21610", message_id=row.id)
+    micros = price_micros(report.price)
+    if micros is not None:
+        db.session.execute(
+            update(MESSAGES)
+            .where(MESSAGES.c.project_id == project_id, MESSAGES.c.id == row.id)
+            .values(price_micros=micros, price_unit=(report.price_unit or "USD").upper()[:3])
+        )
     log.info(
         "status callback project_id=%s message_id=%s sid=%s status=%s changed=%s",
         project_id,
         row.id,
         sid,
-        gateway_status,
+        report.status,
         changed,
     )
     return "applied" if changed else "unchanged"
@@ -152,7 +154,6 @@ def apply_early_statuses(project_id: int, sids: list[str]) -> None:
         return
     for sid, items in found:
         for raw in items:
-            status, _, code = raw.decode().partition("|")
-            handle_status_callback(project_id, sid, status, code or None)
+            handle_status_callback(project_id, StatusReport(**json.loads(raw)))
         redis.delete(EARLY_STATUS_KEY.format(sid=sid))
     db.session.commit()

@@ -57,12 +57,14 @@ from sqlalchemy import and_, or_, select, update
 
 from messaging import jobs
 from messaging.extensions import db
+from messaging.gateways import journal, routing
+from messaging.gateways.base import Gateway, GatewayError, RemoteMessage
+from messaging.gateways.settings import project_gateways
 from messaging.lib import clock
 from messaging.lib.redact import mask_phones_in
 from messaging.models import Message
-from messaging.sms.gateway_settings import build_gateway, gateway_config
-from messaging.sms.gateways import Gateway, GatewayError, RemoteMessage
 from messaging.sms.outbox import hand_to_jobs, split_into_jobs
+from messaging.sms.send_job import Route
 from messaging.sms.status import TWILIO_STATUS
 from messaging.sms.tuning import (
     batch_size,
@@ -280,11 +282,7 @@ def resolve_uncertain(project_id: int, ids: list[int], stats: SweepStats | None 
     cannot be asked, the message waits for the next sweep.
     """
     stats = stats or SweepStats()
-    cfg = gateway_config(project_id)
-    try:
-        gateway = build_gateway(cfg)
-    except GatewayError:
-        gateway = None
+    routes = [Route.of(cfg) for cfg in project_gateways(project_id)]
     now = clock.now()
     rows = db.session.execute(
         select(MESSAGES).where(
@@ -293,12 +291,14 @@ def resolve_uncertain(project_id: int, ids: list[int], stats: SweepStats | None 
     ).all()
     requeue: list[int] = []
     for row in rows:
+        chosen = routing.choose(row.phone, [r.cfg for r in routes], row.gateway_id)
+        gateway = next(r.gateway for r in routes if r.cfg is chosen)
         try:
             if gateway is None:
                 raise GatewayError("no_gateway", "no usable gateway", retryable=True)
             remote = _find_at_gateway(gateway, project_id, row)
             if remote is not None:
-                _adopt(project_id, row, remote, now)
+                _adopt(project_id, row, remote, now, chosen)
                 stats.resolved_sent += 1
                 continue
             # The gateway has no trace of it: it never left.
@@ -331,7 +331,20 @@ def _still_sending(project_id: int, message_id: int) -> tuple:
 
 def _find_at_gateway(gateway: Gateway, project_id: int, row) -> RemoteMessage | None:
     """The gateway's record of this message: by its sid, or else its recent message to the same
-    number with the same text created after the claim that no other row has; None when it has none."""
+    number with the same text created after the claim that no other row has; None when it has none.
+    A gateway that cannot be asked answers from the send journal."""
+    if not gateway.resolves:
+        noted = journal.recall(project_id, row.id)
+        if noted is None:
+            return None
+        return RemoteMessage(
+            sid=noted["sid"],
+            status=noted["status"] or "sent",
+            to=row.phone,
+            from_number=noted.get("from"),
+            body=row.body,
+            created_at=None,
+        )
     if row.gateway_sid:
         return gateway.fetch(row.gateway_sid)
     since = (row.claimed_at or row.created_at) - timedelta(seconds=60)
@@ -381,10 +394,12 @@ def _requeue_or_fail(project_id: int, row, now: datetime, stats: SweepStats) -> 
     return False
 
 
-def _adopt(project_id: int, row, remote: RemoteMessage, now: datetime) -> None:
+def _adopt(project_id: int, row, remote: RemoteMessage, now: datetime, cfg) -> None:
     status = TWILIO_STATUS.get(remote.status, "sent")
     values = {
         "status": status,
+        "gateway": cfg.kind,
+        "gateway_id": cfg.id,
         "gateway_sid": remote.sid,
         "from_number": remote.from_number or row.from_number,
         "sent_at": row.sent_at or now,

@@ -8,7 +8,8 @@ Rules:
   opted out, invalid number, cancelled) and inbound messages (``received``).
 - The country is the destination's for outbound and the sender's for inbound,
   read from the number's first digits (``messaging.lib.phones.country_of_prefix``);
-  the gateway is the one that carried it (``console`` in development).
+  the gateway is the one that carried it (``console`` in development), by kind and by the
+  name the project gave it (``gateway_name``; the kind for a message of no saved gateway).
 - Cost: the gateway's own price where it reported one (``price_micros``, e.g. from
   a Twilio callback); otherwise, for outbound segments, an estimate from the
   project's price table (``messaging.sms.prices``) for that country. A row says how
@@ -31,7 +32,7 @@ from messaging.errors import field_error
 from messaging.extensions import db
 from messaging.lib.phones import country_of_prefix
 from messaging.lib.xlsx.write import write_report
-from messaging.models import Message
+from messaging.models import GatewayConfig, Message
 from messaging.sms.prices import price_table
 from messaging.sms.serialize import price_of
 
@@ -70,6 +71,15 @@ def parse_range(raw_from: str | None, raw_to: str | None, today: date) -> tuple[
     return start, end
 
 
+def gateway_names(project_id: int) -> dict[int, str]:
+    """{saved gateway id: its name} of the project (messages name the gateway that took them)."""
+    return dict(
+        db.session.execute(
+            select(GatewayConfig.id, GatewayConfig.name).where(GatewayConfig.project_id == project_id)
+        ).all()
+    )
+
+
 def whole_sum(expr):
     """SUM as a whole number (PostgreSQL would answer a numeric for a sum of integers)."""
     return cast(func.sum(expr), BigInteger)
@@ -88,6 +98,7 @@ def usage(project_id: int, start: date, end: date) -> dict:
             day,
             m.direction,
             func.coalesce(m.gateway, "none"),
+            m.gateway_id,
             prefix,
             func.count(),
             whole_sum(m.segments),
@@ -105,11 +116,25 @@ def usage(project_id: int, start: date, end: date) -> dict:
                 (m.direction == "inbound") & (m.status == "received"),
             ),
         )
-        .group_by(day, m.direction, func.coalesce(m.gateway, "none"), prefix)
+        .group_by(day, m.direction, func.coalesce(m.gateway, "none"), m.gateway_id, prefix)
     ).all()
+    names = gateway_names(project_id)
     merged: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0, None, 0])
-    for raw_day, direction, gateway, pre, messages, segments, priced, micros, unit, unpriced in rows:
-        key = (dialect.as_date(raw_day), direction, gateway, country_of(pre))
+    for (
+        raw_day,
+        direction,
+        gateway,
+        gateway_id,
+        pre,
+        messages,
+        segments,
+        priced,
+        micros,
+        unit,
+        unpriced,
+    ) in rows:
+        name = names.get(gateway_id) or gateway
+        key = (dialect.as_date(raw_day), direction, gateway, name, country_of(pre))
         into = merged[key]
         into[0] += messages
         into[1] += segments or 0
@@ -123,7 +148,7 @@ def usage(project_id: int, start: date, end: date) -> dict:
 
 
 def _row(key: tuple, values: list, table: dict) -> dict:
-    day, direction, gateway, country = key
+    day, direction, gateway, name, country = key
     messages, segments, priced, micros, unit, unpriced = values
     estimate, estimate_currency = None, None
     if direction == "outbound" and country in table and unpriced:
@@ -133,6 +158,7 @@ def _row(key: tuple, values: list, table: dict) -> dict:
         "day": day.isoformat(),
         "direction": direction,
         "gateway": gateway,
+        "gateway_name": name,
         "country": country,
         "messages": messages,
         "segments": segments,
@@ -166,6 +192,7 @@ USAGE_COLUMNS = (
     ("day", "Day (UTC)"),
     ("direction", "Direction"),
     ("gateway", "Gateway"),
+    ("gateway_name", "Gateway name"),
     ("country", "Country"),
     ("messages", "Messages"),
     ("segments", "Segments"),

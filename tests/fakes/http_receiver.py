@@ -63,7 +63,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(answer)
             if 300 <= answer < 400:
                 self.send_header("Location", rx.redirect_to)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            content_type = (
+                "application/json" if rx.answer_body and 200 <= answer < 300 else "text/plain; charset=utf-8"
+            )
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(text)))
             self.end_headers()
             self.wfile.write(text)
@@ -71,6 +74,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (timeout)
 
     do_PUT = do_POST
+    do_GET = do_POST
 
 
 class _Server(ThreadingHTTPServer):
@@ -92,6 +96,7 @@ class Receiver:
         self.script: list = []
         self.hang_seconds = 30.0
         self.redirect_to = "/redirected"
+        self.answer_body = None  # what a 2xx answer says (default "ok"): text, or a callable of the count
         self.record = record
         self.count = 0
         self._requests: list[dict] = []
@@ -129,10 +134,12 @@ class Receiver:
                 return self.script.pop(0)
             return self.status
 
-    @staticmethod
-    def body_for(status: int) -> str:
+    def body_for(self, status: int) -> str:
         if 200 <= status < 300:
-            return "ok"
+            # ``answer_body``: e.g. a generic HTTP gateway's JSON answer with a message id; a
+            # callable makes each answer from the number of requests so far.
+            body = self.answer_body(self.count) if callable(self.answer_body) else self.answer_body
+            return body or "ok"
         return f"error {status}: " + "the receiver is unhappy. " * 40  # > 500 characters
 
     @property

@@ -185,6 +185,7 @@ def register_endpoints() -> None:
         cases,
         conversations,
         forwarding,
+        gateways,
         imports,
         inbox,
         messages,

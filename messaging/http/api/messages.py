@@ -1,4 +1,4 @@
-"""The message log, sending one SMS and the project's SMS gateway (opt-outs: ``opt_outs``)."""
+"""The message log and sending one SMS (gateways: ``gateways``; opt-outs: ``opt_outs``)."""
 
 from flask import jsonify
 from sqlalchemy import select
@@ -9,16 +9,15 @@ from messaging.http.api import created, json_body, route
 from messaging.http.api.errors import ApiError
 from messaging.http.api.openapi import list_of, schema
 from messaging.http.api.pagination import paginate
-from messaging.http.api.validation import arg_choice, arg_str, get_int, get_list, get_str, invalid
+from messaging.http.api.validation import arg_choice, arg_str, get_str, invalid
 from messaging.http.lookup import get_or_404
 from messaging.lib.segments import count_segments
 from messaging.models import Case, Message
-from messaging.models.sms import DIRECTIONS, GATEWAY_KINDS, STATUSES
+from messaging.models.sms import DIRECTIONS, STATUSES
 from messaging.sms.e164 import E164
-from messaging.sms.gateway_settings import gateway_config, save_gateway
 from messaging.sms.outbox import send_sms
 from messaging.sms.queries import message_filters
-from messaging.sms.serialize import gateway_json, message_json
+from messaging.sms.serialize import message_json
 
 MESSAGE = schema(
     "Message",
@@ -53,25 +52,6 @@ MESSAGE = schema(
             "delivered_at": {"type": ["string", "null"]},
             "failed_at": {"type": ["string", "null"]},
             "updated_at": {"type": "string"},
-        },
-    },
-)
-GATEWAY = schema(
-    "Gateway",
-    {
-        "type": "object",
-        "properties": {
-            "kind": {"type": "string", "enum": list(GATEWAY_KINDS)},
-            "account_sid": {"type": ["string", "null"]},
-            "auth_token_set": {"type": "boolean", "description": "the token itself is never returned"},
-            "from_numbers": {"type": "array", "items": {"type": "string"}},
-            "messaging_service_sid": {"type": ["string", "null"]},
-            "mps": {"type": "integer", "description": "messages per second per sender"},
-            "project_mps": {
-                "type": ["integer", "null"],
-                "description": "messages per second for the project",
-            },
-            "updated_at": {"type": ["string", "null"]},
         },
     },
 )
@@ -177,52 +157,3 @@ def message_segments():
             "units": info.units,
         }
     )
-
-
-@route(
-    "/gateway",
-    summary="The project's SMS gateway (never the auth token)",
-    tag="gateway",
-    responses={200: {"description": "OK", "schema": GATEWAY}},
-    errors=(401,),
-)
-def get_gateway():
-    return jsonify(gateway_json(gateway_config(tenancy.current_project_id())))
-
-
-@route(
-    "/gateway",
-    ["PUT"],
-    summary="Set the project's SMS gateway",
-    tag="gateway",
-    request_schema={
-        "type": "object",
-        "required": ["kind"],
-        "properties": {
-            "kind": {"type": "string", "enum": list(GATEWAY_KINDS)},
-            "account_sid": {"type": "string"},
-            "auth_token": {"type": "string", "description": "write only; omit to keep the stored one"},
-            "from_numbers": {"type": "array", "items": {"type": "string"}},
-            "messaging_service_sid": {"type": "string"},
-            "mps": {"type": "integer", "minimum": 1, "maximum": 1000},
-            "project_mps": {"type": ["integer", "null"], "minimum": 1, "maximum": 10000},
-        },
-    },
-    responses={200: {"description": "OK", "schema": GATEWAY}},
-    errors=(400, 401, 403, 415),
-    role="admin",
-)
-def put_gateway():
-    body = json_body()
-    cfg = save_gateway(
-        tenancy.current_project_id(),
-        kind=get_str(body, "kind", required=True, max_length=16),
-        account_sid=get_str(body, "account_sid", max_length=64),
-        auth_token=get_str(body, "auth_token", max_length=256),
-        from_numbers=get_list(body, "from_numbers", max_items=500),
-        messaging_service_sid=get_str(body, "messaging_service_sid", max_length=64),
-        mps=get_int(body, "mps", minimum=1, maximum=1000),
-        project_mps=get_int(body, "project_mps", minimum=1, maximum=10000),
-    )
-    db.session.commit()
-    return jsonify(gateway_json(cfg))

@@ -39,6 +39,7 @@ def init_app(app) -> None:
         cases,
         conversations,
         forwarding,
+        gateways,
         imports,
         inbound,
         main,

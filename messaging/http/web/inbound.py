@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from messaging.conversations import inbox as triage
 from messaging.errors import Invalid, NotFound
 from messaging.extensions import db
+from messaging.gateways import settings as gateway_settings
 from messaging.http.lookup import get_or_404, parse_id
 from messaging.http.web import REFUSED, bp, commit_or_flash, require_role
 from messaging.inbound.conversation import conversation
@@ -25,7 +26,7 @@ from messaging.inbound.receive import normalize_sender, receive_inbound
 from messaging.inbound.serialize import conversation_message_json
 from messaging.lib.redact import mask_phone
 from messaging.models import InboundMessage, Keyword, Message, Survey, WebUser
-from messaging.sms import e164, gateway_settings
+from messaging.sms import e164
 from messaging.surveys.project_keywords import create_keyword
 from messaging.surveys.settings import inbound_settings, set_command_words, set_default_reply
 

@@ -1,24 +1,22 @@
-"""The messages page (filters, export to .xlsx) and the gateway settings page."""
+"""The messages page (filters, export to .xlsx) and sending one message from it."""
 
 import io
 import logging
 
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from messaging.extensions import db
-from messaging.http.web import REFUSED, bp, commit_or_flash, require_role
-from messaging.http.web.forms import EmptyForm
+from messaging.http.web import bp, require_role
 from messaging.lib import clock
 from messaging.lib.xlsx import XLSX_MIMETYPE
 from messaging.models import Message
 from messaging.models.sms import DIRECTIONS, STATUSES
 from messaging.sms.e164 import E164
-from messaging.sms.gateway_settings import gateway_config, save_gateway
 from messaging.sms.outbox import send_sms
 from messaging.sms.queries import message_filters
-from messaging.sms.serialize import gateway_json, message_json
+from messaging.sms.serialize import message_json
 
 log = logging.getLogger(__name__)
 
@@ -111,39 +109,6 @@ def export_messages():
         as_attachment=True,
         download_name=f"messages-{clock.now():%Y%m%d-%H%M}.xlsx",
     )
-
-
-@bp.route("/settings/gateway", methods=["GET", "POST"])
-@login_required
-def gateway_settings():
-    project_id = current_user.project_id
-    if request.method == "POST":
-        if not current_user.can("admin"):
-            abort(403)
-        form = request.form
-        try:
-            mps = int(form.get("mps") or 10)
-            project_mps = int(form["project_mps"]) if (form.get("project_mps") or "").strip() else None
-        except ValueError:
-            flash("Messages per second must be whole numbers.", "error")
-            return redirect(url_for("web.gateway_settings"))
-        saved = commit_or_flash(
-            lambda: save_gateway(
-                project_id,
-                kind=form.get("kind", ""),
-                account_sid=form.get("account_sid"),
-                auth_token=form.get("auth_token"),
-                from_numbers=(form.get("from_numbers") or "").replace(",", "\n").splitlines(),
-                messaging_service_sid=form.get("messaging_service_sid"),
-                mps=mps,
-                project_mps=project_mps,
-            )
-        )
-        if saved is not REFUSED:
-            flash("Gateway saved.", "success")
-        return redirect(url_for("web.gateway_settings"))
-    cfg = gateway_config(project_id)
-    return render_template("settings/gateway.html", gateway=gateway_json(cfg), form=EmptyForm())
 
 
 @bp.route("/messages/send", methods=["POST"])

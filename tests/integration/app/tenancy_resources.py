@@ -182,3 +182,12 @@ def _alert(api):
 
 
 FACTORIES["alert_id"] = _alert
+
+
+def _gateway(api):
+    response = api.post("/api/v1/gateways", json={"kind": "console", "name": "Other project's console"})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+FACTORIES["gateway_id"] = _gateway

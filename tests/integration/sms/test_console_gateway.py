@@ -7,10 +7,11 @@ TEXT = "Your test result is ready: negative."
 
 
 def _send(project):
-    from messaging.sms.gateways import ConsoleGateway
+    from messaging.gateways.base import GatewaySettings
+    from messaging.gateways.console import ConsoleGateway
 
     with project.scope():
-        return ConsoleGateway(project.id).send(PHONE, TEXT, "+15005550006", None)
+        return ConsoleGateway(GatewaySettings(id=None, project_id=project.id, kind="console")).send(PHONE, TEXT, "+15005550006", None)
 
 
 def test_outside_development_it_logs_the_sid_and_the_last_four_digits_only(app, project, caplog, capsys):
@@ -40,9 +41,10 @@ def test_in_development_it_prints_the_message_to_the_console(app, project, caplo
 
 def test_the_recorded_message_is_still_found_by_its_sid(app, project):
     """The Redis record keeps the number and the text: the sweep resolves unknown outcomes with it."""
-    from messaging.sms.gateways import ConsoleGateway
+    from messaging.gateways.base import GatewaySettings
+    from messaging.gateways.console import ConsoleGateway
 
     result = _send(project)
     with project.scope():
-        remote = ConsoleGateway(project.id).fetch(result.sid)
+        remote = ConsoleGateway(GatewaySettings(id=None, project_id=project.id, kind="console")).fetch(result.sid)
     assert remote.to == PHONE and remote.body == TEXT

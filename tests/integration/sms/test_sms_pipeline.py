@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from messaging.gateways.base import pick_sender
 from messaging.lib import clock
-from messaging.sms.gateways import pick_sender
 from tests.factories import POOL, T0, rows, send
 
 
@@ -500,7 +500,7 @@ def test_a_job_takes_the_pools_senders_in_turn(app, twilio_project, fake):
         cancelled = ids[1]
         db.session.execute(update(MESSAGES).where(MESSAGES.c.id == cancelled).values(status="failed"))
         db.session.commit()
-        ordered = interleave_senders(twilio_project.id, ids, POOL)
+        ordered = interleave_senders(twilio_project.id, ids, lambda phone: pick_sender(phone, POOL))
     assert sorted(ordered) == sorted(ids) and ordered[-1] == cancelled
     sender_of = {message_id: pick_sender(phone, POOL) for message_id, phone in zip(ids, in_runs, strict=True)}
     first_nine = [sender_of[message_id] for message_id in ordered[:9]]
@@ -719,8 +719,8 @@ def test_a_row_claimed_by_a_job_whose_worker_died_is_settled_after_the_short_del
 def test_a_row_claimed_by_a_job_whose_worker_died_after_sending_is_adopted_not_sent_again(
     app, twilio_project, fake, run_jobs
 ):
+    from messaging.gateways.settings import build_gateway, gateway_config
     from messaging.sms.claims import claim
-    from messaging.sms.gateway_settings import build_gateway, gateway_config
     from messaging.sms.sweep import sweep
 
     clock.set_now(T0)

@@ -109,7 +109,7 @@ def test_unknown_sid_is_ignored_and_applied_if_its_message_turns_up(
     message_id = send(twilio_project, "+254712000102", "race")
     with twilio_project.scope():
         claimed = claim(twilio_project.id, [message_id], clock.now())
-        from messaging.sms.gateways import SendResult
+        from messaging.gateways.base import SendResult
 
         record_outcomes(
             twilio_project.id,

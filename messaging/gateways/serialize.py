@@ -1,0 +1,54 @@
+"""THE JSON of a gateway: one shape for the API and the gateway page.
+
+Rules:
+- Secrets are never shown, only which are stored (``secrets_set``; Twilio's
+  ``auth_token_set`` as before). Plain settings are shown as saved.
+- A saved gateway shows its webhook URLs (with its secret) when
+  ``PUBLIC_BASE_URL`` is set; the project's unsaved console has none.
+"""
+
+from __future__ import annotations
+
+from messaging.gateways.registry import provider
+from messaging.gateways.settings import stored_secrets, stored_settings, webhook_url
+from messaging.lib import clock
+from messaging.models import GatewayConfig
+
+
+def gateway_json(cfg: GatewayConfig) -> dict:
+    """The settings as shown to users: never a secret, only whether it is stored."""
+    secret_names = [f.name for f in provider(cfg.kind).fields if f.secret]
+    stored = stored_secrets(cfg) if cfg.id is not None else {}
+    return {
+        "id": cfg.id,
+        "kind": cfg.kind,
+        "name": cfg.name,
+        "is_default": bool(cfg.is_default),
+        "prefixes": list(cfg.prefixes or []),
+        "settings": stored_settings(cfg) if cfg.id is not None else {},
+        "secrets_set": [name for name in secret_names if stored.get(name)],
+        "account_sid": cfg.account_sid,
+        "auth_token_set": bool(cfg.auth_token_encrypted),
+        "from_numbers": list(cfg.from_numbers or []),
+        "messaging_service_sid": cfg.messaging_service_sid,
+        "mps": cfg.mps,
+        "project_mps": cfg.project_mps,
+        "allowed_ips": list(cfg.allowed_ips or []),
+        "inbound_url": webhook_url(cfg, "inbound"),
+        "status_url": webhook_url(cfg, "status"),
+        "updated_at": clock.isoformat(cfg.updated_at),
+    }
+
+
+def kind_json(kind: str) -> dict:
+    """What a gateway kind takes (the gateway page's form)."""
+    cls = provider(kind)
+    return {
+        "kind": kind,
+        "label": cls.label,
+        "uses_number_pool": cls.uses_number_pool,
+        "fields": [
+            {"name": f.name, "label": f.label, "required": f.required, "secret": f.secret, "help": f.help}
+            for f in cls.fields
+        ],
+    }
