@@ -105,8 +105,9 @@ with app.app_context():
     project, _a, _k = create_project('bench', 'bench@example.org', 'correct horse battery', None, 'KE', 'UTC')
     db.session.commit()
     with project_scope(project.id):
-        gateway_settings.save_gateway(project.id, kind='twilio', account_sid='{DEFAULT_ACCOUNT_SID}',
-                             auth_token='{DEFAULT_AUTH_TOKEN}', from_numbers=['{TO}'], mps={mps})
+        gateway_settings.save_gateway(project.id, gateway_settings.GatewayInput(kind='twilio',
+            values={{'account_sid': '{DEFAULT_ACCOUNT_SID}', 'auth_token': '{DEFAULT_AUTH_TOKEN}'}},
+            from_numbers=['{TO}'], mps={mps}))
         db.session.commit()
     print(project.id)
 """

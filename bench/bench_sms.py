@@ -51,12 +51,17 @@ class Bench:
         self.env_base = worker_env_base(self.database_url, args.redis_url)
         self.app, project, _key = fresh_app(self.env_base)
         self.project_id = project.id
+        self.kind = args.provider
 
     # -- helpers ---------------------------------------------------------------
 
     def configure(self, fake_url: str, mps: int, pool=POOL, **env):
-        use_fake_gateway(self.app, self.project_id, fake_url, pool, mps)
-        self.worker_env = dict(os.environ, **self.env_base, TWILIO_API_BASE_URL=fake_url, **env)
+        self.fake_url = fake_url
+        client_env = use_fake_gateway(self.app, self.project_id, fake_url, pool, mps, kind=self.kind)
+        self.worker_env = dict(os.environ, **self.env_base, **client_env, **env)
+
+    def fake(self, *flags: str) -> FakeProcess:
+        return FakeProcess(*flags, kind=self.kind)
 
     def clear(self):
         from sqlalchemy import text
@@ -109,6 +114,8 @@ class Bench:
     # -- 1. throughput -----------------------------------------------------------
 
     def bare_loop(self, url: str, n: int) -> float:
+        if self.kind != "twilio":
+            return self.bare_gateway_loop(n)
         from messaging.gateways.twilio import twilio_client
 
         # The very client the pipeline uses (same keep-alive session and settings).
@@ -119,8 +126,24 @@ class Bench:
             client.messages.create(to=f"+2547{i:08d}", from_=POOL[i % 3], body=f"bare {i}")
         return n / (time.perf_counter() - started)
 
+    def bare_gateway_loop(self, n: int) -> float:
+        """A loop of the provider module's own client (its kept-alive session, its request and
+        answer handling: what the pipeline calls), straight to the fake: msg/s."""
+        from messaging.db.tenancy import project_scope
+        from messaging.gateways.settings import build_gateway, gateway_config
+
+        with project_scope(self.project_id):
+            gateway = build_gateway(gateway_config(self.project_id))
+        gateway.send("+254700000000", "warm up", None, None)
+        started = time.perf_counter()
+        for i in range(n):
+            gateway.send(f"+2547{i:08d}", f"bare {i}", None, None)
+        return n / (time.perf_counter() - started)
+
     def bare_loops_parallel(self, url: str, n: int, procs: int) -> float:
         """``procs`` bare loops at once, each in its own process (as the workers are): total msg/s."""
+        if self.kind != "twilio":
+            return self.bare_gateway_loops_parallel(n, procs)
         code = f"""
 import sys, time
 from messaging import create_app
@@ -151,6 +174,40 @@ with app.app_context():
         elapsed = max(float(run.communicate()[0].strip().splitlines()[-1]) for run in runs)
         return share * procs / elapsed
 
+    def bare_gateway_loops_parallel(self, n: int, procs: int) -> float:
+        """``bare_gateway_loop`` in ``procs`` processes at once: total msg/s."""
+        code = f"""
+import sys, time
+from messaging import create_app
+from messaging.db.tenancy import project_scope
+from messaging.gateways.settings import build_gateway, gateway_config
+app = create_app()
+with app.app_context():
+    with project_scope({self.project_id}):
+        gateway = build_gateway(gateway_config({self.project_id}))
+    gateway.send("+254700000000", "warm up", None, None)
+    start_at = float(sys.argv[1])
+    time.sleep(max(0.0, start_at - time.time()))
+    for i in range(int(sys.argv[2])):
+        gateway.send(f"+2548{{i:08d}}", f"bare {{i}}", None, None)
+    print(time.time() - start_at)
+"""
+        start_at = time.time() + 3.0
+        share = n // procs
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(start_at), str(share)],
+                cwd=ROOT,
+                env=self.worker_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            for _ in range(procs)
+        ]
+        elapsed = max(float(run.communicate()[0].strip().splitlines()[-1]) for run in runs)
+        return share * procs / elapsed
+
     def run_workers_burst(self, count: int) -> tuple[float, float]:
         """Run ``count`` burst workers to the end; (wall seconds, total CPU seconds of the workers)."""
         started = time.perf_counter()
@@ -164,7 +221,7 @@ with app.app_context():
 
     def throughput(self, n: int, rounds: int = 5):
         print(
-            f"\n== Throughput ({n} messages, unthrottled fake server, "
+            f"\n== Throughput through {self.kind} ({n} messages, unthrottled fake server, "
             f"database {self.database_url.split(':', 1)[0]}, {os.cpu_count()} CPUs)"
         )
         print(
@@ -172,7 +229,7 @@ with app.app_context():
             f"taken per pair ({rounds} rounds; the median is the figure): the machine's speed drifts "
             "between runs."
         )
-        fake = FakeProcess()
+        fake = self.fake()
         try:
             self.configure(fake.url, mps=1000)
             self.bare_loop(fake.url, 200)  # warm-up
@@ -242,7 +299,7 @@ with app.app_context():
         from messaging.gateways.base import pick_sender
 
         print(f"\n== Rate accuracy (3 senders at {mps}/s for {seconds} s, 2 workers)")
-        fake = FakeProcess()
+        fake = self.fake()
         try:
             self.configure(fake.url, mps=mps)
             self.clear()
@@ -278,9 +335,10 @@ with app.app_context():
 
     def faults(self, n: int, kills: int = 3):
         print(
-            f"\n== Faults ({n} messages; fake: 20% 500, 10% 429, 3% hang past the timeout; {kills} SIGKILLs)"
+            f"\n== Faults through {self.kind} ({n} messages; fake: 20% 500, 10% 429, "
+            f"3% hang past the timeout; {kills} SIGKILLs)"
         )
-        fake = FakeProcess(
+        fake = self.fake(
             "--error-rate-500",
             "0.2",
             "--error-rate-429",
@@ -359,11 +417,14 @@ with app.app_context():
         stats = fake.stats()["stats"]
         print(f"finished in {elapsed:.0f} s; statuses {dict(statuses)}")
         print(f"fake server: {dict(sorted(stats.items()))}")
-        print(f"sent (recorded, and at Twilio): {len(sent) - sent_missing}")
+        print(f"sent (recorded, and at the gateway): {len(sent) - sent_missing}")
         print(f"failed (with a reason):        {len(failed)} {dict(Counter(r.error_code for r in failed))}")
-        print(f"   of which at Twilio anyway:  {failed_but_there}")
-        print(f"duplicated at Twilio:          {duplicated}  (SIGKILLs: {killed}; target <= kills)")
-        print(f"lost (never settled, or 'sent' but not at Twilio): {len(pending) + sent_missing}  (target 0)")
+        print(f"   of which at the gateway anyway: {failed_but_there}")
+        print(f"duplicated at the gateway:     {duplicated}  (SIGKILLs: {killed}; target <= kills)")
+        print(
+            f"lost (never settled, or 'sent' but not at the gateway): {len(pending) + sent_missing}  "
+            "(target 0)"
+        )
         print(f"attempts: {dict(sorted(Counter(r.attempts for r in rows).items()))}")
 
 
@@ -388,11 +449,25 @@ def main(argv=None):
     p.add_argument("--fault-timeout", type=float, default=300.0)
     p.add_argument("--database-url", default="")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/10")
+    p.add_argument(
+        "--provider",
+        default="twilio",
+        choices=["twilio", "africastalking", "vonage", "infobip", "telerivet", "all"],
+        help="the gateway and its fake (all: each in turn; rate accuracy runs for Twilio only)",
+    )
     args = p.parse_args(argv)
+    if args.provider == "all":
+        for kind in ("twilio", "africastalking", "vonage", "infobip", "telerivet"):
+            run(argparse.Namespace(**{**vars(args), "provider": kind}))
+        return
+    run(args)
+
+
+def run(args):
     bench = Bench(args)
     if args.only in (None, "throughput"):
         bench.throughput(args.messages or (10_000 if args.full else 3_000), args.rounds)
-    if args.only in (None, "rate"):
+    if args.only in (None, "rate") and args.provider in ("twilio", "vonage"):  # the kinds with number pools
         bench.rate_accuracy(args.rate_seconds)
     if args.only in (None, "faults"):
         bench.faults(args.fault_messages or (10_000 if args.full else 2_000))

@@ -37,15 +37,16 @@ def wait_up(port: int, timeout: float = 30) -> None:
 
 
 class FakeProcess:
-    """tests/fakes/twilio_server.py in its own process (its CPU is not ours)."""
+    """A provider's fake (tests/fakes/<kind>_server.py, Twilio's by default) in its own process
+    (its CPU is not ours)."""
 
-    def __init__(self, *flags: str):
+    def __init__(self, *flags: str, kind: str = "twilio"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                str(ROOT / "tests" / "fakes" / "twilio_server.py"),
+                str(ROOT / "tests" / "fakes" / f"{kind}_server.py"),
                 "--port",
                 str(self.port),
                 *flags,
@@ -60,7 +61,7 @@ class FakeProcess:
                 return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("fake Twilio did not start")
+        raise RuntimeError(f"the fake {kind} server did not start")
 
     def _get(self, path):
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -122,24 +123,57 @@ def fresh_app(env_base: dict):
     return app, project, key
 
 
-def use_fake_gateway(app, project_id: int, fake_url: str, pool, mps: int) -> None:
-    """Give the project a Twilio gateway whose API is the fake server at ``fake_url``."""
+# Each provider's gateway settings against its fake at a URL, and the environment that points
+# its client there (Infobip takes its base URL as a setting).
+def provider_settings(kind: str, fake_url: str) -> tuple[dict, dict]:
+    """``(gateway values, environment)`` of a ``kind`` gateway whose API is the fake at ``fake_url``."""
+    if kind == "twilio":
+        from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+
+        return {"account_sid": DEFAULT_ACCOUNT_SID, "auth_token": DEFAULT_AUTH_TOKEN}, {
+            "TWILIO_API_BASE_URL": fake_url
+        }
+    if kind == "africastalking":
+        from tests.fakes.africastalking_server import DEFAULT_API_KEY, DEFAULT_USERNAME
+
+        return {"username": DEFAULT_USERNAME, "api_key": DEFAULT_API_KEY, "sender_id": "BENCH"}, {
+            "AFRICASTALKING_API_BASE_URL": fake_url
+        }
+    if kind == "vonage":
+        from tests.fakes.vonage_server import DEFAULT_API_KEY, DEFAULT_API_SECRET
+
+        return {"api_key": DEFAULT_API_KEY, "api_secret": DEFAULT_API_SECRET}, {
+            "VONAGE_API_BASE_URL": fake_url
+        }
+    if kind == "infobip":
+        from tests.fakes.infobip_server import DEFAULT_API_KEY
+
+        return {"base_url": fake_url, "api_key": DEFAULT_API_KEY, "sender": "BENCH"}, {}
+    if kind == "telerivet":
+        from tests.fakes.telerivet_server import DEFAULT_API_KEY, DEFAULT_PROJECT_ID
+
+        return {"api_key": DEFAULT_API_KEY, "project_id": DEFAULT_PROJECT_ID}, {
+            "TELERIVET_API_BASE_URL": fake_url
+        }
+    raise ValueError(f"no fake for {kind}")
+
+
+def use_fake_gateway(app, project_id: int, fake_url: str, pool, mps: int, kind: str = "twilio") -> dict:
+    """Give the project a ``kind`` gateway whose API is the fake server at ``fake_url``; returns
+    the environment that points the workers' clients at it."""
     from messaging.db.tenancy import project_scope
     from messaging.extensions import db
     from messaging.gateways import settings as gateway_settings
-    from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
-    app.config["TWILIO_API_BASE_URL"] = fake_url
+    values, env = provider_settings(kind, fake_url)
+    app.config.update(env)
     with project_scope(project_id):
         gateway_settings.save_gateway(
             project_id,
-            kind="twilio",
-            account_sid=DEFAULT_ACCOUNT_SID,
-            auth_token=DEFAULT_AUTH_TOKEN,
-            from_numbers=list(pool),
-            mps=mps,
+            gateway_settings.GatewayInput(kind=kind, values=values, from_numbers=list(pool), mps=mps),
         )
         db.session.commit()
+    return env
 
 
 _RECEIVER_CODE = """

@@ -45,6 +45,10 @@ Rules:
 - Webhooks are unsigned (Infobip has no signature or posted secret):
   ``verify`` is always False and our layer requires the secret in the URL
   (the notifyUrl we send carries it; the forwarding URL set at Infobip must).
+- The base URL is typed by a user, so saving it checks it as every such URL
+  (``messaging.lib.outbound``: no private or loopback address unless
+  ``OUTBOUND_ALLOW_HOSTS`` allows it). Unlike the generic HTTP gateway the
+  connection is not pinned to the checked address: the name is resolved again.
 - Client: plain ``requests``, one keep-alive ``Session`` per process per (base
   URL, API key). The official ``infobip-api-python-sdk`` was last released in
   May 2023 and pins requests~=2.31 and pydantic 1.x (older than ours); its
@@ -82,6 +86,7 @@ from messaging.gateways.base import (
     unexpected_answer,
 )
 from messaging.lib import clock
+from messaging.lib.outbound import OutboundRefused, allow_list, check_url
 
 log = logging.getLogger(__name__)
 
@@ -404,6 +409,17 @@ class InfobipGateway(Gateway):
         sender = _text(settings.get("sender"))
         if sender:
             _check_sender(sender)
+        # A base URL a user typed is checked like every such URL: no private or loopback
+        # address unless the operator allows it (OUTBOUND_ALLOW_HOSTS).
+        try:
+            check_url(
+                _text(settings.get("base_url")),
+                allow_list(current_app.config.get("OUTBOUND_ALLOW_HOSTS")),
+                field="base_url",
+            )
+        except OutboundRefused as refusal:
+            if refusal.code != "host_not_found":
+                raise Invalid(refusal.code, refusal.message, field="base_url") from None
 
     def _call(self, method: str, path: str, **kwargs) -> requests.Response:
         try:

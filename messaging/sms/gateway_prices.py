@@ -12,8 +12,9 @@ Rules:
   millionths of its unit, exactly.
 - A gateway that cannot be asked (down, bad credentials) leaves the rows for the
   next run; one message's failure never stops the others.
-- Unscoped across projects (a periodic job): each Twilio project's rows, found by
-  ``ix_messages_project_created``, are asked with its own gateway, in its scope.
+- Unscoped across projects (a periodic job): each Twilio gateway's rows, found by
+  ``ix_messages_project_created``, are asked with that gateway, in its project's scope.
+  Other providers report prices in their send answers or delivery reports.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy import select, update
 from messaging.db.tenancy import project_scope
 from messaging.extensions import db
 from messaging.gateways.base import GatewayError
-from messaging.gateways.settings import build_gateway, gateway_config
+from messaging.gateways.settings import build_gateway
 from messaging.lib import clock
 from messaging.models import GatewayConfig, Message
 from messaging.sms.prices import MICROS, as_amount
@@ -58,22 +59,28 @@ def price_micros(price: str | None) -> int | None:
 def fetch_prices(batch: int = BATCH) -> PriceStats:
     """Ask Twilio for the prices of recent messages that have none; returns what was done."""
     stats = PriceStats()
-    project_ids = db.session.execute(
-        select(GatewayConfig.project_id)
+    twilio_gateways = db.session.execute(
+        select(GatewayConfig.project_id, GatewayConfig.id)
         .where(GatewayConfig.kind == "twilio")
-        .execution_options(all_projects=True)  # a periodic job: every Twilio project
-    ).scalars()
-    for project_id in list(project_ids):
+        .order_by(GatewayConfig.id)
+        .execution_options(all_projects=True)  # a periodic job: every Twilio gateway
+    ).all()
+    for project_id, gateway_id in twilio_gateways:
         with project_scope(project_id):
-            fetch_project_prices(project_id, batch, stats)
+            fetch_gateway_prices(project_id, gateway_id, batch, stats)
     if stats.asked:
         log.info("prices asked=%s priced=%s errors=%s", stats.asked, stats.priced, stats.errors)
     return stats
 
 
-def fetch_project_prices(project_id: int, batch: int, stats: PriceStats) -> None:
-    """One project's share of :func:`fetch_prices`; commits what it learnt."""
+def fetch_gateway_prices(project_id: int, gateway_id: int, batch: int, stats: PriceStats) -> None:
+    """One Twilio gateway's share of :func:`fetch_prices` (its messages, and the project's Twilio
+    messages of before several gateways, which name none, when it is the default); commits."""
     now = clock.now()
+    cfg = db.session.get(GatewayConfig, gateway_id)
+    taken_here = MESSAGES.c.gateway_id == gateway_id
+    if cfg.is_default:
+        taken_here = taken_here | MESSAGES.c.gateway_id.is_(None)
     rows = db.session.execute(
         select(MESSAGES.c.id, MESSAGES.c.gateway_sid)
         .where(
@@ -81,6 +88,7 @@ def fetch_project_prices(project_id: int, batch: int, stats: PriceStats) -> None
             MESSAGES.c.created_at >= now - PRICE_WITHIN,
             MESSAGES.c.direction == "outbound",
             MESSAGES.c.gateway == "twilio",
+            taken_here,
             MESSAGES.c.status.in_(PRICED_STATUSES),
             MESSAGES.c.price_micros.is_(None),
             MESSAGES.c.gateway_sid.is_not(None),
@@ -93,9 +101,9 @@ def fetch_project_prices(project_id: int, batch: int, stats: PriceStats) -> None
     if not rows:
         return
     try:
-        gateway = build_gateway(gateway_config(project_id))
+        gateway = build_gateway(cfg)
     except GatewayError as exc:
-        log.warning("prices not asked project_id=%s: %s", project_id, exc.code)
+        log.warning("prices not asked project_id=%s gateway_id=%s: %s", project_id, gateway_id, exc.code)
         return
     for message_id, sid in rows:
         stats.asked += 1

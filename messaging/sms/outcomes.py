@@ -16,6 +16,9 @@ Rules:
   after it), never sends it blindly again.
 - Settings that cannot make a gateway fail the claimed rows with
   ``skip_reason='no_gateway'``.
+- A provider id a message of the project already has (a provider that reuses
+  ids, or gives two messages of a chunk the same one) fails the later message
+  with ``unexpected_answer``, naming the id: the job never stops on it.
 - A chunk's outcomes are written in a few statements (the sent rows in one,
   see ``dialect.update_each``), only to rows still ``sending``, and committed
   together; then the retries' jobs are enqueued and callbacks that arrived
@@ -33,7 +36,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Integer, Text, bindparam, func, update
+from sqlalchemy import BigInteger, Integer, Text, bindparam, func, select, update
 
 from messaging.db import dialect
 from messaging.db.outage import write_through_outage
@@ -82,6 +85,7 @@ def record_outcomes(project_id: int, outcomes: list[tuple], stats: BatchStats) -
     rows = _sort(outcomes, now)
 
     def write() -> dict[float, str]:
+        _fail_repeated_sids(project_id, rows)
         if rows.sent:
             _record_sent(project_id, rows.sent, now)
         if rows.failed:
@@ -110,6 +114,39 @@ def record_outcomes(project_id: int, outcomes: list[tuple], stats: BatchStats) -
     if rows.sent:
         apply_early_statuses(project_id, [r["b_sid"] for r in rows.sent])
     _log(project_id, rows)
+
+
+def _fail_repeated_sids(project_id: int, rows: _Rows) -> None:
+    """Move the sent rows whose provider id is taken (by a stored message, or an earlier row of
+    the chunk) to the failed rows: the id is unique per project."""
+    sids = [r["b_sid"] for r in rows.sent]
+    taken = set(
+        db.session.execute(
+            select(MESSAGES.c.gateway_sid).where(
+                MESSAGES.c.project_id == project_id, MESSAGES.c.gateway_sid.in_(sids)
+            )
+        ).scalars()
+    )
+    if not taken and len(set(sids)) == len(sids):
+        return
+    kept = []
+    for r in rows.sent:
+        if r["b_sid"] in taken:
+            log.warning(
+                "repeated provider id project_id=%s message_id=%s sid=%s", project_id, r["b_id"], r["b_sid"]
+            )
+            rows.failed.append(
+                {
+                    "b_id": r["b_id"],
+                    "b_code": "unexpected_answer",
+                    "b_msg": f"The gateway answered with the id {r['b_sid']}, which another message has.",
+                    "b_reason": None,
+                }
+            )
+        else:
+            kept.append(r)
+        taken.add(r["b_sid"])
+    rows.sent[:] = kept
 
 
 def _status_events(rows: _Rows, outcomes: list[tuple]) -> list[tuple[int, str, dict]]:

@@ -393,3 +393,118 @@ def test_the_sweep_adopts_what_the_journal_noted_and_requeues_the_rest(
     assert by_id[noted]["status"] == "sent" and by_id[noted]["gateway_sid"] == "ATXid_journal_1"
     assert by_id[noted]["gateway"] == "africastalking"
     assert by_id[lost]["status"] == "queued"
+
+
+def test_the_prices_job_asks_each_twilio_gateway_for_its_own_messages(
+    app, project, three_gateways, fake, africastalking, run_jobs
+):
+    from datetime import datetime
+
+    from messaging.extensions import db
+    from messaging.lib import clock
+    from workers.jobs.sms import prices
+
+    # Africa's Talking is made the default; Twilio takes +1 only.
+    api = project.api()
+    at = three_gateways["africastalking"]
+    body = {"kind": "africastalking", "username": AT_USER, "is_default": True, "prefixes": ["+254"]}
+    assert api.put(f"/api/v1/gateways/{at['id']}", json=body).status_code == 200
+    twilio = three_gateways["twilio"]
+    body = {
+        "kind": "twilio",
+        "account_sid": DEFAULT_ACCOUNT_SID,
+        "prefixes": ["+1"],
+        "from_numbers": ["+15005550006"],
+    }
+    assert api.put(f"/api/v1/gateways/{twilio['id']}", json=body).status_code == 200
+    clock.set_now(datetime(2026, 3, 2, 9, 0))
+    send(project, "+14155550123", "priced by Twilio later")
+    send(project, "+254722000444", "priced in Africa's Talking's answer")
+    run_jobs()
+    clock.set_now(datetime(2026, 3, 2, 9, 5))
+    with app.app_context():
+        try:
+            # Only the Twilio gateway's message is asked about (Twilio prices it once delivered).
+            assert prices() == {"asked": 1, "priced": 0, "errors": 0}
+        finally:
+            db.session.remove()
+    report = api.get("/api/v1/usage?from=2026-03-02&to=2026-03-02").get_json()
+    by_name = {r["gateway_name"]: r for r in report["rows"] if r["direction"] == "outbound"}
+    assert by_name["Twilio"]["gateway"] == "twilio" and by_name["Twilio"]["messages"] == 1
+    assert by_name["Kenya"]["gateway"] == "africastalking" and by_name["Kenya"]["reported_currency"] == "KES"
+
+
+def test_telerivet_infobip_and_twilio_webhooks_through_their_gateway_urls(app, project, fake, public_url):
+    from tests.fakes.infobip_server import DEFAULT_API_KEY as INFOBIP_KEY
+    from tests.fakes.telerivet_server import DEFAULT_API_KEY as TELERIVET_KEY
+    from tests.fakes.telerivet_server import DEFAULT_PROJECT_ID, DEFAULT_WEBHOOK_SECRET
+    from tests.fakes.telerivet_server import inbound_payload as telerivet_inbound
+    from tests.fakes.twilio_server import signed_inbound_request
+
+    api = project.api()
+    telerivet = api.post(
+        "/api/v1/gateways",
+        json={
+            "kind": "telerivet",
+            "prefixes": ["+256"],
+            "api_key": TELERIVET_KEY,
+            "project_id": DEFAULT_PROJECT_ID,
+            "webhook_secret": DEFAULT_WEBHOOK_SECRET,
+        },
+    ).get_json()
+    infobip = api.post(
+        "/api/v1/gateways",
+        json={
+            "kind": "infobip",
+            "prefixes": ["+234"],
+            "base_url": fake.url,
+            "api_key": INFOBIP_KEY,
+            "sender": "CLINIC",
+        },
+    ).get_json()
+    twilio = api.post(
+        "/api/v1/gateways",
+        json={
+            "kind": "twilio",
+            "prefixes": ["+1"],
+            "account_sid": DEFAULT_ACCOUNT_SID,
+            "auth_token": DEFAULT_AUTH_TOKEN,
+            "from_numbers": ["+15005550006"],
+        },
+    ).get_json()
+    client = app.test_client()
+    # Telerivet: its posted secret is its proof (no secret in the URL needed); a wrong one is refused.
+    path = f"/gateways/telerivet/{telerivet['id']}/inbound"
+    form = telerivet_inbound("+256772000001", "+256700000000", "Hello from Kampala")
+    assert client.post(path, data=form).status_code == 200
+    assert client.post(path, data={**form, "secret": "guess", "id": "SMother"}).status_code == 403
+    # Infobip: unsigned JSON, so only with the URL's secret.
+    infobip_path = _path(infobip["inbound_url"])
+    mo = {
+        "results": [
+            {
+                "messageId": "ib-in-1",
+                "from": "2348031234567",
+                "to": "CLINIC",
+                "text": "Bawo",
+                "receivedAt": "",
+            }
+        ],
+        "messageCount": 1,
+        "pendingMessageCount": 0,
+    }
+    assert client.post(infobip_path, json=mo).status_code == 200
+    assert client.post(infobip_path.split("?")[0], json=mo).status_code == 403
+    # Twilio through its own gateway URL: signed with the public URL.
+    twilio_path = f"/gateways/twilio/{twilio['id']}/inbound"
+    params, headers = signed_inbound_request(
+        DEFAULT_AUTH_TOKEN,
+        "http://localhost" + twilio_path,
+        {"From": "+14155550100", "To": "+15005550006", "Body": "Hi", "AccountSid": DEFAULT_ACCOUNT_SID},
+    )
+    assert client.post(twilio_path, data=params, headers=headers).status_code == 200
+    assert client.post(twilio_path, data=params, headers={"X-Twilio-Signature": "forged"}).status_code == 403
+    stored = {r["gateway"]: r for r in rows(project, direction="inbound")}
+    assert sorted(stored) == ["infobip", "telerivet", "twilio"]
+    assert stored["infobip"]["phone"] == "+2348031234567" and stored["infobip"]["body"] == "Bawo"
+    assert stored["telerivet"]["body"] == "Hello from Kampala"

@@ -166,3 +166,19 @@ def test_inbound_and_reports_are_read_where_the_settings_say(app, project, recei
     assert client.get(f"{base}/status?{query}&ref={sid}&dlr=UNDELIV").status_code == 200
     [done] = rows(project, id=message_id)
     assert done["status"] == "failed" and done["error_code"] == "undeliv"
+
+
+def test_a_provider_id_given_twice_fails_the_later_message_and_the_job_goes_on(
+    project, http_gateway, receiver, run_jobs
+):
+    # The aggregator answers every request with the same id.
+    first = send(project, "+254712000406", "one")
+    run_jobs()
+    second = send(project, "+254712000407", "two")
+    third = send(project, "+254712000408", "three")
+    run_jobs()
+    by_id = {r["id"]: r for r in rows(project)}
+    assert by_id[first]["status"] == "sent" and by_id[first]["gateway_sid"] == "AGG-1"
+    for later in (second, third):
+        assert by_id[later]["status"] == "failed" and by_id[later]["error_code"] == "unexpected_answer"
+        assert "AGG-1" in by_id[later]["error_message"]

@@ -95,8 +95,22 @@ def test_registry_names_the_infobip_gateway_with_its_settings():
         {"base_url": "https://api.infobip.com", "sender": "20202"},
     ],
 )
-def test_check_settings_takes_a_base_url_and_a_sender(settings):
-    InfobipGateway.check_settings(settings, {"api_key": "k"})
+def test_check_settings_takes_a_base_url_and_a_sender(app, settings):
+    with app.app_context():
+        InfobipGateway.check_settings(settings, {"api_key": "k"})
+
+
+def test_a_private_base_url_is_refused_unless_the_operator_allows_it(app):
+    saved = app.config["OUTBOUND_ALLOW_HOSTS"]
+    app.config["OUTBOUND_ALLOW_HOSTS"] = []
+    try:
+        with app.app_context(), pytest.raises(Invalid) as info:
+            InfobipGateway.check_settings(
+                {"base_url": "http://10.0.0.8:8080", "sender": "ACME"}, {"api_key": "k"}
+            )
+    finally:
+        app.config["OUTBOUND_ALLOW_HOSTS"] = saved
+    assert info.value.code == "address_not_allowed" and info.value.field == "base_url"
 
 
 @pytest.mark.parametrize(
@@ -116,8 +130,8 @@ def test_check_settings_takes_a_base_url_and_a_sender(settings):
         ),
     ],
 )
-def test_check_settings_refuses_what_cannot_work(settings, field, words):
-    with pytest.raises(Invalid) as info:
+def test_check_settings_refuses_what_cannot_work(app, settings, field, words):
+    with app.app_context(), pytest.raises(Invalid) as info:
         InfobipGateway.check_settings(settings, {"api_key": "k"})
     assert info.value.code == "validation_error"
     assert info.value.field == field
