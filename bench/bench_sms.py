@@ -453,7 +453,7 @@ def main(argv=None):
         "--provider",
         default="twilio",
         choices=["twilio", "africastalking", "vonage", "infobip", "telerivet", "all"],
-        help="the gateway and its fake (all: each in turn; rate accuracy runs for Twilio only)",
+        help="the gateway and its fake (all: each in turn; rate accuracy: the kinds with number pools)",
     )
     args = p.parse_args(argv)
     if args.provider == "all":

@@ -80,8 +80,9 @@ def preview_broadcast(project: Project, body: Mapping) -> dict:
     if rows and len(rows) < will_send:  # estimate the rest from the rendered sample
         total_segments = round(total_segments * will_send / len(rows))
     rate = send_rate(project.id)
-    seconds = round(will_send / rate, 1) if rate else None
     countries, gateways = _shares(project.id, snap)
+    # The gateways send at once, each at its own rate: the slowest share sets the time.
+    seconds = round(max((g["recipients"] / g["messages_per_second"] for g in gateways), default=0.0), 1)
     per_message = total_segments / will_send if will_send else max_segments
     return {
         "recipients": recipients,
@@ -114,7 +115,13 @@ def _shares(project_id: int, snap) -> tuple[dict[str, int], list[dict]]:
         countries[country_of((start or "")[:PREFIX_CHARS])] += n
         by_gateway[id(routing.choose(start or "", gateways))] += n
     shares = [
-        {"id": g.id, "name": g.name, "kind": g.kind, "recipients": by_gateway[id(g)]}
+        {
+            "id": g.id,
+            "name": g.name,
+            "kind": g.kind,
+            "recipients": by_gateway[id(g)],
+            "messages_per_second": gateway_rate(g),
+        }
         for g in gateways
         if by_gateway[id(g)]
     ]
@@ -186,14 +193,12 @@ def _render_sample(content: Content, rows) -> _Sample:
     return _Sample(max_segments, total_segments, dict(missing), samples)
 
 
+def gateway_rate(cfg) -> float:
+    """Messages per second one gateway allows: ``mps`` per sender, capped by its ``project_mps``."""
+    rate = float((cfg.mps or 10) * max(1, len(gateway_settings.sender_pool(cfg))))
+    return min(rate, float(cfg.project_mps)) if cfg.project_mps else rate
+
+
 def send_rate(project_id: int) -> float:
-    """Messages per second the project's gateways allow together: ``mps`` per sender, each
-    gateway capped by its ``project_mps``."""
-    total = 0.0
-    for cfg in gateway_settings.project_gateways(project_id):
-        senders = max(1, len(gateway_settings.sender_pool(cfg)))
-        rate = float((cfg.mps or 10) * senders)
-        if cfg.project_mps:
-            rate = min(rate, float(cfg.project_mps))
-        total += rate
-    return total
+    """Messages per second the project's gateways allow together."""
+    return sum(gateway_rate(cfg) for cfg in gateway_settings.project_gateways(project_id))

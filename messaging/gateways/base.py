@@ -84,6 +84,9 @@ class GatewayError(Exception):
         self.outcome_unknown = outcome_unknown
         self.opted_out = opted_out
         self.status = status
+        # The saved gateway that answered (set by the send job): an unknown outcome is settled
+        # by asking that gateway, whatever the routing says by then.
+        self.gateway_id: int | None = None
 
 
 def unexpected_answer(raw: str | bytes, why: str = "") -> GatewayError:

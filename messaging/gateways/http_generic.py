@@ -24,10 +24,11 @@ Rules:
   messages arrive as a form, a query string or a JSON object; the sender,
   recipient, text and id are read at ``inbound_from``, ``inbound_to``,
   ``inbound_text`` and ``inbound_id`` (dotted paths; an inbound message
-  without an id gets one made from its content, so a retry is still stored
-  once). Delivery reports: the id at ``status_id`` and the status at
-  ``status_field``, mapped by ``delivered_values`` and ``failed_values``
-  (anything else is a status on the way, ignored).
+  without an id gets one made from its content and the ten minutes it came in,
+  so a retry is still stored once and the same text later is a new message).
+  Delivery reports: the id at ``status_id`` and the status at ``status_field``,
+  mapped by ``delivered_values`` and ``failed_values`` (anything else is a
+  status on the way, ignored).
 - Plain ``requests`` through ``messaging.lib.outbound_http``: there is no
   provider client to use.
 """
@@ -56,7 +57,7 @@ from messaging.gateways.base import (
     http_status_error,
     unexpected_answer,
 )
-from messaging.lib import outbound_http
+from messaging.lib import clock, outbound_http
 from messaging.lib.outbound import OutboundRefused, allow_list, check_url
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ METHODS = ("POST", "GET", "PUT")
 CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
 PLACEHOLDERS = ("to", "to_digits", "from", "text", "message_ref")
 MAX_ANSWER = 64 * 1024
+# Seconds within which an inbound message without an id, sent again the same, is a retry.
+INBOUND_RETRY_WINDOW = 600
 
 
 def read_path(data, path: str):
@@ -254,8 +257,10 @@ class HttpGateway(Gateway):
             return []
         sid = str(given_id) if given_id not in (None, "") else None
         if sid is None:
-            # No id from the aggregator: one made from the content, so its retries are stored once.
-            sid = "H" + hashlib.sha1(f"{sender}|{to}|{text}".encode()).hexdigest()[:40]
+            # No id from the aggregator: one made from the content and the ten minutes it came
+            # in, so a retry soon after is stored once and the same "YES" tomorrow is new.
+            window = int(clock.now().timestamp() // INBOUND_RETRY_WINDOW)
+            sid = "H" + hashlib.sha1(f"{sender}|{to}|{text}|{window}".encode()).hexdigest()[:40]
         return [InboundSms(sid=sid[:64], from_number=str(sender), to_number=str(to or ""), body=str(text))]
 
     def parse_status(self, request: WebhookRequest) -> list[StatusReport]:

@@ -423,7 +423,10 @@ class InfobipGateway(Gateway):
 
     def _call(self, method: str, path: str, **kwargs) -> requests.Response:
         try:
-            return self.session.request(method, self.base_url + path, timeout=_timeout(), **kwargs)
+            # Never follow a redirect: the base URL was checked, where it sends to was not.
+            return self.session.request(
+                method, self.base_url + path, timeout=_timeout(), allow_redirects=False, **kwargs
+            )
         except requests.exceptions.RequestException as exc:
             raise classify_requests_error(exc) from exc
 

@@ -2,8 +2,8 @@
 
 Rules:
 - Twilio and the others that can be asked about a message (``resolves``)
-  settle an uncertain outcome by asking. Africa's Talking and Vonage cannot
-  be asked, so a send job notes each message's id at such a gateway in Redis
+  settle an uncertain outcome by asking. Africa's Talking, Vonage and the
+  generic HTTP gateway cannot be asked, so a send job notes each message's id at such a gateway in Redis
   the moment the gateway answers (one ``SET`` with a day's expiry), before
   the chunk's outcomes are written to the database.
 - The sweep, finding a message stuck in ``sending`` (its worker was killed

@@ -13,6 +13,8 @@ Rules:
 - Delivery reports only move a message forward (``messaging.sms.status``); a
   report for an unknown message id is kept an hour (it may beat the send
   job's commit) and otherwise ignored.
+- A gateway whose secrets cannot be read (``SECRET_KEY`` changed) cannot send,
+  but its webhooks with the URL's secret are still read.
 - A request the provider module cannot read yields no item: it is answered
   as usual, so the provider does not retry it forever, and logged.
 """
@@ -50,20 +52,25 @@ def authenticated_gateway(
     ).scalar_one_or_none()
     if cfg is None:
         raise Refused(f"no {kind} gateway {gateway_id}")
-    if cfg.allowed_ips and not _address_allowed(request.remote_addr, cfg.allowed_ips):
+    if cfg.allowed_ips and not address_allowed(request.remote_addr, cfg.allowed_ips):
         raise Refused(f"address not allowed gateway_id={gateway_id}")
+    given = request.args.get("secret", "")
+    secret_ok = bool(given) and bool(cfg.webhook_secret) and hmac.compare_digest(given, cfg.webhook_secret)
     try:
         gateway = build_gateway(cfg)
     except GatewayError as exc:
-        raise Refused(f"gateway unusable gateway_id={gateway_id}: {exc.code}") from exc
-    given = request.args.get("secret", "")
-    secret_ok = bool(given) and bool(cfg.webhook_secret) and hmac.compare_digest(given, cfg.webhook_secret)
+        if not secret_ok:
+            raise Refused(f"gateway unusable gateway_id={gateway_id}: {exc.code}") from exc
+        # Its secrets are unreadable (SECRET_KEY changed): it cannot send, but what the
+        # provider posts to a URL with the right secret is still read, not lost.
+        gateway = build_gateway(cfg, without_secrets=True)
     if not secret_ok and not gateway.verify(request):
         raise Refused(f"no valid secret or signature gateway_id={gateway_id}")
     return cfg, gateway
 
 
-def _address_allowed(address: str, allowed: list[str]) -> bool:
+def address_allowed(address: str, allowed: list[str]) -> bool:
+    """True when ``address`` is in one of the ``allowed`` addresses or ranges."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -94,4 +101,4 @@ def take_status(cfg: GatewayConfig, gateway: Gateway, request: WebhookRequest) -
     if not reports:
         log.info("status request without a report we use gateway_id=%s kind=%s", cfg.id, cfg.kind)
     with project_scope(cfg.project_id):
-        return [handle_status_callback(cfg.project_id, report) for report in reports]
+        return [handle_status_callback(cfg.project_id, report, gateway_id=cfg.id) for report in reports]

@@ -3,8 +3,9 @@
 Rules:
 - Secrets are never shown, only which are stored (``secrets_set``; Twilio's
   ``auth_token_set`` as before). Plain settings are shown as saved.
-- A saved gateway shows its webhook URLs (with its secret) when
-  ``PUBLIC_BASE_URL`` is set; the project's unsaved console has none.
+- A saved gateway shows its webhook URLs (with its secret) to admins only, when
+  ``PUBLIC_BASE_URL`` is set; the project's unsaved console has none. A viewer
+  holding them could post inbound messages and reports as the provider.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from messaging.lib import clock
 from messaging.models import GatewayConfig
 
 
-def gateway_json(cfg: GatewayConfig) -> dict:
-    """The settings as shown to users: never a secret, only whether it is stored."""
+def gateway_json(cfg: GatewayConfig, with_urls: bool = False) -> dict:
+    """The settings as shown to users: never a secret, only whether it is stored; the webhook
+    URLs (which carry the gateway's secret) when ``with_urls`` (an admin asks)."""
     secret_names = [f.name for f in provider(cfg.kind).fields if f.secret]
     stored = stored_secrets(cfg) if cfg.id is not None else {}
     return {
@@ -34,8 +36,8 @@ def gateway_json(cfg: GatewayConfig) -> dict:
         "mps": cfg.mps,
         "project_mps": cfg.project_mps,
         "allowed_ips": list(cfg.allowed_ips or []),
-        "inbound_url": webhook_url(cfg, "inbound"),
-        "status_url": webhook_url(cfg, "status"),
+        "inbound_url": webhook_url(cfg, "inbound") if with_urls else None,
+        "status_url": webhook_url(cfg, "status") if with_urls else None,
         "updated_at": clock.isoformat(cfg.updated_at),
     }
 

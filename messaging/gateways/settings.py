@@ -122,10 +122,12 @@ class GatewayInput:
     allowed_ips: list[str] | None = None
 
 
-def save_gateway(project_id: int, given: GatewayInput, gateway_id: int | None = None) -> GatewayConfig:
-    """Validate and save one gateway: ``gateway_id`` names the one to change; without it the
-    default is changed, or a new gateway added when ``is_default`` is False (the first gateway of
-    a project is its default). No commit."""
+def save_gateway(
+    project_id: int, given: GatewayInput, gateway_id: int | None = None, *, add: bool = False
+) -> GatewayConfig:
+    """Validate and save one gateway: ``gateway_id`` names the one to change; ``add`` adds a new
+    one; else the default is changed (made when there is none). A project's first gateway is its
+    default. No commit."""
     kind, name, is_default = given.kind, given.name, given.is_default
     prefixes, from_numbers, mps, project_mps = (
         given.prefixes,
@@ -144,7 +146,7 @@ def save_gateway(project_id: int, given: GatewayInput, gateway_id: int | None = 
     saved = gateways_of(project_id)
     if gateway_id is not None:
         cfg = get_gateway(project_id, gateway_id)
-    elif is_default is False:
+    elif add:
         cfg = None
     else:
         cfg = saved[0] if saved else None
@@ -374,12 +376,13 @@ def stored_secrets(cfg: GatewayConfig) -> dict:
     return json.loads(plain) if plain else {}
 
 
-def build_gateway(cfg: GatewayConfig) -> Gateway:
-    """The gateway object for these settings; GatewayError (not retryable) when unusable."""
+def build_gateway(cfg: GatewayConfig, *, without_secrets: bool = False) -> Gateway:
+    """The gateway object for these settings; GatewayError (not retryable) when unusable.
+    ``without_secrets``: one that only reads webhooks, made without its secrets."""
     cls = provider(cfg.kind)
-    secrets = stored_secrets(cfg)
+    secrets = {} if without_secrets else stored_secrets(cfg)
     missing = [f.label.lower() for f in cls.fields if f.secret and f.required and not secrets.get(f.name)]
-    if missing:
+    if missing and not without_secrets:
         raise GatewayError(
             "no_gateway",
             f"The {cls.label} gateway's {missing[0]} is missing or unreadable; enter it again.",

@@ -46,7 +46,7 @@ PLAIN_WORDS = {
     "connect_timeout": "The gateway could not be reached in time. Check its address and the network.",
     "timeout": "The gateway did not answer in time.",
     "unknown_outcome": "The gateway did not answer in time and cannot be asked whether it sent the message.",
-    "unexpected_answer": "The gateway answered in a way this server does not understand (its answer follows).",
+    "unexpected_answer": "The gateway answered in a way this server cannot read (its answer follows).",
 }
 
 

@@ -85,6 +85,7 @@ def gateways_for_account(account_sid: str) -> list:
                 gateways.c.from_numbers,
                 gateways.c.messaging_service_sid,
                 gateways.c.auth_token_encrypted,
+                gateways.c.allowed_ips,
             )
             .where(gateways.c.account_sid == account_sid, gateways.c.kind == "twilio")
             .order_by(gateways.c.id)
@@ -95,6 +96,8 @@ def gateways_for_account(account_sid: str) -> list:
 def _signed_by_one_of(candidates: list):
     """The first of ``candidates`` whose auth token signed this request, or None."""
     for cfg in candidates:
+        if cfg.allowed_ips and not receiving.address_allowed(request.remote_addr or "", cfg.allowed_ips):
+            continue
         token = crypto.decrypt(cfg.auth_token_encrypted) if cfg.auth_token_encrypted else None
         if token and validate_twilio_request(token):
             return cfg
@@ -116,16 +119,18 @@ def status():
     if not sid or not status_value:
         return "", 204
     report = StatusReport(sid, status_value, error_code, opted_out=error_code == str(OPT_OUT_CODE))
-    # Several projects may share one Twilio account: the message says whose it is.
-    projects = [cfg.project_id] + [
-        other.project_id for other in candidates if other.project_id != cfg.project_id
-    ]
+    # Several gateways (of several projects) may share one Twilio account: the message says whose.
+    gateways = [cfg] + [other for other in candidates if other.id != cfg.id]
     outcome = "unknown_sid"
-    for project_id in projects:
-        with project_scope(project_id):
-            outcome = handle_status_callback(project_id, report, remember_unknown=project_id == projects[-1])
+    for gateway in gateways:
+        with project_scope(gateway.project_id):
+            outcome = handle_status_callback(gateway.project_id, report, False, gateway.id)
         if outcome != "unknown_sid":
             break
+    if outcome == "unknown_sid":  # kept for each: the send job that records the sid applies it
+        for gateway in gateways:
+            with project_scope(gateway.project_id):
+                handle_status_callback(gateway.project_id, report, True, gateway.id)
     db.session.commit()
     return "", 204
 

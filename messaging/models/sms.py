@@ -72,21 +72,6 @@ class OptOutSource(StrEnum):
 OPT_OUT_SOURCES = tuple(member.value for member in OptOutSource)
 
 
-class GatewayKind(StrEnum):
-    """The gateways a project can send through (each is a module of ``messaging.gateways``)."""
-
-    CONSOLE = "console"
-    TWILIO = "twilio"
-    AFRICASTALKING = "africastalking"
-    VONAGE = "vonage"
-    INFOBIP = "infobip"
-    TELERIVET = "telerivet"
-    HTTP = "http"
-
-
-GATEWAY_KINDS = tuple(member.value for member in GatewayKind)
-
-
 class Message(db.Model, TenantScoped):
     """One SMS, outbound or inbound.
 
@@ -133,8 +118,9 @@ class Message(db.Model, TenantScoped):
     encoding: Mapped[str] = mapped_column(String(8), default="GSM-7")
     status: Mapped[str] = mapped_column(String(16), default="queued")
     gateway: Mapped[str | None] = mapped_column(String(16))
-    # The saved gateway that took it (``sms_gateways.id``; None for a project's unsaved console).
-    # Set when it is queued only to pin it to one gateway (a gateway page's test send).
+    # The saved gateway that took it, or may have (an unknown outcome), or that it came through
+    # (inbound); None for a project's unsaved console. Set on a queued message, it pins it to
+    # that gateway (a gateway page's test send, a retry after an unknown outcome).
     gateway_id: Mapped[int | None] = mapped_column(Integer)
     gateway_sid: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(32))

@@ -52,7 +52,7 @@ from messaging.sms.optouts import opt_out
 from messaging.sms.outbox import enqueue_send_jobs, new_job_id
 from messaging.sms.send_job import BatchStats
 from messaging.sms.serialize import status_event_json
-from messaging.sms.status import apply_early_statuses
+from messaging.sms.status import ERROR_CODE_CHARS, apply_early_statuses
 from messaging.sms.tuning import max_attempts, retry_delays, sending_lease, unknown_check_delay
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def record_outcomes(project_id: int, outcomes: list[tuple], stats: BatchStats) -
         ids = [r["b_id"] for r in rows.retry if r["b_job"] == job_id]
         enqueue_send_jobs(project_id, [(job_id, ids)], delay=delay)
     if rows.sent:
-        apply_early_statuses(project_id, [r["b_sid"] for r in rows.sent])
+        apply_early_statuses(project_id, [(r["b_sid"], r["b_gwid"]) for r in rows.sent])
     _log(project_id, rows)
 
 
@@ -213,23 +213,29 @@ def _sort_error(
     if exc.opted_out:
         rows.opt_outs.append((row.phone, row.id))
         rows.failed.append(
-            {"b_id": row.id, "b_code": exc.code, "b_msg": exc.message, "b_reason": "opted_out"}
+            {
+                "b_id": row.id,
+                "b_code": exc.code[:ERROR_CODE_CHARS],
+                "b_msg": exc.message,
+                "b_reason": "opted_out",
+            }
         )
     elif exc.outcome_unknown:
         rows.unknown.append(
             {
                 "b_id": row.id,
-                "b_code": exc.code,
+                "b_code": exc.code[:ERROR_CODE_CHARS],
                 "b_msg": exc.message,
                 "b_at": now + timedelta(seconds=unknown_check_delay()),
                 "b_from": sender,
+                "b_gwid": exc.gateway_id,
             }
         )
     elif exc.retryable and row.attempts < max_attempts():
         rows.retry.append(
             {
                 "b_id": row.id,
-                "b_code": exc.code,
+                "b_code": exc.code[:ERROR_CODE_CHARS],
                 "b_msg": exc.message,
                 "b_at": now + timedelta(seconds=delays[row.attempts - 1]),
                 "delay": delays[row.attempts - 1],
@@ -242,7 +248,7 @@ def _sort_error(
         rows.failed.append(
             {
                 "b_id": row.id,
-                "b_code": exc.code,
+                "b_code": exc.code[:ERROR_CODE_CHARS],
                 "b_msg": message,
                 "b_reason": exc.code == "no_gateway" and "no_gateway" or None,
             }
@@ -323,9 +329,14 @@ def _record_retries(project_id: int, retry_rows: list[dict], now: datetime) -> d
 
 
 def _record_unknown(project_id: int, unknown_rows: list[dict], now: datetime) -> None:
-    # Stays "sending": it may be at the gateway. The sweep asks the gateway at next_attempt_at.
+    # Stays "sending": it may be at the gateway. The sweep asks that gateway at next_attempt_at.
     _update_still_sending(
-        project_id, unknown_rows, now, next_attempt_at=bindparam("b_at"), from_number=bindparam("b_from")
+        project_id,
+        unknown_rows,
+        now,
+        next_attempt_at=bindparam("b_at"),
+        from_number=bindparam("b_from"),
+        gateway_id=bindparam("b_gwid"),
     )
 
 

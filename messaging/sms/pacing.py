@@ -129,12 +129,17 @@ def _send_one(job: SendJob, row, route: Route, sender: str | None) -> tuple:
                 retryable=False,
             )
         recent_errors.note(job.project_id, route.cfg.id, row.id, row.phone, exc)
+        exc.gateway_id = route.cfg.id
         return ("error", row, exc, sender)
     except Exception as exc:  # a bug or an odd failure: the outcome is unknown, the sweep resolves it
         log.exception(
             "send crashed project_id=%s message_id=%s job_id=%s", job.project_id, row.id, job.job_id
         )
-        error = GatewayError("internal_error", repr(exc), retryable=True, outcome_unknown=gateway.resolves)
+        if gateway.resolves:
+            error = GatewayError("internal_error", repr(exc), retryable=True, outcome_unknown=True)
+        else:  # it may have been sent, and cannot be asked: never again
+            error = GatewayError("unknown_outcome", f"The send crashed: {exc!r}", retryable=False)
+        error.gateway_id = route.cfg.id
         return ("error", row, error, sender)
     result.gateway_id = route.cfg.id
     if not gateway.resolves:

@@ -42,8 +42,11 @@ from messaging.sms.serialize import status_event_json
 log = logging.getLogger(__name__)
 
 MESSAGES = Message.__table__
-EARLY_STATUS_KEY = "sms:early-status:{sid}"
+# Per project and gateway: a report only ever applies to a message of the gateway it came through.
+EARLY_STATUS_KEY = "sms:early-status:{project_id}:{gateway_id}:{sid}"
 EARLY_STATUS_TTL = 3600
+# messages.error_code's width: a provider's longer code is cut (Infobip's run to 33 characters).
+ERROR_CODE_CHARS = 32
 
 # A provider's status -> ours: our own words, and Twilio's (early statuses and the sweep use them).
 TWILIO_STATUS = {**TWILIO_STATUSES, **{ours: ours for ours in ("sent", "delivered", "undelivered", "failed")}}
@@ -71,7 +74,7 @@ def apply_status(
     else:
         values["failed_at"] = now
         if error_code:
-            values["error_code"] = str(error_code)
+            values["error_code"] = str(error_code)[:ERROR_CODE_CHARS]
             values["error_message"] = f"Reported {gateway_status} by the gateway (error {error_code})."
     changed = db.session.execute(
         update(MESSAGES)
@@ -93,25 +96,32 @@ def apply_status(
     return True
 
 
-def handle_status_callback(project_id: int, report: StatusReport, remember_unknown: bool = True) -> str:
+def handle_status_callback(
+    project_id: int, report: StatusReport, remember_unknown: bool = True, gateway_id: int | None = None
+) -> str:
     """Apply a verified delivery report; returns 'applied', 'unchanged' or 'unknown_sid'. Does not commit.
 
+    ``gateway_id`` is the saved gateway whose URL the report came to: it applies only to an
+    outbound message that gateway took (or one of before several gateways, which names none).
     An unknown sid is logged and ignored, but kept for an hour in Redis: a
     report can beat the worker's commit of the sid it belongs to.
     """
     sid = report.sid
-    row = db.session.execute(
-        select(MESSAGES.c.id, MESSAGES.c.phone).where(
-            MESSAGES.c.project_id == project_id, MESSAGES.c.gateway_sid == sid
-        )
-    ).first()
+    query = select(MESSAGES.c.id, MESSAGES.c.phone).where(
+        MESSAGES.c.project_id == project_id,
+        MESSAGES.c.gateway_sid == sid,
+        MESSAGES.c.direction == "outbound",
+    )
+    if gateway_id is not None:
+        query = query.where((MESSAGES.c.gateway_id == gateway_id) | MESSAGES.c.gateway_id.is_(None))
+    row = db.session.execute(query).first()
     if row is None:
         if not remember_unknown:
             return "unknown_sid"
         log.info(
             "status callback for unknown sid project_id=%s sid=%s status=%s", project_id, sid, report.status
         )
-        key = EARLY_STATUS_KEY.format(sid=sid)
+        key = EARLY_STATUS_KEY.format(project_id=project_id, gateway_id=gateway_id or 0, sid=sid)
         pipe = jobs.redis_conn().pipeline()
         pipe.rpush(key, json.dumps(asdict(report)))
         pipe.expire(key, EARLY_STATUS_TTL)
@@ -138,22 +148,34 @@ def handle_status_callback(project_id: int, report: StatusReport, remember_unkno
     return "applied" if changed else "unchanged"
 
 
-def apply_early_statuses(project_id: int, sids: list[str]) -> None:
-    """Apply the callbacks kept in Redis for these just-recorded sids, then commit (when there were any)."""
+def apply_early_statuses(project_id: int, sent: list[tuple[str, int | None]]) -> None:
+    """Apply the reports kept in Redis for these just-recorded (sid, gateway id) pairs, then
+    commit (when there were any)."""
     redis = jobs.redis_conn()
+    keys = [EARLY_STATUS_KEY.format(project_id=project_id, gateway_id=gw or 0, sid=sid) for sid, gw in sent]
     pipe = redis.pipeline()
-    for sid in sids:
-        pipe.lrange(EARLY_STATUS_KEY.format(sid=sid), 0, -1)
+    for key in keys:
+        pipe.lrange(key, 0, -1)
     try:
         kept = pipe.execute()
     except RedisError as exc:  # the sids are committed: a Redis outage must not fail the send job now
         log.warning("early statuses not read (Redis is away): %s", type(exc).__name__)
         return
-    found = [(sid, items) for sid, items in zip(sids, kept, strict=True) if items]
+    found = [(key, pair, items) for key, pair, items in zip(keys, sent, kept, strict=True) if items]
     if not found:
         return
-    for sid, items in found:
+    for key, (_sid, gateway_id), items in found:
         for raw in items:
-            handle_status_callback(project_id, StatusReport(**json.loads(raw)))
-        redis.delete(EARLY_STATUS_KEY.format(sid=sid))
+            report = _kept_report(raw)
+            if report is not None:
+                handle_status_callback(project_id, report, gateway_id=gateway_id)
+        redis.delete(key)
     db.session.commit()
+
+
+def _kept_report(raw: bytes) -> StatusReport | None:
+    """A report kept in Redis (JSON; None for anything unreadable)."""
+    try:
+        return StatusReport(**json.loads(raw))
+    except (ValueError, TypeError):
+        return None

@@ -54,6 +54,7 @@ from datetime import datetime, timedelta
 from redis.exceptions import RedisError
 from rq.job import Job
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from messaging import jobs
 from messaging.extensions import db
@@ -298,7 +299,11 @@ def resolve_uncertain(project_id: int, ids: list[int], stats: SweepStats | None 
                 raise GatewayError("no_gateway", "no usable gateway", retryable=True)
             remote = _find_at_gateway(gateway, project_id, row)
             if remote is not None:
-                _adopt(project_id, row, remote, now, chosen)
+                try:
+                    _adopt(project_id, row, remote, now, chosen)
+                except IntegrityError:  # another message has that provider id: the answer is wrong
+                    db.session.rollback()
+                    _fail_taken_sid(project_id, row, remote.sid, now)
                 stats.resolved_sent += 1
                 continue
             # The gateway has no trace of it: it never left.
@@ -323,6 +328,22 @@ def resolve_uncertain(project_id: int, ids: list[int], stats: SweepStats | None 
     if requeue:
         stats.jobs += hand_to_jobs(project_id, split_into_jobs(requeue, batch_size()), only_queued=False)
     return stats
+
+
+def _fail_taken_sid(project_id: int, row, sid: str, now: datetime) -> None:
+    db.session.execute(
+        update(MESSAGES)
+        .where(*_still_sending(project_id, row.id))
+        .values(
+            status="failed",
+            error_code="unexpected_answer",
+            error_message=f"The gateway's id {sid} for this message belongs to another message.",
+            failed_at=now,
+            updated_at=now,
+        )
+    )
+    db.session.commit()
+    log.warning("resolved to a taken id project_id=%s message_id=%s sid=%s", project_id, row.id, sid)
 
 
 def _still_sending(project_id: int, message_id: int) -> tuple:

@@ -20,7 +20,8 @@ def test_a_generic_http_gateway_set_up_from_the_page_sends_its_test_message(page
         form.locator("textarea[name=from_numbers]").fill("+254700000100")
         form.locator("select[name='http.method']").select_option("POST")
         form.locator("input[name='http.url_template']").fill(aggregator.url + "/sms/send")
-        form.locator("textarea[name='http.body_template']").fill('{"msisdn": "{to_digits}", "text": "{text}"}')
+        body = '{"msisdn": "{to_digits}", "text": "{text}"}'
+        form.locator("textarea[name='http.body_template']").fill(body)
         form.locator("select[name='http.content_type']").select_option("application/json")
         form.locator("input[name='http.auth_header']").fill("X-Api-Key: moh-key-123")
         form.locator("input[name='http.id_path']").fill("result.message_id")

@@ -101,6 +101,11 @@ def _input(body: dict, default: bool | None) -> GatewayInput:
     )
 
 
+def _is_admin() -> bool:
+    """Whether the caller may see the webhook URLs (they carry the gateway's secret)."""
+    return g.api_user.can("admin")
+
+
 def _gateway(gateway_id):
     number = parse_id(gateway_id)
     return get_gateway(tenancy.current_project_id(), number if number is not None else -1)
@@ -114,7 +119,7 @@ def _gateway(gateway_id):
     errors=(401,),
 )
 def get_default_gateway():
-    return jsonify(gateway_json(gateway_config(tenancy.current_project_id())))
+    return jsonify(gateway_json(gateway_config(tenancy.current_project_id()), _is_admin()))
 
 
 @route(
@@ -130,7 +135,7 @@ def get_default_gateway():
 def put_default_gateway():
     cfg = save_gateway(tenancy.current_project_id(), _input(json_body(), default=None))
     db.session.commit()
-    return jsonify(gateway_json(cfg))
+    return jsonify(gateway_json(cfg, _is_admin()))
 
 
 @route(
@@ -142,7 +147,13 @@ def put_default_gateway():
 )
 def list_gateways():
     saved = gateways_of(tenancy.current_project_id()) or [gateway_config(tenancy.current_project_id())]
-    return jsonify({"results": [gateway_json(cfg) for cfg in saved], "kinds": [kind_json(k) for k in KINDS]})
+    return jsonify(
+        {
+            "results": [gateway_json(cfg, _is_admin()) for cfg in saved],
+            "next": None,
+            "kinds": [kind_json(k) for k in KINDS],
+        }
+    )
 
 
 @route(
@@ -156,9 +167,9 @@ def list_gateways():
     role="admin",
 )
 def add_gateway():
-    cfg = save_gateway(tenancy.current_project_id(), _input(json_body(), default=False))
+    cfg = save_gateway(tenancy.current_project_id(), _input(json_body(), default=False), add=True)
     db.session.commit()
-    return created(gateway_json(cfg))
+    return created(gateway_json(cfg, _is_admin()))
 
 
 @route(
@@ -169,7 +180,7 @@ def add_gateway():
     errors=(401, 404),
 )
 def get_one_gateway(gateway_id):
-    return jsonify(gateway_json(_gateway(gateway_id)))
+    return jsonify(gateway_json(_gateway(gateway_id), _is_admin()))
 
 
 @route(
@@ -186,7 +197,7 @@ def put_gateway(gateway_id):
     cfg = _gateway(gateway_id)
     cfg = save_gateway(tenancy.current_project_id(), _input(json_body(), default=None), gateway_id=cfg.id)
     db.session.commit()
-    return jsonify(gateway_json(cfg))
+    return jsonify(gateway_json(cfg, _is_admin()))
 
 
 @route(
@@ -241,4 +252,4 @@ def test_gateway(gateway_id):
 )
 def gateway_errors(gateway_id):
     cfg = _gateway(gateway_id)
-    return jsonify({"results": recent_errors.recent(cfg.project_id, cfg.id)})
+    return jsonify({"results": recent_errors.recent(cfg.project_id, cfg.id), "next": None})

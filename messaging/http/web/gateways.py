@@ -73,7 +73,7 @@ def gateway_settings():
     saved = gateways_of(project_id) or [gateway_config(project_id)]
     gateways = [
         {
-            **gateway_json(cfg),
+            **gateway_json(cfg, current_user.can("admin")),
             "label": provider(cfg.kind).label,
             "errors": recent_errors.recent(project_id, cfg.id),
         }
@@ -95,7 +95,7 @@ def gateway_settings():
 def gateway_add():
     given = _form_input(request.form, default=False)
     if given is not None:
-        saved = commit_or_flash(lambda: save_gateway(current_user.project_id, given))
+        saved = commit_or_flash(lambda: save_gateway(current_user.project_id, given, add=True))
         if saved is not REFUSED:
             flash(f"Gateway {saved.name!r} added.", "success")
     return redirect(url_for("web.gateway_settings"))

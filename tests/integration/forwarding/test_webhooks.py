@@ -60,6 +60,7 @@ def test_inbound_messages_are_posted_in_order_with_an_event_id_and_their_data(pr
 
 def test_status_changes_are_posted_sent_then_delivered(app, twilio_project, fake, rx, run_jobs):
     from messaging.extensions import db
+    from messaging.gateways.base import StatusReport
     from messaging.sms.status import handle_status_callback
 
     add_webhook(twilio_project, rx.url + "/hook", ["message.status"])
@@ -73,13 +74,13 @@ def test_status_changes_are_posted_sent_then_delivered(app, twilio_project, fake
 
     with twilio_project.scope():
         assert (
-            handle_status_callback(twilio_project.id, statuses[ok]["gateway_sid"], "delivered", None)
+            handle_status_callback(twilio_project.id, StatusReport(statuses[ok]["gateway_sid"], "delivered"))
             == "applied"
         )
         db.session.commit()
         # A late "sent" moves nothing back: no event.
         assert (
-            handle_status_callback(twilio_project.id, statuses[ok]["gateway_sid"], "sent", None)
+            handle_status_callback(twilio_project.id, StatusReport(statuses[ok]["gateway_sid"], "sent"))
             == "unchanged"
         )
         db.session.commit()

@@ -508,3 +508,69 @@ def test_telerivet_infobip_and_twilio_webhooks_through_their_gateway_urls(app, p
     assert sorted(stored) == ["infobip", "telerivet", "twilio"]
     assert stored["infobip"]["phone"] == "+2348031234567" and stored["infobip"]["body"] == "Bawo"
     assert stored["telerivet"]["body"] == "Hello from Kampala"
+
+
+def test_adding_a_default_gateway_keeps_the_others(project, three_gateways):
+    api = project.api()
+    added = api.post("/api/v1/gateways", json={"kind": "console", "name": "New default", "is_default": True})
+    assert added.status_code == 201 and added.get_json()["is_default"] is True
+    items = api.get("/api/v1/gateways").get_json()["results"]
+    assert [g["name"] for g in items] == ["New default", "Twilio", "Kenya", "Tanzania"]
+    assert [g["is_default"] for g in items] == [True, False, False, False]
+
+
+def test_only_admins_see_the_webhook_urls_with_their_secret(app, project, three_gateways):
+    from messaging.extensions import db
+    from messaging.models import WebUser
+    from tests.conftest import login
+
+    admin_view = project.api().get("/api/v1/gateways").get_json()["results"]
+    assert all(g["inbound_url"] and "secret=" in g["inbound_url"] for g in admin_view[1:])
+    with project.scope():
+        user = WebUser(email="viewer@alpha.example.org", role="viewer")
+        user.set_password("long enough pw")
+        db.session.add(user)
+        db.session.commit()
+    viewer = login(app, "viewer@alpha.example.org", "long enough pw")
+    page = viewer.get("/settings/gateway").get_data(as_text=True)
+    assert "Kenya" in page and "secret=" not in page
+
+
+def test_a_report_applies_only_to_a_message_of_the_gateway_it_came_through(
+    app, project, three_gateways, vonage, run_jobs
+):
+    # A Tanzanian message goes through Vonage; a forged report for its id on Africa's Talking's
+    # URL (whose secret its sender knows) changes nothing.
+    message_id = send(project, "+255712000900", "Habari")
+    run_jobs()
+    sid = rows(project, id=message_id)[0]["gateway_sid"]
+    at_status = _path(three_gateways["africastalking"]["status_url"])
+    report = delivery_report_payload(
+        sid, "Failed", phone_number="+255712000900", failure_reason="UserInBlacklist"
+    )
+    assert app.test_client().post(at_status, data=report).status_code == 200
+    [row] = rows(project, id=message_id)
+    assert row["status"] == "sent"
+    assert project.api().get("/api/v1/opt-outs?phone=%2B255712000900").get_json()["results"] == []
+
+
+def test_a_long_provider_error_code_is_cut_to_fit(app, project, public_url, run_jobs):
+    from tests.fakes.http_receiver import Receiver
+
+    with Receiver.start() as rx:
+        rx.answer_body = '{"id": "LONG-1"}'
+        body = {
+            "kind": "http",
+            "method": "POST",
+            "url_template": rx.url + "/send?to={to}",
+            "id_path": "id",
+            "failed_values": "EC_BLACKLISTED_DESTINATIONADDRESS_AND_MORE",
+        }
+        saved = project.api().put("/api/v1/gateway", json=body).get_json()
+        message_id = send(project, "+254712000901", "x")
+        run_jobs()
+        status_url = _path(saved["status_url"])
+        report = {"id": "LONG-1", "status": "EC_BLACKLISTED_DESTINATIONADDRESS_AND_MORE"}
+        assert app.test_client().post(status_url, data=report).status_code == 200
+    [row] = rows(project, id=message_id)
+    assert row["status"] == "failed" and row["error_code"] == "ec_blacklisted_destinationaddress"[:32]

@@ -7,11 +7,10 @@ TEXT = "Your test result is ready: negative."
 
 
 def _send(project):
-    from messaging.gateways.base import GatewaySettings
     from messaging.gateways.console import ConsoleGateway
 
     with project.scope():
-        return ConsoleGateway(GatewaySettings(id=None, project_id=project.id, kind="console")).send(PHONE, TEXT, "+15005550006", None)
+        return ConsoleGateway(console_settings(project)).send(PHONE, TEXT, "+15005550006", None)
 
 
 def test_outside_development_it_logs_the_sid_and_the_last_four_digits_only(app, project, caplog, capsys):
@@ -41,10 +40,15 @@ def test_in_development_it_prints_the_message_to_the_console(app, project, caplo
 
 def test_the_recorded_message_is_still_found_by_its_sid(app, project):
     """The Redis record keeps the number and the text: the sweep resolves unknown outcomes with it."""
-    from messaging.gateways.base import GatewaySettings
     from messaging.gateways.console import ConsoleGateway
 
     result = _send(project)
     with project.scope():
-        remote = ConsoleGateway(GatewaySettings(id=None, project_id=project.id, kind="console")).fetch(result.sid)
+        remote = ConsoleGateway(console_settings(project)).fetch(result.sid)
     assert remote.to == PHONE and remote.body == TEXT
+
+
+def console_settings(project):
+    from messaging.gateways.base import GatewaySettings
+
+    return GatewaySettings(id=None, project_id=project.id, kind="console")

@@ -107,13 +107,21 @@ def test_unknown_sid_is_ignored_and_applied_if_its_message_turns_up(
     assert rows(twilio_project) == []
     # The callback beat the worker's commit of that sid: applied when the sid is recorded.
     message_id = send(twilio_project, "+254712000102", "race")
+    gateway_id = twilio_project.api().get("/api/v1/gateway").get_json()["id"]
     with twilio_project.scope():
         claimed = claim(twilio_project.id, [message_id], clock.now())
         from messaging.gateways.base import SendResult
 
         record_outcomes(
             twilio_project.id,
-            [("sent", claimed[0], SendResult("SM" + "a" * 32, "queued", "+15005550006"), None)],
+            [
+                (
+                    "sent",
+                    claimed[0],
+                    SendResult("SM" + "a" * 32, "queued", "+15005550006", gateway_id=gateway_id),
+                    None,
+                )
+            ],
             BatchStats(),
         )
         db.session.commit()

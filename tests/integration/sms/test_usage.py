@@ -79,8 +79,10 @@ def test_usage_by_country_with_twilio_prices_and_estimates(app, twilio_project, 
 
     assert p.api().get("/api/v1/usage?from=2026-03-03&to=2026-03-04").get_json()["rows"] == []
     sheet = read_xlsx(p.api().get("/api/v1/usage.xlsx?from=2026-03-01&to=2026-03-02").data)
-    assert sheet[0][:4] == ["Day (UTC)", "Direction", "Gateway", "Country"]
-    assert len(sheet) == 5 and ["2026-03-02", "outbound", "twilio", "KE", 2, 3, 1] == sheet[1 + 1][:7]
+    assert sheet[0][:5] == ["Day (UTC)", "Direction", "Gateway", "Gateway name", "Country"]
+    assert (
+        len(sheet) == 5 and ["2026-03-02", "outbound", "twilio", "Twilio", "KE", 2, 3, 1] == sheet[1 + 1][:8]
+    )
 
 
 def test_the_default_range_is_the_last_30_days_and_bad_ranges_are_400(app, project):

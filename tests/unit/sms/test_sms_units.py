@@ -79,7 +79,10 @@ def test_a_send_job_claims_about_a_second_of_sending_at_a_time(mps, numbers, pro
     from messaging.sms.sending import MAX_CHUNK, chunk_size
 
     cfg = GatewayConfig(
-        kind="twilio", mps=mps, from_numbers=[f"+1500555000{i}" for i in range(numbers)], project_mps=project_mps
+        kind="twilio",
+        mps=mps,
+        from_numbers=[f"+1500555000{i}" for i in range(numbers)],
+        project_mps=project_mps,
     )
     assert chunk_size([cfg]) == size <= MAX_CHUNK
 
@@ -90,5 +93,7 @@ def test_a_chunk_is_about_a_second_of_all_the_gateways_together():
 
     twilio = GatewayConfig(kind="twilio", mps=10, from_numbers=["+15005550006", "+15005550007"])
     # A sender-ID gateway sends from one sender whatever numbers are listed.
-    africastalking = GatewayConfig(kind="africastalking", mps=20, from_numbers=["+254700000001", "+254700000002"])
+    africastalking = GatewayConfig(
+        kind="africastalking", mps=20, from_numbers=["+254700000001", "+254700000002"]
+    )
     assert chunk_size([twilio, africastalking]) == 20 + 20
