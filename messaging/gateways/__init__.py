@@ -10,6 +10,7 @@ here (a ``base.Gateway`` subclass), one line in ``registry``, and its fake in
 - ``registry``: every kind and its class.
 - ``console``, ``twilio``, ``africastalking``, ``vonage``, ``infobip``, ``telerivet``,
   ``http_generic``: the providers.
+- ``http_client``: kept-alive sessions and the timeout of the providers spoken to with plain requests.
 - ``settings``: a project's gateways, validated and saved (secrets encrypted), and the objects they make.
 - ``routing``: which gateway a message takes (pinned, longest prefix, default).
 - ``receiving``: the providers' webhooks: who may call them and what they change.

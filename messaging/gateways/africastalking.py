@@ -47,14 +47,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import threading
 from typing import NamedTuple
 
 import requests
 from flask import current_app
-from requests.adapters import HTTPAdapter
 
 from messaging.errors import Invalid
 from messaging.gateways.base import (
@@ -70,6 +67,7 @@ from messaging.gateways.base import (
     http_status_error,
     unexpected_answer,
 )
+from messaging.gateways.http_client import http_timeout, kept_session
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +133,6 @@ OPT_OUT_REASONS = {"userinblacklist", "useroptedout"}
 _SENDER_ID = re.compile(r"^(?:\+?\d{3,15}|(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9 .&_-]{1,11})$")
 _COST = re.compile(r"^([A-Z]{3})\s+(-?\d+(?:\.\d+)?)$")
 
-_sessions: dict[tuple[str, str, str], requests.Session] = {}
-_sessions_lock = threading.Lock()
-
 
 def api_base_url(username: str) -> str:
     """The API host: ``AFRICASTALKING_API_BASE_URL`` when set, else sandbox or live by username."""
@@ -147,31 +142,9 @@ def api_base_url(username: str) -> str:
     return SANDBOX_BASE_URL if username == SANDBOX_USERNAME else LIVE_BASE_URL
 
 
-def _new_session(api_key: str, base_url: str) -> requests.Session:
-    session = requests.Session()
-    # Read the proxy and CA settings once, not on every request (requests re-reads the environment).
-    session.trust_env = False
-    session.proxies = requests.utils.get_environ_proxies(base_url)
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers.update({"apiKey": api_key, "Accept": "application/json"})
-    return session
-
-
 def at_session(username: str, api_key: str, base_url: str) -> requests.Session:
     """The process's session for these credentials and host (kept: its connections stay alive)."""
-    key = (username, api_key, base_url)
-    session = _sessions.get(key)
-    if session is None:
-        with _sessions_lock:
-            session = _sessions.get(key)
-            if session is None:
-                session = _sessions[key] = _new_session(api_key, base_url)
-    return session
+    return kept_session(("africastalking", username, api_key, base_url), base_url, {"apiKey": api_key})
 
 
 def parse_cost(cost) -> tuple[str | None, str | None]:
@@ -298,7 +271,7 @@ class AfricasTalkingGateway(Gateway):
         form = {"username": self.username, "to": to, "message": body}
         if sender:
             form["from"] = sender
-        timeout = float(current_app.config.get("SMS_HTTP_TIMEOUT", 10.0))
+        timeout = http_timeout()
         try:
             response = self.session.post(self.url, data=form, timeout=timeout)
             text = response.text

@@ -57,6 +57,7 @@ from messaging.gateways.base import (
     http_status_error,
     unexpected_answer,
 )
+from messaging.gateways.http_client import http_timeout
 from messaging.lib import clock, outbound_http
 from messaging.lib.outbound import OutboundRefused, allow_list, check_url
 
@@ -202,7 +203,7 @@ class HttpGateway(Gateway):
 
     def send(self, to, body, from_number, status_callback) -> SendResult:
         url, payload, headers = self._request_parts(to, body, from_number)
-        timeout = float(current_app.config.get("SMS_HTTP_TIMEOUT", 10.0))
+        timeout = http_timeout()
         try:
             destination = check_url(
                 url, allow_list(current_app.config.get("OUTBOUND_ALLOW_HOSTS")), field="url"

@@ -60,9 +60,7 @@ Rules:
 from __future__ import annotations
 
 import logging
-import os
 import re
-import threading
 import uuid
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -85,6 +83,7 @@ from messaging.gateways.base import (
     classify_requests_error,
     unexpected_answer,
 )
+from messaging.gateways.http_client import http_timeout, kept_session
 from messaging.lib import clock
 from messaging.lib.outbound import OutboundRefused, allow_list, check_url
 
@@ -124,37 +123,9 @@ INTERNATIONAL = re.compile(r"[0-9]{8,15}")
 MAX_ALPHANUMERIC_SENDER = 11
 
 
-_sessions: dict[tuple[str, str], requests.Session] = {}
-_sessions_lock = threading.Lock()
-
-
-def _new_session(base_url: str, api_key: str) -> requests.Session:
-    """A keep-alive session that read the environment's proxy and CA settings once (``trust_env``
-    off: requests would otherwise re-read the whole environment on every request)."""
-    session = requests.Session()
-    session.trust_env = False
-    session.proxies.update(requests.utils.get_environ_proxies(base_url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    session.headers.update({"Authorization": f"App {api_key}", "Accept": "application/json"})
-    return session
-
-
 def infobip_session(base_url: str, api_key: str) -> requests.Session:
     """The process's session for this account (kept: it keeps its connections alive)."""
-    key = (base_url, api_key)
-    session = _sessions.get(key)
-    if session is None:
-        with _sessions_lock:
-            session = _sessions.get(key)
-            if session is None:
-                session = _sessions[key] = _new_session(base_url, api_key)
-    return session
-
-
-def _timeout() -> float:
-    return float(current_app.config.get("SMS_HTTP_TIMEOUT", 10.0))
+    return kept_session(("infobip", base_url, api_key), base_url, {"Authorization": f"App {api_key}"})
 
 
 def _text(value) -> str:
@@ -425,7 +396,7 @@ class InfobipGateway(Gateway):
         try:
             # Never follow a redirect: the base URL was checked, where it sends to was not.
             return self.session.request(
-                method, self.base_url + path, timeout=_timeout(), allow_redirects=False, **kwargs
+                method, self.base_url + path, timeout=http_timeout(), allow_redirects=False, **kwargs
             )
         except requests.exceptions.RequestException as exc:
             raise classify_requests_error(exc) from exc

@@ -10,6 +10,7 @@ Rules:
 
 from __future__ import annotations
 
+from messaging.gateways import testing
 from messaging.gateways.registry import provider
 from messaging.gateways.settings import stored_secrets, stored_settings, webhook_url
 from messaging.lib import clock
@@ -50,7 +51,28 @@ def kind_json(kind: str) -> dict:
         "label": cls.label,
         "uses_number_pool": cls.uses_number_pool,
         "fields": [
-            {"name": f.name, "label": f.label, "required": f.required, "secret": f.secret, "help": f.help}
+            {
+                "name": f.name,
+                "label": f.label,
+                "required": f.required,
+                "secret": f.secret,
+                "help": f.help,
+                "choices": list(f.choices),
+                "multiline": f.multiline,
+            }
             for f in cls.fields
         ],
+    }
+
+
+def test_send_json(message) -> dict:
+    """A gateway page's test message as the page follows it: its status, whether it is final,
+    and why it failed in plain words."""
+    failed = message.status in ("failed", "undelivered")
+    return {
+        "message_id": message.id,
+        "gateway_id": message.gateway_id,
+        "status": message.status,
+        "final": message.status in ("sent", "delivered", "undelivered", "failed"),
+        "explanation": testing.explain(message.error_code, message.error_message) if failed else None,
     }

@@ -39,9 +39,8 @@ Rules:
   answers False (the URL's own secret is then required). Delivery statuses map to
   ours (``STATUS``); queued, sending and ``failed_queued`` (Telerivet tries again)
   are dropped.
-- **Sessions.** One ``requests.Session`` per process per (API key, base URL), kept in
-  ``_sessions`` so keep-alive connections are reused across jobs; it reads the proxy
-  and CA settings of the environment once (``trust_env`` off). The host is
+- **Sessions.** One kept-alive session per process per (API key, base URL)
+  (``messaging.gateways.http_client``). The host is
   ``TELERIVET_API_BASE_URL`` (empty: https://api.telerivet.com), the timeout
   ``SMS_HTTP_TIMEOUT``.
 """
@@ -51,9 +50,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-import os
 import re
-import threading
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -74,6 +71,7 @@ from messaging.gateways.base import (
     http_status_error,
     unexpected_answer,
 )
+from messaging.gateways.http_client import http_timeout, kept_session
 
 API_HOST = "https://api.telerivet.com"
 # Telerivet's object ids (PJ..., PN..., SM...): at most 34 letters and digits; we allow _ and - too.
@@ -120,41 +118,19 @@ REMOTE_STATUS = {
 SCAN_PAGE_SIZE = 200
 SCAN_PAGES = 3
 
-_sessions: dict[tuple[str, str], requests.Session] = {}
-_sessions_lock = threading.Lock()
-
 
 def api_base_url() -> str:
     return (current_app.config.get("TELERIVET_API_BASE_URL") or API_HOST).rstrip("/")
 
 
-def _timeout() -> float:
-    return float(current_app.config.get("SMS_HTTP_TIMEOUT", 10.0))
-
-
-def _new_session(api_key: str, base_url: str) -> requests.Session:
-    session = requests.Session()
-    # requests re-reads the whole environment on every request otherwise; read it once here.
-    session.trust_env = False
-    session.proxies = requests.utils.get_environ_proxies(base_url)
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    session.auth = (api_key, "")
-    session.headers.update({"Accept": "application/json", "User-Agent": "messaging-telerivet/1.0"})
-    return session
-
-
 def telerivet_session(api_key: str, base_url: str) -> requests.Session:
     """The process's session for this API key and host (kept: its connections stay alive)."""
-    key = (api_key, base_url)
-    session = _sessions.get(key)
-    if session is None:
-        with _sessions_lock:
-            session = _sessions.get(key)
-            if session is None:
-                session = _sessions[key] = _new_session(api_key, base_url)
-    return session
+    return kept_session(
+        ("telerivet", api_key, base_url),
+        base_url,
+        {"User-Agent": "messaging-telerivet/1.0"},
+        auth=(api_key, ""),
+    )
 
 
 def _text(value) -> str:
@@ -344,7 +320,7 @@ class TelerivetGateway(Gateway):
     def _request(self, method: str, path: str, *, params=None, payload=None) -> requests.Response:
         url = f"{self.base_url}/v1/projects/{self.project_id}{path}"
         try:
-            return self.session.request(method, url, params=params, json=payload, timeout=_timeout())
+            return self.session.request(method, url, params=params, json=payload, timeout=http_timeout())
         except requests.exceptions.RequestException as exc:
             raise classify_requests_error(exc) from exc
 

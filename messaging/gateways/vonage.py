@@ -51,9 +51,7 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -75,6 +73,7 @@ from messaging.gateways.base import (
     pick_sender,
     unexpected_answer,
 )
+from messaging.gateways.http_client import http_timeout, kept_session
 from messaging.lib import clock
 from messaging.lib.segments import UCS2, count_segments
 
@@ -151,32 +150,9 @@ def status_error(status: int, error_text: str) -> GatewayError:
     )
 
 
-_sessions: dict[tuple[str, str, str], requests.Session] = {}
-_sessions_lock = threading.Lock()
-
-
-def _new_session(base_url: str) -> requests.Session:
-    """A keep-alive session that reads the environment's proxy and CA settings once, not per request."""
-    session = requests.Session()
-    session.trust_env = False
-    session.proxies.update(requests.utils.get_environ_proxies(base_url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    session.headers.update({"Accept": "application/json"})
-    return session
-
-
 def vonage_session(api_key: str, api_secret: str, base_url: str) -> requests.Session:
     """The process's session for these credentials and host (kept: its connections stay open)."""
-    key = (api_key, api_secret, base_url)
-    session = _sessions.get(key)
-    if session is None:
-        with _sessions_lock:
-            session = _sessions.get(key)
-            if session is None:
-                session = _sessions[key] = _new_session(base_url)
-    return session
+    return kept_session(("vonage", api_key, api_secret, base_url), base_url)
 
 
 def _bare(number: str) -> str:
@@ -278,7 +254,7 @@ class VonageGateway(Gateway):
         self.api_secret = config.secrets.get("api_secret") or ""
         self.signature_secret = config.secrets.get("signature_secret") or ""
         self.base_url = (current_app.config.get("VONAGE_API_BASE_URL") or API_BASE_URL).rstrip("/")
-        self.timeout = float(current_app.config.get("SMS_HTTP_TIMEOUT", 10.0))
+        self.timeout = http_timeout()
         self.session = vonage_session(self.api_key, self.api_secret, self.base_url)
 
     @classmethod

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from messaging.errors import NotFound
 from messaging.gateways import recent_errors, testing
 from messaging.gateways.registry import KINDS, provider
-from messaging.gateways.serialize import gateway_json, kind_json
+from messaging.gateways.serialize import gateway_json, kind_json, test_send_json
 from messaging.gateways.settings import (
     GatewayInput,
     delete_gateway,
@@ -144,17 +144,7 @@ def _test_status(message_id: int | None) -> dict | None:
     if message.gateway_id is None:
         abort(404)
     _own_gateway(message.gateway_id)
-    final = message.status in ("sent", "delivered", "undelivered", "failed")
-    return {
-        "message_id": message.id,
-        "gateway_id": message.gateway_id,
-        "status": message.status,
-        "final": final,
-        "explanation": testing.explain(message.error_code, message.error_message)
-        if message.status in ("failed", "undelivered")
-        else None,
-        "url": url_for("web.gateway_test_status", message_id=message.id),
-    }
+    return {**test_send_json(message), "url": url_for("web.gateway_test_status", message_id=message.id)}
 
 
 @bp.route("/settings/gateways/tests/<int:message_id>.json")
