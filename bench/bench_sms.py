@@ -404,7 +404,7 @@ with app.app_context():
 
         db.session.rollback()
         rows = db.session.execute(
-            select(Message.body, Message.status, Message.error_code, Message.attempts)
+            select(Message.id, Message.body, Message.status, Message.error_code, Message.attempts)
         ).all()
         at_fake = Counter(m["body"] for m in fake.messages())
         statuses = Counter(r.status for r in rows)
@@ -426,6 +426,12 @@ with app.app_context():
             "(target 0)"
         )
         print(f"attempts: {dict(sorted(Counter(r.attempts for r in rows).items()))}")
+        twice = [r for r in rows if at_fake[r.body] > 1]
+        for r in twice[:10]:
+            print(
+                f"   at the gateway {at_fake[r.body]} times: message {r.id} {r.status} "
+                f"{r.error_code} attempts {r.attempts}"
+            )
 
 
 def worst_second(times: list[float]) -> int:

@@ -93,6 +93,8 @@ def worker_env_base(database_url: str, redis_url: str) -> dict:
         "RQ_QUEUE_PREFIX": "bench-",
         "FLASK_APP": "wsgi.py",
         "PUBLIC_BASE_URL": "",
+        # The fakes listen on loopback (Infobip's base URL is a setting, checked as a user's URL).
+        "OUTBOUND_ALLOW_HOSTS": "127.0.0.1",
     }
 
 

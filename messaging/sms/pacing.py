@@ -17,9 +17,9 @@ Rules:
   Service, a sender ID, the console) is limited under the service's sid, or
   the gateway.
 - A gateway that cannot be asked about a message (``resolves`` false) gets
-  each answer noted in the send journal at once (``messaging.gateways.journal``),
-  and a request to it that may have arrived without an answer fails
-  ``unknown_outcome`` instead of going again.
+  each attempt noted in the send journal (``messaging.gateways.journal``):
+  leaving, then its answer; and a request to it that may have arrived without
+  an answer fails ``unknown_outcome`` instead of going again.
 - **Redis going away mid-chunk loses nothing.** When the limiter cannot book
   slots (Redis is down), the rows of the chunk not sent yet are handed back
   like a lease that ran out: what was sent is recorded at once (not left
@@ -38,7 +38,7 @@ import time
 
 from redis.exceptions import RedisError
 
-from messaging.gateways import journal, recent_errors
+from messaging.gateways import recent_errors
 from messaging.gateways.base import GatewayError
 from messaging.models import GatewayConfig
 from messaging.sms.ratelimit import gateway_key, sender_key
@@ -118,9 +118,14 @@ def send_paced(
 
 def _send_one(job: SendJob, row, route: Route, sender: str | None) -> tuple:
     gateway = route.gateway
+    noted = not gateway.resolves
+    if noted:
+        job.journal.before(row.id, row.attempts)
     try:
         result = gateway.send(row.phone, row.body, sender, route.callback)
     except GatewayError as exc:
+        if noted and not exc.outcome_unknown:
+            job.journal.not_sent(row.id, row.attempts)
         if exc.outcome_unknown and not gateway.resolves:
             exc = GatewayError(
                 "unknown_outcome",
@@ -142,6 +147,6 @@ def _send_one(job: SendJob, row, route: Route, sender: str | None) -> tuple:
         error.gateway_id = route.cfg.id
         return ("error", row, error, sender)
     result.gateway_id = route.cfg.id
-    if not gateway.resolves:
-        journal.note(job.project_id, row.id, result)
+    if noted:
+        job.journal.answered(row.id, row.attempts, result)
     return ("sent", row, result, sender)

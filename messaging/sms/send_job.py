@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from messaging import jobs
 from messaging.gateways import routing
 from messaging.gateways.base import Gateway, GatewayError, pick_sender
+from messaging.gateways.journal import Journal
 from messaging.gateways.settings import build_gateway, project_gateways, sender_pool, status_callback_url
 from messaging.models import GatewayConfig
 from messaging.sms.ratelimit import RateLimiter
@@ -63,6 +64,7 @@ class SendJob:
     job_id: str | None
     routes: list[Route]
     limiter: RateLimiter
+    journal: Journal
     stats: BatchStats = field(default_factory=BatchStats)
 
     @classmethod
@@ -73,6 +75,7 @@ class SendJob:
             job_id=job_id,
             routes=[Route.of(cfg) for cfg in project_gateways(project_id)],
             limiter=RateLimiter(jobs.redis_conn()),
+            journal=Journal(project_id),
         )
 
     def lane(self, phone: str, pinned: int | None = None) -> tuple[Route, str | None]:

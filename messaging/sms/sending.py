@@ -103,6 +103,7 @@ def send_batch(project_id: int, ids: list[int], job_id: str | None = None) -> Ba
             continue
         outcomes, by_lane = _route(job, claimed)
         unsent = send_paced(job, by_lane, outcomes, lease_ends)
+        job.journal.flush()  # the last answers, before the outcomes are written
         if unsent is not None:
             rest, why = unsent
             _hand_back(job, outcomes, rest, remaining, why)

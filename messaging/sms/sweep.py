@@ -297,7 +297,16 @@ def resolve_uncertain(project_id: int, ids: list[int], stats: SweepStats | None 
         try:
             if gateway is None:
                 raise GatewayError("no_gateway", "no usable gateway", retryable=True)
-            remote = _find_at_gateway(gateway, project_id, row)
+            noted = None if gateway.resolves else journal.recall(project_id, row.id, row.attempts)
+            if noted == "sending":  # it may have left, and the gateway cannot say: never again
+                _fail_unknown(project_id, row, now, gateway.label)
+                stats.resolved_failed += 1
+                continue
+            remote = (
+                _noted_remote(row, noted)
+                if not gateway.resolves
+                else _find_at_gateway(gateway, project_id, row)
+            )
             if remote is not None:
                 try:
                     _adopt(project_id, row, remote, now, chosen)
@@ -350,22 +359,40 @@ def _still_sending(project_id: int, message_id: int) -> tuple:
     return (MESSAGES.c.id == message_id, MESSAGES.c.project_id == project_id, MESSAGES.c.status == "sending")
 
 
+def _noted_remote(row, noted: dict | None) -> RemoteMessage | None:
+    """The journal's answer for this attempt as the gateway's record (None: it never left)."""
+    if noted is None:
+        return None
+    return RemoteMessage(
+        sid=noted["sid"],
+        status=noted["status"] or "sent",
+        to=row.phone,
+        from_number=noted.get("from"),
+        body=row.body,
+        created_at=None,
+    )
+
+
+def _fail_unknown(project_id: int, row, now: datetime, label: str) -> None:
+    db.session.execute(
+        update(MESSAGES)
+        .where(*_still_sending(project_id, row.id))
+        .values(
+            status="failed",
+            error_code="unknown_outcome",
+            error_message=f"Its worker stopped while sending it, and the {label} gateway cannot be asked "
+            "whether it went; not sent again.",
+            failed_at=now,
+            updated_at=now,
+        )
+    )
+    db.session.commit()
+    log.info("resolved project_id=%s message_id=%s status=failed (unknown outcome)", project_id, row.id)
+
+
 def _find_at_gateway(gateway: Gateway, project_id: int, row) -> RemoteMessage | None:
     """The gateway's record of this message: by its sid, or else its recent message to the same
-    number with the same text created after the claim that no other row has; None when it has none.
-    A gateway that cannot be asked answers from the send journal."""
-    if not gateway.resolves:
-        noted = journal.recall(project_id, row.id)
-        if noted is None:
-            return None
-        return RemoteMessage(
-            sid=noted["sid"],
-            status=noted["status"] or "sent",
-            to=row.phone,
-            from_number=noted.get("from"),
-            body=row.body,
-            created_at=None,
-        )
+    number with the same text created after the claim that no other row has; None when it has none."""
     if row.gateway_sid:
         return gateway.fetch(row.gateway_sid)
     since = (row.claimed_at or row.created_at) - timedelta(seconds=60)

@@ -361,38 +361,55 @@ def test_africastalking_timeouts_fail_without_a_second_send(
     assert len(africastalking.messages) == 1  # the hung request arrived once, and nothing more
 
 
-def test_the_sweep_adopts_what_the_journal_noted_and_requeues_the_rest(
-    app, project, three_gateways, run_jobs
-):
+def test_the_sweep_settles_a_killed_workers_messages_from_the_journal(app, project, three_gateways, run_jobs):
     from datetime import timedelta
 
     from sqlalchemy import update
 
     from messaging.extensions import db
-    from messaging.gateways import journal
     from messaging.gateways.base import SendResult
+    from messaging.gateways.journal import Journal
     from messaging.lib import clock
     from messaging.models import Message
     from messaging.sms.sweep import resolve_uncertain
 
-    noted = send(project, "+254722000301", "sent before the worker died")
-    lost = send(project, "+254722000302", "never left")
+    answered = send(project, "+254722000301", "sent before the worker died")
+    in_flight = send(project, "+254722000302", "leaving when it died")
+    never_left = send(project, "+254722000303", "not reached")
     with project.scope():
         stale = clock.now() - timedelta(minutes=10)
+        ids = [answered, in_flight, never_left]
         db.session.execute(
-            update(Message)
-            .where(Message.id.in_([noted, lost]))
-            .values(status="sending", claimed_at=stale, attempts=1)
+            update(Message).where(Message.id.in_(ids)).values(status="sending", claimed_at=stale, attempts=1)
         )
         db.session.commit()
-        journal.note(
-            project.id, noted, SendResult(sid="ATXid_journal_1", status="Success", from_number="CLINIC")
-        )
-        resolve_uncertain(project.id, [noted, lost])
+        notes = Journal(project.id)
+        notes.before(answered, 1)
+        notes.answered(answered, 1, SendResult(sid="ATXid_journal_1", status="Success", from_number="CLINIC"))
+        notes.before(in_flight, 1)  # also writes the answer above, in the same round trip
+        resolve_uncertain(project.id, ids)
     by_id = {r["id"]: r for r in rows(project)}
-    assert by_id[noted]["status"] == "sent" and by_id[noted]["gateway_sid"] == "ATXid_journal_1"
-    assert by_id[noted]["gateway"] == "africastalking"
-    assert by_id[lost]["status"] == "queued"
+    assert by_id[answered]["status"] == "sent" and by_id[answered]["gateway_sid"] == "ATXid_journal_1"
+    assert by_id[answered]["gateway"] == "africastalking"
+    assert by_id[in_flight]["status"] == "failed" and by_id[in_flight]["error_code"] == "unknown_outcome"
+    assert by_id[never_left]["status"] == "queued"
+
+
+def test_a_send_job_notes_each_attempt_on_a_gateway_that_cannot_be_asked(
+    project, three_gateways, africastalking, run_jobs
+):
+    from messaging.gateways import journal
+
+    africastalking.fail_numbers = {"+254722000311": 403}  # InvalidPhoneNumber: it never counts as sent
+    sent = send(project, "+254722000310", "noted")
+    refused = send(project, "+254722000311", "refused")
+    run_jobs()
+    with project.scope():
+        noted = journal.recall(project.id, sent, 1)
+        assert noted["sid"] == rows(project, id=sent)[0]["gateway_sid"]
+        # A refusal was not sent: nothing is noted, so sending it again could not duplicate it.
+        assert journal.recall(project.id, refused, 1) is None
+        assert rows(project, id=refused)[0]["status"] == "failed"
 
 
 def test_the_prices_job_asks_each_twilio_gateway_for_its_own_messages(

@@ -485,7 +485,7 @@ def test_the_kind_declares_what_it_is():
     fields = {f.name: f for f in TelerivetGateway.fields}
 
     assert TelerivetGateway.kind == "telerivet"
-    assert TelerivetGateway.resolves is True
+    assert TelerivetGateway.resolves is False  # by id yes; a timed-out message has none
     assert TelerivetGateway.uses_number_pool is False
     assert set(fields) == {"api_key", "project_id", "route_id", "webhook_secret"}
     assert fields["api_key"].secret and fields["api_key"].required
