@@ -49,38 +49,38 @@ Command line (manual use, benchmarks in another process)::
 
     python tests/fakes/infobip_server.py --port 8098 --api-key KEY
 
-It also answers ``GET /_fake/stats``, ``GET /_fake/messages`` and
-``POST /_fake/reset`` (no auth) so another process can read its counters.
+Its lifecycle, controls, ``/_fake/`` endpoints and command line are every fake's: see ``fake_server.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import queue
 import random
 import re
-import socket
-import socketserver
 import sys
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-try:
-    from messaging.lib.segments import count_segments
-except ImportError:  # run as a script: put the repository root on the path
+if not __package__:  # run as a script: put the repository root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from messaging.lib.segments import count_segments
+
+from messaging.lib.segments import count_segments  # noqa: E402
+from tests.fakes.fake_server import (  # noqa: E402
+    Control,
+    FakeServer,
+    Handler,
+    Respond,
+    add_fault_options,
+    mapping,
+    parse,
+    parser,
+    run,
+)
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -292,34 +292,6 @@ def inbound_payload(
     }
 
 
-class _Control:
-    """A setting read and written under the server's lock."""
-
-    def __init__(self, convert: Any) -> None:
-        self.convert = convert
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.attr = "_" + name
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        with obj._lock:
-            return getattr(obj, self.attr)
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        value = self.convert(value)
-        with obj._lock:
-            setattr(obj, self.attr, value)
-
-
-def _rate(value: float) -> float:
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"rate must be within 0..1, got {value}")
-    return value
-
-
 def _outcome(value: str | int) -> str | int:
     """A ``fail_numbers`` value: an HTTP status (int), or a status or error name."""
     if isinstance(value, int) or str(value).isdigit():
@@ -330,10 +302,6 @@ def _outcome(value: str | int) -> str | int:
     return name
 
 
-def _outcomes(value: Mapping[str, str | int] | None) -> dict[str, str | int]:
-    return {_plain(k): _outcome(v) for k, v in (value or {}).items()}
-
-
 def _errors(value: Mapping[str, str] | None) -> dict[str, str]:
     out = {_plain(k): str(v) for k, v in (value or {}).items()}
     unknown = sorted(set(out.values()) - set(ERRORS))
@@ -342,60 +310,7 @@ def _errors(value: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-    fake: FakeInfobip
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(), which can stall on DNS.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, OSError) or self.fake._stopping.is_set():
-            return  # client went away (timed out, closed the pool): expected
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server_version = "FakeInfobip/1.0"
-    sys_version = ""
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track(self.connection, add=False)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        if self.server.fake.verbose:
-            super().log_message(format, *args)
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.server.fake._handle(self, "GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.server.fake._handle(self, "POST")
-
-
-class _Respond(Exception):
-    def __init__(self, status: int, payload: Any, after: Any = None):
-        self.status, self.payload, self.after = status, payload, after
-
-
-class FakeInfobip:
+class FakeInfobip(FakeServer):
     """Fake Infobip SMS API on 127.0.0.1. Start with :meth:`start`.
 
     Controls (thread-safe; assign a new value, or use :meth:`configure`):
@@ -405,189 +320,51 @@ class FakeInfobip:
     ``error_rate_429``, ``hang_rate`` (0..1, drawn from ``random.Random(seed)``)
     and ``hang_seconds``; ``auto_reports`` (POST a delivery report to each
     message's notifyUrl after ``report_delay`` seconds); ``price_per_message``
-    and ``currency`` (the price in reports and logs).
+    and ``currency`` (the price in reports and logs). ``reset()`` also drops the
+    scripted raw answers.
+
+    Records: ``messages`` (accepted) and ``rejected`` (answered with a REJECTED
+    status) are dicts with ``id`` (the messageId), ``bulk_id``, ``to``, ``from``,
+    ``body``, ``notify_url``, ``notify_content_type``, ``callback_data``,
+    ``api_key``, ``received_at`` (epoch seconds), ``status`` and ``error``
+    (names), ``sms_count``; ``message(id)`` finds either. ``callbacks``
+    (delivery reports sent) have ``message_id``, ``status``, ``url``,
+    ``payload``, ``response_status`` (None on a connection error), ``error``;
+    ``stats`` counts ``connections`` (TCP connections accepted), ``requests``,
+    ``created``, ``rejected``, ``auth_failed``, ``rate_limited``,
+    ``server_error``, ``invalid``, ``failed_number``, ``hung``, ``logs``,
+    ``not_found``, ``scripted``, ``callbacks_sent``, ``callback_errors``,
+    ``inbound_sent``.
     """
 
-    fail_numbers = _Control(_outcomes)
-    undeliverable_numbers = _Control(_errors)
-    error_rate_500 = _Control(_rate)
-    error_rate_429 = _Control(_rate)
-    hang_rate = _Control(_rate)
-    hang_seconds = _Control(float)
-    auto_reports = _Control(bool)
-    report_delay = _Control(float)
-    price_per_message = _Control(float)
-    currency = _Control(str)
+    name = "Infobip"
+    json_type = "application/json;charset=UTF-8"
+    text_type = "text/html"
 
-    def __init__(
-        self,
-        api_keys: Iterable[str] | None = None,
-        *,
-        seed: int | None = None,
-        fail_numbers: Mapping[str, str | int] | None = None,
-        undeliverable_numbers: Mapping[str, str] | None = None,
-        error_rate_500: float = 0.0,
-        error_rate_429: float = 0.0,
-        hang_rate: float = 0.0,
-        hang_seconds: float = 5.0,
-        auto_reports: bool = False,
-        report_delay: float = 0.0,
-        price_per_message: float = 0.0075,
-        currency: str = "EUR",
-        callback_timeout: float = 10.0,
-        host: str = "127.0.0.1",
-        verbose: bool = False,
-    ) -> None:
-        """``api_keys``: the keys that may call (default: :data:`DEFAULT_API_KEY`)."""
-        self._lock = threading.RLock()
-        self._stopping = threading.Event()
+    fail_numbers = Control(mapping(_outcome, key=_plain), reset=True)
+    undeliverable_numbers = Control(_errors, reset=True)
+    auto_reports = Control(bool, False)
+    report_delay = Control(float, 0.0)
+    price_per_message = Control(float, 0.0075)
+    currency = Control(str, "EUR")
+
+    def __init__(self, api_keys: Iterable[str] | None = None, **options: Any) -> None:
+        """``api_keys``: the keys that may call (default: :data:`DEFAULT_API_KEY`).
+        ``options``: the controls, ``seed``, ``callback_timeout`` (10 s), ``host``
+        and ``verbose``. Every message sent, accepted or rejected, is in
+        ``_messages`` (for the logs)."""
         self.api_keys = set(api_keys or [DEFAULT_API_KEY])
-        self.seed = seed
-        self.random = random.Random(seed)
-        self.callback_timeout = callback_timeout
-        self.host = host
-        self.verbose = verbose
-        self.configure(
-            fail_numbers=fail_numbers,
-            undeliverable_numbers=undeliverable_numbers,
-            error_rate_500=error_rate_500,
-            error_rate_429=error_rate_429,
-            hang_rate=hang_rate,
-            hang_seconds=hang_seconds,
-            auto_reports=auto_reports,
-            report_delay=report_delay,
-            price_per_message=price_per_message,
-            currency=currency,
-        )
+        super().__init__(**options)
         self._raw_answers: list[tuple[int, str]] = []
-        self._log: list[dict[str, Any]] = []  # every message sent, accepted or rejected
-        self._by_id: dict[str, dict[str, Any]] = {}
-        self._callbacks: list[dict[str, Any]] = []
-        self._stats: Counter[str] = Counter()
-        self._connections: set[socket.socket] = set()
-        self._cb_queue: queue.Queue[str | None] = queue.Queue()
-        self._cb_pending = 0
-        self._cb_idle = threading.Condition(self._lock)
-        self._httpd: _HTTPServer | None = None
-        self._threads: list[threading.Thread] = []
-        self.port = 0
-        self.url = ""
 
-    # -- lifecycle ---------------------------------------------------------
+    def _forget(self) -> None:
+        self._raw_answers.clear()
 
-    @classmethod
-    def start(cls, port: int = 0, **kwargs: Any) -> FakeInfobip:
-        """Create a server (``kwargs`` as for the constructor) and run it in a
-        daemon thread on 127.0.0.1:``port`` (0 = any free port)."""
-        return cls(**kwargs).serve(port)
+    def _message_count(self) -> int:
+        return sum(m["accepted"] for m in self._messages)
 
-    def serve(self, port: int = 0) -> FakeInfobip:
-        """Run this server in daemon threads; returns ``self``."""
-        if self._httpd is not None:
-            raise RuntimeError("already running")
-        self._stopping.clear()
-        httpd = _HTTPServer((self.host, port), _Handler)
-        httpd.fake = self
-        self._httpd = httpd
-        self.port = httpd.server_address[1]
-        self.url = f"http://{self.host}:{self.port}"
-        self._threads = [
-            threading.Thread(
-                target=httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"fake-infobip-{self.port}",
-                daemon=True,
-            ),
-            threading.Thread(
-                target=self._report_worker,
-                name=f"fake-infobip-reports-{self.port}",
-                daemon=True,
-            ),
-        ]
-        for t in self._threads:
-            t.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close open keep-alive connections, end hangs."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        with self._lock:
-            conns = list(self._connections)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        httpd.server_close()
-        self._cb_queue.put(None)
-        for t in self._threads:
-            t.join(timeout=5)
-        self._threads = []
-
-    def __enter__(self) -> FakeInfobip:
-        if self._httpd is None:
-            self.serve()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-                self._stats["connections"] += 1
-            else:
-                self._connections.discard(conn)
-
-    # -- controls and records ------------------------------------------------
-
-    def configure(self, **controls: Any) -> None:
-        """Set several controls at once (atomically); ``None`` leaves a mapping
-        control empty."""
-        names = {
-            "fail_numbers",
-            "undeliverable_numbers",
-            "error_rate_500",
-            "error_rate_429",
-            "hang_rate",
-            "hang_seconds",
-            "auto_reports",
-            "report_delay",
-            "price_per_message",
-            "currency",
-        }
-        unknown = set(controls) - names
-        if unknown:
-            raise TypeError(f"unknown controls: {sorted(unknown)}")
-        converted = {name: getattr(type(self), name).convert(value) for name, value in controls.items()}
-        with self._lock:
-            for name, value in converted.items():
-                setattr(self, "_" + name, value)
-
-    def reset(self, *, controls: bool = True) -> None:
-        """Forget messages, reports and stats; reseed the random generator;
-        with ``controls`` also clear failures and rates (hang_seconds,
-        auto_reports, report_delay and prices are kept)."""
-        with self._lock:
-            self._log.clear()
-            self._by_id.clear()
-            self._callbacks.clear()
-            self._stats.clear()
-            self._raw_answers.clear()
-            self.random.seed(self.seed)
-            if controls:
-                self.configure(
-                    fail_numbers=None,
-                    undeliverable_numbers=None,
-                    error_rate_500=0.0,
-                    error_rate_429=0.0,
-                    hang_rate=0.0,
-                )
+    def _auto_callback_delay(self) -> float:
+        return self.report_delay
 
     def script_raw_answers(self, *answers: tuple[int, str]) -> None:
         """Answer the next authenticated API requests, one each, with these (HTTP status, raw
@@ -598,161 +375,80 @@ class FakeInfobip:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        """Accepted messages in arrival order (a snapshot): dicts with ``id``
-        (the messageId), ``bulk_id``, ``to``, ``from``, ``body``, ``notify_url``,
-        ``notify_content_type``, ``callback_data``, ``api_key``, ``received_at``
-        (epoch seconds), ``status`` and ``error`` (names), ``sms_count``."""
+        """Accepted messages in arrival order (a snapshot; see the class for their keys)."""
         with self._lock:
-            return [dict(m) for m in self._log if m["accepted"]]
+            return [dict(m) for m in self._messages if m["accepted"]]
 
     @property
     def rejected(self) -> list[dict[str, Any]]:
         """Messages answered with a REJECTED status (same keys as :attr:`messages`)."""
         with self._lock:
-            return [dict(m) for m in self._log if not m["accepted"]]
-
-    def message(self, message_id: str) -> dict[str, Any]:
-        """One message by messageId (a copy); KeyError if unknown."""
-        with self._lock:
-            return dict(self._by_id[message_id])
-
-    @property
-    def callbacks(self) -> list[dict[str, Any]]:
-        """Delivery reports sent: ``message_id``, ``status``, ``url``, ``payload``,
-        ``response_status`` (None on a connection error), ``error``."""
-        with self._lock:
-            return [dict(c) for c in self._callbacks]
-
-    @property
-    def stats(self) -> Counter[str]:
-        """Request counts by outcome (a snapshot; missing keys read 0):
-        ``connections`` (TCP connections accepted), ``requests``, ``created``,
-        ``rejected``, ``auth_failed``, ``rate_limited``, ``server_error``,
-        ``invalid``, ``failed_number``, ``hung``, ``logs``, ``not_found``,
-        ``scripted``, ``callbacks_sent``, ``callback_errors``, ``inbound_sent``."""
-        with self._lock:
-            return Counter(self._stats)
-
-    def _count(self, key: str, n: int = 1) -> None:
-        with self._lock:
-            self._stats[key] += n
+            return [dict(m) for m in self._messages if not m["accepted"]]
 
     # -- HTTP ----------------------------------------------------------------
 
-    def _handle(self, h: _Handler, method: str) -> None:
-        length = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(length) if length else b""
-        split = urllib.parse.urlsplit(h.path)
-        self._count("requests")
-        try:
-            if split.path.startswith("/_fake/"):
-                self._control_endpoint(method, split.path)
-            self._api(h, method, split.path, split.query, raw)
-        except _Respond as r:
-            if r.status == 0:  # stopping during a hang: drop the connection
-                h.close_connection = True
-                return
-            self._write(h, r.status, r.payload)
-            if r.after is not None:
-                r.after()
+    def _response_headers(self) -> dict[str, str]:
+        return {"X-Request-Id": uuid.uuid4().hex}
 
-    @staticmethod
-    def _write(h: _Handler, status: int, payload: Any) -> None:
-        raw = isinstance(payload, str | bytes)
-        data = (
-            (payload.encode() if isinstance(payload, str) else payload)
-            if raw
-            else json.dumps(payload).encode()
-        )
-        h.send_response(status)
-        h.send_header("Content-Type", "text/html" if raw else "application/json;charset=UTF-8")
-        h.send_header("Content-Length", str(len(data)))
-        h.send_header("X-Request-Id", uuid.uuid4().hex)
-        h.end_headers()
-        h.wfile.write(data)
+    def _not_found(self, path: str) -> Respond:
+        return Respond(*service_error("NOT_FOUND"))
 
-    def _control_endpoint(self, method: str, path: str) -> None:
-        if method == "GET" and path == "/_fake/stats":
-            with self._lock:
-                payload = {"stats": dict(self._stats), "messages": sum(m["accepted"] for m in self._log)}
-            raise _Respond(200, payload)
-        if method == "GET" and path == "/_fake/messages":
-            raise _Respond(200, self.messages)
-        if method == "POST" and path == "/_fake/reset":
-            self.reset()
-            raise _Respond(200, {"reset": True})
-        raise _Respond(*service_error("NOT_FOUND"))
+    def _fault_answer(self, fault: str) -> Respond:
+        return Respond(*service_error("TOO_MANY_REQUESTS" if fault == "rate_limited" else "GENERAL_ERROR"))
 
-    def _authenticate(self, h: _Handler) -> str:
+    def _authenticate(self, h: Handler) -> str:
         scheme, _, key = (h.headers.get("Authorization") or "").partition(" ")
         if scheme != "App" or key.strip() not in self.api_keys:
             self._count("auth_failed")
-            raise _Respond(*service_error("UNAUTHORIZED"))
+            raise Respond(*service_error("UNAUTHORIZED"))
         return key.strip()
 
-    def _api(self, h: _Handler, method: str, path: str, query: str, raw: bytes) -> None:
+    def _api(self, h: Handler, method: str, url: urllib.parse.SplitResult, raw: bytes) -> None:
+        path, query = url.path, url.query
         if path not in (SEND_PATH, LOGS_PATH):
             self._count("not_found")
-            raise _Respond(*service_error("NOT_FOUND"))
+            raise self._not_found(path)
         api_key = self._authenticate(h)
         with self._lock:
             scripted = self._raw_answers.pop(0) if self._raw_answers else None
         if scripted is not None:
             self._count("scripted")
-            raise _Respond(*scripted)
+            raise Respond(*scripted)
         if path == LOGS_PATH and method == "GET":
             self._logs(urllib.parse.parse_qs(query))
         if path == SEND_PATH and method == "POST":
             self._send(api_key, raw)
-        raise _Respond(405, {"requestError": {"serviceException": {"messageId": "METHOD_NOT_ALLOWED"}}})
-
-    def _faults(self) -> None:
-        """Hang, 429 and 500 as drawn; a hang then answers normally."""
-        with self._lock:
-            hang = self.random.random() < self._hang_rate
-            draw = self.random.random()
-            e429, e500 = self._error_rate_429, self._error_rate_500
-            hang_seconds = self._hang_seconds
-        if hang:
-            self._count("hung")
-            if self._stopping.wait(hang_seconds):
-                raise _Respond(0, None)
-        if draw < e429:
-            self._count("rate_limited")
-            raise _Respond(*service_error("TOO_MANY_REQUESTS"))
-        if draw < e429 + e500:
-            self._count("server_error")
-            raise _Respond(*service_error("GENERAL_ERROR"))
+        raise Respond(405, {"requestError": {"serviceException": {"messageId": "METHOD_NOT_ALLOWED"}}})
 
     @staticmethod
     def _parse_request(raw: bytes) -> dict[str, Any]:
         try:
             request = json.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
-            raise _Respond(*service_error("BAD_REQUEST", "Invalid JSON")) from None
+            raise Respond(*service_error("BAD_REQUEST", "Invalid JSON")) from None
         messages = request.get("messages") if isinstance(request, dict) else None
         if not isinstance(messages, list) or not messages:
-            raise _Respond(*service_error("BAD_REQUEST", "messages: must not be empty"))
+            raise Respond(*service_error("BAD_REQUEST", "messages: must not be empty"))
         for message in messages:
             if not isinstance(message, dict) or not isinstance(message.get("destinations"), list):
-                raise _Respond(*service_error("BAD_REQUEST", "destinations: must not be empty"))
+                raise Respond(*service_error("BAD_REQUEST", "destinations: must not be empty"))
             if not message["destinations"] or not all(isinstance(d, dict) for d in message["destinations"]):
-                raise _Respond(*service_error("BAD_REQUEST", "destinations: must not be empty"))
+                raise Respond(*service_error("BAD_REQUEST", "destinations: must not be empty"))
             if not isinstance(message.get("text"), str) or not message["text"]:
-                raise _Respond(*service_error("BAD_REQUEST", "text: must not be blank"))
+                raise Respond(*service_error("BAD_REQUEST", "text: must not be blank"))
         return request
 
     def _send(self, api_key: str, raw: bytes) -> None:
-        self._faults()
+        self._draw_faults()
         try:
             request = self._parse_request(raw)
-        except _Respond:
+        except Respond:
             self._count("invalid")
             raise
         http_failure = self._http_failure(request)
         if http_failure is not None:
             self._count("failed_number")
-            raise _Respond(*service_error(http_failure))
+            raise Respond(*service_error(http_failure))
         bulk_id = str(request.get("bulkId") or uuid.uuid4())
         answers, queued = [], []
         for message in request["messages"]:
@@ -771,7 +467,7 @@ class FakeInfobip:
         payload: dict[str, Any] = {"messages": answers}
         if len(answers) > 1 or request.get("bulkId"):
             payload = {"bulkId": bulk_id, **payload}
-        raise _Respond(200, payload, after=lambda: self._queue_reports(queued))
+        raise Respond(200, payload, callbacks=queued if self.auto_reports else ())
 
     def _http_failure(self, request: dict[str, Any]) -> str | int | None:
         """The HTTP error ``fail_numbers`` sets for a destination of the request, if any."""
@@ -783,14 +479,6 @@ class FakeInfobip:
                 if isinstance(failure, int) or failure in SERVICE_ERRORS:
                     return failure
         return None
-
-    def _queue_reports(self, message_ids: list[str]) -> None:
-        with self._lock:
-            if not self._auto_reports:
-                return
-            self._cb_pending += len(message_ids)
-        for message_id in message_ids:
-            self._cb_queue.put(message_id)
 
     def _record(self, api_key: str, bulk_id: str, message: dict, destination: dict) -> dict[str, Any]:
         to = _plain(destination.get("to", ""))
@@ -828,7 +516,7 @@ class FakeInfobip:
                 "sms_count": max(1, count_segments(text).segments),
                 "accepted": accepted,
             }
-            self._log.append(record)
+            self._messages.append(record)
             if not duplicate:  # the first message keeps its id
                 self._by_id[message_id] = record
             self._stats["created" if accepted else "rejected"] += 1
@@ -866,37 +554,25 @@ class FakeInfobip:
             limit = max(1, min(1000, int(query.get("limit", ["50"])[0])))
         except ValueError:
             self._count("invalid")
-            raise _Respond(*service_error("BAD_REQUEST", "limit: must be a number")) from None
+            raise Respond(*service_error("BAD_REQUEST", "limit: must be a number")) from None
         with self._lock:
             self._stats["logs"] += 1
             found = [
                 self._log_entry(r)
-                for r in reversed(self._log)
+                for r in reversed(self._messages)
                 if (ids is None or r["id"] in ids)
                 and (bulks is None or r["bulk_id"] in bulks)
                 and (to is None or r["to"] == _plain(to))
                 and (from_ is None or r["from"] == from_)
                 and (general is None or STATUSES[r["status"]][1] == general.upper())
             ][:limit]
-        raise _Respond(200, {"results": found})
+        raise Respond(200, {"results": found})
 
     # -- webhooks to the app -------------------------------------------------
 
     def _post_json(self, url: str, payload: dict[str, Any]) -> int:
-        request = urllib.request.Request(
-            url,
-            data=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json", "User-Agent": "Infobip-fake/1.0"},
-            method="POST",
-        )
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(request, timeout=self.callback_timeout) as response:
-                response.read()
-                return response.status
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            return exc.code
+        data = json.dumps(payload).encode()
+        return self._post(url, data, {"Content-Type": "application/json", "User-Agent": "Infobip-fake/1.0"})
 
     def send_status_callback(
         self,
@@ -932,25 +608,9 @@ class FakeInfobip:
                 currency=self._currency,
                 callback_data=record["callback_data"],
             )
-        sent: dict[str, Any] = {
-            "message_id": message_id,
-            "status": status,
-            "url": url,
-            "payload": payload,
-            "response_status": None,
-            "error": None,
-        }
-        try:
-            sent["response_status"] = self._post_json(url, payload)
-        except OSError as exc:
-            sent["error"] = repr(exc)
-            raise
-        finally:
-            with self._lock:
-                self._callbacks.append(sent)
-                ok = sent["response_status"] is not None
-                self._stats["callbacks_sent" if ok else "callback_errors"] += 1
-        return sent["response_status"]
+        record = {"message_id": message_id, "status": status, "url": url, "payload": payload}
+        headers = {"Content-Type": "application/json", "User-Agent": "Infobip-fake/1.0"}
+        return self._post_recorded(record, json.dumps(payload).encode(), headers)
 
     def send_inbound_sms(self, url: str, from_: str, to: str, body: str, **kwargs: Any) -> int:
         """POST Infobip's inbound-message forwarding (MO_JSON_2) to ``url``;
@@ -959,87 +619,29 @@ class FakeInfobip:
         self._count("inbound_sent")
         return status
 
-    def _report_worker(self) -> None:
-        while True:
-            message_id = self._cb_queue.get()
-            if message_id is None:
-                return
-            try:
-                delay = self.report_delay
-                if delay and self._stopping.wait(delay):
-                    continue
-                with self._lock:
-                    record = self._by_id.get(message_id)
-                    error = self._undeliverable_numbers.get(record["to"]) if record else None
-                if record is None:
-                    continue  # reset() since
-                try:
-                    if error is None:
-                        self.send_status_callback(None, message_id, "DELIVERED_TO_HANDSET")
-                    else:
-                        self.send_status_callback(None, message_id, "UNDELIVERABLE_NOT_DELIVERED", error)
-                except OSError:
-                    pass  # recorded in callbacks / stats
-            finally:
-                with self._cb_idle:
-                    self._cb_pending -= 1
-                    self._cb_idle.notify_all()
-
-    def wait_for_callbacks(self, timeout: float = 5.0) -> bool:
-        """Wait until the auto reports queued so far are sent; False on timeout."""
-        with self._cb_idle:
-            return self._cb_idle.wait_for(lambda: self._cb_pending == 0, timeout)
+    def _auto_callback(self, message_id: str) -> None:
+        with self._lock:
+            record = self._by_id.get(message_id)
+            error = self._undeliverable_numbers.get(record["to"]) if record else None
+        if record is None:
+            return  # reset() since
+        if error is None:
+            self.send_status_callback(None, message_id, "DELIVERED_TO_HANDSET")
+        else:
+            self.send_status_callback(None, message_id, "UNDELIVERABLE_NOT_DELIVERED", error)
 
 
 def main(argv: list[str] | None = None) -> None:
-    def pair(text: str) -> tuple[str, str]:
-        key, sep, value = text.rpartition(":")
-        if not sep or not key:
-            raise argparse.ArgumentTypeError(f"expected KEY:VALUE, got {text!r}")
-        return key, value
-
-    p = argparse.ArgumentParser(description="Fake Infobip SMS API server.")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8098)
+    p = parser("Fake Infobip SMS API server.", 8098)
     p.add_argument("--api-key", action="append", help=f"repeatable; default {DEFAULT_API_KEY}")
-    p.add_argument("--fail", action="append", type=pair, metavar="NUMBER:STATUS", default=[])
-    p.add_argument("--undeliverable", action="append", type=pair, metavar="NUMBER:ERROR", default=[])
-    p.add_argument("--seed", type=int)
-    p.add_argument("--error-rate-500", type=float, default=0.0)
-    p.add_argument("--error-rate-429", type=float, default=0.0)
-    p.add_argument("--hang-rate", type=float, default=0.0)
-    p.add_argument("--hang-seconds", type=float, default=5.0)
+    add_fault_options(p, fail="NUMBER:STATUS", undeliverable="NUMBER:ERROR")
     p.add_argument("--auto-reports", action="store_true")
     p.add_argument("--report-delay", type=float, default=0.0)
-    p.add_argument("--verbose", action="store_true", help="log every request")
-    args = p.parse_args(argv)
-
+    args, options = parse(p, argv)
     fake = FakeInfobip(
-        args.api_key,
-        seed=args.seed,
-        fail_numbers=dict(args.fail),
-        undeliverable_numbers=dict(args.undeliverable),
-        error_rate_500=args.error_rate_500,
-        error_rate_429=args.error_rate_429,
-        hang_rate=args.hang_rate,
-        hang_seconds=args.hang_seconds,
-        auto_reports=args.auto_reports,
-        report_delay=args.report_delay,
-        host=args.host,
-        verbose=args.verbose,
+        args.api_key, auto_reports=args.auto_reports, report_delay=args.report_delay, **options
     )
-    fake.serve(args.port)
-    print(f"fake Infobip listening on {fake.url}", flush=True)
-    for key in sorted(fake.api_keys):
-        print(f"  api key {key}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
-        print(json.dumps(dict(fake.stats), sort_keys=True), flush=True)
+    run(fake, args.port, [f"api key {key}" for key in sorted(fake.api_keys)])
 
 
 if __name__ == "__main__":

@@ -54,38 +54,39 @@ Command line (manual use, benchmarks in another process)::
 
     python tests/fakes/telerivet_server.py --port 8097 --api-key KEY:PJ1
 
-It also answers ``GET /_fake/stats``, ``GET /_fake/messages`` and
-``POST /_fake/reset`` (no auth) so another process can read its counters.
+Its lifecycle, controls, ``/_fake/`` endpoints and command line are every fake's: see ``fake_server.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
-import queue
-import random
 import secrets
-import socket
-import socketserver
 import sys
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from base64 import b64decode
-from collections import Counter
 from collections.abc import Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-try:
-    from messaging.lib.segments import count_segments
-except ImportError:  # run as a script: put the repository root on the path
+if not __package__:  # run as a script: put the repository root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from messaging.lib.segments import count_segments
+
+from messaging.lib.segments import count_segments  # noqa: E402
+from tests.fakes.fake_server import (  # noqa: E402
+    Control,
+    FakeServer,
+    Handler,
+    Respond,
+    add_fault_options,
+    mapping,
+    optional,
+    pair,
+    parse,
+    parser,
+    run,
+)
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -207,105 +208,17 @@ def inbound_payload(
     return form
 
 
-class _Control:
-    """A setting read and written under the server's lock."""
-
-    def __init__(self, convert: Any) -> None:
-        self.convert = convert
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.attr = "_" + name
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        with obj._lock:
-            return getattr(obj, self.attr)
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        value = self.convert(value)
-        with obj._lock:
-            setattr(obj, self.attr, value)
-
-
-def _rate(value: float) -> float:
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"rate must be within 0..1, got {value}")
-    return value
-
-
-def _failures(value: Mapping[str, Any] | None) -> dict[str, str | int]:
-    """{number: code, message status or HTTP status}; digits-only text becomes an int status."""
-    out: dict[str, str | int] = {}
-    for number, what in (value or {}).items():
-        text = str(what)
-        out[str(number)] = int(text) if text.isdigit() else text
-    return out
-
-
-def _texts(value: Mapping[str, Any] | None) -> dict[str, str]:
-    return {str(k): str(v) for k, v in (value or {}).items()}
+def _failure(what: Any) -> str | int:
+    """A ``fail_numbers`` value: a code, a message status or an HTTP status (digits-only text is one)."""
+    text = str(what)
+    return int(text) if text.isdigit() else text
 
 
 def _numbers(value: Iterable[str] | None) -> frozenset[str]:
     return frozenset(str(n) for n in (value or ()))
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-    fake: FakeTelerivet
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(), which can stall on DNS.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, OSError) or self.fake._stopping.is_set():
-            return  # client went away (timed out, closed the pool): expected
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server_version = "FakeTelerivet/1.0"
-    sys_version = ""
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track(self.connection, add=False)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        if self.server.fake.verbose:
-            super().log_message(format, *args)
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.server.fake._handle(self, "GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.server.fake._handle(self, "POST")
-
-
-class _Respond(Exception):
-    def __init__(self, status: int, payload: Any, headers: dict | None = None, raw: str | None = None):
-        self.status, self.payload, self.headers, self.raw = status, payload, headers or {}, raw
-
-
-class FakeTelerivet:
+class FakeTelerivet(FakeServer):
     """Fake Telerivet REST API on 127.0.0.1. Start with :meth:`start`.
 
     Controls (thread-safe; assign a new value, or use :meth:`configure`):
@@ -319,19 +232,28 @@ class FakeTelerivet:
     callbacks; ``error_rate_500``, ``error_rate_429``, ``hang_rate`` (0..1, drawn from
     ``random.Random(seed)``) and ``hang_seconds``; ``auto_callbacks`` and
     ``callback_delay``; ``price_per_part`` (e.g. 0.01, in ``price_currency``).
+
+    Records: ``messages`` are dicts with ``id``, ``project_id``, ``api_key``, ``to``,
+    ``from``, ``body``, ``route_id``, ``status_url``, ``status_secret``, ``payload``
+    (the request body as received), ``content_type``, ``received_at`` (epoch seconds),
+    ``status``, ``error_message``, ``num_parts``; ``callbacks`` (status webhooks sent)
+    have ``id``, ``status``, ``url``, ``params``, ``response_status`` (None on a
+    connection error), ``error``; ``stats`` counts ``connections``, ``requests``,
+    ``created``, ``auth_failed``, ``rate_limited``, ``server_error``, ``invalid``,
+    ``failed_number``, ``blocked``, ``malformed``, ``hung``, ``fetched``, ``listed``,
+    ``not_found``, ``callbacks_sent``, ``callback_errors``, ``inbound_sent``.
     """
 
-    fail_numbers = _Control(_failures)
-    blocked_numbers = _Control(_numbers)
-    malformed_numbers = _Control(_texts)
-    undeliverable_numbers = _Control(_texts)
-    error_rate_500 = _Control(_rate)
-    error_rate_429 = _Control(_rate)
-    hang_rate = _Control(_rate)
-    hang_seconds = _Control(float)
-    auto_callbacks = _Control(bool)
-    callback_delay = _Control(float)
-    price_per_part = _Control(lambda v: None if v is None else float(v))
+    name = "Telerivet"
+    text_type = "application/json"  # a malformed answer still says JSON
+
+    fail_numbers = Control(mapping(_failure), reset=True)
+    blocked_numbers = Control(_numbers, reset=True)
+    malformed_numbers = Control(mapping(str), reset=True)
+    undeliverable_numbers = Control(mapping(str), reset=True)
+    auto_callbacks = Control(bool, False)
+    callback_delay = Control(float, 0.0)
+    price_per_part = Control(optional(float))
 
     def __init__(
         self,
@@ -339,261 +261,31 @@ class FakeTelerivet:
         *,
         routes: Mapping[str, str] | None = None,
         webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
-        seed: int | None = None,
-        fail_numbers: Mapping[str, Any] | None = None,
-        blocked_numbers: Iterable[str] | None = None,
-        malformed_numbers: Mapping[str, str] | None = None,
-        undeliverable_numbers: Mapping[str, str] | None = None,
-        error_rate_500: float = 0.0,
-        error_rate_429: float = 0.0,
-        hang_rate: float = 0.0,
-        hang_seconds: float = 5.0,
-        auto_callbacks: bool = False,
-        callback_delay: float = 0.0,
-        callback_timeout: float = 10.0,
-        price_per_part: float | None = None,
         price_currency: str = "USD",
-        host: str = "127.0.0.1",
-        verbose: bool = False,
+        **options: Any,
     ) -> None:
         """``api_keys`` maps an API key -> the project ids it may use (default:
         :data:`DEFAULT_API_KEY` -> [:data:`DEFAULT_PROJECT_ID`]); ``routes`` maps a
         route/phone id -> its number (default :data:`DEFAULT_ROUTE_ID` ->
-        :data:`DEFAULT_FROM`, also the project's default route)."""
-        self._lock = threading.RLock()
-        self._stopping = threading.Event()
+        :data:`DEFAULT_FROM`, also the project's default route). ``options``: the
+        controls, ``seed``, ``callback_timeout`` (10 s), ``host`` and ``verbose``."""
         self.api_keys = {k: set(v) for k, v in (api_keys or {DEFAULT_API_KEY: [DEFAULT_PROJECT_ID]}).items()}
         self.routes = dict(routes or {DEFAULT_ROUTE_ID: DEFAULT_FROM})
         self.default_route = next(iter(self.routes))
         self.webhook_secret = webhook_secret
-        self.seed = seed
-        self.random = random.Random(seed)
-        self.callback_timeout = callback_timeout
         self.price_currency = price_currency
-        self.host = host
-        self.verbose = verbose
-        self.configure(
-            fail_numbers=fail_numbers,
-            blocked_numbers=blocked_numbers,
-            malformed_numbers=malformed_numbers,
-            undeliverable_numbers=undeliverable_numbers,
-            error_rate_500=error_rate_500,
-            error_rate_429=error_rate_429,
-            hang_rate=hang_rate,
-            hang_seconds=hang_seconds,
-            auto_callbacks=auto_callbacks,
-            callback_delay=callback_delay,
-            price_per_part=price_per_part,
-        )
-        self._messages: list[dict[str, Any]] = []
-        self._by_id: dict[str, dict[str, Any]] = {}
+        super().__init__(**options)
         self._contacts: dict[str, str] = {}
-        self._callbacks: list[dict[str, Any]] = []
-        self._stats: Counter[str] = Counter()
-        self._connections: set[socket.socket] = set()
-        self._cb_queue: queue.Queue[str | None] = queue.Queue()
-        self._cb_pending = 0
-        self._cb_idle = threading.Condition(self._lock)
-        self._httpd: _HTTPServer | None = None
-        self._threads: list[threading.Thread] = []
-        self.port = 0
-        self.url = ""
-
-    # -- lifecycle ---------------------------------------------------------
-
-    @classmethod
-    def start(cls, port: int = 0, **kwargs: Any) -> FakeTelerivet:
-        """Create a server (``kwargs`` as for the constructor) and run it in daemon
-        threads on 127.0.0.1:``port`` (0 = any free port)."""
-        return cls(**kwargs).serve(port)
-
-    def serve(self, port: int = 0) -> FakeTelerivet:
-        """Run this server in daemon threads; returns ``self``."""
-        if self._httpd is not None:
-            raise RuntimeError("already running")
-        self._stopping.clear()
-        httpd = _HTTPServer((self.host, port), _Handler)
-        httpd.fake = self
-        self._httpd = httpd
-        self.port = httpd.server_address[1]
-        self.url = f"http://{self.host}:{self.port}"
-        self._threads = [
-            threading.Thread(
-                target=httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"fake-telerivet-{self.port}",
-                daemon=True,
-            ),
-            threading.Thread(
-                target=self._callback_worker, name=f"fake-telerivet-callbacks-{self.port}", daemon=True
-            ),
-        ]
-        for t in self._threads:
-            t.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close open keep-alive connections, end hangs."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        with self._lock:
-            conns = list(self._connections)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        httpd.server_close()
-        self._cb_queue.put(None)
-        for t in self._threads:
-            t.join(timeout=5)
-        self._threads = []
-
-    def __enter__(self) -> FakeTelerivet:
-        if self._httpd is None:
-            self.serve()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-                self._stats["connections"] += 1
-            else:
-                self._connections.discard(conn)
-
-    # -- controls and records ------------------------------------------------
-
-    _CONTROLS = (
-        "fail_numbers",
-        "blocked_numbers",
-        "malformed_numbers",
-        "undeliverable_numbers",
-        "error_rate_500",
-        "error_rate_429",
-        "hang_rate",
-        "hang_seconds",
-        "auto_callbacks",
-        "callback_delay",
-        "price_per_part",
-    )
-
-    def configure(self, **controls: Any) -> None:
-        """Set several controls at once (atomically); ``None`` leaves a mapping control empty."""
-        unknown = set(controls) - set(self._CONTROLS)
-        if unknown:
-            raise TypeError(f"unknown controls: {sorted(unknown)}")
-        converted = {name: getattr(type(self), name).convert(value) for name, value in controls.items()}
-        with self._lock:
-            for name, value in converted.items():
-                setattr(self, "_" + name, value)
-
-    def reset(self, *, controls: bool = True) -> None:
-        """Forget messages, callbacks and stats; reseed the random generator; with
-        ``controls`` also clear failures and rates (hang_seconds, auto_callbacks,
-        callback_delay and price_per_part are kept)."""
-        with self._lock:
-            self._messages.clear()
-            self._by_id.clear()
-            self._callbacks.clear()
-            self._stats.clear()
-            self.random.seed(self.seed)
-            if controls:
-                self.configure(
-                    fail_numbers=None,
-                    blocked_numbers=None,
-                    malformed_numbers=None,
-                    undeliverable_numbers=None,
-                    error_rate_500=0.0,
-                    error_rate_429=0.0,
-                    hang_rate=0.0,
-                )
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        """Accepted messages in arrival order (a snapshot): dicts with ``id``, ``project_id``,
-        ``api_key``, ``to``, ``from``, ``body``, ``route_id``, ``status_url``,
-        ``status_secret``, ``payload`` (the request body as received), ``content_type``,
-        ``received_at`` (epoch seconds), ``status``, ``error_message``, ``num_parts``."""
-        with self._lock:
-            return [dict(m) for m in self._messages]
-
-    def message(self, message_id: str) -> dict[str, Any]:
-        """One accepted message by id (a copy); KeyError if unknown."""
-        with self._lock:
-            return dict(self._by_id[message_id])
-
-    @property
-    def callbacks(self) -> list[dict[str, Any]]:
-        """Status webhooks sent: ``id``, ``status``, ``url``, ``params``, ``response_status``
-        (None on a connection error), ``error``."""
-        with self._lock:
-            return [dict(c) for c in self._callbacks]
-
-    @property
-    def stats(self) -> Counter[str]:
-        """Request counts by outcome (a snapshot; missing keys read 0): ``connections``,
-        ``requests``, ``created``, ``auth_failed``, ``rate_limited``, ``server_error``,
-        ``invalid``, ``failed_number``, ``blocked``, ``malformed``, ``hung``, ``fetched``,
-        ``listed``, ``not_found``, ``callbacks_sent``, ``callback_errors``, ``inbound_sent``."""
-        with self._lock:
-            return Counter(self._stats)
-
-    def _count(self, key: str) -> None:
-        with self._lock:
-            self._stats[key] += 1
 
     # -- HTTP ----------------------------------------------------------------
 
-    def _handle(self, h: _Handler, method: str) -> None:
-        length = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(length) if length else b""
-        split = urllib.parse.urlsplit(h.path)
-        query = {k: v[0] for k, v in urllib.parse.parse_qs(split.query).items()}
-        self._count("requests")
-        try:
-            if split.path.startswith("/_fake/"):
-                self._control_endpoint(method, split.path)
-            self._api(h, method, split.path, query, raw)
-        except _Respond as r:
-            if r.status == 0:  # stopping during a hang: drop the connection
-                h.close_connection = True
-                return
-            self._write(h, r)
+    def _not_found(self, path: str) -> Respond:
+        return Respond(*error_body("not_found", path=path))
 
-    @staticmethod
-    def _write(h: _Handler, r: _Respond) -> None:
-        if r.raw is not None:
-            data, kind = r.raw.encode(), r.headers.pop("Content-Type", "application/json")
-        else:
-            data, kind = json.dumps(r.payload).encode(), "application/json"
-        h.send_response(r.status)
-        h.send_header("Content-Type", kind)
-        h.send_header("Content-Length", str(len(data)))
-        for name, value in r.headers.items():
-            h.send_header(name, value)
-        h.end_headers()
-        h.wfile.write(data)
+    def _fault_answer(self, fault: str) -> Respond:
+        return Respond(*error_body("rate_limit_exceeded" if fault == "rate_limited" else "internal_error"))
 
-    def _control_endpoint(self, method: str, path: str) -> None:
-        if method == "GET" and path == "/_fake/stats":
-            with self._lock:
-                payload = {"stats": dict(self._stats), "messages": len(self._messages)}
-            raise _Respond(200, payload)
-        if method == "GET" and path == "/_fake/messages":
-            raise _Respond(200, self.messages)
-        if method == "POST" and path == "/_fake/reset":
-            self.reset()
-            raise _Respond(200, {"reset": True})
-        raise _Respond(*error_body("not_found", path=path))
-
-    def _authenticate(self, h: _Handler, project_id: str) -> str:
+    def _authenticate(self, h: Handler, project_id: str) -> str:
         scheme, _, encoded = (h.headers.get("Authorization") or "").partition(" ")
         key = None
         if scheme.lower() == "basic":
@@ -604,32 +296,33 @@ class FakeTelerivet:
         if not key or key not in self.api_keys:
             self._count("auth_failed")
             status, body = error_body("unauthorized")
-            raise _Respond(status, body, {"WWW-Authenticate": 'Basic realm="Telerivet API"'})
+            raise Respond(status, body, headers={"WWW-Authenticate": 'Basic realm="Telerivet API"'})
         if project_id not in self.api_keys[key]:
             self._count("not_found")
-            raise _Respond(*error_body("not_found", path=f"project {project_id}"))
+            raise Respond(*error_body("not_found", path=f"project {project_id}"))
         return key
 
-    def _api(self, h: _Handler, method: str, path: str, query: dict[str, str], raw: bytes) -> None:
+    def _api(self, h: Handler, method: str, url: urllib.parse.SplitResult, raw: bytes) -> None:
+        path = url.path
         parts = path.strip("/").split("/")
         # v1 / projects / PJ.. / messages [/ send | / SM..]
         if len(parts) not in (4, 5) or parts[:2] != ["v1", "projects"] or parts[3] != "messages":
             self._count("not_found")
-            raise _Respond(*error_body("not_found", path=path))
+            raise self._not_found(path)
         project_id = parts[2]
         key = self._authenticate(h, project_id)
         if len(parts) == 5 and parts[4] == "send":
             if method != "POST":
-                raise _Respond(*error_body("method_not_allowed"))
+                raise Respond(*error_body("method_not_allowed"))
             self._send(h, project_id, key, self._body(h, raw))
         if method != "GET":
-            raise _Respond(*error_body("method_not_allowed"))
+            raise Respond(*error_body("method_not_allowed"))
         if len(parts) == 5:
             self._fetch(project_id, parts[4])
-        self._query(project_id, query)
+        self._query(project_id, {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()})
 
     @staticmethod
-    def _body(h: _Handler, raw: bytes) -> dict[str, Any]:
+    def _body(h: Handler, raw: bytes) -> dict[str, Any]:
         if (h.headers.get("Content-Encoding") or "").lower() == "gzip":
             raw = gzip.decompress(raw)
         kind = (h.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -640,7 +333,7 @@ class FakeTelerivet:
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            raise _Respond(*error_body("invalid_param", param="body"))
+            raise Respond(*error_body("invalid_param", param="body"))
         return body
 
     def _fetch(self, project_id: str, message_id: str) -> None:
@@ -648,9 +341,9 @@ class FakeTelerivet:
             msg = self._by_id.get(message_id)
             if msg is None or msg["project_id"] != project_id:
                 self._stats["not_found"] += 1
-                raise _Respond(404, {"error": {"code": "not_found", "message": "Message not found"}})
+                raise Respond(404, {"error": {"code": "not_found", "message": "Message not found"}})
             self._stats["fetched"] += 1
-            raise _Respond(200, self._resource(msg))
+            raise Respond(200, self._resource(msg))
 
     def _query(self, project_id: str, query: dict[str, str]) -> None:
         """``GET messages``: filtered, sorted by time_created, one page from ``marker``."""
@@ -658,7 +351,7 @@ class FakeTelerivet:
             size = max(1, min(MAX_PAGE, int(query.get("page_size", "50"))))
             start = int(query.get("marker") or query.get("offset") or 0)
         except ValueError:
-            raise _Respond(*error_body("invalid_param", param="page_size")) from None
+            raise Respond(*error_body("invalid_param", param="page_size")) from None
         with self._lock:
             self._stats["listed"] += 1
             found = [self._resource(m) for m in self._messages if m["project_id"] == project_id]
@@ -666,10 +359,10 @@ class FakeTelerivet:
         if query.get("sort_dir") == "desc":
             found.reverse()
         if query.get("count"):
-            raise _Respond(200, {"count": len(found)})
+            raise Respond(200, {"count": len(found)})
         page = found[start : start + size]
         more = start + size < len(found)
-        raise _Respond(
+        raise Respond(
             200, {"data": page, "truncated": more, "next_marker": str(start + size) if more else None}
         )
 
@@ -681,23 +374,6 @@ class FakeTelerivet:
         created = resource["time_created"]
         low, high = query.get("time_created[min]"), query.get("time_created[max]")
         return (low is None or created >= float(low)) and (high is None or created < float(high))
-
-    def _draw_fault(self) -> None:
-        with self._lock:
-            hang = self.random.random() < self._hang_rate
-            draw = self.random.random()
-            e429, e500 = self._error_rate_429, self._error_rate_500
-            hang_seconds = self._hang_seconds
-        if hang:
-            self._count("hung")
-            if self._stopping.wait(hang_seconds):
-                raise _Respond(0, None)
-        if draw < e429:
-            self._count("rate_limited")
-            raise _Respond(*error_body("rate_limit_exceeded"))
-        if draw < e429 + e500:
-            self._count("server_error")
-            raise _Respond(*error_body("internal_error"))
 
     def _check(self, body: dict[str, Any]) -> tuple[str, str, str]:
         """(to, content, route id) of a valid send request; the error answer otherwise."""
@@ -715,7 +391,7 @@ class FakeTelerivet:
             error = error_body("invalid_param", param="route_id")
         if error is not None:
             self._count("invalid")
-            raise _Respond(*error)
+            raise Respond(*error)
         return to, content, route_id
 
     def _planned_failure(self, to: str) -> str | None:
@@ -726,24 +402,22 @@ class FakeTelerivet:
             blocked = to in self._blocked_numbers
         if malformed is not None:
             self._count("malformed")
-            raise _Respond(200, None, raw=malformed)
+            raise Respond(200, malformed)
         if blocked:
             self._count("blocked")
-            raise _Respond(200, {"id": None, "status": None, "to_number": to, "content": None})
+            raise Respond(200, {"id": None, "status": None, "to_number": to, "content": None})
         if what is None or what in MESSAGE_STATUSES:
             return what
         self._count("failed_number")
         if what == 502:
-            raise _Respond(
-                502, None, {"Content-Type": "text/html"}, raw="<html><body>502 Bad Gateway</body></html>"
-            )
+            raise Respond(502, "<html><body>502 Bad Gateway</body></html>", "text/html")
         if isinstance(what, int):
             code = STATUS_CODES.get(what, "service_unavailable" if what >= 500 else "invalid_param")
-            raise _Respond(*error_body(code, status=what, param="to_number"))
-        raise _Respond(*error_body(what, to=to, param="to_number"))
+            raise Respond(*error_body(code, status=what, param="to_number"))
+        raise Respond(*error_body(what, to=to, param="to_number"))
 
-    def _send(self, h: _Handler, project_id: str, key: str, body: dict[str, Any]) -> None:
-        self._draw_fault()
+    def _send(self, h: Handler, project_id: str, key: str, body: dict[str, Any]) -> None:
+        self._draw_faults()
         to, content, route_id = self._check(body)
         status = self._planned_failure(to) or "queued"
         now = time.time()
@@ -777,10 +451,8 @@ class FakeTelerivet:
             resource = self._resource(msg)
             auto = self._auto_callbacks and msg["status_url"] is not None and status == "queued"
         if auto:
-            with self._lock:
-                self._cb_pending += 1
-            self._cb_queue.put(msg["id"])
-        raise _Respond(200, resource)
+            self._queue_callbacks([msg["id"]])
+        raise Respond(200, resource)
 
     def _resource(self, msg: dict[str, Any]) -> dict[str, Any]:
         """The Message object Telerivet answers."""
@@ -822,21 +494,13 @@ class FakeTelerivet:
 
     # -- webhooks to the app -------------------------------------------------
 
-    def _post_form(self, url: str, params: dict[str, str]) -> int:
-        request = urllib.request.Request(
-            url,
-            data=urllib.parse.urlencode(params).encode(),
-            headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Telerivet"},
-            method="POST",
-        )
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(request, timeout=self.callback_timeout) as response:
-                response.read()
-                return response.status
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            return exc.code
+    def _post_form(self, url: str, params: dict[str, str], record: dict[str, Any] | None = None) -> int:
+        """POST ``params`` as Telerivet's webhooks do; recorded in ``callbacks`` with ``record``."""
+        data = urllib.parse.urlencode(params).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Telerivet"}
+        if record is None:
+            return self._post(url, data, headers)
+        return self._post_recorded(record, data, headers)
 
     def send_status_callback(
         self,
@@ -865,26 +529,8 @@ class FakeTelerivet:
             if resource["price"] is not None:
                 extra.update(price=resource["price"], price_currency=resource["price_currency"])
             params = status_payload(msg, status, secret=secret, **extra)
-        record: dict[str, Any] = {
-            "id": message_id,
-            "status": status,
-            "url": url,
-            "params": params,
-            "response_status": None,
-            "error": None,
-        }
-        try:
-            record["response_status"] = self._post_form(url, params)
-        except OSError as exc:
-            record["error"] = repr(exc)
-            raise
-        finally:
-            with self._lock:
-                self._callbacks.append(record)
-                self._stats[
-                    "callbacks_sent" if record["response_status"] is not None else "callback_errors"
-                ] += 1
-        return record["response_status"]
+        record = {"id": message_id, "status": status, "url": url, "params": params}
+        return self._post_form(url, params, record)
 
     def send_inbound_sms(
         self, url: str, from_: str, to: str, body: str, *, secret: str | None = None, **extra: Any
@@ -898,49 +544,21 @@ class FakeTelerivet:
         self._count("inbound_sent")
         return status
 
-    def _callback_worker(self) -> None:
-        while True:
-            message_id = self._cb_queue.get()
-            if message_id is None:
-                return
-            try:
-                delay = self.callback_delay
-                if delay and self._stopping.wait(delay):
-                    continue
-                with self._lock:
-                    to = self._by_id[message_id]["to"] if message_id in self._by_id else None
-                    why = self._undeliverable_numbers.get(to or "")
-                if to is None:
-                    continue  # reset() since
-                try:
-                    self.send_status_callback(None, message_id, "sent")
-                    if why is None:
-                        self.send_status_callback(None, message_id, "delivered")
-                    else:
-                        self.send_status_callback(None, message_id, "not_delivered", error_message=why)
-                except OSError:
-                    pass  # recorded in callbacks / stats
-            finally:
-                with self._cb_idle:
-                    self._cb_pending -= 1
-                    self._cb_idle.notify_all()
-
-    def wait_for_callbacks(self, timeout: float = 5.0) -> bool:
-        """Wait until the auto callbacks queued so far are sent; False on timeout."""
-        with self._cb_idle:
-            return self._cb_idle.wait_for(lambda: self._cb_pending == 0, timeout)
+    def _auto_callback(self, message_id: str) -> None:
+        with self._lock:
+            to = self._by_id[message_id]["to"] if message_id in self._by_id else None
+            why = self._undeliverable_numbers.get(to or "")
+        if to is None:
+            return  # reset() since
+        self.send_status_callback(None, message_id, "sent")
+        if why is None:
+            self.send_status_callback(None, message_id, "delivered")
+        else:
+            self.send_status_callback(None, message_id, "not_delivered", error_message=why)
 
 
 def main(argv: list[str] | None = None) -> None:
-    def pair(text: str) -> tuple[str, str]:
-        key, sep, value = text.rpartition(":")
-        if not sep or not key:
-            raise argparse.ArgumentTypeError(f"expected KEY:VALUE, got {text!r}")
-        return key, value
-
-    p = argparse.ArgumentParser(description="Fake Telerivet REST API server.")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8097)
+    p = parser("Fake Telerivet REST API server.", 8097)
     p.add_argument(
         "--api-key",
         action="append",
@@ -949,48 +567,25 @@ def main(argv: list[str] | None = None) -> None:
         help=f"repeatable; default {DEFAULT_API_KEY}:{DEFAULT_PROJECT_ID}",
     )
     p.add_argument("--webhook-secret", default=DEFAULT_WEBHOOK_SECRET)
-    p.add_argument("--fail", action="append", type=pair, metavar="NUMBER:CODE", default=[])
-    p.add_argument("--undeliverable", action="append", type=pair, metavar="NUMBER:MESSAGE", default=[])
-    p.add_argument("--seed", type=int)
-    p.add_argument("--error-rate-500", type=float, default=0.0)
-    p.add_argument("--error-rate-429", type=float, default=0.0)
-    p.add_argument("--hang-rate", type=float, default=0.0)
-    p.add_argument("--hang-seconds", type=float, default=5.0)
+    add_fault_options(p, fail="NUMBER:CODE", undeliverable="NUMBER:MESSAGE")
     p.add_argument("--auto-callbacks", action="store_true")
     p.add_argument("--callback-delay", type=float, default=0.0)
-    p.add_argument("--verbose", action="store_true", help="log every request")
-    args = p.parse_args(argv)
-
+    args, options = parse(p, argv)
     keys: dict[str, list[str]] = {}
     for key, project in args.api_key or []:
         keys.setdefault(key, []).append(project)
     fake = FakeTelerivet(
         keys or None,
         webhook_secret=args.webhook_secret,
-        seed=args.seed,
-        fail_numbers=dict(args.fail),
-        undeliverable_numbers=dict(args.undeliverable),
-        error_rate_500=args.error_rate_500,
-        error_rate_429=args.error_rate_429,
-        hang_rate=args.hang_rate,
-        hang_seconds=args.hang_seconds,
         auto_callbacks=args.auto_callbacks,
         callback_delay=args.callback_delay,
-        host=args.host,
-        verbose=args.verbose,
+        **options,
     )
-    fake.serve(args.port)
-    print(f"fake Telerivet listening on {fake.url}", flush=True)
-    for key, projects in fake.api_keys.items():
-        print(f"  api key {key}  projects {', '.join(sorted(projects))}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
-        print(json.dumps(dict(fake.stats), sort_keys=True), flush=True)
+    run(
+        fake,
+        args.port,
+        [f"api key {key}  projects {', '.join(sorted(ids))}" for key, ids in fake.api_keys.items()],
+    )
 
 
 if __name__ == "__main__":
