@@ -109,7 +109,10 @@ class Receiver:
         self.port = self._server.server_address[1]
         scheme = "https" if ssl_context is not None else "http"
         self.url = f"{scheme}://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll: stop() waits for it, and tests start and stop many receivers.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @classmethod
     def start(cls, **kw) -> Receiver:
