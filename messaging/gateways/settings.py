@@ -10,7 +10,7 @@ Rules:
   the project only (a number goes to the gateway with its longest prefix,
   ``messaging.gateways.routing``).
 - Sender numbers (``from_numbers``) are E.164; blanks are ignored and repeats
-  dropped. ``mps`` (per sender) is 1 to 1,000, ``project_mps`` (the whole
+  dropped. ``mps`` (per sender) and ``project_mps`` (the whole
   gateway) 1 to 10,000. ``allowed_ips``: addresses or CIDR ranges that alone
   may call its webhooks (empty: any).
 - Each kind's settings are its ``fields`` (``messaging.gateways.base.Field``):
@@ -138,8 +138,8 @@ def save_gateway(
     values, allowed_ips = given.values, given.allowed_ips
     if kind not in KINDS:
         raise Invalid("validation_error", f"kind: must be one of {', '.join(KINDS)}.", field="kind")
-    if mps is not None and not 1 <= mps <= 1000:
-        raise Invalid("validation_error", "mps: must be between 1 and 1000.", field="mps")
+    if mps is not None and not 1 <= mps <= 10000:
+        raise Invalid("validation_error", "mps: must be between 1 and 10000.", field="mps")
     if project_mps is not None and not 1 <= project_mps <= 10000:
         raise Invalid("validation_error", "project_mps: must be between 1 and 10000.", field="project_mps")
     numbers = _sender_numbers(from_numbers)
