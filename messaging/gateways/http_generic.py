@@ -209,8 +209,11 @@ class HttpGateway(Gateway):
                 url, allow_list(current_app.config.get("OUTBOUND_ALLOW_HOSTS")), field="url"
             )
         except OutboundRefused as refusal:
+            # A name that does not resolve now may later (DNS); a refused address will not.
             raise GatewayError(
-                refusal.code, f"The gateway's URL is refused: {refusal.message}", retryable=False
+                refusal.code,
+                f"The gateway's URL is refused: {refusal.message}",
+                retryable=refusal.code == "host_not_found",
             ) from None
         try:
             answer = outbound_http.send(self.settings["method"], destination, payload, headers, timeout)

@@ -2,7 +2,9 @@
 
 Rules:
 - A project has any number of gateways; exactly one is its default
-  (``is_default``, one per project by a unique index). A project that saved
+  (``is_default``, one per project by a unique index). Adding a gateway that
+  is not to be the default to a project that saved none saves its transient
+  console first, which stays the default. A project that saved
   none gets a transient console gateway (the ``SMS_GATEWAY`` setting when it
   names a known kind); nothing is written.
 - ``name`` is 1-80 characters, unique in the project (defaults to the kind's
@@ -143,13 +145,7 @@ def save_gateway(
     if project_mps is not None and not 1 <= project_mps <= 10000:
         raise Invalid("validation_error", "project_mps: must be between 1 and 10000.", field="project_mps")
     numbers = _sender_numbers(from_numbers)
-    saved = gateways_of(project_id)
-    if gateway_id is not None:
-        cfg = get_gateway(project_id, gateway_id)
-    elif add:
-        cfg = None
-    else:
-        cfg = saved[0] if saved else None
+    saved, cfg = _the_one_to_save(project_id, gateway_id, add, is_default)
     is_new = cfg is None
     if cfg is None:
         cfg = GatewayConfig(
@@ -197,6 +193,33 @@ def save_gateway(
         len(cfg.prefixes or []),
     )
     return cfg
+
+
+def _the_one_to_save(
+    project_id: int, gateway_id: int | None, add: bool, is_default: bool | None
+) -> tuple[list[GatewayConfig], GatewayConfig | None]:
+    """The project's saved gateways, and the one a save changes (None: a new one)."""
+    saved = gateways_of(project_id)
+    if add and not saved and is_default is not True:
+        saved = _keep_transient_default(project_id)
+    if gateway_id is not None:
+        return saved, get_gateway(project_id, gateway_id)
+    if add:
+        return saved, None
+    return saved, saved[0] if saved else None
+
+
+def _keep_transient_default(project_id: int) -> list[GatewayConfig]:
+    """Save the project's transient console before another gateway is added beside it, so it
+    stays the default instead of the newcomer taking every number (a transient Twilio, which
+    has no account to save, is not kept)."""
+    cfg = transient_console(project_id)
+    if cfg.kind != "console":
+        return []
+    cfg.webhook_secret = token_source.token_urlsafe(24)
+    db.session.add(cfg)
+    db.session.flush()
+    return [cfg]
 
 
 def delete_gateway(project_id: int, gateway_id: int) -> None:

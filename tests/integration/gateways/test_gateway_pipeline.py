@@ -591,3 +591,47 @@ def test_a_long_provider_error_code_is_cut_to_fit(app, project, public_url, run_
         assert app.test_client().post(status_url, data=report).status_code == 200
     [row] = rows(project, id=message_id)
     assert row["status"] == "failed" and row["error_code"] == "ec_blacklisted_destinationaddress"[:32]
+
+
+def test_adding_a_gateway_beside_the_unsaved_console_keeps_the_console_the_default(project, run_jobs):
+    api = project.api()
+    body = {"kind": "console", "name": "Tanzania test range", "prefixes": ["+255"]}
+    assert api.post("/api/v1/gateways", json=body).status_code == 201
+    items = api.get("/api/v1/gateways").get_json()["results"]
+    assert [(g["name"], g["is_default"], g["prefixes"]) for g in items] == [
+        ("Console", True, []),
+        ("Tanzania test range", False, ["+255"]),
+    ]
+    kenyan = send(project, "+254712000950", "to the default")
+    run_jobs()
+    assert rows(project, id=kenyan)[0]["gateway_id"] == items[0]["id"]
+
+
+def test_a_generic_gateway_whose_host_does_not_resolve_now_is_retried(app, project, public_url, run_jobs):
+    from messaging.extensions import db
+    from messaging.models import GatewayConfig
+
+    with project.scope():
+        db.session.add(
+            GatewayConfig(
+                project_id=project.id,
+                kind="http",
+                name="Aggregator",
+                is_default=True,
+                prefixes=[],
+                settings={
+                    "method": "POST",
+                    "url_template": "http://no-such-host.invalid/send",
+                    "id_path": "id",
+                },
+                allowed_ips=[],
+                from_numbers=[],
+                mps=10,
+                webhook_secret="s",
+            )
+        )
+        db.session.commit()
+    message_id = send(project, "+254712000951", "x")
+    run_jobs()
+    [row] = rows(project, id=message_id)
+    assert row["status"] == "queued" and row["error_code"] == "host_not_found" and row["next_attempt_at"]
