@@ -53,7 +53,7 @@ from typing import NamedTuple
 import requests
 from flask import current_app
 
-from messaging.errors import Invalid
+from messaging.errors import field_error
 from messaging.gateways.base import (
     RAW_ANSWER_CHARS,
     Field,
@@ -255,14 +255,13 @@ class AfricasTalkingGateway(Gateway):
     def check_settings(cls, settings: dict, secrets: dict) -> None:
         username = _clean(settings.get("username"))
         if username and any(ch.isspace() for ch in username):
-            raise Invalid("validation_error", "username: must not contain spaces.", field="username")
+            raise field_error("username", "must not contain spaces.")
         sender = _clean(settings.get("sender_id"))
         if sender and not _SENDER_ID.match(sender):
-            raise Invalid(
-                "validation_error",
-                "sender_id: must be a short code or number (3 to 15 digits) or an alphanumeric "
+            raise field_error(
+                "sender_id",
+                "must be a short code or number (3 to 15 digits) or an alphanumeric "
                 "sender ID of up to 11 letters, digits, spaces or . & _ -.",
-                field="sender_id",
             )
 
     def send(self, to, body, from_number, status_callback) -> SendResult:

@@ -44,7 +44,7 @@ from urllib.parse import quote
 import requests
 from flask import current_app
 
-from messaging.errors import Invalid
+from messaging.errors import Invalid, field_error
 from messaging.gateways.base import (
     Field,
     Gateway,
@@ -142,28 +142,18 @@ class HttpGateway(Gateway):
     def check_settings(cls, settings: dict, secrets: dict) -> None:
         method = settings.get("method", "").upper()
         if method not in METHODS:
-            raise Invalid("validation_error", f"method: must be one of {', '.join(METHODS)}.", field="method")
+            raise field_error("method", f"must be one of {', '.join(METHODS)}.")
         settings["method"] = method
         content_type = settings.get("content_type")
         if content_type and content_type not in CONTENT_TYPES:
-            raise Invalid(
-                "validation_error",
-                f"content_type: must be one of {', '.join(CONTENT_TYPES)}.",
-                field="content_type",
-            )
+            raise field_error("content_type", f"must be one of {', '.join(CONTENT_TYPES)}.")
         if settings.get("body_template") and method == "GET":
-            raise Invalid(
-                "validation_error", "body_template: a GET request has no body.", field="body_template"
-            )
+            raise field_error("body_template", "a GET request has no body.")
         if settings.get("body_template") and not content_type:
             settings["content_type"] = CONTENT_TYPES[0]
         header = secrets.get("auth_header")
         if header and (":" not in header or not header.split(":", 1)[0].strip()):
-            raise Invalid(
-                "validation_error",
-                "auth_header: write it as a header line, e.g. Authorization: Bearer abc123.",
-                field="auth_header",
-            )
+            raise field_error("auth_header", "write it as a header line, e.g. Authorization: Bearer abc123.")
         sample = fill(settings["url_template"], dict.fromkeys(PLACEHOLDERS, "0"), url_escape)
         try:
             check_url(

@@ -69,7 +69,7 @@ from urllib.parse import urlsplit
 import requests
 from flask import current_app
 
-from messaging.errors import Invalid
+from messaging.errors import Invalid, field_error
 from messaging.gateways.base import (
     RAW_ANSWER_CHARS,
     Field,
@@ -322,18 +322,12 @@ def _check_base_url(value: str) -> None:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
-        raise Invalid("validation_error", f"base_url: is not a URL ({example}).", field="base_url") from None
+        raise field_error("base_url", f"is not a URL ({example}).") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise Invalid(
-            "validation_error",
-            f"base_url: must be your account's Infobip base URL with https:// ({example}).",
-            field="base_url",
-        )
+        raise field_error("base_url", f"must be your account's Infobip base URL with https:// ({example}).")
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise Invalid(
-            "validation_error",
-            f"base_url: only the scheme, host and port, without a user, query or fragment ({example}).",
-            field="base_url",
+        raise field_error(
+            "base_url", f"only the scheme, host and port, without a user, query or fragment ({example})."
         )
 
 
@@ -341,12 +335,10 @@ def _check_sender(sender: str) -> None:
     if SENDER_NUMBER.fullmatch(sender):
         return
     if sender.lstrip("+").isdigit():
-        raise Invalid("validation_error", "sender: a number has at most 16 digits.", field="sender")
+        raise field_error("sender", "a number has at most 16 digits.")
     if len(sender) > MAX_ALPHANUMERIC_SENDER or not sender.isprintable():
-        raise Invalid(
-            "validation_error",
-            f"sender: a sender ID has at most {MAX_ALPHANUMERIC_SENDER} letters, digits or spaces.",
-            field="sender",
+        raise field_error(
+            "sender", f"a sender ID has at most {MAX_ALPHANUMERIC_SENDER} letters, digits or spaces."
         )
 
 

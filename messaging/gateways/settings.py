@@ -40,7 +40,7 @@ from dataclasses import field as dataclass_field
 
 from sqlalchemy import select, update
 
-from messaging.errors import Invalid, NotFound
+from messaging.errors import NotFound, field_error
 from messaging.extensions import db
 from messaging.gateways.base import Gateway, GatewayError, GatewaySettings
 from messaging.gateways.registry import KINDS, provider
@@ -139,11 +139,11 @@ def save_gateway(
     )
     values, allowed_ips = given.values, given.allowed_ips
     if kind not in KINDS:
-        raise Invalid("validation_error", f"kind: must be one of {', '.join(KINDS)}.", field="kind")
+        raise field_error("kind", f"must be one of {', '.join(KINDS)}.")
     if mps is not None and not 1 <= mps <= 10000:
-        raise Invalid("validation_error", "mps: must be between 1 and 10000.", field="mps")
+        raise field_error("mps", "must be between 1 and 10000.")
     if project_mps is not None and not 1 <= project_mps <= 10000:
-        raise Invalid("validation_error", "project_mps: must be between 1 and 10000.", field="project_mps")
+        raise field_error("project_mps", "must be between 1 and 10000.")
     numbers = _sender_numbers(from_numbers)
     saved, cfg = _the_one_to_save(project_id, gateway_id, add, is_default)
     is_new = cfg is None
@@ -227,11 +227,7 @@ def delete_gateway(project_id: int, gateway_id: int) -> None:
     default). Messages it took keep its kind. No commit."""
     cfg = get_gateway(project_id, gateway_id)
     if cfg.is_default and len(gateways_of(project_id)) > 1:
-        raise Invalid(
-            "validation_error",
-            "is_default: make another gateway the default before removing this one.",
-            field="is_default",
-        )
+        raise field_error("is_default", "make another gateway the default before removing this one.")
     db.session.delete(cfg)
     db.session.flush()
     log.info("gateway removed project_id=%s gateway_id=%s", project_id, gateway_id)
@@ -240,10 +236,10 @@ def delete_gateway(project_id: int, gateway_id: int) -> None:
 def _name(name: str | None, current: str | None, kind: str, others: list[GatewayConfig]) -> str:
     text = (name or "").strip() or current or provider(kind).label
     if len(text) > 80:
-        raise Invalid("validation_error", "name: at most 80 characters.", field="name")
+        raise field_error("name", "at most 80 characters.")
     if any(g.name == text for g in others):
         if name:
-            raise Invalid("validation_error", f"name: another gateway is called {text!r}.", field="name")
+            raise field_error("name", f"another gateway is called {text!r}.")
         text = f"{text} {len(others) + 1}"
     return text
 
@@ -258,17 +254,11 @@ def _prefixes(raw: list[str], others: list[GatewayConfig]) -> list[str]:
         if not prefix.startswith("+"):
             prefix = "+" + prefix
         if not PREFIX.fullmatch(prefix):
-            raise Invalid(
-                "validation_error",
-                f"prefixes: {item!r} is not a number prefix like +254 (a plus and 1 to 7 digits).",
-                field="prefixes",
+            raise field_error(
+                "prefixes", f"{item!r} is not a number prefix like +254 (a plus and 1 to 7 digits)."
             )
         if prefix in taken:
-            raise Invalid(
-                "validation_error",
-                f"prefixes: {prefix} is already taken by the gateway {taken[prefix]!r}.",
-                field="prefixes",
-            )
+            raise field_error("prefixes", f"{prefix} is already taken by the gateway {taken[prefix]!r}.")
         if prefix not in found:
             found.append(prefix)
     return found
@@ -283,10 +273,8 @@ def _allowed_ips(raw: list[str]) -> list[str]:
         try:
             found.append(str(ipaddress.ip_network(text, strict=False)))
         except ValueError:
-            raise Invalid(
-                "validation_error",
-                f"allowed_ips: {item!r} is not an address or a range like 196.201.214.0/24.",
-                field="allowed_ips",
+            raise field_error(
+                "allowed_ips", f"{item!r} is not an address or a range like 196.201.214.0/24."
             ) from None
     return found
 
@@ -299,11 +287,7 @@ def _sender_numbers(from_numbers: list[str] | None) -> list[str]:
         if not number:
             continue
         if not E164.match(number):
-            raise Invalid(
-                "validation_error",
-                f"from_numbers: {raw!r} is not an E.164 number like +15005550006.",
-                field="from_numbers",
-            )
+            raise field_error("from_numbers", f"{raw!r} is not an E.164 number like +15005550006.")
         if number not in numbers:
             numbers.append(number)
     return numbers
@@ -315,9 +299,7 @@ def _set_values(cfg: GatewayConfig, kind: str, values: dict, numbers: list[str])
     known = {f.name: f for f in cls.fields}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise Invalid(
-            "validation_error", f"{unknown[0]}: not a setting of a {cls.label} gateway.", field=unknown[0]
-        )
+        raise field_error(unknown[0], f"not a setting of a {cls.label} gateway.")
     same_kind = cfg.kind == kind
     kept_secrets = stored_secrets(cfg) if same_kind else {}
     plain, secret = {}, {}
@@ -335,7 +317,7 @@ def _set_values(cfg: GatewayConfig, kind: str, values: dict, numbers: list[str])
         _check_twilio(plain, numbers)
     for field in cls.fields:
         if field.required and field.name not in plain and field.name not in secret:
-            raise Invalid("validation_error", f"{field.name}: is required.", field=field.name)
+            raise field_error(field.name, "is required.")
     cls.check_settings(plain, secret)
     if kind == "twilio":
         cfg.account_sid = plain.pop("account_sid")
@@ -358,24 +340,14 @@ def _keeps_secrets(cfg: GatewayConfig, kind: str, values: dict) -> bool:
 
 def _check_twilio(plain: dict, numbers: list[str]) -> None:
     if not ACCOUNT_SID.fullmatch(plain.get("account_sid", "")):
-        raise Invalid(
-            "validation_error",
-            "account_sid: a Twilio Account SID is AC followed by 32 hex characters.",
-            field="account_sid",
-        )
+        raise field_error("account_sid", "a Twilio Account SID is AC followed by 32 hex characters.")
     service = plain.get("messaging_service_sid")
     if service and not SERVICE_SID.fullmatch(service):
-        raise Invalid(
-            "validation_error",
-            "messaging_service_sid: a Messaging Service SID is MG followed by 32 hex characters.",
-            field="messaging_service_sid",
+        raise field_error(
+            "messaging_service_sid", "a Messaging Service SID is MG followed by 32 hex characters."
         )
     if not numbers and not service:
-        raise Invalid(
-            "validation_error",
-            "from_numbers: give at least one number, or a messaging_service_sid.",
-            field="from_numbers",
-        )
+        raise field_error("from_numbers", "give at least one number, or a messaging_service_sid.")
 
 
 def stored_settings(cfg: GatewayConfig) -> dict:

@@ -64,7 +64,7 @@ from decimal import Decimal, InvalidOperation
 import requests
 from flask import current_app
 
-from messaging.errors import Invalid
+from messaging.errors import field_error
 from messaging.gateways.base import (
     Field,
     Gateway,
@@ -309,17 +309,13 @@ class TelerivetGateway(Gateway):
         for name, what in (("project_id", "a Telerivet project ID"), ("route_id", "a Telerivet route ID")):
             value = _text(settings.get(name))
             if value and not TELERIVET_ID.fullmatch(value):
-                raise Invalid(
-                    "validation_error",
-                    f"{name}: {what} is letters and digits only (as on Telerivet's API Keys page).",
-                    field=name,
+                raise field_error(
+                    name, f"{what} is letters and digits only (as on Telerivet's API Keys page)."
                 )
         key = _text(secrets.get("api_key"))
         if key and (":" in key or any(ch.isspace() for ch in key)):
-            raise Invalid(
-                "validation_error",
-                "api_key: a Telerivet API key has no spaces or colons; copy it again from Telerivet.",
-                field="api_key",
+            raise field_error(
+                "api_key", "a Telerivet API key has no spaces or colons; copy it again from Telerivet."
             )
 
     # -- HTTP ------------------------------------------------------------------

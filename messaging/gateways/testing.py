@@ -14,7 +14,7 @@ Rules:
 
 from __future__ import annotations
 
-from messaging.errors import Invalid
+from messaging.errors import field_error
 from messaging.gateways.settings import get_gateway
 from messaging.sms.e164 import E164
 from messaging.sms.outbox import send_sms
@@ -27,14 +27,10 @@ def send_test(project_id: int, gateway_id: int, phone: str, text: str | None, au
     get_gateway(project_id, gateway_id)
     phone = (phone or "").strip().replace(" ", "")
     if not E164.match(phone):
-        raise Invalid(
-            "validation_error",
-            "phone: give the number in international format, like +254712345678.",
-            field="phone",
-        )
+        raise field_error("phone", "give the number in international format, like +254712345678.")
     body = (text or "").strip() or DEFAULT_TEXT
     if len(body) > 160:
-        raise Invalid("validation_error", "text: a test message is at most 160 characters.", field="text")
+        raise field_error("text", "a test message is at most 160 characters.")
     return send_sms(project_id, phone, body, author_id=author_id, urgent=True, gateway_id=gateway_id)
 
 

@@ -59,7 +59,7 @@ import requests
 from flask import current_app
 from redis.exceptions import RedisError
 
-from messaging.errors import Invalid
+from messaging.errors import field_error
 from messaging.gateways.base import (
     Field,
     Gateway,
@@ -261,15 +261,11 @@ class VonageGateway(Gateway):
     def check_settings(cls, settings: dict, secrets: dict) -> None:
         api_key = (settings.get("api_key") or "").strip()
         if api_key and not API_KEY_RE.fullmatch(api_key):
-            raise Invalid(
-                "validation_error",
-                "api_key: letters and digits only, as shown on the Vonage API dashboard",
-                field="api_key",
-            )
+            raise field_error("api_key", "letters and digits only, as shown on the Vonage API dashboard")
         for name in ("api_secret", "signature_secret"):
             value = secrets.get(name) or ""
             if value and (value != value.strip() or " " in value):
-                raise Invalid("validation_error", f"{name}: must not contain spaces", field=name)
+                raise field_error(name, "must not contain spaces")
 
     # -- sending -------------------------------------------------------------
 
