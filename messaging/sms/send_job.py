@@ -85,5 +85,10 @@ class SendJob:
 
     def route_for(self, phone: str, pinned: int | None = None) -> Route:
         """The route a message to ``phone`` takes."""
-        chosen = routing.choose(phone, [r.cfg for r in self.routes], pinned)
-        return next(r for r in self.routes if r.cfg is chosen)
+        return choose_route(self.routes, phone, pinned)
+
+
+def choose_route(routes: list[Route], phone: str, pinned: int | None = None) -> Route:
+    """The route of ``routes`` a message to ``phone`` takes (``messaging.gateways.routing``)."""
+    chosen = routing.choose(phone, [r.cfg for r in routes], pinned)
+    return next(r for r in routes if r.cfg is chosen)

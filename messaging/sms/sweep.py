@@ -58,14 +58,14 @@ from sqlalchemy.exc import IntegrityError
 
 from messaging import jobs
 from messaging.extensions import db
-from messaging.gateways import journal, routing
+from messaging.gateways import journal
 from messaging.gateways.base import Gateway, GatewayError, RemoteMessage
 from messaging.gateways.settings import project_gateways
 from messaging.lib import clock
 from messaging.lib.redact import mask_phones_in
 from messaging.models import Message
 from messaging.sms.outbox import hand_to_jobs, split_into_jobs
-from messaging.sms.send_job import Route
+from messaging.sms.send_job import Route, choose_route
 from messaging.sms.status import TWILIO_STATUS
 from messaging.sms.tuning import (
     batch_size,
@@ -292,31 +292,11 @@ def resolve_uncertain(project_id: int, ids: list[int], stats: SweepStats | None 
     ).all()
     requeue: list[int] = []
     for row in rows:
-        chosen = routing.choose(row.phone, [r.cfg for r in routes], row.gateway_id)
-        gateway = next(r.gateway for r in routes if r.cfg is chosen)
+        route = choose_route(routes, row.phone, row.gateway_id)
         try:
-            if gateway is None:
+            if route.gateway is None:
                 raise GatewayError("no_gateway", "no usable gateway", retryable=True)
-            noted = None if gateway.resolves else journal.recall(project_id, row.id, row.attempts)
-            if noted == "sending":  # it may have left, and the gateway cannot say: never again
-                _fail_unknown(project_id, row, now, gateway.label)
-                stats.resolved_failed += 1
-                continue
-            remote = (
-                _noted_remote(row, noted)
-                if not gateway.resolves
-                else _find_at_gateway(gateway, project_id, row)
-            )
-            if remote is not None:
-                try:
-                    _adopt(project_id, row, remote, now, chosen)
-                except IntegrityError:  # another message has that provider id: the answer is wrong
-                    db.session.rollback()
-                    _fail_taken_sid(project_id, row, remote.sid, now)
-                stats.resolved_sent += 1
-                continue
-            # The gateway has no trace of it: it never left.
-            if _requeue_or_fail(project_id, row, now, stats):
+            if _settle(project_id, row, route, now, stats):
                 requeue.append(row.id)
             db.session.commit()
         except GatewayError as exc:
@@ -339,20 +319,50 @@ def resolve_uncertain(project_id: int, ids: list[int], stats: SweepStats | None 
     return stats
 
 
-def _fail_taken_sid(project_id: int, row, sid: str, now: datetime) -> None:
+def _settle(project_id: int, row, route: Route, now: datetime, stats: SweepStats) -> bool:
+    """Settle one row from what its gateway (or, for one that cannot be asked, the send journal)
+    knows; True when it never left and goes back to the queue. Does not commit."""
+    gateway = route.gateway
+    if gateway.resolves:
+        remote = _find_at_gateway(gateway, project_id, row)
+    else:
+        noted = journal.recall(project_id, row.id, row.attempts)
+        if noted == "sending":  # it may have left, and the gateway cannot say: never again
+            reason = (
+                f"Its worker stopped while sending it, and the {gateway.label} gateway cannot be asked "
+                "whether it went; not sent again."
+            )
+            _fail(project_id, row, now, "unknown_outcome", reason)
+            stats.resolved_failed += 1
+            return False
+        remote = _noted_remote(row, noted)
+    if remote is None:  # no trace of it: it never left
+        return _requeue_or_fail(project_id, row, now, stats)
+    try:
+        with db.session.begin_nested():
+            _adopt(project_id, row, remote, now, route.cfg)
+    except IntegrityError:  # another message has that provider id: the answer is wrong
+        _fail(
+            project_id,
+            row,
+            now,
+            "unexpected_answer",
+            f"The gateway's id {remote.sid} for this message belongs to another message.",
+        )
+        log.warning(
+            "resolved to a taken id project_id=%s message_id=%s sid=%s", project_id, row.id, remote.sid
+        )
+    stats.resolved_sent += 1
+    return False
+
+
+def _fail(project_id: int, row, now: datetime, code: str, reason: str) -> None:
+    """Fail a row still ``sending`` with ``code`` and ``reason``. Does not commit."""
     db.session.execute(
         update(MESSAGES)
         .where(*_still_sending(project_id, row.id))
-        .values(
-            status="failed",
-            error_code="unexpected_answer",
-            error_message=f"The gateway's id {sid} for this message belongs to another message.",
-            failed_at=now,
-            updated_at=now,
-        )
+        .values(status="failed", error_code=code, error_message=reason, failed_at=now, updated_at=now)
     )
-    db.session.commit()
-    log.warning("resolved to a taken id project_id=%s message_id=%s sid=%s", project_id, row.id, sid)
 
 
 def _still_sending(project_id: int, message_id: int) -> tuple:
@@ -371,23 +381,6 @@ def _noted_remote(row, noted: dict | None) -> RemoteMessage | None:
         body=row.body,
         created_at=None,
     )
-
-
-def _fail_unknown(project_id: int, row, now: datetime, label: str) -> None:
-    db.session.execute(
-        update(MESSAGES)
-        .where(*_still_sending(project_id, row.id))
-        .values(
-            status="failed",
-            error_code="unknown_outcome",
-            error_message=f"Its worker stopped while sending it, and the {label} gateway cannot be asked "
-            "whether it went; not sent again.",
-            failed_at=now,
-            updated_at=now,
-        )
-    )
-    db.session.commit()
-    log.info("resolved project_id=%s message_id=%s status=failed (unknown outcome)", project_id, row.id)
 
 
 def _find_at_gateway(gateway: Gateway, project_id: int, row) -> RemoteMessage | None:
@@ -426,23 +419,16 @@ def _requeue_or_fail(project_id: int, row, now: datetime, stats: SweepStats) -> 
         )
         stats.resolved_requeued += 1
         return True
-    db.session.execute(
-        update(MESSAGES)
-        .where(*_still_sending(project_id, row.id))
-        .values(
-            status="failed",
-            error_code="unknown_outcome",
-            error_message=f"Not found at the gateway after {row.attempts} attempts "
-            f"(last: {row.error_message or 'no answer'}).",
-            failed_at=now,
-            updated_at=now,
-        )
+    reason = (
+        f"Not found at the gateway after {row.attempts} attempts (last: {row.error_message or 'no answer'})."
     )
+    _fail(project_id, row, now, "unknown_outcome", reason)
     stats.resolved_failed += 1
     return False
 
 
 def _adopt(project_id: int, row, remote: RemoteMessage, now: datetime, cfg) -> None:
+    """Record the gateway's (or the journal's) record of a row as its outcome. Does not commit."""
     status = TWILIO_STATUS.get(remote.status, "sent")
     values = {
         "status": status,
@@ -461,5 +447,4 @@ def _adopt(project_id: int, row, remote: RemoteMessage, now: datetime, cfg) -> N
     elif status in ("failed", "undelivered"):
         values["failed_at"] = now
     db.session.execute(update(MESSAGES).where(*_still_sending(project_id, row.id)).values(**values))
-    db.session.commit()
     log.info("resolved project_id=%s message_id=%s sid=%s status=%s", project_id, row.id, remote.sid, status)

@@ -635,3 +635,38 @@ def test_a_generic_gateway_whose_host_does_not_resolve_now_is_retried(app, proje
     run_jobs()
     [row] = rows(project, id=message_id)
     assert row["status"] == "queued" and row["error_code"] == "host_not_found" and row["next_attempt_at"]
+
+
+def test_the_sweep_fails_a_message_whose_noted_id_another_message_has(app, project, three_gateways, run_jobs):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from messaging.extensions import db
+    from messaging.gateways.base import SendResult
+    from messaging.gateways.journal import Journal
+    from messaging.lib import clock
+    from messaging.models import Message
+    from messaging.sms.sweep import resolve_uncertain
+
+    first = send(project, "+254722000320", "sent")
+    run_jobs()
+    taken = rows(project, id=first)[0]["gateway_sid"]
+    stuck = send(project, "+254722000321", "stuck")
+    with project.scope():
+        stale = clock.now() - timedelta(minutes=10)
+        db.session.execute(
+            update(Message).where(Message.id == stuck).values(status="sending", claimed_at=stale, attempts=1)
+        )
+        db.session.commit()
+        notes = Journal(project.id)
+        notes.answered(stuck, 1, SendResult(sid=taken, status="Success"))
+        notes.flush()
+        resolve_uncertain(project.id, [stuck])
+    [row] = rows(project, id=stuck)
+    assert (
+        row["status"] == "failed"
+        and row["error_code"] == "unexpected_answer"
+        and taken in row["error_message"]
+    )
+    assert rows(project, id=first)[0]["status"] == "sent"
