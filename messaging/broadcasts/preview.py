@@ -79,8 +79,9 @@ def preview_broadcast(project: Project, body: Mapping) -> dict:
         max_segments = count_segments(text).segments
     if rows and len(rows) < will_send:  # estimate the rest from the rendered sample
         total_segments = round(total_segments * will_send / len(rows))
-    rate = send_rate(project.id)
-    countries, gateways = _shares(project.id, snap)
+    routes = gateway_settings.project_gateways(project.id)
+    rate = sum(gateway_settings.messages_per_second(cfg) for cfg in routes)
+    countries, gateways = _shares(routes, snap)
     # The gateways send at once, each at its own rate: the slowest share sets the time.
     seconds = round(max((g["recipients"] / g["messages_per_second"] for g in gateways), default=0.0), 1)
     per_message = total_segments / will_send if will_send else max_segments
@@ -102,13 +103,12 @@ def preview_broadcast(project: Project, body: Mapping) -> dict:
     }
 
 
-def _shares(project_id: int, snap) -> tuple[dict[str, int], list[dict]]:
+def _shares(gateways: list, snap) -> tuple[dict[str, int], list[dict]]:
     """Who will get a message, by country (the first digits of their numbers) and by the gateway
     each message takes (``messaging.gateways.routing``), from one count per leading digits."""
     leading = func.substr(snap.c.phone, 1, ROUTING_CHARS)
     countries: Counter = Counter()
     by_gateway: Counter = Counter()
-    gateways = gateway_settings.project_gateways(project_id)
     for start, n in db.session.execute(
         select(leading, func.count()).where(snap.c.skip_reason.is_(None)).group_by(leading)
     ).all():
@@ -120,7 +120,7 @@ def _shares(project_id: int, snap) -> tuple[dict[str, int], list[dict]]:
             "name": g.name,
             "kind": g.kind,
             "recipients": by_gateway[id(g)],
-            "messages_per_second": gateway_rate(g),
+            "messages_per_second": gateway_settings.messages_per_second(g),
         }
         for g in gateways
         if by_gateway[id(g)]
@@ -191,14 +191,3 @@ def _render_sample(content: Content, rows) -> _Sample:
                 {"phone": r.phone, "text": text, "segments": info.segments, "encoding": info.encoding}
             )
     return _Sample(max_segments, total_segments, dict(missing), samples)
-
-
-def gateway_rate(cfg) -> float:
-    """Messages per second one gateway allows: ``mps`` per sender, capped by its ``project_mps``."""
-    rate = float((cfg.mps or 10) * max(1, len(gateway_settings.sender_pool(cfg))))
-    return min(rate, float(cfg.project_mps)) if cfg.project_mps else rate
-
-
-def send_rate(project_id: int) -> float:
-    """Messages per second the project's gateways allow together."""
-    return sum(gateway_rate(cfg) for cfg in gateway_settings.project_gateways(project_id))

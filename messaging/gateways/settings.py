@@ -400,6 +400,13 @@ def sender_pool(cfg: GatewayConfig) -> list[str]:
     return list(cfg.from_numbers or []) if provider(cfg.kind).uses_number_pool else []
 
 
+def messages_per_second(cfg: GatewayConfig, unset_mps: int = 10) -> float:
+    """What the gateway allows: ``mps`` for each sender of its pool (one sender without a pool),
+    capped by its ``project_mps``; ``unset_mps`` when a transient gateway has no ``mps``."""
+    rate = float((cfg.mps or unset_mps) * max(1, len(sender_pool(cfg))))
+    return min(rate, float(cfg.project_mps)) if cfg.project_mps else rate
+
+
 def webhook_url(cfg: GatewayConfig, which: str) -> str | None:
     """Where the provider calls for ``which`` (``inbound`` or ``status``): the public base URL,
     the gateway's path and its secret. Twilio's status goes to ``/twilio/status`` (signed, found

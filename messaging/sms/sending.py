@@ -45,7 +45,7 @@ from sqlalchemy import BigInteger, select
 
 from messaging.db.dialect import in_values
 from messaging.extensions import db
-from messaging.gateways.settings import sender_pool
+from messaging.gateways.settings import messages_per_second
 from messaging.lib import clock
 from messaging.models import GatewayConfig, Message
 from messaging.sms.claims import claim, unclaim
@@ -67,12 +67,7 @@ def chunk_size(gateways: list[GatewayConfig]) -> int:
     rows: claimed rows never wait long in ``sending``, and on a fast gateway the claim and
     record statements' own cost (a round trip, planning, a commit, on top of their cost per
     row) is shared by many messages."""
-    total = 0
-    for cfg in gateways:
-        rate = (cfg.mps or 100) * max(1, len(sender_pool(cfg)))
-        if cfg.project_mps:
-            rate = min(rate, cfg.project_mps)
-        total += rate
+    total = sum(messages_per_second(cfg, unset_mps=100) for cfg in gateways)
     return int(max(1, min(MAX_CHUNK, total)))
 
 
