@@ -91,13 +91,19 @@ def validate_url(value) -> str:
     if parts.username or parts.password:
         raise _invalid("url", "must not contain a user name or password; send them in a header instead.")
     del port
+    refuse_internal_url(url)
+    return url
+
+
+def refuse_internal_url(url: str, field: str = "url") -> None:
+    """``Invalid`` (the guard's code) when ``url`` is, or resolves to, an address the operator
+    does not allow; a name that does not resolve now passes (the sender checks again)."""
     try:
         checked_destination(url)
     except HostNotFound:
-        pass  # not resolvable now: nothing to reach; the sender checks again before sending
+        pass
     except OutboundRefused as refusal:
-        raise Invalid(refusal.code, refusal.message, field="url", details=_address(refusal)) from None
-    return url
+        raise Invalid(refusal.code, refusal.message, field=field, details=_address(refusal)) from None
 
 
 def _address(refusal: OutboundRefused) -> dict:

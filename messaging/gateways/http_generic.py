@@ -10,9 +10,9 @@ Rules:
 - ``auth_header`` (a secret, e.g. ``Authorization: Bearer ...``) is sent with
   every request. The URL is checked like every URL a user enters
   (``messaging.lib.outbound``: no private or loopback address unless
-  ``OUTBOUND_ALLOW_HOSTS`` allows it) when saved and again on each send, and
-  the connection goes to the address that was checked; redirects are not
-  followed.
+  ``OUTBOUND_ALLOW_HOSTS`` allows it) when saved and again by each send job
+  (once per host, not per message: a name look-up each), and the connection
+  goes to the address that was checked; redirects are not followed.
 - The answer: a 2xx with JSON; the message id is read at ``id_path`` (a
   dotted path such as ``data.id`` or ``messages.0.id``). When ``status_path``
   is set, the value there must be one of ``ok_values`` (comma-separated),
@@ -39,12 +39,13 @@ import hashlib
 import json
 import logging
 import uuid
-from urllib.parse import quote
+from dataclasses import replace
+from urllib.parse import quote, urlsplit
 
 import requests
-from flask import current_app
 
-from messaging.errors import Invalid, field_error
+from messaging.errors import field_error
+from messaging.forwarding.locations import checked_destination, refuse_internal_url
 from messaging.gateways.base import (
     Field,
     Gateway,
@@ -59,7 +60,7 @@ from messaging.gateways.base import (
 )
 from messaging.gateways.http_client import http_timeout
 from messaging.lib import clock, outbound_http
-from messaging.lib.outbound import OutboundRefused, allow_list, check_url
+from messaging.lib.outbound import Destination, OutboundRefused
 
 log = logging.getLogger(__name__)
 
@@ -155,18 +156,13 @@ class HttpGateway(Gateway):
         if header and (":" not in header or not header.split(":", 1)[0].strip()):
             raise field_error("auth_header", "write it as a header line, e.g. Authorization: Bearer abc123.")
         sample = fill(settings["url_template"], dict.fromkeys(PLACEHOLDERS, "0"), url_escape)
-        try:
-            check_url(
-                sample, allow_list(current_app.config.get("OUTBOUND_ALLOW_HOSTS")), field="url_template"
-            )
-        except OutboundRefused as refusal:
-            if refusal.code != "host_not_found":
-                raise Invalid(refusal.code, refusal.message, field="url_template") from None
+        refuse_internal_url(sample, field="url_template")
 
     def __init__(self, config):
         super().__init__(config)
         self.settings = config.settings
         self.auth_header = config.secrets.get("auth_header")
+        self._checked: dict[tuple[str, str], Destination] = {}
 
     def _request_parts(self, to: str, body: str, from_number: str | None) -> tuple[str, bytes | None, dict]:
         values = {
@@ -195,9 +191,7 @@ class HttpGateway(Gateway):
         url, payload, headers = self._request_parts(to, body, from_number)
         timeout = http_timeout()
         try:
-            destination = check_url(
-                url, allow_list(current_app.config.get("OUTBOUND_ALLOW_HOSTS")), field="url"
-            )
+            destination = self._destination(url)
         except OutboundRefused as refusal:
             # A name that does not resolve now may later (DNS); a refused address will not.
             raise GatewayError(
@@ -234,6 +228,17 @@ class HttpGateway(Gateway):
                     retryable=False,
                 )
         return SendResult(sid=str(message_id)[:64], status=status, from_number=from_number, gateway=self.kind)
+
+    def _destination(self, url: str) -> Destination:
+        """Where ``url`` goes: its host is checked once per gateway object (one send job), not for
+        every message (a name look-up each); the path and query are this message's."""
+        parts = urlsplit(url)
+        key = (parts.scheme.lower(), parts.netloc.lower())
+        checked = self._checked.get(key)
+        if checked is None:
+            checked = self._checked[key] = checked_destination(url)
+            return checked
+        return replace(checked, target=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
 
     def _fields(self, request: WebhookRequest):
         data = request.json() if "json" in request.headers.get("content-type", "") else None

@@ -67,9 +67,9 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 import requests
-from flask import current_app
 
-from messaging.errors import Invalid, field_error
+from messaging.errors import field_error
+from messaging.forwarding.locations import refuse_internal_url
 from messaging.gateways.base import (
     RAW_ANSWER_CHARS,
     Field,
@@ -85,7 +85,6 @@ from messaging.gateways.base import (
 )
 from messaging.gateways.http_client import http_timeout, kept_session
 from messaging.lib import clock
-from messaging.lib.outbound import OutboundRefused, allow_list, check_url
 
 log = logging.getLogger(__name__)
 
@@ -374,15 +373,7 @@ class InfobipGateway(Gateway):
             _check_sender(sender)
         # A base URL a user typed is checked like every such URL: no private or loopback
         # address unless the operator allows it (OUTBOUND_ALLOW_HOSTS).
-        try:
-            check_url(
-                _text(settings.get("base_url")),
-                allow_list(current_app.config.get("OUTBOUND_ALLOW_HOSTS")),
-                field="base_url",
-            )
-        except OutboundRefused as refusal:
-            if refusal.code != "host_not_found":
-                raise Invalid(refusal.code, refusal.message, field="base_url") from None
+        refuse_internal_url(_text(settings.get("base_url")), field="base_url")
 
     def _call(self, method: str, path: str, **kwargs) -> requests.Response:
         try:
