@@ -18,24 +18,24 @@ from tests.fakes.vonage_server import FakeVonage, inbound_params, sign_params
 SIGNATURE_SECRET = "vonage-signature-secret"
 
 
+def _serving(app, fake_class, base_url_setting: str, seed: int):
+    """A provider's fake, with the app's client for that provider pointed at it."""
+    server = fake_class.start(seed=seed)
+    saved = app.config.get(base_url_setting)
+    app.config[base_url_setting] = server.url
+    yield server
+    app.config[base_url_setting] = saved
+    server.stop()
+
+
 @pytest.fixture
 def africastalking(app):
-    server = FakeAfricasTalking.start(seed=3)
-    saved = app.config.get("AFRICASTALKING_API_BASE_URL")
-    app.config["AFRICASTALKING_API_BASE_URL"] = server.url
-    yield server
-    app.config["AFRICASTALKING_API_BASE_URL"] = saved
-    server.stop()
+    yield from _serving(app, FakeAfricasTalking, "AFRICASTALKING_API_BASE_URL", 3)
 
 
 @pytest.fixture
 def vonage(app):
-    server = FakeVonage.start(seed=4)
-    saved = app.config.get("VONAGE_API_BASE_URL")
-    app.config["VONAGE_API_BASE_URL"] = server.url
-    yield server
-    app.config["VONAGE_API_BASE_URL"] = saved
-    server.stop()
+    yield from _serving(app, FakeVonage, "VONAGE_API_BASE_URL", 4)
 
 
 @pytest.fixture
